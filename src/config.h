@@ -1,0 +1,154 @@
+/*
+ * config.h: the configuration (SPEC §4). Built once at start-up from the
+ * defaults, the file (-C, MXSEND_CONFIG, or SYSCONFDIR/mxsend.conf) and
+ * the MXSEND_<KEY> environment overrides, in that order; read-only after.
+ * Every error is returned as a one-line text naming the file and line (or
+ * the environment variable); main.c maps it to exit 78 (EX_CONFIG).
+ */
+#ifndef MXSEND_CONFIG_H
+#define MXSEND_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum route_method {
+	ROUTE_MX,
+	ROUTE_RELAY
+};
+
+enum relay_tls {
+	RELAY_TLS_AUTO,
+	RELAY_TLS_STARTTLS,
+	RELAY_TLS_TLS,
+	RELAY_TLS_OFF
+};
+
+enum mx_tls {
+	MX_TLS_OPPORTUNISTIC,
+	MX_TLS_DANE,
+	MX_TLS_REQUIRED,
+	MX_TLS_OFF
+};
+
+enum addr_family {
+	AFAM_ANY,
+	AFAM_IPV4,
+	AFAM_IPV6
+};
+
+enum log_target {
+	LOG_SYSLOG,
+	LOG_STDERR,
+	LOG_FILE,
+	LOG_NONE
+};
+
+enum auth_mech {
+	AUTH_SCRAM_SHA_256,
+	AUTH_PLAIN,
+	AUTH_LOGIN,
+	AUTH_CRAM_MD5,
+	AUTH_NMECH
+};
+
+#define CONFIG_MAX_NAMESERVERS	3	/* glibc's MAXNS */
+#define CONFIG_HOST_MAX		256
+
+struct nameserver {
+	char		 addr[64];	/* numeric IPv4 or IPv6, no brackets */
+	int		 family;	/* AF_INET or AF_INET6 */
+	uint16_t	 port;		/* 53 unless given */
+};
+
+struct config {
+	/* route: the methods in order; nroute 0 until config_finish(). */
+	enum route_method route[2];
+	size_t		 nroute;
+
+	/* relay: parsed from the URL; relay_set 0 when there is none. */
+	int		 relay_set;
+	int		 relay_smtps;	/* smtps:// scheme */
+	char		 relay_host[CONFIG_HOST_MAX];	/* no brackets */
+	uint16_t	 relay_port;	/* after config_finish(): never 0 */
+	enum relay_tls	 relay_tls;
+	char		*relay_user;	/* URL or relay_user; NULL none */
+	char		*relay_password;	/* secret: URL, key or file */
+	char		*relay_password_file;
+	enum auth_mech	 relay_auth[AUTH_NMECH];	/* allowed, best first */
+	size_t		 nrelay_auth;
+	char		*tls_ca_file;	/* NULL: system trust store */
+	int		 relay_fingerprint_set;
+	unsigned char	 relay_fingerprint[32];	/* SHA-256 of the DER */
+
+	enum mx_tls	 mx_tls;
+	char		*helo;		/* NULL: computed at connect time */
+	struct nameserver nameservers[CONFIG_MAX_NAMESERVERS];
+	size_t		 nnameservers;	/* 0: /etc/resolv.conf */
+	uint16_t	 mx_port;
+	enum addr_family address_family;
+	char		*default_domain;	/* NULL: host_fqdn() */
+	char		*aliases;	/* NULL: /etc/aliases if present */
+	int		 aliases_set;	/* given explicitly (missing = error) */
+	char		*sender;	/* NULL: login@default_domain */
+
+	/* Durations in seconds. */
+	unsigned	 timeout_connect;
+	unsigned	 timeout_command;
+	unsigned	 timeout_data;
+	unsigned	 deadline;	/* 0: none */
+	unsigned	 max_parallel;
+	unsigned	 mx_max_addresses;
+	char		*queue_dir;
+	unsigned	 queue_lifetime;
+	int		 bounce;
+	enum log_target	 log;
+	char		*log_file;	/* LOG_FILE */
+	char		*transcript;	/* NULL: none */
+};
+
+/* Fill in the built-in defaults. */
+void	 config_init(struct config *);
+
+/* Free what the config owns; secrets are wiped first. */
+void	 config_free(struct config *);
+
+/*
+ * Set one key from text. origin names where it came from ("FILE:LINE" or
+ * "MXSEND_KEY") and is used in the error text. Returns 0, or -1 with err.
+ */
+int	 config_set(struct config *, const char *key, const char *value,
+	    const char *origin, char *err, size_t errlen);
+
+/*
+ * Parse a whole configuration text (file syntax of SPEC §4: "key value",
+ * '#' comments, blank lines, double-quoted values). fname is used in
+ * errors as "fname:LINE: ...". Returns 0 or -1 with err.
+ */
+int	 config_parse(struct config *, const char *text, size_t len,
+	    const char *fname, char *err, size_t errlen);
+
+/*
+ * The whole start-up sequence: defaults were set by config_init(); read
+ * the file (explicit is -C; otherwise MXSEND_CONFIG, otherwise the default
+ * path, whose absence is not an error), apply MXSEND_<KEY> from the
+ * environment, then config_finish(). Returns 0 or -1 with err.
+ */
+int	 config_load(struct config *, const char *explicit_file,
+	    char *err, size_t errlen);
+
+/*
+ * Derive what depends on several keys: the default route, the relay port,
+ * the relay password from relay_password_file (refused when readable by
+ * group or others), relay_user/relay_password over URL credentials, and
+ * consistency checks (route relay without a relay). Returns 0 or -1.
+ */
+int	 config_finish(struct config *, char *err, size_t errlen);
+
+/* --config-check: every key with its effective value, secrets masked. */
+void	 config_print(const struct config *, FILE *);
+
+/* Parse a duration ("30", "5m", "2h", "5d", "1w") into seconds. */
+int	 config_parse_duration(const char *, unsigned *);
+
+#endif

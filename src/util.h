@@ -1,0 +1,57 @@
+/*
+ * util.h: allocation that cannot fail (out of memory exits 71, EX_OSERR,
+ * the one exit() below main.c), a growable byte buffer, and small string
+ * helpers shared by every module.
+ */
+#ifndef MXSEND_UTIL_H
+#define MXSEND_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "compat.h"
+
+#define EX_OSERR_OOM	71
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable buffer; data is always NUL-terminated (len excludes the NUL). */
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+
+void	 buf_init(struct buf *);
+void	 buf_free(struct buf *);
+void	 buf_reset(struct buf *);
+void	 buf_add(struct buf *, const void *, size_t);
+void	 buf_addc(struct buf *, int);
+void	 buf_adds(struct buf *, const char *);
+void	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+char	*buf_release(struct buf *);	/* caller frees; buf is reset */
+
+/* ASCII-only helpers (never locale dependent). */
+int	 ascii_tolower(int);
+int	 ascii_strcasecmp(const char *, const char *);
+int	 ascii_strncasecmp(const char *, const char *, size_t);
+void	 ascii_lower(char *);
+
+/* Write all of buf to fd, retrying on EINTR and short writes; -1 on error. */
+int	 write_all(int, const void *, size_t);
+
+/*
+ * The host's fully qualified name: the canonical name of gethostname()
+ * through getaddrinfo(AI_CANONNAME). Returns 1 when it is qualified (holds
+ * a dot), 0 when only the bare host name could be had, -1 on failure.
+ */
+int	 host_fqdn(char *, size_t);
+
+#endif

@@ -75,6 +75,13 @@ struct config {
 	char		*relay_user;	/* URL or relay_user; NULL none */
 	char		*relay_password;	/* secret: URL, key or file */
 	char		*relay_password_file;
+	/*
+	 * The URL's own credentials, kept apart so that the relay_user and
+	 * relay_password keys win whatever their order; config_finish()
+	 * merges them into relay_user and relay_password.
+	 */
+	char		*relay_url_user;
+	char		*relay_url_password;	/* secret */
 	enum auth_mech	 relay_auth[AUTH_NMECH];	/* allowed, best first */
 	size_t		 nrelay_auth;
 	char		*tls_ca_file;	/* NULL: system trust store */

@@ -42,7 +42,9 @@ enum rcpt_fail {
 	FAIL_SYNTAX,		/* malformed address: 5.1.3 */
 	FAIL_ALIAS_KIND,	/* |command, /file, :include: target: 5.3.0 */
 	FAIL_IDNA,		/* domain cannot be converted: 5.1.2 */
-	FAIL_ALIAS_LOOP		/* alias expansion too deep: 5.4.6 */
+	FAIL_ALIAS_LOOP,	/* alias expansion too deep: 5.4.6 */
+	FAIL_NOHOST		/* no such domain or null MX (set by -bv and
+				   delivery, never by envelope.c): 68 */
 };
 
 struct rcpt {

@@ -54,7 +54,8 @@ void	 msg_free(struct message *);	/* does not close fd */
 
 /*
  * Find the next field named name (case-insensitive) starting at *iter
- * (set *iter = 0 first); NULL when there are no more.
+ * (set *iter = 0 first); NULL when there are no more. Only the fields of
+ * the input are searched, dropped ones included (-t reads Bcc:).
  */
 const struct hfield *msg_find(const struct message *, const char *name,
 	    size_t *iter);
@@ -91,7 +92,7 @@ struct msg_submit {
  */
 void	 msg_complete(struct message *, const struct msg_submit *);
 
-/* RFC 5322 date-time for t in local time ("Tue, 1 Dec 2026 22:26:10 +0000"). */
+/* RFC 5322 date-time of t, local time ("Tue, 01 Dec 2026 22:26:10 +0000") */
 void	 msg_date(time_t t, char *out, size_t outlen);
 
 typedef int (*msg_writer)(void *ctx, const char *p, size_t n);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -262,4 +263,17 @@ host_fqdn(char *out, size_t outlen)
 	if (strlcpy(out, name, outlen) >= outlen)
 		return -1;
 	return qualified;
+}
+
+void
+queue_id_new(char out[QUEUE_ID_LEN + 1])
+{
+	struct timeval tv;
+	unsigned long long us;
+
+	(void)gettimeofday(&tv, NULL);
+	us = (unsigned long long)tv.tv_sec * 1000000ULL +
+	    (unsigned long long)tv.tv_usec;
+	snprintf(out, QUEUE_ID_LEN + 1, "%013llX%05lX",
+	    us & 0xFFFFFFFFFFFFFULL, (unsigned long)getpid() & 0xFFFFFUL);
 }

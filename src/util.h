@@ -54,4 +54,12 @@ int	 write_all(int, const void *, size_t);
  */
 int	 host_fqdn(char *, size_t);
 
+/*
+ * A new queue id: 12 upper-case hex digits from the time in microseconds
+ * and 5 from the process id, so ids sort by arrival and two processes
+ * never make the same one ("19A3F0C2B4D1E0A3F1").
+ */
+#define QUEUE_ID_LEN	18
+void	 queue_id_new(char out[QUEUE_ID_LEN + 1]);
+
 #endif

@@ -1,0 +1,1664 @@
+/*
+ * config.c: the configuration of SPEC §4: built-in defaults, then the file
+ * ("key value" lines), then MXSEND_<KEY> from the environment, then the
+ * checks that span several keys. Host names follow RFC 1123 §2.1, address
+ * literals RFC 5321 §4.1.3, the relay URL RFC 3986 §3.2 (percent-encoded
+ * userinfo). Secrets are wiped with explicit_bzero() wherever a copy of
+ * them dies (SPEC §10).
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+#ifndef QUEUE_DIR
+#define QUEUE_DIR	"/var/spool/mxsend"
+#endif
+
+#define CONFIG_LINE_MAX	4096
+#define CONFIG_FILE_MAX	(1024 * 1024)
+
+extern char **environ;
+
+/* How much of a bad value may be repeated in an error message. */
+enum echo {
+	ECHO_PLAIN,
+	ECHO_URL,		/* mask the password of a URL */
+	ECHO_NEVER		/* a secret */
+};
+
+struct key {
+	const char	*name;
+	int		(*set)(struct config *, const char *, const char **);
+	enum echo	 echo;
+	const char	*hint;
+};
+
+static const char *const mech_names[AUTH_NMECH] = {
+	"scram-sha-256", "plain", "login", "cram-md5"
+};
+
+static void
+wipe_free(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void
+replace(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = xstrdup(value);
+}
+
+static void
+replace_secret(char **dst, char *value)
+{
+	wipe_free(*dst);
+	*dst = value;
+}
+
+static int
+is_space(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int
+is_sep(int c)
+{
+	return c == ' ' || c == '\t' || c == ',';
+}
+
+static int
+is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int
+is_alnum(int c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int
+hexval(int c)
+{
+	if (is_digit(c))
+		return c - '0';
+	c = ascii_tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* A decimal number lo..hi, nothing else (no sign, no blanks). */
+static int
+parse_uint(const char *s, unsigned long lo, unsigned long hi,
+    unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!is_digit((unsigned char)*s))
+			return -1;
+		if (v > (ULONG_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v;
+
+	if (parse_uint(s, 1, 65535, &v) != 0)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+config_parse_duration(const char *s, unsigned *out)
+{
+	unsigned long long v = 0, mult = 1;
+
+	if (s == NULL || !is_digit((unsigned char)*s))
+		return -1;
+	for (; is_digit((unsigned char)*s); s++) {
+		v = v * 10 + (unsigned long long)(*s - '0');
+		if (v > UINT_MAX)
+			return -1;
+	}
+	switch (*s) {
+	case '\0':
+		break;
+	case 's':
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	case 'w':
+		mult = 7 * 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (*s != '\0' && s[1] != '\0')
+		return -1;
+	if (v * mult > UINT_MAX)
+		return -1;
+	*out = (unsigned)(v * mult);
+	return 0;
+}
+
+/*
+ * A host or domain name after RFC 1123 §2.1: labels of letters, digits
+ * and inner hyphens, at most 63 octets each and 253 in all; one trailing
+ * dot is allowed. Underscores only where asked for (container service
+ * names are used as relay hosts), never in mail domains.
+ */
+static int
+valid_hostname(const char *s, int underscore)
+{
+	size_t len = strlen(s), label = 0;
+	const char *p;
+
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return 0;
+	for (p = s; p < s + len; p++) {
+		int c = (unsigned char)*p;
+
+		if (c == '.') {
+			if (label == 0 || p[-1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!is_alnum(c) && c != '-' && !(underscore && c == '_'))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return p[-1] != '-';
+}
+
+/* "[1.2.3.4]" or "[IPv6:...]" (RFC 5321 §4.1.3). */
+static int
+valid_addr_literal(const char *s)
+{
+	unsigned char a[16];
+	char tmp[64];
+	size_t len = strlen(s);
+
+	if (len < 3 || s[0] != '[' || s[len - 1] != ']' ||
+	    len - 2 >= sizeof(tmp))
+		return 0;
+	memcpy(tmp, s + 1, len - 2);
+	tmp[len - 2] = '\0';
+	if (ascii_strncasecmp(tmp, "IPv6:", 5) == 0)
+		return inet_pton(AF_INET6, tmp + 5, a) == 1;
+	return inet_pton(AF_INET, tmp, a) == 1;
+}
+
+static int
+valid_path(const char *s, int absolute)
+{
+	if (*s == '\0' || (absolute && *s != '/'))
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Value is one of names[] (ASCII case ignored); its index, or -1. */
+static int
+keyword(const char *s, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ascii_strcasecmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Split a list separated by blanks and commas; calls fn on each item in
+ * a bounded copy. Returns the number of items, or -1 when fn refused one
+ * or an item is too long.
+ */
+static int
+each_item(const char *s, int (*fn)(void *, const char *), void *arg)
+{
+	char item[CONFIG_LINE_MAX + 1];
+	int n = 0;
+
+	for (;;) {
+		size_t len;
+
+		while (is_sep((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			break;
+		for (len = 0; s[len] != '\0' && !is_sep((unsigned char)s[len]);
+		    len++)
+			;
+		if (len >= sizeof(item))
+			return -1;
+		memcpy(item, s, len);
+		item[len] = '\0';
+		if (fn(arg, item) != 0)
+			return -1;
+		s += len;
+		n++;
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------- route */
+
+struct route_acc {
+	enum route_method m[2];
+	size_t n;
+};
+
+static int
+route_item(void *arg, const char *item)
+{
+	static const char *const names[] = { "mx", "relay" };
+	struct route_acc *ra = arg;
+	int k = keyword(item, names, 2);
+	size_t i;
+
+	if (k < 0 || ra->n >= 2)
+		return -1;
+	for (i = 0; i < ra->n; i++)
+		if (ra->m[i] == (enum route_method)k)
+			return -1;
+	ra->m[ra->n++] = k == 0 ? ROUTE_MX : ROUTE_RELAY;
+	return 0;
+}
+
+static int
+set_route(struct config *cfg, const char *v, const char **hint)
+{
+	struct route_acc ra;
+
+	(void)hint;
+	memset(&ra, 0, sizeof(ra));
+	if (each_item(v, route_item, &ra) <= 0)
+		return -1;
+	memcpy(cfg->route, ra.m, sizeof(cfg->route));
+	cfg->nroute = ra.n;
+	return 0;
+}
+
+/* ---------------------------------------------------------- relay URL */
+
+/*
+ * Percent-decode (RFC 3986 §2.1) n bytes of src; NULL on a bad escape or
+ * an encoded NUL, which no SASL mechanism could carry.
+ */
+static char *
+pct_decode(const char *src, size_t n)
+{
+	char *out = xmalloc(n + 1);
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (src[i] != '%') {
+			out[o++] = src[i];
+			continue;
+		}
+		if (i + 2 >= n) {
+			explicit_bzero(out, n + 1);
+			free(out);
+			return NULL;
+		}
+		hi = hexval((unsigned char)src[i + 1]);
+		lo = hexval((unsigned char)src[i + 2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			explicit_bzero(out, n + 1);
+			free(out);
+			return NULL;
+		}
+		out[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int
+set_relay(struct config *cfg, const char *v, const char **hint)
+{
+	const char *p, *auth, *aend, *at, *host, *hend, *colon;
+	char hostbuf[CONFIG_HOST_MAX];
+	char *user = NULL, *pass = NULL;
+	uint16_t port = 0;
+	int smtps;
+	size_t hlen;
+
+	if (ascii_strncasecmp(v, "smtp://", 7) == 0) {
+		smtps = 0;
+		auth = v + 7;
+	} else if (ascii_strncasecmp(v, "smtps://", 8) == 0) {
+		smtps = 1;
+		auth = v + 8;
+	} else {
+		*hint = "the scheme must be smtp:// or smtps://";
+		return -1;
+	}
+	for (aend = auth; *aend != '\0' && *aend != '/' && *aend != '?' &&
+	    *aend != '#'; aend++)
+		;
+	if (*aend != '\0' && strcmp(aend, "/") != 0) {
+		*hint = "no path or query after the host; percent-encode "
+		    "'/', '?', '#' in user and password";
+		return -1;
+	}
+	for (p = auth; p < aend; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+			*hint = "no blanks or control characters";
+			return -1;
+		}
+
+	/* The last '@' ends the userinfo: "user@example.com@host" works. */
+	at = NULL;
+	for (p = auth; p < aend; p++)
+		if (*p == '@')
+			at = p;
+	host = auth;
+	if (at != NULL) {
+		const char *uc = memchr(auth, ':', (size_t)(at - auth));
+		const char *uend = uc != NULL ? uc : at;
+
+		host = at + 1;
+		if (uend == auth) {
+			*hint = "empty user name";
+			return -1;
+		}
+		if ((user = pct_decode(auth, (size_t)(uend - auth))) == NULL)
+			goto badpct;
+		for (p = user; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				*hint = "no control characters in the user "
+				    "name";
+				goto fail;
+			}
+		if (uc != NULL) {
+			if (uc + 1 == at) {
+				*hint = "empty password";
+				goto fail;
+			}
+			pass = pct_decode(uc + 1, (size_t)(at - uc - 1));
+			if (pass == NULL)
+				goto badpct;
+		}
+	}
+
+	if (*host == '[') {
+		unsigned char a[16];
+
+		if ((hend = memchr(host, ']', (size_t)(aend - host))) == NULL) {
+			*hint = "unterminated [IPv6 address]";
+			goto fail;
+		}
+		hlen = (size_t)(hend - host - 1);
+		if (hlen >= sizeof(hostbuf)) {
+			*hint = "bad IPv6 address";
+			goto fail;
+		}
+		memcpy(hostbuf, host + 1, hlen);
+		hostbuf[hlen] = '\0';
+		if (inet_pton(AF_INET6, hostbuf, a) != 1) {
+			*hint = "bad IPv6 address";
+			goto fail;
+		}
+		colon = hend + 1;
+		if (colon != aend && *colon != ':') {
+			*hint = "text after the IPv6 address";
+			goto fail;
+		}
+	} else {
+		colon = memchr(host, ':', (size_t)(aend - host));
+		hend = colon != NULL ? colon : aend;
+		hlen = (size_t)(hend - host);
+		if (hlen == 0 || hlen >= sizeof(hostbuf)) {
+			*hint = hlen == 0 ? "no host" : "host name too long";
+			goto fail;
+		}
+		memcpy(hostbuf, host, hlen);
+		hostbuf[hlen] = '\0';
+		if (!valid_hostname(hostbuf, 1)) {
+			*hint = "bad host name";
+			goto fail;
+		}
+		if (colon == NULL)
+			colon = aend;
+	}
+	if (colon != aend) {
+		char pbuf[8];
+		size_t plen = (size_t)(aend - colon - 1);
+
+		if (plen == 0 || plen >= sizeof(pbuf)) {
+			*hint = "the port must be 1-65535";
+			goto fail;
+		}
+		memcpy(pbuf, colon + 1, plen);
+		pbuf[plen] = '\0';
+		if (parse_port(pbuf, &port) != 0) {
+			*hint = "the port must be 1-65535";
+			goto fail;
+		}
+	}
+
+	cfg->relay_set = 1;
+	cfg->relay_smtps = smtps;
+	strlcpy(cfg->relay_host, hostbuf, sizeof(cfg->relay_host));
+	cfg->relay_port = port;
+	free(cfg->relay_url_user);
+	cfg->relay_url_user = user;
+	replace_secret(&cfg->relay_url_password, pass);
+	return 0;
+
+badpct:
+	*hint = "bad %-escape in user or password";
+fail:
+	free(user);
+	wipe_free(pass);
+	return -1;
+}
+
+/* ---------------------------------------------------------- relay */
+
+static int
+set_relay_tls(struct config *cfg, const char *v, const char **hint)
+{
+	static const char *const names[] = { "auto", "starttls", "tls", "off" };
+	static const enum relay_tls vals[] = {
+		RELAY_TLS_AUTO, RELAY_TLS_STARTTLS, RELAY_TLS_TLS, RELAY_TLS_OFF
+	};
+	int k = keyword(v, names, 4);
+
+	(void)hint;
+	if (k < 0)
+		return -1;
+	cfg->relay_tls = vals[k];
+	return 0;
+}
+
+static int
+set_relay_user(struct config *cfg, const char *v, const char **hint)
+{
+	const char *p;
+
+	for (p = v; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			*hint = "no control characters";
+			return -1;
+		}
+	replace(&cfg->relay_user, v);
+	return 0;
+}
+
+static int
+set_relay_password(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	replace_secret(&cfg->relay_password, xstrdup(v));
+	return 0;
+}
+
+static int
+set_relay_password_file(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_path(v, 0))
+		return -1;
+	replace(&cfg->relay_password_file, v);
+	return 0;
+}
+
+struct auth_acc {
+	enum auth_mech m[AUTH_NMECH];
+	size_t n;
+	int any;
+};
+
+static int
+auth_item(void *arg, const char *item)
+{
+	struct auth_acc *aa = arg;
+	int k;
+	size_t i;
+
+	if (ascii_strcasecmp(item, "any") == 0) {
+		if (aa->any || aa->n > 0)
+			return -1;
+		aa->any = 1;
+		return 0;
+	}
+	if (aa->any || (k = keyword(item, mech_names, AUTH_NMECH)) < 0)
+		return -1;
+	for (i = 0; i < aa->n; i++)
+		if (aa->m[i] == (enum auth_mech)k)
+			return -1;
+	aa->m[aa->n++] = (enum auth_mech)k;
+	return 0;
+}
+
+static int
+set_relay_auth(struct config *cfg, const char *v, const char **hint)
+{
+	struct auth_acc aa;
+	size_t i;
+
+	(void)hint;
+	memset(&aa, 0, sizeof(aa));
+	if (each_item(v, auth_item, &aa) <= 0)
+		return -1;
+	if (aa.any) {
+		for (i = 0; i < AUTH_NMECH; i++)
+			cfg->relay_auth[i] = (enum auth_mech)i;
+		cfg->nrelay_auth = AUTH_NMECH;
+	} else {
+		memcpy(cfg->relay_auth, aa.m, sizeof(cfg->relay_auth));
+		cfg->nrelay_auth = aa.n;
+	}
+	return 0;
+}
+
+static int
+set_tls_ca_file(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_path(v, 0))
+		return -1;
+	replace(&cfg->tls_ca_file, v);
+	return 0;
+}
+
+static int
+set_relay_fingerprint(struct config *cfg, const char *v, const char **hint)
+{
+	unsigned char fp[32];
+	size_t n = 0;
+	int hi = -1;
+
+	(void)hint;
+	/* Both what people write and what openssl x509 -fingerprint says. */
+	if (ascii_strncasecmp(v, "sha256:", 7) == 0)
+		v += 7;
+	else if (ascii_strncasecmp(v, "sha256 fingerprint=", 19) == 0)
+		v += 19;
+	for (; *v != '\0'; v++) {
+		int d;
+
+		if (*v == ':')
+			continue;
+		if ((d = hexval((unsigned char)*v)) < 0 || n >= sizeof(fp))
+			return -1;
+		if (hi < 0) {
+			hi = d;
+			continue;
+		}
+		fp[n++] = (unsigned char)(hi << 4 | d);
+		hi = -1;
+	}
+	if (n != sizeof(fp) || hi >= 0)
+		return -1;
+	memcpy(cfg->relay_fingerprint, fp, sizeof(fp));
+	cfg->relay_fingerprint_set = 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------- direct */
+
+static int
+set_mx_tls(struct config *cfg, const char *v, const char **hint)
+{
+	static const char *const names[] = {
+		"opportunistic", "dane", "required", "off"
+	};
+	static const enum mx_tls vals[] = {
+		MX_TLS_OPPORTUNISTIC, MX_TLS_DANE, MX_TLS_REQUIRED, MX_TLS_OFF
+	};
+	int k = keyword(v, names, 4);
+
+	(void)hint;
+	if (k < 0)
+		return -1;
+	cfg->mx_tls = vals[k];
+	return 0;
+}
+
+static int
+set_helo(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_hostname(v, 0) && !valid_addr_literal(v))
+		return -1;
+	replace(&cfg->helo, v);
+	return 0;
+}
+
+struct ns_acc {
+	struct nameserver ns[CONFIG_MAX_NAMESERVERS];
+	size_t n;
+	int toomany;
+};
+
+static int
+ns_item(void *arg, const char *item)
+{
+	struct ns_acc *na = arg;
+	struct nameserver ns;
+	unsigned char a[16];
+	char addr[64];
+	const char *portp = NULL, *c;
+	size_t len;
+
+	memset(&ns, 0, sizeof(ns));
+	ns.port = 53;
+	if (na->n >= CONFIG_MAX_NAMESERVERS) {
+		na->toomany = 1;
+		return -1;
+	}
+	if (item[0] == '[') {
+		if ((c = strchr(item, ']')) == NULL)
+			return -1;
+		len = (size_t)(c - item - 1);
+		if (c[1] == ':')
+			portp = c + 2;
+		else if (c[1] != '\0')
+			return -1;
+		item++;
+		ns.family = AF_INET6;
+	} else if ((c = strchr(item, ':')) != NULL && strchr(c + 1, ':')) {
+		len = strlen(item);
+		ns.family = AF_INET6;
+	} else {
+		len = c != NULL ? (size_t)(c - item) : strlen(item);
+		if (c != NULL)
+			portp = c + 1;
+		ns.family = AF_INET;
+	}
+	if (len >= sizeof(addr))
+		return -1;
+	memcpy(addr, item, len);
+	addr[len] = '\0';
+	if (inet_pton(ns.family, addr, a) != 1 ||
+	    inet_ntop(ns.family, a, ns.addr, sizeof(ns.addr)) == NULL)
+		return -1;
+	if (portp != NULL && parse_port(portp, &ns.port) != 0)
+		return -1;
+	na->ns[na->n++] = ns;
+	return 0;
+}
+
+static int
+set_nameserver(struct config *cfg, const char *v, const char **hint)
+{
+	struct ns_acc na;
+
+	memset(&na, 0, sizeof(na));
+	if (each_item(v, ns_item, &na) <= 0) {
+		if (na.toomany)
+			*hint = "at most 3 name servers";
+		return -1;
+	}
+	memcpy(cfg->nameservers, na.ns, sizeof(cfg->nameservers));
+	cfg->nnameservers = na.n;
+	return 0;
+}
+
+static int
+set_mx_port(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	return parse_port(v, &cfg->mx_port);
+}
+
+static int
+set_address_family(struct config *cfg, const char *v, const char **hint)
+{
+	static const char *const names[] = { "any", "ipv4", "ipv6" };
+	static const enum addr_family vals[] = {
+		AFAM_ANY, AFAM_IPV4, AFAM_IPV6
+	};
+	int k = keyword(v, names, 3);
+
+	(void)hint;
+	if (k < 0)
+		return -1;
+	cfg->address_family = vals[k];
+	return 0;
+}
+
+static int
+set_default_domain(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_hostname(v, 0))
+		return -1;
+	replace(&cfg->default_domain, v);
+	return 0;
+}
+
+static int
+set_aliases(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_path(v, 0))
+		return -1;
+	replace(&cfg->aliases, v);
+	cfg->aliases_set = 1;
+	return 0;
+}
+
+/*
+ * A default envelope sender: a dot-atom-ish local part (RFC 5322 §3.2.3
+ * atext and dots, no leading '-' which would read as an option) and,
+ * when there is an '@', a domain or an address literal.
+ */
+static int
+set_sender(struct config *cfg, const char *v, const char **hint)
+{
+	const char *at = strchr(v, '@'), *p;
+
+	(void)hint;
+	if (v[0] == '-' || v[0] == '.' || at == v)
+		return -1;
+	for (p = v; *p != '\0' && p != at; p++) {
+		int c = (unsigned char)*p;
+
+		if (c <= 0x20 || c >= 0x7f || strchr("()<>[]:;@\\,\"", c))
+			return -1;
+		if (c == '.' && (p[1] == '.' || p[1] == '\0' || p + 1 == at))
+			return -1;
+	}
+	if (at != NULL && !valid_hostname(at + 1, 0) &&
+	    !valid_addr_literal(at + 1))
+		return -1;
+	replace(&cfg->sender, v);
+	return 0;
+}
+
+/* ---------------------------------------------------------- limits */
+
+static int
+set_positive_duration(unsigned *dst, const char *v, const char **hint)
+{
+	unsigned d;
+
+	if (config_parse_duration(v, &d) != 0)
+		return -1;
+	if (d == 0) {
+		*hint = "a duration greater than 0, such as 30, 5m, 2h";
+		return -1;
+	}
+	*dst = d;
+	return 0;
+}
+
+static int
+set_timeout_connect(struct config *cfg, const char *v, const char **hint)
+{
+	return set_positive_duration(&cfg->timeout_connect, v, hint);
+}
+
+static int
+set_timeout_command(struct config *cfg, const char *v, const char **hint)
+{
+	return set_positive_duration(&cfg->timeout_command, v, hint);
+}
+
+static int
+set_timeout_data(struct config *cfg, const char *v, const char **hint)
+{
+	return set_positive_duration(&cfg->timeout_data, v, hint);
+}
+
+static int
+set_deadline(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	return config_parse_duration(v, &cfg->deadline);
+}
+
+static int
+set_queue_lifetime(struct config *cfg, const char *v, const char **hint)
+{
+	return set_positive_duration(&cfg->queue_lifetime, v, hint);
+}
+
+static int
+set_max_parallel(struct config *cfg, const char *v, const char **hint)
+{
+	unsigned long n;
+
+	(void)hint;
+	if (parse_uint(v, 1, 1000, &n) != 0)
+		return -1;
+	cfg->max_parallel = (unsigned)n;
+	return 0;
+}
+
+static int
+set_mx_max_addresses(struct config *cfg, const char *v, const char **hint)
+{
+	unsigned long n;
+
+	(void)hint;
+	if (parse_uint(v, 1, 100, &n) != 0)
+		return -1;
+	cfg->mx_max_addresses = (unsigned)n;
+	return 0;
+}
+
+static int
+set_queue_dir(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_path(v, 1))
+		return -1;
+	replace(&cfg->queue_dir, v);
+	return 0;
+}
+
+static int
+set_bounce(struct config *cfg, const char *v, const char **hint)
+{
+	static const char *const names[] = {
+		"off", "on", "no", "yes", "false", "true", "0", "1"
+	};
+	int k = keyword(v, names, 8);
+
+	(void)hint;
+	if (k < 0)
+		return -1;
+	cfg->bounce = k % 2;
+	return 0;
+}
+
+static int
+set_log(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (ascii_strcasecmp(v, "syslog") == 0)
+		cfg->log = LOG_SYSLOG;
+	else if (ascii_strcasecmp(v, "stderr") == 0)
+		cfg->log = LOG_STDERR;
+	else if (ascii_strcasecmp(v, "none") == 0)
+		cfg->log = LOG_NONE;
+	else if (valid_path(v, 1)) {
+		cfg->log = LOG_FILE;
+		replace(&cfg->log_file, v);
+		return 0;
+	} else
+		return -1;
+	free(cfg->log_file);
+	cfg->log_file = NULL;
+	return 0;
+}
+
+static int
+set_transcript(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_path(v, 1))
+		return -1;
+	replace(&cfg->transcript, v);
+	return 0;
+}
+
+#define DURATION_HINT	"a duration such as 30, 5m, 2h"
+#define PATH_HINT	"a file name"
+#define ABSPATH_HINT	"an absolute path"
+
+/* In the order of SPEC §4; config_print() follows the same order. */
+static const struct key keys[] = {
+	{ "route", set_route, ECHO_PLAIN,
+	    "mx, relay, or both in either order" },
+	{ "relay", set_relay, ECHO_URL,
+	    "smtp://[user[:password]@]host[:port] or smtps://..." },
+	{ "relay_tls", set_relay_tls, ECHO_PLAIN,
+	    "auto, starttls, tls or off" },
+	{ "relay_user", set_relay_user, ECHO_PLAIN, "a user name" },
+	{ "relay_password", set_relay_password, ECHO_NEVER, "a password" },
+	{ "relay_password_file", set_relay_password_file, ECHO_PLAIN,
+	    PATH_HINT },
+	{ "relay_auth", set_relay_auth, ECHO_PLAIN,
+	    "any, or a list of scram-sha-256 plain login cram-md5" },
+	{ "tls_ca_file", set_tls_ca_file, ECHO_PLAIN, PATH_HINT },
+	{ "relay_fingerprint", set_relay_fingerprint, ECHO_PLAIN,
+	    "64 hex digits of a SHA-256, colons allowed" },
+	{ "mx_tls", set_mx_tls, ECHO_PLAIN,
+	    "opportunistic, dane, required or off" },
+	{ "helo", set_helo, ECHO_PLAIN,
+	    "a host name or an address literal such as [192.0.2.1]" },
+	{ "nameserver", set_nameserver, ECHO_PLAIN,
+	    "IP, IP:port or [IPv6]:port, space or comma separated" },
+	{ "mx_port", set_mx_port, ECHO_PLAIN, "a port 1-65535" },
+	{ "address_family", set_address_family, ECHO_PLAIN,
+	    "any, ipv4 or ipv6" },
+	{ "default_domain", set_default_domain, ECHO_PLAIN, "a domain name" },
+	{ "aliases", set_aliases, ECHO_PLAIN, PATH_HINT },
+	{ "sender", set_sender, ECHO_PLAIN,
+	    "an address such as user@example.com" },
+	{ "timeout_connect", set_timeout_connect, ECHO_PLAIN, DURATION_HINT },
+	{ "timeout_command", set_timeout_command, ECHO_PLAIN, DURATION_HINT },
+	{ "timeout_data", set_timeout_data, ECHO_PLAIN, DURATION_HINT },
+	{ "deadline", set_deadline, ECHO_PLAIN,
+	    "a duration such as 30, 5m, 2h, or 0 for none" },
+	{ "max_parallel", set_max_parallel, ECHO_PLAIN, "a number 1-1000" },
+	{ "mx_max_addresses", set_mx_max_addresses, ECHO_PLAIN,
+	    "a number 1-100" },
+	{ "queue_dir", set_queue_dir, ECHO_PLAIN, ABSPATH_HINT },
+	{ "queue_lifetime", set_queue_lifetime, ECHO_PLAIN, DURATION_HINT },
+	{ "bounce", set_bounce, ECHO_PLAIN, "on or off" },
+	{ "log", set_log, ECHO_PLAIN,
+	    "syslog, stderr, none, or an absolute path" },
+	{ "transcript", set_transcript, ECHO_PLAIN, ABSPATH_HINT },
+};
+
+#define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+
+static const struct key *
+find_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/*
+ * Text from a file or the environment, fit to be repeated on one line of
+ * an error message: control bytes become '?', a URL loses its password.
+ */
+static void
+echo_value(char *out, size_t outlen, const char *v, enum echo how)
+{
+	const char *start = NULL, *at = NULL, *p;
+	size_t o = 0;
+
+	if (outlen == 0)
+		return;
+	if (how == ECHO_URL && (start = strstr(v, "://")) != NULL) {
+		start += 3;
+		at = strrchr(start, '@');
+		if (at != NULL)
+			start = memchr(start, ':', (size_t)(at - start));
+	}
+	for (p = v; *p != '\0' && o + 1 < outlen; p++) {
+		if (at != NULL && start != NULL && p == start) {
+			const char *mask = ":***";
+
+			while (*mask != '\0' && o + 1 < outlen)
+				out[o++] = *mask++;
+			p = at - 1;
+			continue;
+		}
+		out[o++] = ((unsigned char)*p < 0x20 || *p == 0x7f) ?
+		    '?' : *p;
+	}
+	out[o] = '\0';
+}
+
+int
+config_set(struct config *cfg, const char *key, const char *value,
+    const char *origin, char *err, size_t errlen)
+{
+	const struct key *k;
+	const char *hint = NULL;
+	char shown[256];
+
+	if ((k = find_key(key)) == NULL) {
+		echo_value(shown, sizeof(shown), key, ECHO_PLAIN);
+		snprintf(err, errlen, "%s: unknown key '%s'", origin, shown);
+		return -1;
+	}
+	if (*value == '\0') {
+		snprintf(err, errlen, "%s: missing value for %s", origin,
+		    k->name);
+		return -1;
+	}
+	if (k->set(cfg, value, &hint) == 0)
+		return 0;
+	if (hint == NULL)
+		hint = k->hint;
+	if (k->echo == ECHO_NEVER)
+		snprintf(err, errlen, "%s: bad value for %s (%s)", origin,
+		    k->name, hint);
+	else {
+		echo_value(shown, sizeof(shown), value, k->echo);
+		snprintf(err, errlen, "%s: bad value for %s: '%s' (%s)",
+		    origin, k->name, shown, hint);
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------- the file */
+
+/*
+ * One line, without its newline: "key value", the value bare (up to a
+ * '#', trailing blanks dropped) or in double quotes with \" and \\.
+ * Returns 0 (set or nothing to do) or -1 with err.
+ */
+static int
+parse_line(struct config *cfg, const char *line, size_t len,
+    const char *origin, char *err, size_t errlen)
+{
+	char key[CONFIG_LINE_MAX + 1], val[CONFIG_LINE_MAX + 1];
+	size_t i = 0, k = 0, v = 0;
+	int rc;
+
+	while (i < len && is_space((unsigned char)line[i]))
+		i++;
+	if (i == len || line[i] == '#')
+		return 0;
+	while (i < len && !is_space((unsigned char)line[i]) &&
+	    line[i] != '#')
+		key[k++] = line[i++];
+	key[k] = '\0';
+	while (i < len && is_space((unsigned char)line[i]))
+		i++;
+	if (i < len && line[i] == '"') {
+		for (i++; i < len && line[i] != '"'; i++) {
+			if (line[i] == '\\') {
+				if (i + 1 < len &&
+				    (line[i + 1] == '"' || line[i + 1] == '\\'))
+					i++;
+				else {
+					snprintf(err, errlen, "%s: bad escape "
+					    "in quoted value (only \\\" and "
+					    "\\\\)", origin);
+					rc = -1;
+					goto out;
+				}
+			}
+			val[v++] = line[i];
+		}
+		if (i == len) {
+			snprintf(err, errlen, "%s: unterminated quoted value",
+			    origin);
+			rc = -1;
+			goto out;
+		}
+		for (i++; i < len && is_space((unsigned char)line[i]); i++)
+			;
+		if (i < len && line[i] != '#') {
+			snprintf(err, errlen, "%s: text after the closing "
+			    "quote", origin);
+			rc = -1;
+			goto out;
+		}
+	} else {
+		while (i < len && line[i] != '#')
+			val[v++] = line[i++];
+		while (v > 0 && is_space((unsigned char)val[v - 1]))
+			v--;
+	}
+	val[v] = '\0';
+	rc = config_set(cfg, key, val, origin, err, errlen);
+out:
+	explicit_bzero(val, sizeof(val));
+	return rc;
+}
+
+int
+config_parse(struct config *cfg, const char *text, size_t len,
+    const char *fname, char *err, size_t errlen)
+{
+	char origin[512];
+	size_t pos = 0, lineno = 0;
+
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (pos < len) {
+		const char *line = text + pos, *nl;
+		size_t n;
+
+		nl = memchr(line, '\n', len - pos);
+		n = nl != NULL ? (size_t)(nl - line) : len - pos;
+		pos += n + (nl != NULL);
+		lineno++;
+		snprintf(origin, sizeof(origin), "%s:%zu", fname, lineno);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n > CONFIG_LINE_MAX) {
+			snprintf(err, errlen, "%s: line longer than %d bytes",
+			    origin, CONFIG_LINE_MAX);
+			return -1;
+		}
+		if (memchr(line, '\0', n) != NULL) {
+			snprintf(err, errlen, "%s: NUL byte in line", origin);
+			return -1;
+		}
+		if (parse_line(cfg, line, n, origin, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Read all of fd into b; -1 with errno on failure. */
+static int
+slurp_fd(int fd, size_t max, struct buf *b)
+{
+	char chunk[4096];
+	struct stat st;
+	ssize_t n;
+	int saved;
+
+	if (fstat(fd, &st) != 0)
+		return -1;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		return -1;
+	}
+	/* Sized once, so that realloc() leaves no stray copy of a secret. */
+	if (b->data == NULL && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+	    (unsigned long long)st.st_size <= max) {
+		b->cap = (size_t)st.st_size + sizeof(chunk) + 1;
+		b->data = xmalloc(b->cap);
+		b->data[0] = '\0';
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (b->len + (size_t)n > max) {
+			errno = EFBIG;
+			goto fail;
+		}
+		buf_add(b, chunk, (size_t)n);
+	}
+	explicit_bzero(chunk, sizeof(chunk));
+	return 0;
+fail:
+	saved = errno;
+	explicit_bzero(chunk, sizeof(chunk));
+	errno = saved;
+	return -1;
+}
+
+static int
+slurp(const char *path, size_t max, struct buf *b)
+{
+	int fd, rc, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = slurp_fd(fd, max, b);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+static void
+buf_wipe_free(struct buf *b)
+{
+	if (b->data != NULL)
+		explicit_bzero(b->data, b->cap);
+	buf_free(b);
+}
+
+/* MXSEND_<KEY> for every key; any other MXSEND_ variable is a typo. */
+static int
+config_env(struct config *cfg, char *err, size_t errlen)
+{
+	char **e;
+
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		char name[128], key[128], origin[160];
+		const char *eq;
+		size_t i, n;
+
+		if (strncmp(*e, "MXSEND_", 7) != 0)
+			continue;
+		if ((eq = strchr(*e, '=')) == NULL)
+			continue;
+		n = (size_t)(eq - *e);
+		if (n == strlen("MXSEND_CONFIG") &&
+		    strncmp(*e, "MXSEND_CONFIG", n) == 0)
+			continue;
+		if (n >= sizeof(name)) {
+			snprintf(err, errlen, "environment: unknown variable "
+			    "%.*s...", 40, *e);
+			return -1;
+		}
+		memcpy(name, *e, n);
+		name[n] = '\0';
+		/* Upper case only: MXSEND_relay is not MXSEND_RELAY. */
+		for (i = 7; i <= n; i++) {
+			int c = (unsigned char)name[i];
+
+			key[i - 7] = (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' :
+			    (c >= 'a' && c <= 'z') ? '?' : c;
+		}
+		if (find_key(key) == NULL) {
+			char shown[128];
+
+			echo_value(shown, sizeof(shown), name, ECHO_PLAIN);
+			snprintf(err, errlen, "environment: unknown variable "
+			    "%s", shown);
+			return -1;
+		}
+		/* Empty is unset, as in container files: VAR=${VAR:-}. */
+		if (eq[1] == '\0')
+			continue;
+		snprintf(origin, sizeof(origin), "%s", name);
+		if (config_set(cfg, key, eq + 1, origin, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *cfg, const char *explicit_file, char *err,
+    size_t errlen)
+{
+	const char *path = explicit_file;
+	struct buf b;
+	int explicit = 1, rc;
+
+	if (path == NULL) {
+		path = getenv("MXSEND_CONFIG");
+		if (path == NULL || *path == '\0') {
+			path = SYSCONFDIR "/mxsend.conf";
+			explicit = 0;
+		}
+	}
+	buf_init(&b);
+	if (slurp(path, CONFIG_FILE_MAX, &b) != 0) {
+		int saved = errno;
+
+		buf_wipe_free(&b);
+		if (explicit || (saved != ENOENT && saved != ENOTDIR)) {
+			snprintf(err, errlen, "%s: %s", path, strerror(saved));
+			return -1;
+		}
+	} else {
+		rc = config_parse(cfg, b.data != NULL ? b.data : "", b.len,
+		    path, err, errlen);
+		buf_wipe_free(&b);
+		if (rc != 0)
+			return -1;
+	}
+	if (config_env(cfg, err, errlen) != 0)
+		return -1;
+	return config_finish(cfg, err, errlen);
+}
+
+/* ---------------------------------------------------------- finish */
+
+/*
+ * The first line of a file only its owner may read (as ssh insists for
+ * its keys); checked on the open descriptor, so no race with a rename.
+ */
+static int
+read_password_file(struct config *cfg, char *err, size_t errlen)
+{
+	const char *path = cfg->relay_password_file;
+	struct stat st;
+	struct buf b;
+	size_t n;
+	int fd;
+
+	buf_init(&b);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+		snprintf(err, errlen, "relay_password_file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "relay_password_file %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "relay_password_file %s is not a "
+		    "regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "relay_password_file %s is readable by "
+		    "group or others (chmod 600 it)", path);
+		close(fd);
+		return -1;
+	}
+	if (slurp_fd(fd, 64 * 1024, &b) != 0) {
+		snprintf(err, errlen, "relay_password_file %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		buf_wipe_free(&b);
+		return -1;
+	}
+	close(fd);
+	n = 0;
+	while (n < b.len && b.data[n] != '\n' && b.data[n] != '\r')
+		n++;
+	if (n == 0 || memchr(b.data, '\0', n) != NULL) {
+		snprintf(err, errlen, "relay_password_file %s: %s", path,
+		    n == 0 ? "the first line is empty" :
+		    "NUL byte in the password");
+		buf_wipe_free(&b);
+		return -1;
+	}
+	replace_secret(&cfg->relay_password, xstrndup(b.data, n));
+	buf_wipe_free(&b);
+	return 0;
+}
+
+int
+config_finish(struct config *cfg, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (cfg->nroute == 0) {
+		cfg->route[0] = ROUTE_MX;
+		cfg->route[1] = ROUTE_RELAY;
+		cfg->nroute = cfg->relay_set ? 2 : 1;
+	}
+	for (i = 0; i < cfg->nroute; i++)
+		if (cfg->route[i] == ROUTE_RELAY && !cfg->relay_set) {
+			snprintf(err, errlen, "route names relay but no relay "
+			    "is set");
+			return -1;
+		}
+	if (cfg->relay_set && cfg->relay_smtps &&
+	    (cfg->relay_tls == RELAY_TLS_STARTTLS ||
+	    cfg->relay_tls == RELAY_TLS_OFF)) {
+		snprintf(err, errlen, "relay_tls %s contradicts the smtps:// "
+		    "relay (implicit TLS)", cfg->relay_tls == RELAY_TLS_OFF ?
+		    "off" : "starttls");
+		return -1;
+	}
+	if (cfg->relay_set && cfg->relay_port == 0)
+		cfg->relay_port = (cfg->relay_smtps ||
+		    cfg->relay_tls == RELAY_TLS_TLS) ? 465 : 587;
+
+	if (cfg->relay_user == NULL && cfg->relay_url_user != NULL)
+		cfg->relay_user = xstrdup(cfg->relay_url_user);
+	if (cfg->relay_password_file != NULL) {
+		if (cfg->relay_password != NULL) {
+			snprintf(err, errlen, "relay_password and "
+			    "relay_password_file are both set");
+			return -1;
+		}
+		if (read_password_file(cfg, err, errlen) != 0)
+			return -1;
+	} else if (cfg->relay_password == NULL &&
+	    cfg->relay_url_password != NULL)
+		cfg->relay_password = xstrdup(cfg->relay_url_password);
+	if (cfg->relay_password != NULL && cfg->relay_user == NULL) {
+		snprintf(err, errlen, "a relay password is set but no relay "
+		    "user (relay_user or user@ in the relay URL)");
+		return -1;
+	}
+	if (cfg->relay_fingerprint_set && cfg->relay_set &&
+	    cfg->relay_tls == RELAY_TLS_OFF) {
+		snprintf(err, errlen, "relay_fingerprint needs TLS with the "
+		    "relay, but relay_tls is off");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- life */
+
+void
+config_init(struct config *cfg)
+{
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->relay_tls = RELAY_TLS_AUTO;
+	for (i = 0; i < AUTH_NMECH; i++)
+		cfg->relay_auth[i] = (enum auth_mech)i;
+	cfg->nrelay_auth = AUTH_NMECH;
+	cfg->mx_tls = MX_TLS_OPPORTUNISTIC;
+	cfg->mx_port = 25;
+	cfg->address_family = AFAM_ANY;
+	cfg->timeout_connect = 30;
+	cfg->timeout_command = 300;
+	cfg->timeout_data = 600;
+	cfg->deadline = 0;
+	cfg->max_parallel = 8;
+	cfg->mx_max_addresses = 5;
+	cfg->queue_dir = xstrdup(QUEUE_DIR);
+	cfg->queue_lifetime = 5 * 86400;
+	cfg->bounce = 0;
+	cfg->log = LOG_SYSLOG;
+}
+
+void
+config_free(struct config *cfg)
+{
+	wipe_free(cfg->relay_password);
+	wipe_free(cfg->relay_url_password);
+	free(cfg->relay_user);
+	free(cfg->relay_url_user);
+	free(cfg->relay_password_file);
+	free(cfg->tls_ca_file);
+	free(cfg->helo);
+	free(cfg->default_domain);
+	free(cfg->aliases);
+	free(cfg->sender);
+	free(cfg->queue_dir);
+	free(cfg->log_file);
+	free(cfg->transcript);
+	explicit_bzero(cfg, sizeof(*cfg));
+}
+
+/* ---------------------------------------------------------- print */
+
+/* A duration in its largest exact unit, so 432000 reads "5d". */
+static void
+print_duration(FILE *fp, const char *key, unsigned d)
+{
+	static const struct {
+		unsigned secs;
+		char unit;
+	} units[] = {
+		{ 7 * 86400, 'w' }, { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }
+	};
+	size_t i;
+
+	for (i = 0; d != 0 && i < sizeof(units) / sizeof(units[0]); i++)
+		if (d % units[i].secs == 0) {
+			fprintf(fp, "%s %u%c\n", key, d / units[i].secs,
+			    units[i].unit);
+			return;
+		}
+	fprintf(fp, "%s %u\n", key, d);
+}
+
+static void
+print_str(FILE *fp, const char *key, const char *v, const char *unset)
+{
+	fprintf(fp, "%s %s\n", key, v != NULL ? v : unset);
+}
+
+/* Userinfo as it must be written in a URL (RFC 3986 §3.2.1). */
+static void
+print_pct(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (is_alnum(c) || strchr("-._~!$&'()*+;=", c) != NULL)
+			fputc(c, fp);
+		else
+			fprintf(fp, "%%%02X", c);
+	}
+}
+
+static void
+print_relay(const struct config *cfg, FILE *fp)
+{
+	fputs("relay ", fp);
+	if (!cfg->relay_set) {
+		fputs("(none)\n", fp);
+		return;
+	}
+	fputs(cfg->relay_smtps ? "smtps://" : "smtp://", fp);
+	if (cfg->relay_url_user != NULL) {
+		print_pct(fp, cfg->relay_url_user);
+		if (cfg->relay_url_password != NULL)
+			fputs(":***", fp);
+		fputc('@', fp);
+	}
+	if (strchr(cfg->relay_host, ':') != NULL)
+		fprintf(fp, "[%s]", cfg->relay_host);
+	else
+		fputs(cfg->relay_host, fp);
+	if (cfg->relay_port != 0)
+		fprintf(fp, ":%u", (unsigned)cfg->relay_port);
+	fputc('\n', fp);
+}
+
+void
+config_print(const struct config *cfg, FILE *fp)
+{
+	static const char *const tls[] = { "auto", "starttls", "tls", "off" };
+	static const char *const mxtls[] = {
+		"opportunistic", "dane", "required", "off"
+	};
+	static const char *const afam[] = { "any", "ipv4", "ipv6" };
+	size_t i;
+
+	fputs("route", fp);
+	if (cfg->nroute == 0)
+		fputs(cfg->relay_set ? " mx relay" : " mx", fp);
+	for (i = 0; i < cfg->nroute && i < 2; i++)
+		fputs(cfg->route[i] == ROUTE_MX ? " mx" : " relay", fp);
+	fputc('\n', fp);
+	print_relay(cfg, fp);
+	fprintf(fp, "relay_tls %s\n", tls[cfg->relay_tls]);
+	print_str(fp, "relay_user", cfg->relay_user != NULL ?
+	    cfg->relay_user : cfg->relay_url_user, "(none)");
+	print_str(fp, "relay_password", (cfg->relay_password != NULL ||
+	    cfg->relay_url_password != NULL) ? "***" : NULL, "(none)");
+	print_str(fp, "relay_password_file", cfg->relay_password_file,
+	    "(none)");
+	fputs("relay_auth", fp);
+	for (i = 0; i < cfg->nrelay_auth && i < AUTH_NMECH; i++)
+		fprintf(fp, " %s", mech_names[cfg->relay_auth[i]]);
+	fputc('\n', fp);
+	print_str(fp, "tls_ca_file", cfg->tls_ca_file,
+	    "(default: system trust store)");
+	fputs("relay_fingerprint ", fp);
+	if (cfg->relay_fingerprint_set) {
+		fputs("sha256:", fp);
+		for (i = 0; i < sizeof(cfg->relay_fingerprint); i++)
+			fprintf(fp, "%s%02X", i ? ":" : "",
+			    cfg->relay_fingerprint[i]);
+		fputc('\n', fp);
+	} else
+		fputs("(none)\n", fp);
+	fprintf(fp, "mx_tls %s\n", mxtls[cfg->mx_tls]);
+	print_str(fp, "helo", cfg->helo,
+	    "(default: the host's fully qualified name)");
+	fputs("nameserver", fp);
+	for (i = 0; i < cfg->nnameservers && i < CONFIG_MAX_NAMESERVERS;
+	    i++) {
+		const struct nameserver *ns = &cfg->nameservers[i];
+
+		if (ns->port == 53)
+			fprintf(fp, " %s", ns->addr);
+		else if (ns->family == AF_INET6)
+			fprintf(fp, " [%s]:%u", ns->addr, (unsigned)ns->port);
+		else
+			fprintf(fp, " %s:%u", ns->addr, (unsigned)ns->port);
+	}
+	fputs(cfg->nnameservers == 0 ? " (default: /etc/resolv.conf)\n" :
+	    "\n", fp);
+	fprintf(fp, "mx_port %u\n", (unsigned)cfg->mx_port);
+	fprintf(fp, "address_family %s\n", afam[cfg->address_family]);
+	print_str(fp, "default_domain", cfg->default_domain,
+	    "(default: the host's fully qualified name)");
+	print_str(fp, "aliases", cfg->aliases,
+	    "(default: /etc/aliases if present)");
+	print_str(fp, "sender", cfg->sender,
+	    "(default: login@default_domain)");
+	print_duration(fp, "timeout_connect", cfg->timeout_connect);
+	print_duration(fp, "timeout_command", cfg->timeout_command);
+	print_duration(fp, "timeout_data", cfg->timeout_data);
+	if (cfg->deadline == 0)
+		fputs("deadline 0 (none)\n", fp);
+	else
+		print_duration(fp, "deadline", cfg->deadline);
+	fprintf(fp, "max_parallel %u\n", cfg->max_parallel);
+	fprintf(fp, "mx_max_addresses %u\n", cfg->mx_max_addresses);
+	print_str(fp, "queue_dir", cfg->queue_dir, "(none)");
+	print_duration(fp, "queue_lifetime", cfg->queue_lifetime);
+	fprintf(fp, "bounce %s\n", cfg->bounce ? "on" : "off");
+	switch (cfg->log) {
+	case LOG_SYSLOG:
+		fputs("log syslog\n", fp);
+		break;
+	case LOG_STDERR:
+		fputs("log stderr\n", fp);
+		break;
+	case LOG_NONE:
+		fputs("log none\n", fp);
+		break;
+	case LOG_FILE:
+		print_str(fp, "log", cfg->log_file, "(none)");
+		break;
+	}
+	print_str(fp, "transcript", cfg->transcript, "(none)");
+}

@@ -1,0 +1,672 @@
+/*
+ * dns.c: MX, A/AAAA and TLSA lookups (RFC 5321 §5.1, RFC 7505, RFC 6698)
+ * on glibc's reentrant resolver, one struct __res_state per worker.
+ *
+ * Every answer is parsed with ns_initparse/ns_parserr/dn_expand, which
+ * check bounds; anything they refuse, or rdata of the wrong length, makes
+ * the whole answer malformed: a temporary failure of that lookup, never
+ * "no such domain" (SPEC §10). Only HOST_NOT_FOUND (NXDOMAIN) and NO_DATA
+ * (NOERROR without answers) from the resolver are taken as facts about
+ * the domain; SERVFAIL, REFUSED, time-outs and unreachable servers all
+ * arrive as TRY_AGAIN, NO_RECOVERY or NETDB_INTERNAL and are temporary.
+ */
+#include "autoconf.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "dns.h"
+#include "util.h"
+
+#define ANSWER_MAX	65536	/* the largest DNS message over TCP */
+#define MX_MAX		100	/* MX records considered per domain */
+#define T_TLSA_		52	/* RFC 6698 */
+
+struct answer {
+	unsigned char	*buf;
+	int		 len;
+	ns_msg		 msg;
+	int		 ad;
+};
+
+static uint32_t
+rnd_below(uint32_t n)
+{
+	uint32_t r, lim;
+
+	if (n < 2)
+		return 0;
+	/* Rejection sampling: no modulo bias in the shuffle. */
+	lim = (uint32_t)-1 - ((uint32_t)-1 % n);
+	do {
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r = (uint32_t)random();
+	} while (r >= lim);
+	return r % n;
+}
+
+const char *
+dns_status_str(enum dns_status st)
+{
+	switch (st) {
+	case DNS_OK:
+		return "ok";
+	case DNS_NULLMX:
+		return "null MX";
+	case DNS_NXDOMAIN:
+		return "no such domain";
+	case DNS_NODATA:
+		return "no records";
+	case DNS_TEMPFAIL:
+		break;
+	}
+	return "temporary DNS failure";
+}
+
+int
+dns_open(struct dns *d, const struct nameserver *ns, size_t nns,
+    enum addr_family family, char *err, size_t errlen)
+{
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	/* res_ninit fails only without memory; it still fills defaults. */
+	if (res_ninit(&d->res) != 0 && d->res.nscount == 0) {
+		snprintf(err, errlen, "cannot initialise the resolver");
+		return -1;
+	}
+	d->open = 1;
+	d->family = family;
+	/*
+	 * DO asks the resolver to validate; glibc clears AD from answers
+	 * unless RES_TRUSTAD is set, and DANE needs to see it.
+	 */
+	d->res.options |= RES_USE_EDNS0 | RES_USE_DNSSEC | RES_TRUSTAD;
+	d->res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
+	if (nns == 0)
+		return 0;
+	if (nns > MAXNS)
+		nns = MAXNS;
+	for (i = 0; i < MAXNS; i++) {
+		free(d->res._u._ext.nsaddrs[i]);
+		d->res._u._ext.nsaddrs[i] = NULL;
+	}
+	for (i = 0; i < nns; i++) {
+		if (ns[i].family == AF_INET6) {
+			struct sockaddr_in6 *sin6 = xcalloc(1, sizeof(*sin6));
+
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(ns[i].port);
+			if (inet_pton(AF_INET6, ns[i].addr,
+			    &sin6->sin6_addr) != 1) {
+				free(sin6);
+				goto bad;
+			}
+			/* glibc keeps IPv6 servers in _u._ext.nsaddrs. */
+			memset(&d->res.nsaddr_list[i], 0,
+			    sizeof(d->res.nsaddr_list[i]));
+			d->res._u._ext.nsaddrs[i] = sin6;
+		} else {
+			struct sockaddr_in *sin = &d->res.nsaddr_list[i];
+
+			memset(sin, 0, sizeof(*sin));
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(ns[i].port);
+			if (inet_pton(AF_INET, ns[i].addr, &sin->sin_addr) != 1)
+				goto bad;
+		}
+	}
+	d->res.nscount = (int)nns;
+	return 0;
+bad:
+	snprintf(err, errlen, "bad nameserver address '%s'", ns[i].addr);
+	dns_close(d);
+	return -1;
+}
+
+void
+dns_close(struct dns *d)
+{
+	if (d->open)
+		res_nclose(&d->res);
+	d->open = 0;
+}
+
+static void
+answer_free(struct answer *a)
+{
+	free(a->buf);
+	a->buf = NULL;
+}
+
+static const char *
+herror_str(int h)
+{
+	switch (h) {
+	case TRY_AGAIN:
+		return "server failure or no answer";
+	case NO_RECOVERY:
+		return "server refused the query or answered badly";
+	case NETDB_INTERNAL:
+		return "no answer from the nameservers";
+	default:
+		return "resolver error";
+	}
+}
+
+static const char *
+type_name(int type)
+{
+	switch (type) {
+	case ns_t_mx:
+		return "MX";
+	case ns_t_a:
+		return "A";
+	case ns_t_aaaa:
+		return "AAAA";
+	case ns_t_cname:
+		return "CNAME";
+	default:
+		return "TLSA";
+	}
+}
+
+/* Check and index a raw answer of n octets in a->buf. */
+static enum dns_status
+answer_parse(struct answer *a, int n, const char *name, int type,
+    char *reason, size_t rlen)
+{
+	/* glibc does not check QR: a "reply" that is a query is malformed. */
+	if (n <= 0 || n > ANSWER_MAX || ns_initparse(a->buf, n, &a->msg) < 0 ||
+	    ns_msg_getflag(a->msg, ns_f_qr) != 1) {
+		snprintf(reason, rlen, "DNS lookup of %.150s %.150s failed: malformed "
+		    "answer", name, type_name(type));
+		return DNS_TEMPFAIL;
+	}
+	a->len = n;
+	a->ad = ns_msg_getflag(a->msg, ns_f_ad) != 0;
+	return DNS_OK;
+}
+
+/* One query; a->buf is allocated on every path (answer_free it). */
+static enum dns_status
+query(struct dns *d, const char *name, int type, struct answer *a,
+    char *reason, size_t rlen)
+{
+	int n;
+
+	a->buf = xmalloc(ANSWER_MAX);
+	a->len = 0;
+	a->ad = 0;
+	d->res.res_h_errno = 0;
+	n = res_nquery(&d->res, name, ns_c_in, type, a->buf, ANSWER_MAX);
+	if (n < 0) {
+		switch (d->res.res_h_errno) {
+		case HOST_NOT_FOUND:
+			snprintf(reason, rlen, "%.150s: no such domain", name);
+			return DNS_NXDOMAIN;
+		case NO_DATA:
+			snprintf(reason, rlen, "%.150s: no %.150s records", name,
+			    type_name(type));
+			return DNS_NODATA;
+		default:
+			snprintf(reason, rlen, "DNS lookup of %.150s %.150s failed: "
+			    "%.150s", name, type_name(type),
+			    herror_str(d->res.res_h_errno));
+			return DNS_TEMPFAIL;
+		}
+	}
+	return answer_parse(a, n, name, type, reason, rlen);
+}
+
+static int
+same_name(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	/* Compare without a trailing root dot. */
+	if (la > 0 && a[la - 1] == '.')
+		la--;
+	if (lb > 0 && b[lb - 1] == '.')
+		lb--;
+	return la == lb && ascii_strncasecmp(a, b, la) == 0;
+}
+
+/*
+ * Walk the answer section: follow the CNAME chain from qname (at most
+ * DNS_CNAME_DEPTH links) and call fn for each record of type whose owner
+ * is the end of the chain. Returns the number of records passed to fn, or
+ * -1 when the answer is malformed (fn returning -1 also means that).
+ * *final receives the end of the chain.
+ */
+typedef int (*rr_fn)(void *, const struct answer *, const ns_rr *);
+
+static int
+walk(const struct answer *a, const char *qname, int type, rr_fn fn,
+    void *ctx, char *final, size_t finallen)
+{
+	char cur[DNS_NAME_MAX];
+	int count = ns_msg_count(a->msg, ns_s_an), i, depth, found = 0;
+
+	strlcpy(cur, qname, sizeof(cur));
+	for (depth = 0; depth <= DNS_CNAME_DEPTH; depth++) {
+		int moved = 0;
+
+		for (i = 0; i < count; i++) {
+			ns_rr rr;
+			char target[DNS_NAME_MAX];
+
+			if (ns_parserr((ns_msg *)&a->msg, ns_s_an, i, &rr) < 0)
+				return -1;
+			if (ns_rr_type(rr) != ns_t_cname ||
+			    ns_rr_class(rr) != ns_c_in ||
+			    !same_name(ns_rr_name(rr), cur))
+				continue;
+			if (dn_expand(ns_msg_base(a->msg), ns_msg_end(a->msg),
+			    ns_rr_rdata(rr), target, sizeof(target)) < 0)
+				return -1;
+			strlcpy(cur, target, sizeof(cur));
+			moved = 1;
+			break;
+		}
+		if (!moved)
+			break;
+	}
+	if (depth > DNS_CNAME_DEPTH)
+		return -1;	/* a CNAME loop or an absurd chain */
+	for (i = 0; i < count; i++) {
+		ns_rr rr;
+
+		if (ns_parserr((ns_msg *)&a->msg, ns_s_an, i, &rr) < 0)
+			return -1;
+		if ((int)ns_rr_type(rr) != type || ns_rr_class(rr) != ns_c_in ||
+		    !same_name(ns_rr_name(rr), cur))
+			continue;
+		if (fn(ctx, a, &rr) < 0)
+			return -1;
+		found++;
+	}
+	strlcpy(final, cur, finallen);
+	return found;
+}
+
+/*
+ * Query name/type, following a CNAME chain that the server left
+ * unresolved with further queries, up to DNS_CNAME_DEPTH in all.
+ */
+static enum dns_status
+lookup(struct dns *d, const char *name, int type, rr_fn fn, void *ctx,
+    int *ad, char *reason, size_t rlen)
+{
+	char qname[DNS_NAME_MAX], final[DNS_NAME_MAX];
+	int hops;
+
+	strlcpy(qname, name, sizeof(qname));
+	for (hops = 0; hops <= DNS_CNAME_DEPTH; hops++) {
+		struct answer a;
+		enum dns_status st = query(d, qname, type, &a, reason, rlen);
+		int n;
+
+		if (st != DNS_OK) {
+			answer_free(&a);
+			return st;
+		}
+		if (ad != NULL && hops == 0)
+			*ad = a.ad;
+		n = walk(&a, qname, type, fn, ctx, final, sizeof(final));
+		answer_free(&a);
+		if (n < 0) {
+			snprintf(reason, rlen, "DNS lookup of %.150s failed: "
+			    "malformed answer", qname);
+			return DNS_TEMPFAIL;
+		}
+		if (n > 0)
+			return DNS_OK;
+		if (same_name(final, qname)) {
+			snprintf(reason, rlen, "%.150s: no records of the type "
+			    "asked", qname);
+			return DNS_NODATA;
+		}
+		strlcpy(qname, final, sizeof(qname));
+	}
+	snprintf(reason, rlen, "DNS lookup of %.150s failed: CNAME chain too "
+	    "long", name);
+	return DNS_TEMPFAIL;
+}
+
+struct addr_ctx {
+	struct dns_addr	**addrs;
+	size_t		 *naddrs;
+	size_t		  max;
+};
+
+static int
+add_addr(void *vctx, const struct answer *a, const ns_rr *rr)
+{
+	struct addr_ctx *c = vctx;
+	struct dns_addr da;
+
+	(void)a;
+	memset(&da, 0, sizeof(da));
+	if (ns_rr_type(*rr) == ns_t_a) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&da.ss;
+
+		if (ns_rr_rdlen(*rr) != 4)
+			return -1;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, ns_rr_rdata(*rr), 4);
+		da.len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&da.ss;
+
+		if (ns_rr_rdlen(*rr) != 16)
+			return -1;
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, ns_rr_rdata(*rr), 16);
+		da.len = sizeof(*sin6);
+	}
+	if (*c->naddrs >= c->max)
+		return 0;
+	*c->addrs = xreallocarray(*c->addrs, *c->naddrs + 1, sizeof(da));
+	(*c->addrs)[(*c->naddrs)++] = da;
+	return 0;
+}
+
+/* The worse of two outcomes of one host's A and AAAA lookups. */
+static enum dns_status
+combine(enum dns_status a, enum dns_status b)
+{
+	if (a == DNS_OK || b == DNS_OK)
+		return DNS_OK;
+	if (a == DNS_TEMPFAIL || b == DNS_TEMPFAIL)
+		return DNS_TEMPFAIL;
+	if (a == DNS_NODATA || b == DNS_NODATA)
+		return DNS_NODATA;
+	return DNS_NXDOMAIN;
+}
+
+enum dns_status
+dns_host(struct dns *d, const char *name, size_t max,
+    struct dns_addr **addrs, size_t *naddrs, char *reason, size_t rlen)
+{
+	struct addr_ctx c = { addrs, naddrs, max };
+	enum dns_status s4 = DNS_NODATA, s6 = DNS_NODATA;
+	char r4[256] = "", r6[256] = "";
+	size_t before = *naddrs;
+
+	if (d->family != AFAM_IPV6 && *naddrs < max)
+		s4 = lookup(d, name, ns_t_a, add_addr, &c, NULL, r4,
+		    sizeof(r4));
+	/* NXDOMAIN for A is the answer for the name: no AAAA query. */
+	if (d->family != AFAM_IPV4 && *naddrs < max && s4 != DNS_NXDOMAIN)
+		s6 = lookup(d, name, ns_t_aaaa, add_addr, &c, NULL, r6,
+		    sizeof(r6));
+	else if (s4 == DNS_NXDOMAIN)
+		s6 = DNS_NXDOMAIN;
+	if (*naddrs > before)
+		return DNS_OK;
+	strlcpy(reason, s4 == DNS_TEMPFAIL || r6[0] == '\0' ? r4 : r6, rlen);
+	if (reason[0] == '\0')
+		snprintf(reason, rlen, "%.150s: no address records", name);
+	return combine(s4, s6);
+}
+
+struct mx_ctx {
+	struct mx_host	*hosts;
+	size_t		 n;
+	int		 nullmx;
+	int		 literal;
+};
+
+static int
+add_mx(void *vctx, const struct answer *a, const ns_rr *rr)
+{
+	struct mx_ctx *c = vctx;
+	const unsigned char *rd = ns_rr_rdata(*rr);
+	char name[DNS_NAME_MAX];
+	unsigned char tmp[16];
+	int len;
+
+	if (ns_rr_rdlen(*rr) < 3)
+		return -1;
+	len = dn_expand(ns_msg_base(a->msg), ns_msg_end(a->msg), rd + 2, name,
+	    sizeof(name));
+	if (len < 0 || len > ns_rr_rdlen(*rr) - 2)
+		return -1;
+	if (name[0] == '\0' || strcmp(name, ".") == 0) {
+		c->nullmx++;
+		return 0;
+	}
+	/* An MX target is a host name, never an address (RFC 5321 §5.1). */
+	if (inet_pton(AF_INET, name, tmp) == 1 ||
+	    inet_pton(AF_INET6, name, tmp) == 1) {
+		c->literal++;
+		return 0;
+	}
+	if (c->n >= MX_MAX)
+		return 0;
+	c->hosts = xreallocarray(c->hosts, c->n + 1, sizeof(*c->hosts));
+	memset(&c->hosts[c->n], 0, sizeof(c->hosts[c->n]));
+	strlcpy(c->hosts[c->n].name, name, sizeof(c->hosts[c->n].name));
+	c->hosts[c->n].pref = ns_get16(rd);
+	c->n++;
+	return 0;
+}
+
+static int
+cmp_pref(const void *a, const void *b)
+{
+	const struct mx_host *x = a, *y = b;
+
+	return (x->pref > y->pref) - (x->pref < y->pref);
+}
+
+/* Sort by preference, then shuffle each run of equal preference. */
+static void
+order_hosts(struct mx_host *h, size_t n)
+{
+	size_t i, j;
+
+	qsort(h, n, sizeof(*h), cmp_pref);
+	for (i = 0; i < n; i = j) {
+		size_t k;
+
+		for (j = i + 1; j < n && h[j].pref == h[i].pref; j++)
+			;
+		for (k = j - i; k > 1; k--) {
+			size_t r = rnd_below((uint32_t)k);
+			struct mx_host t = h[i + k - 1];
+
+			h[i + k - 1] = h[i + r];
+			h[i + r] = t;
+		}
+	}
+}
+
+enum dns_status
+dns_mx(struct dns *d, const char *domain, size_t max_addrs,
+    struct mx_route *out)
+{
+	struct mx_ctx c;
+	enum dns_status st;
+	size_t i;
+	int temp = 0;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	st = lookup(d, domain, ns_t_mx, add_mx, &c, &out->ad, out->reason,
+	    sizeof(out->reason));
+	if (st == DNS_NXDOMAIN || st == DNS_TEMPFAIL) {
+		free(c.hosts);
+		return out->status = st;
+	}
+	if (st == DNS_OK && c.n == 0) {
+		free(c.hosts);
+		if (c.nullmx > 0 && c.literal == 0) {
+			snprintf(out->reason, sizeof(out->reason), "%.150s accepts "
+			    "no mail (null MX)", domain);
+			return out->status = DNS_NULLMX;
+		}
+		snprintf(out->reason, sizeof(out->reason), "%.150s: MX records "
+		    "name IP addresses instead of hosts", domain);
+		return out->status = DNS_TEMPFAIL;
+	}
+	if (st == DNS_NODATA) {
+		/* RFC 5321 §5.1: the domain itself is the implicit MX. */
+		out->implicit = 1;
+		c.hosts = xcalloc(1, sizeof(*c.hosts));
+		strlcpy(c.hosts[0].name, domain, sizeof(c.hosts[0].name));
+		c.n = 1;
+	} else
+		order_hosts(c.hosts, c.n);
+	out->hosts = c.hosts;
+	out->nhosts = c.n;
+	for (i = 0; i < c.n && out->naddrs < max_addrs; i++) {
+		struct mx_host *h = &c.hosts[i];
+		char reason[256];
+
+		h->status = dns_host(d, h->name, max_addrs - out->naddrs,
+		    &h->addrs, &h->naddrs, reason, sizeof(reason));
+		out->naddrs += h->naddrs;
+		if (h->status == DNS_TEMPFAIL) {
+			temp = 1;
+			strlcpy(out->reason, reason, sizeof(out->reason));
+		} else if (h->status != DNS_OK && !temp)
+			strlcpy(out->reason, reason, sizeof(out->reason));
+	}
+	if (out->naddrs > 0) {
+		out->reason[0] = '\0';
+		return out->status = DNS_OK;
+	}
+	if (temp)
+		return out->status = DNS_TEMPFAIL;
+	if (out->implicit && c.hosts[0].status == DNS_NXDOMAIN)
+		return out->status = DNS_NXDOMAIN;
+	if (!out->implicit)
+		snprintf(out->reason, sizeof(out->reason), "%.150s: the MX hosts "
+		    "have no addresses", domain);
+	else
+		snprintf(out->reason, sizeof(out->reason), "%.150s: no MX and no "
+		    "address records", domain);
+	return out->status = DNS_NODATA;
+}
+
+void
+mx_route_free(struct mx_route *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nhosts; i++)
+		free(r->hosts[i].addrs);
+	free(r->hosts);
+	r->hosts = NULL;
+	r->nhosts = 0;
+	r->naddrs = 0;
+}
+
+static int
+add_tlsa(void *vctx, const struct answer *a, const ns_rr *rr)
+{
+	struct tlsa_set *s = vctx;
+	const unsigned char *rd = ns_rr_rdata(*rr);
+	struct tlsa_rr t;
+
+	(void)a;
+	if (ns_rr_rdlen(*rr) < 3 || s->n >= 64)
+		return ns_rr_rdlen(*rr) < 3 ? -1 : 0;
+	t.usage = rd[0];
+	t.selector = rd[1];
+	t.mtype = rd[2];
+	t.len = (size_t)ns_rr_rdlen(*rr) - 3;
+	t.data = xmalloc(t.len);
+	memcpy(t.data, rd + 3, t.len);
+	s->v = xreallocarray(s->v, s->n + 1, sizeof(t));
+	s->v[s->n++] = t;
+	return 0;
+}
+
+enum dns_status
+dns_tlsa(struct dns *d, const char *host, unsigned port, struct tlsa_set *out)
+{
+	char name[DNS_NAME_MAX + 16];
+
+	memset(out, 0, sizeof(*out));
+	snprintf(name, sizeof(name), "_%u._tcp.%s", port, host);
+	out->status = lookup(d, name, T_TLSA_, add_tlsa, out, &out->ad,
+	    out->reason, sizeof(out->reason));
+	return out->status;
+}
+
+void
+tlsa_set_free(struct tlsa_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i].data);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+void
+dns_addr_str(const struct dns_addr *a, char *out, size_t outlen)
+{
+	const void *p;
+
+	if (a->ss.ss_family == AF_INET6)
+		p = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+	else
+		p = &((const struct sockaddr_in *)&a->ss)->sin_addr;
+	if (inet_ntop(a->ss.ss_family, p, out, (socklen_t)outlen) == NULL)
+		strlcpy(out, "?", outlen);
+}
+
+int
+dns_parse_mx_answer(const unsigned char *buf, size_t len, const char *qname,
+    struct mx_route *out)
+{
+	struct answer a;
+	struct mx_ctx c;
+	char final[DNS_NAME_MAX];
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	a.buf = xmalloc(ANSWER_MAX);
+	memcpy(a.buf, buf, len < ANSWER_MAX ? len : ANSWER_MAX);
+	if (answer_parse(&a, (int)(len < ANSWER_MAX ? len : ANSWER_MAX + 1),
+	    qname, ns_t_mx, out->reason, sizeof(out->reason)) != DNS_OK) {
+		answer_free(&a);
+		return -1;
+	}
+	n = walk(&a, qname, ns_t_mx, add_mx, &c, final, sizeof(final));
+	if (n >= 0) {
+		struct addr_ctx ac;
+		struct dns_addr *addrs = NULL;
+		size_t naddrs = 0;
+
+		ac.addrs = &addrs;
+		ac.naddrs = &naddrs;
+		ac.max = 16;
+		(void)walk(&a, qname, ns_t_a, add_addr, &ac, final,
+		    sizeof(final));
+		(void)walk(&a, qname, ns_t_aaaa, add_addr, &ac, final,
+		    sizeof(final));
+		free(addrs);
+		order_hosts(c.hosts, c.n);
+	}
+	answer_free(&a);
+	out->hosts = c.hosts;
+	out->nhosts = c.n;
+	out->status = n < 0 ? DNS_TEMPFAIL : c.n > 0 ? DNS_OK :
+	    c.nullmx ? DNS_NULLMX : DNS_NODATA;
+	return n < 0 ? -1 : n;
+}

@@ -1,0 +1,123 @@
+/*
+ * dns.h: MX, A/AAAA and TLSA lookups through glibc's reentrant resolver
+ * (res_ninit / res_nquery / res_nclose), with typed results that keep
+ * "the DNS is broken right now" apart from "this domain has no mail"
+ * (SPEC §6 direct route steps 1-2, RFC 5321 §5.1, RFC 7505).
+ *
+ * One struct dns per delivery worker: the resolver state is not shared, so
+ * any number of lookups may run at once in different threads.
+ */
+#ifndef MXSEND_DNS_H
+#define MXSEND_DNS_H
+
+#include <stddef.h>
+#include <netinet/in.h>
+#include <resolv.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+enum dns_status {
+	DNS_OK,			/* hosts (or records) found */
+	DNS_NULLMX,		/* RFC 7505: the domain accepts no mail */
+	DNS_NXDOMAIN,		/* the name does not exist */
+	DNS_NODATA,		/* exists, but no MX and no address records */
+	DNS_TEMPFAIL		/* SERVFAIL, REFUSED, time-out, malformed... */
+};
+
+#define DNS_NAME_MAX	1025	/* NS_MAXDNAME */
+#define DNS_CNAME_DEPTH	8	/* CNAME links followed per lookup */
+
+struct dns_addr {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+};
+
+struct mx_host {
+	char		 name[DNS_NAME_MAX];
+	unsigned	 pref;
+	struct dns_addr	*addrs;
+	size_t		 naddrs;
+	enum dns_status	 status;	/* of this host's address lookups */
+};
+
+struct mx_route {
+	enum dns_status	 status;
+	int		 implicit;	/* no MX records: the domain's own A/AAAA */
+	int		 ad;		/* the MX answer had the DNSSEC AD bit */
+	struct mx_host	*hosts;		/* preference order, ties shuffled */
+	size_t		 nhosts;
+	size_t		 naddrs;	/* over all hosts, at most the cap */
+	char		 reason[256];	/* for messages and logs */
+};
+
+struct tlsa_rr {
+	unsigned char	 usage, selector, mtype;
+	unsigned char	*data;
+	size_t		 len;
+};
+
+struct tlsa_set {
+	enum dns_status	 status;
+	int		 ad;
+	struct tlsa_rr	*v;
+	size_t		 n;
+	char		 reason[256];
+};
+
+struct dns {
+	struct __res_state	 res;
+	int			 open;
+	enum addr_family	 family;
+};
+
+/*
+ * Initialise a resolver: /etc/resolv.conf (and RES_OPTIONS) as res_ninit
+ * reads them, then the configured nameservers, if any, in their place.
+ * EDNS0 with the DO bit is requested so that the AD bit can be recorded.
+ * Returns 0, or -1 with err.
+ */
+int	 dns_open(struct dns *, const struct nameserver *ns, size_t nns,
+	    enum addr_family family, char *err, size_t errlen);
+void	 dns_close(struct dns *);
+
+/*
+ * The mail route of a domain: its MX hosts sorted by preference (hosts of
+ * equal preference shuffled), each with its addresses (A then AAAA, as
+ * address_family allows), at most max_addrs addresses in all. No MX
+ * records: the domain itself is the implicit MX. A single "0 ." MX is a
+ * null MX; a "0 ." among other MX records is ignored and the others are
+ * used. An MX target written as an IP address is not a host name (RFC
+ * 5321 §5.1) and is skipped. Fills out; returns out->status.
+ */
+enum dns_status dns_mx(struct dns *, const char *domain, size_t max_addrs,
+	    struct mx_route *out);
+void	 mx_route_free(struct mx_route *);
+
+/*
+ * A and AAAA records of one host name (CNAMEs followed), appended to
+ * *addrs up to max in all. Returns DNS_OK when some were found.
+ */
+enum dns_status dns_host(struct dns *, const char *name, size_t max,
+	    struct dns_addr **addrs, size_t *naddrs, char *reason,
+	    size_t reasonlen);
+
+/* The TLSA records of _PORT._tcp.HOST (RFC 6698), for DANE (RFC 7672). */
+enum dns_status dns_tlsa(struct dns *, const char *host, unsigned port,
+	    struct tlsa_set *out);
+void	 tlsa_set_free(struct tlsa_set *);
+
+/*
+ * Parse a raw MX answer (as res_nquery returns it) for qname: the records
+ * walk that dns_mx() uses, exposed for the fuzz target and unit tests.
+ * Returns the number of MX records used, or -1 when malformed.
+ */
+int	 dns_parse_mx_answer(const unsigned char *, size_t, const char *qname,
+	    struct mx_route *);
+
+/* Numeric form of an address ("192.0.2.1", "2001:db8::1"). */
+void	 dns_addr_str(const struct dns_addr *, char *out, size_t outlen);
+
+const char *dns_status_str(enum dns_status);
+
+#endif

@@ -1,0 +1,396 @@
+/*
+ * message.c: the spooled message, its header edits, and streaming it out
+ * with the edits applied (SPEC §5.4).
+ *
+ * The spool is never rewritten: dropped fields are skipped and added ones
+ * are written around the original header when streaming, in 64 KiB pread
+ * chunks, so one spool serves every SMTP session and memory does not grow
+ * with the message. Added fields follow RFC 5322: §3.3 date-time with a
+ * numeric zone, §3.6.4 msg-id, §3.6.7 trace (Received:), §2.2.3 folding
+ * (lines of at most 78 octets where possible, never over 998); display
+ * names with non-ASCII text are RFC 2047 encoded words.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "message.h"
+#include "util.h"
+
+#define CHUNK		(64 * 1024)
+#define LINE_SOFT	78
+#define LINE_HARD	998
+
+void
+msg_init(struct message *msg, int fd)
+{
+	memset(msg, 0, sizeof(*msg));
+	msg->fd = fd;
+	buf_init(&msg->prepend);
+	buf_init(&msg->append);
+}
+
+void
+msg_free(struct message *msg)
+{
+	size_t i;
+
+	for (i = 0; i < msg->nfields; i++) {
+		free(msg->fields[i].name);
+		free(msg->fields[i].value);
+	}
+	free(msg->fields);
+	msg->fields = NULL;
+	msg->nfields = 0;
+	buf_free(&msg->prepend);
+	buf_free(&msg->append);
+}
+
+const struct hfield *
+msg_find(const struct message *msg, const char *name, size_t *iter)
+{
+	size_t i;
+
+	for (i = *iter; i < msg->nfields; i++)
+		if (ascii_strcasecmp(msg->fields[i].name, name) == 0) {
+			*iter = i + 1;
+			return &msg->fields[i];
+		}
+	*iter = msg->nfields;
+	return NULL;
+}
+
+int
+msg_has(const struct message *msg, const char *name)
+{
+	size_t iter = 0;
+
+	return msg_find(msg, name, &iter) != NULL;
+}
+
+size_t
+msg_drop(struct message *msg, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < msg->nfields; i++)
+		if (ascii_strcasecmp(msg->fields[i].name, name) == 0) {
+			msg->fields[i].drop = 1;
+			n++;
+		}
+	return n;
+}
+
+static int
+is_wsp(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * A fold may go before t[i] when it is white space that follows a word of
+ * the value (so no line is left blank) and more words follow.
+ */
+static int
+can_fold(const char *t, size_t i, size_t vstart, size_t lastword)
+{
+	return i > vstart && i <= lastword && is_wsp(t[i]) &&
+	    !is_wsp(t[i - 1]);
+}
+
+static void
+add_field(struct buf *out, const char *name, const char *value)
+{
+	struct buf t;
+	size_t len, ls, i, vstart, lastword, best, room;
+	size_t lead = 0;	/* the SP a hard break put at a line start */
+
+	buf_init(&t);
+	buf_printf(&t, "%s:", name);
+	if (*value != '\0')
+		buf_addc(&t, ' ');
+	vstart = t.len;
+	buf_adds(&t, value);
+	for (i = vstart; i < t.len; i++)
+		if (t.data[i] == '\r' || t.data[i] == '\n')
+			t.data[i] = ' ';
+	len = t.len;
+	for (lastword = len; lastword > vstart && is_wsp(t.data[lastword - 1]);
+	    lastword--)
+		;
+	if (lastword > 0)
+		lastword--;
+
+	ls = 0;
+	while (lead + len - ls > LINE_SOFT) {
+		/* The last fold point that keeps the line within 78... */
+		best = 0;
+		for (i = ls + 1; i < len && lead + i - ls <= LINE_SOFT; i++)
+			if (can_fold(t.data, i, vstart, lastword))
+				best = i;
+		/* ...else the first one within 998... */
+		if (best == 0)
+			for (; i < len && lead + i - ls <= LINE_HARD; i++)
+				if (can_fold(t.data, i, vstart, lastword)) {
+					best = i;
+					break;
+				}
+		if (best != 0) {
+			buf_add(out, t.data + ls, best - ls);
+			buf_adds(out, "\r\n");
+			ls = best;
+			lead = 0;
+			continue;
+		}
+		/* ...else break the word, as intake does. */
+		room = LINE_HARD - lead;
+		if (len - ls <= room)
+			break;
+		buf_add(out, t.data + ls, room);
+		buf_adds(out, "\r\n ");
+		ls += room;
+		lead = 1;
+	}
+	buf_add(out, t.data + ls, len - ls);
+	buf_adds(out, "\r\n");
+	buf_free(&t);
+}
+
+void
+msg_prepend(struct message *msg, const char *name, const char *value)
+{
+	add_field(&msg->prepend, name, value);
+}
+
+void
+msg_append(struct message *msg, const char *name, const char *value)
+{
+	add_field(&msg->append, name, value);
+}
+
+void
+msg_date(time_t t, char *out, size_t outlen)
+{
+	static const char days[7][4] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char months[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+	};
+	struct tm tm;
+	long off, aoff;
+
+	if (localtime_r(&t, &tm) == NULL) {
+		(void)gmtime_r(&t, &tm);
+		tm.tm_gmtoff = 0;
+	}
+	off = tm.tm_gmtoff / 60;
+	aoff = off < 0 ? -off : off;
+	/* Names by hand: strftime's %a and %b follow the locale. */
+	snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld",
+	    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    off < 0 ? '-' : '+', aoff / 60, aoff % 60);
+}
+
+static int
+has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s & 0x80)
+			return 1;
+	return 0;
+}
+
+/* RFC 2047 §4.1 B encoding, each encoded word at most 75 octets (§2). */
+static void
+add_encoded_words(struct buf *b, const char *s)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), n, i;
+	unsigned v;
+
+	while (len > 0) {
+		n = len > 45 ? 45 : len;
+		/* Never split a UTF-8 sequence between two words (§5). */
+		while (n < len && n > 1 && (p[n] & 0xC0) == 0x80)
+			n--;
+		buf_adds(b, "=?UTF-8?B?");
+		for (i = 0; i < n; i += 3) {
+			v = (unsigned)p[i] << 16;
+			if (i + 1 < n)
+				v |= (unsigned)p[i + 1] << 8;
+			if (i + 2 < n)
+				v |= p[i + 2];
+			buf_addc(b, b64[(v >> 18) & 63]);
+			buf_addc(b, b64[(v >> 12) & 63]);
+			buf_addc(b, i + 1 < n ? b64[(v >> 6) & 63] : '=');
+			buf_addc(b, i + 2 < n ? b64[v & 63] : '=');
+		}
+		buf_adds(b, "?=");
+		p += n;
+		len -= n;
+		if (len > 0)
+			buf_addc(b, ' ');
+	}
+}
+
+static char *
+from_value(const struct msg_submit *sub)
+{
+	struct buf b;
+	const char *s;
+	char *addr;
+
+	if (sub->sender != NULL && sub->sender[0] != '\0')
+		addr = xstrdup(sub->sender);
+	else
+		addr = xasprintf("MAILER-DAEMON@%s", sub->hostname);
+	buf_init(&b);
+	if (sub->fullname == NULL || sub->fullname[0] == '\0') {
+		buf_adds(&b, addr);
+	} else {
+		if (has_8bit(sub->fullname)) {
+			add_encoded_words(&b, sub->fullname);
+		} else {
+			/* RFC 5322 §3.2.4 quoted-string. */
+			buf_addc(&b, '"');
+			for (s = sub->fullname; *s; s++) {
+				if (*s == '"' || *s == '\\')
+					buf_addc(&b, '\\');
+				buf_addc(&b, *s == '\r' || *s == '\n' ?
+				    ' ' : *s);
+			}
+			buf_addc(&b, '"');
+		}
+		buf_printf(&b, " <%s>", addr);
+	}
+	free(addr);
+	return buf_release(&b);
+}
+
+void
+msg_complete(struct message *msg, const struct msg_submit *sub)
+{
+	char date[64], stamp[32];
+	struct tm tm;
+	char *v;
+
+	msg_drop(msg, "Bcc");
+	msg_drop(msg, "Resent-Bcc");
+	msg_date(sub->now, date, sizeof(date));
+	if (!msg_has(msg, "From")) {
+		v = from_value(sub);
+		msg_append(msg, "From", v);
+		free(v);
+	}
+	if (!msg_has(msg, "Date"))
+		msg_append(msg, "Date", date);
+	if (!msg_has(msg, "Message-ID")) {
+		/* UTC, as Postfix: the id must not depend on the zone. */
+		if (gmtime_r(&sub->now, &tm) == NULL ||
+		    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0)
+			strlcpy(stamp, "0", sizeof(stamp));
+		v = xasprintf("<%s.%s@%s>", stamp, sub->queue_id,
+		    sub->hostname);
+		msg_append(msg, "Message-ID", v);
+		free(v);
+	}
+	if (sub->for_rcpt != NULL)
+		v = xasprintf("by %s (mxsend, from userid %lu) id %s for <%s>; "
+		    "%s", sub->hostname, (unsigned long)sub->uid,
+		    sub->queue_id, sub->for_rcpt, date);
+	else
+		v = xasprintf("by %s (mxsend, from userid %lu) id %s; %s",
+		    sub->hostname, (unsigned long)sub->uid, sub->queue_id,
+		    date);
+	msg_prepend(msg, "Received", v);
+	free(v);
+}
+
+/* Copy spool bytes [from, to) to w through buf. */
+static int
+stream_range(const struct message *msg, off_t from, off_t to, char *buf,
+    msg_writer w, void *ctx)
+{
+	ssize_t r;
+	size_t n;
+	int rc;
+
+	while (from < to) {
+		n = to - from > CHUNK ? CHUNK : (size_t)(to - from);
+		r = pread(msg->fd, buf, n, from);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;	/* the spool shrank */
+			return -1;
+		}
+		if ((rc = w(ctx, buf, (size_t)r)) != 0)
+			return rc;
+		from += r;
+	}
+	return 0;
+}
+
+int
+msg_stream(const struct message *msg, int flags, msg_writer w, void *ctx)
+{
+	const struct hfield *f;
+	off_t from = 0, to = 0, end;
+	size_t i;
+	char *buf;
+	int rc = 0;
+
+	buf = xmalloc(CHUNK);
+	if (msg->prepend.len > 0)
+		rc = w(ctx, msg->prepend.data, msg->prepend.len);
+	/* Adjacent kept fields go out as one range. */
+	for (i = 0; rc == 0 && i < msg->nfields; i++) {
+		f = &msg->fields[i];
+		if (f->drop)
+			continue;
+		if (f->off != to) {
+			rc = stream_range(msg, from, to, buf, w, ctx);
+			from = f->off;
+		}
+		to = f->off + (off_t)f->len;
+	}
+	if (rc == 0)
+		rc = stream_range(msg, from, to, buf, w, ctx);
+	if (rc == 0 && msg->append.len > 0)
+		rc = w(ctx, msg->append.data, msg->append.len);
+	if (rc == 0 && !msg->has_sep)
+		rc = w(ctx, "\r\n", 2);
+	end = (flags & MSG_HEADERS_ONLY) ? msg->body_off : msg->size;
+	if (rc == 0)
+		rc = stream_range(msg, msg->hdr_end, end, buf, w, ctx);
+	free(buf);
+	return rc;
+}
+
+off_t
+msg_stream_size(const struct message *msg, int flags)
+{
+	off_t n;
+	size_t i;
+
+	n = (off_t)(msg->prepend.len + msg->append.len);
+	for (i = 0; i < msg->nfields; i++)
+		if (!msg->fields[i].drop)
+			n += (off_t)msg->fields[i].len;
+	if (!msg->has_sep)
+		n += 2;
+	n += ((flags & MSG_HEADERS_ONLY) ? msg->body_off : msg->size) -
+	    msg->hdr_end;
+	return n;
+}

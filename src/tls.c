@@ -1,0 +1,541 @@
+/*
+ * tls.c: TLS on an SMTP connection through GnuTLS, the only file that
+ * includes it: STARTTLS (RFC 3207) and implicit TLS (RFC 8314 §3.3) share
+ * one client handshake. Certificates are checked against a trust store
+ * and the server's name as RFC 6125 asks (GnuTLS does the matching), or
+ * pinned by the SHA-256 of the certificate's DER, or not at all for
+ * opportunistic MX delivery (RFC 7435). The hashes behind SCRAM (RFC 5802,
+ * RFC 7677) and CRAM-MD5 (RFC 2195) live here too, so that sasl.c does not
+ * see GnuTLS.
+ *
+ * Everything is lazy (SPEC §9): GnuTLS is touched on the first call that
+ * needs it, and the system trust store is read only for the first session
+ * that verifies against it. The credentials are loaded once per process
+ * under pthread_once, since delivery workers may be threads, and are then
+ * only read.
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+
+#include "net.h"
+#include "tls.h"
+#include "util.h"
+
+#define BYE_MS		1000	/* net.h: close_notify within 1 s */
+#define NONFATAL_MAX	16	/* warning alerts tolerated in a row */
+
+struct tls_conn {
+	gnutls_session_t		 s;
+	/* Credentials from ca_file, owned by this session; or NULL. */
+	gnutls_certificate_credentials_t own;
+	int				 fd;
+	enum tls_verify			 verify;
+};
+
+static pthread_once_t	 base_once = PTHREAD_ONCE_INIT;
+static atomic_int	 base_done;
+static int		 base_err;
+
+/* For sessions that do not verify, or pin: no trust anchors at all. */
+static pthread_once_t	 bare_once = PTHREAD_ONCE_INIT;
+static gnutls_certificate_credentials_t bare_cred;
+static int		 bare_err;
+
+static pthread_once_t	 sys_once = PTHREAD_ONCE_INIT;
+static gnutls_certificate_credentials_t sys_cred;
+static int		 sys_err;
+
+static void
+base_init(void)
+{
+	/* Implicit since GnuTLS 3.3, but explicit costs nothing. */
+	base_err = gnutls_global_init();
+	atomic_store(&base_done, 1);
+}
+
+static int
+base(void)
+{
+	pthread_once(&base_once, base_init);
+	return base_err;
+}
+
+static void
+bare_init(void)
+{
+	if ((bare_err = base()) < 0)
+		return;
+	bare_err = gnutls_certificate_allocate_credentials(&bare_cred);
+}
+
+static void
+sys_init(void)
+{
+	int	 n;
+
+	if ((sys_err = base()) < 0)
+		return;
+	if ((sys_err = gnutls_certificate_allocate_credentials(&sys_cred)) < 0)
+		return;
+	n = gnutls_certificate_set_x509_system_trust(sys_cred);
+	if (n == 0)
+		n = GNUTLS_E_NO_CERTIFICATE_FOUND;
+	sys_err = n < 0 ? n : 0;
+}
+
+int
+tls_initialised(void)
+{
+	return atomic_load(&base_done);
+}
+
+/* An address is not a host name: SNI must not carry it (RFC 6066 §3). */
+static int
+is_ip_literal(const char *s)
+{
+	unsigned char	 b[sizeof(struct in6_addr)];
+
+	return s[0] == '[' || inet_pton(AF_INET, s, b) == 1 ||
+	    inet_pton(AF_INET6, s, b) == 1;
+}
+
+/* Every byte compared, so that timing says nothing about the pin. */
+static int
+ct_equal(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	unsigned char	 d = 0;
+	size_t		 i;
+
+	for (i = 0; i < n; i++)
+		d |= a[i] ^ b[i];
+	return d == 0;
+}
+
+static void
+free_conn(struct tls_conn *t)
+{
+	if (t->s != NULL)
+		gnutls_deinit(t->s);
+	if (t->own != NULL)
+		gnutls_certificate_free_credentials(t->own);
+	free(t);
+}
+
+static int
+credentials(struct tls_conn *t, const struct tls_params *p, const char *name,
+    char *err, size_t errlen, gnutls_certificate_credentials_t *out)
+{
+	int	 r;
+
+	if (p->verify != TLS_VERIFY_CHAIN) {
+		pthread_once(&bare_once, bare_init);
+		if (bare_err < 0) {
+			snprintf(err, errlen, "TLS with %s: %s", name,
+			    gnutls_strerror(bare_err));
+			return -1;
+		}
+		*out = bare_cred;
+		return 0;
+	}
+	if (p->ca_file == NULL) {
+		pthread_once(&sys_once, sys_init);
+		if (sys_err < 0) {
+			snprintf(err, errlen, "certificate of %s cannot be "
+			    "verified: system trust store: %s", name,
+			    gnutls_strerror(sys_err));
+			return -1;
+		}
+		*out = sys_cred;
+		return 0;
+	}
+	/* A CA file serves one relay: loaded for its session only. */
+	if ((r = gnutls_certificate_allocate_credentials(&t->own)) < 0) {
+		snprintf(err, errlen, "TLS with %s: %s", name,
+		    gnutls_strerror(r));
+		return -1;
+	}
+	r = gnutls_certificate_set_x509_trust_file(t->own, p->ca_file,
+	    GNUTLS_X509_FMT_PEM);
+	if (r <= 0) {
+		snprintf(err, errlen, "certificate of %s cannot be verified: "
+		    "%s: %s", name, p->ca_file, r == 0 ?
+		    "no certificates" : gnutls_strerror(r));
+		return -1;
+	}
+	*out = t->own;
+	return 0;
+}
+
+static int
+check_pin(struct tls_conn *t, const unsigned char *pin, const char *name,
+    char *err, size_t errlen)
+{
+	const gnutls_datum_t	*certs;
+	unsigned char		 d[32];
+	char			 hex[sizeof(d) * 3];
+	unsigned		 n = 0;
+	size_t			 i;
+
+	certs = gnutls_certificate_get_peers(t->s, &n);
+	if (certs == NULL || n == 0) {
+		snprintf(err, errlen, "%s sent no certificate", name);
+		return -1;
+	}
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size,
+	    d) < 0) {
+		snprintf(err, errlen, "certificate of %s: cannot hash it",
+		    name);
+		return -1;
+	}
+	if (ct_equal(d, pin, sizeof(d)))
+		return 0;
+	/* As openssl x509 -fingerprint prints it, to paste into the config. */
+	for (i = 0; i < sizeof(d); i++)
+		snprintf(hex + i * 3, sizeof(hex) - i * 3, "%02X%s", d[i],
+		    i + 1 < sizeof(d) ? ":" : "");
+	snprintf(err, errlen, "certificate fingerprint mismatch for %s "
+	    "(got sha256:%s)", name, hex);
+	return -1;
+}
+
+static void
+verify_failure(struct tls_conn *t, const char *name, char *err, size_t errlen)
+{
+	gnutls_datum_t	 out = { NULL, 0 };
+	unsigned	 status;
+	size_t		 n;
+
+	status = gnutls_session_get_verify_cert_status(t->s);
+	if (gnutls_certificate_verification_status_print(status,
+	    gnutls_certificate_type_get(t->s), &out, 0) < 0 ||
+	    out.data == NULL) {
+		snprintf(err, errlen, "certificate of %s not trusted", name);
+		return;
+	}
+	n = strlen((char *)out.data);
+	while (n > 0 && out.data[n - 1] == ' ')
+		out.data[--n] = '\0';
+	snprintf(err, errlen, "certificate of %s not trusted: %s", name,
+	    (char *)out.data);
+	gnutls_free(out.data);
+}
+
+/* The non-blocking handshake, bounded by end and c's deadline. */
+static int
+handshake(struct conn *c, struct tls_conn *t, const char *name,
+    unsigned timeout, int64_t end)
+{
+	enum net_status	 st;
+	char		 why[64];
+	int		 r, nonfatal = 0;
+
+	for (;;) {
+		r = gnutls_handshake(t->s);
+		if (r == GNUTLS_E_SUCCESS)
+			return 0;
+		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) {
+			/* Warning alerts, such as unrecognized_name. */
+			if (!gnutls_error_is_fatal(r) &&
+			    ++nonfatal < NONFATAL_MAX)
+				continue;
+			break;
+		}
+		st = net_wait(c, gnutls_record_get_direction(t->s), end);
+		if (st == NET_OK)
+			continue;
+		if (st == NET_TIMEOUT)
+			snprintf(why, sizeof(why), "timed out after %u s",
+			    timeout);
+		else if (st == NET_DEADLINE)
+			snprintf(why, sizeof(why), "deadline reached");
+		else
+			snprintf(why, sizeof(why), "poll: %s", strerror(errno));
+		snprintf(c->err, sizeof(c->err), "TLS handshake with %s (%s): "
+		    "%s", name, c->peer, why);
+		return -1;
+	}
+	if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+		verify_failure(t, name, c->err, sizeof(c->err));
+	else
+		snprintf(c->err, sizeof(c->err), "TLS handshake with %s (%s) "
+		    "failed: %s", name, c->peer, gnutls_strerror(r));
+	return -1;
+}
+
+int
+tls_start(struct conn *c, const struct tls_params *p, unsigned timeout)
+{
+	gnutls_certificate_credentials_t	 cred;
+	struct tls_conn				*t;
+	const char				*name;
+	int64_t					 end;
+	int					 r;
+
+	end = net_stage_end(timeout);
+	name = p->sni != NULL && p->sni[0] != '\0' ? p->sni : c->peer;
+	c->err[0] = '\0';
+	if (c->tls != NULL) {
+		snprintf(c->err, sizeof(c->err), "TLS with %s: already active",
+		    name);
+		return -1;
+	}
+	if (p->verify == TLS_VERIFY_PIN && p->pin == NULL) {
+		snprintf(c->err, sizeof(c->err), "TLS with %s: no fingerprint "
+		    "to pin", name);
+		return -1;
+	}
+	if ((r = base()) < 0) {
+		snprintf(c->err, sizeof(c->err), "TLS with %s: %s", name,
+		    gnutls_strerror(r));
+		return -1;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->fd = c->fd;
+	t->verify = p->verify;
+	if (credentials(t, p, name, c->err, sizeof(c->err), &cred) == -1)
+		goto bad;
+
+	r = gnutls_init(&t->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
+	    GNUTLS_NO_SIGNAL);
+	if (r < 0) {
+		t->s = NULL;
+		goto gnutls_bad;
+	}
+	if ((r = gnutls_set_default_priority(t->s)) < 0 ||
+	    (r = gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE,
+	    cred)) < 0)
+		goto gnutls_bad;
+	if (p->sni != NULL && p->sni[0] != '\0' && !is_ip_literal(p->sni) &&
+	    (r = gnutls_server_name_set(t->s, GNUTLS_NAME_DNS, p->sni,
+	    strlen(p->sni))) < 0)
+		goto gnutls_bad;
+	/* An IP literal is matched against the iPAddress names. */
+	if (p->verify == TLS_VERIFY_CHAIN)
+		gnutls_session_set_verify_cert(t->s, name, 0);
+	gnutls_transport_set_int(t->s, c->fd);
+	/* Our own poll() enforces the time-out and the deadline. */
+	gnutls_handshake_set_timeout(t->s, GNUTLS_INDEFINITE_TIMEOUT);
+
+	if (handshake(c, t, name, timeout, end) == -1)
+		goto bad;
+	if (p->verify == TLS_VERIFY_PIN &&
+	    check_pin(t, p->pin, name, c->err, sizeof(c->err)) == -1)
+		goto bad;
+	c->tls = t;
+	return 0;
+
+gnutls_bad:
+	snprintf(c->err, sizeof(c->err), "TLS with %s: %s", name,
+	    gnutls_strerror(r));
+bad:
+	free_conn(t);
+	return -1;
+}
+
+/* Shared by read and write: GnuTLS's verdict as net.c wants it. */
+static ssize_t
+record_result(struct tls_conn *t, ssize_t r, int *again, int *want_write,
+    char *err, size_t errlen)
+{
+	*again = 0;
+	if (r >= 0)
+		return r;
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+		*again = 1;
+		*want_write = gnutls_record_get_direction(t->s);
+		return -1;
+	}
+	/* A server that drops TCP without close_notify is merely gone. */
+	if (r == GNUTLS_E_PREMATURE_TERMINATION)
+		return 0;
+	snprintf(err, errlen, "TLS: %s", gnutls_strerror((int)r));
+	return -1;
+}
+
+ssize_t
+tls_read(struct tls_conn *t, void *p, size_t n, int *again, int *want_write,
+    char *err, size_t errlen)
+{
+	ssize_t	 r;
+	int	 i;
+
+	for (i = 0; i < NONFATAL_MAX; i++) {
+		r = gnutls_record_recv(t->s, p, n);
+		/* Warning alerts and renegotiation requests are ignored. */
+		if (r < 0 && r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED &&
+		    !gnutls_error_is_fatal((int)r))
+			continue;
+		return record_result(t, r, again, want_write, err, errlen);
+	}
+	*again = 0;
+	snprintf(err, errlen, "TLS: too many warning alerts");
+	return -1;
+}
+
+ssize_t
+tls_write(struct tls_conn *t, const void *p, size_t n, int *again,
+    int *want_write, char *err, size_t errlen)
+{
+	ssize_t	 r;
+
+	/* After E_AGAIN GnuTLS wants the same data again; net.c does so. */
+	r = gnutls_record_send(t->s, p, n);
+	if (r == GNUTLS_E_PREMATURE_TERMINATION) {
+		*again = 0;
+		snprintf(err, errlen, "TLS: %s", gnutls_strerror((int)r));
+		return -1;
+	}
+	return record_result(t, r, again, want_write, err, errlen);
+}
+
+size_t
+tls_pending(const struct tls_conn *t)
+{
+	return gnutls_record_check_pending(t->s);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+tls_end(struct tls_conn *t)
+{
+	struct pollfd	 pfd;
+	int64_t		 end, left;
+	int		 r, i;
+
+	if (t == NULL)
+		return;
+	end = mono_ms() + BYE_MS;
+	for (i = 0; i < NONFATAL_MAX; i++) {
+		r = gnutls_bye(t->s, GNUTLS_SHUT_WR);
+		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
+			break;
+		if ((left = end - mono_ms()) <= 0)
+			break;
+		pfd.fd = t->fd;
+		pfd.events = gnutls_record_get_direction(t->s) ? POLLOUT :
+		    POLLIN;
+		if (poll(&pfd, 1, (int)left) == 0)
+			break;
+	}
+	free_conn(t);
+}
+
+void
+tls_describe(const struct tls_conn *t, char *out, size_t outlen)
+{
+	const char	*proto, *suite = NULL, *how;
+	char		*desc = NULL;
+
+	if (t == NULL) {
+		snprintf(out, outlen, "no TLS");
+		return;
+	}
+	proto = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));
+	if (proto == NULL)
+		proto = "TLS";
+#if GNUTLS_VERSION_NUMBER >= 0x030704
+	suite = gnutls_ciphersuite_get(t->s);
+#endif
+	if (suite == NULL)
+		suite = desc = gnutls_session_get_desc(t->s);
+	if (suite == NULL)
+		suite = "unknown";
+	switch (t->verify) {
+	case TLS_VERIFY_CHAIN:
+		how = "certificate verified";
+		break;
+	case TLS_VERIFY_PIN:
+		how = "certificate fingerprint matched";
+		break;
+	default:
+		how = "certificate not verified";
+		break;
+	}
+	/* "TLSv1.3" as Postfix and OpenSSL write it, not GnuTLS's "TLS1.3". */
+	if (strncmp(proto, "TLS", 3) == 0 && proto[3] != 'v')
+		snprintf(out, outlen, "TLSv%s with cipher %s (%s)", proto + 3,
+		    suite, how);
+	else
+		snprintf(out, outlen, "%s with cipher %s (%s)", proto, suite,
+		    how);
+	gnutls_free(desc);
+}
+
+int
+tls_sha256(const void *p, size_t n, unsigned char out[32])
+{
+	if (base() < 0)
+		return -1;
+	return gnutls_hash_fast(GNUTLS_DIG_SHA256, p, n, out) < 0 ? -1 : 0;
+}
+
+int
+tls_hmac_sha256(const void *key, size_t keylen, const void *msg,
+    size_t msglen, unsigned char out[32])
+{
+	if (base() < 0)
+		return -1;
+	return gnutls_hmac_fast(GNUTLS_MAC_SHA256, key, keylen, msg, msglen,
+	    out) < 0 ? -1 : 0;
+}
+
+int
+tls_hmac_md5(const void *key, size_t keylen, const void *msg,
+    size_t msglen, unsigned char out[16])
+{
+	if (base() < 0)
+		return -1;
+	return gnutls_hmac_fast(GNUTLS_MAC_MD5, key, keylen, msg, msglen,
+	    out) < 0 ? -1 : 0;
+}
+
+int
+tls_pbkdf2_sha256(const void *pw, size_t pwlen, const void *salt,
+    size_t saltlen, unsigned iter, unsigned char out[32])
+{
+	gnutls_datum_t	 k, s;
+
+	if (iter == 0 || pwlen > UINT_MAX || saltlen > UINT_MAX ||
+	    base() < 0)
+		return -1;
+	/* GnuTLS only reads them; its datum type is not const. */
+	k.data = (unsigned char *)(uintptr_t)pw;
+	k.size = (unsigned)pwlen;
+	s.data = (unsigned char *)(uintptr_t)salt;
+	s.size = (unsigned)saltlen;
+	return gnutls_pbkdf2(GNUTLS_MAC_SHA256, &k, &s, iter, out, 32) < 0 ?
+	    -1 : 0;
+}
+
+int
+tls_random(void *p, size_t n)
+{
+	if (base() < 0)
+		return -1;
+	return gnutls_rnd(GNUTLS_RND_NONCE, p, n) < 0 ? -1 : 0;
+}

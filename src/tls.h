@@ -1,0 +1,75 @@
+/*
+ * tls.h: the only interface to GnuTLS (tls.c is the only file that
+ * includes it). Initialisation is lazy: nothing happens until the first
+ * TLS session, so plain-text runs never load GnuTLS's state or the trust
+ * store (SPEC §9).
+ */
+#ifndef MXSEND_TLS_H
+#define MXSEND_TLS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct conn;
+struct tls_conn;
+
+enum tls_verify {
+	TLS_VERIFY_NONE,	/* opportunistic MX: encrypt only */
+	TLS_VERIFY_CHAIN,	/* chain to the trust store + host name */
+	TLS_VERIFY_PIN		/* SHA-256 of the certificate's DER, alone */
+};
+
+/*
+ * sni is the name sent (unless it is an IP literal, which is only
+ * verified) and verified; NULL verifies the peer's address instead.
+ */
+struct tls_params {
+	const char	*sni;
+	enum tls_verify	 verify;
+	const char	*ca_file;	/* NULL: the system trust store */
+	const unsigned char *pin;	/* 32 bytes with TLS_VERIFY_PIN */
+};
+
+/*
+ * Run the TLS handshake on c's socket (after STARTTLS's 220, or at once
+ * for implicit TLS) within timeout seconds and c's deadline, verifying as
+ * asked. On success c->tls is set and every later net_* call goes through
+ * TLS. Returns 0, or -1 with c->err set ("TLS handshake with 192.0.2.1
+ * failed: ...", "certificate of relay.example not trusted: ...",
+ * "certificate fingerprint mismatch").
+ */
+int	 tls_start(struct conn *c, const struct tls_params *, unsigned timeout);
+
+/*
+ * Record-layer I/O used by net.c: returns bytes done, 0 on a clean close,
+ * -1 with *again set when the socket would block (then *want_write says
+ * which direction to poll for), or -1 with *again 0 on error (err filled).
+ */
+ssize_t	 tls_read(struct tls_conn *, void *, size_t, int *again,
+	    int *want_write, char *err, size_t errlen);
+ssize_t	 tls_write(struct tls_conn *, const void *, size_t, int *again,
+	    int *want_write, char *err, size_t errlen);
+
+/* Bytes already decrypted and waiting inside GnuTLS. */
+size_t	 tls_pending(const struct tls_conn *);
+
+/* Send close_notify (best effort, non-blocking) and free the session. */
+void	 tls_end(struct tls_conn *);
+
+/* Whether GnuTLS was initialised in this process (tests of SPEC §9). */
+int	 tls_initialised(void);
+
+/* A description of the session for logs: "TLSv1.3 with cipher ...". */
+void	 tls_describe(const struct tls_conn *, char *out, size_t outlen);
+
+/* SHA-256 and HMAC/PBKDF2 for sasl.c, so that only tls.c sees GnuTLS. */
+int	 tls_sha256(const void *, size_t, unsigned char out[32]);
+int	 tls_hmac_sha256(const void *key, size_t keylen, const void *msg,
+	    size_t msglen, unsigned char out[32]);
+int	 tls_hmac_md5(const void *key, size_t keylen, const void *msg,
+	    size_t msglen, unsigned char out[16]);
+int	 tls_pbkdf2_sha256(const void *pw, size_t pwlen, const void *salt,
+	    size_t saltlen, unsigned iter, unsigned char out[32]);
+int	 tls_random(void *, size_t);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * verify.c: -bv, the route each recipient would take (SPEC §2, §6).
+ *
+ * The routes of the configuration are walked in order exactly as a
+ * delivery would walk them, stopping at the first that could take the
+ * recipient: a null MX is final (RFC 7505, no failover); NXDOMAIN, no
+ * mail hosts and temporary DNS failures pass the domain to the next route
+ * (the relay may see another DNS). The relay is resolved with getaddrinfo
+ * so that /etc/hosts and container name services work as for any client.
+ */
+#include "autoconf.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dns.h"
+#include "verify.h"
+#include "util.h"
+
+struct verdict {
+	enum rcpt_state	 state;		/* PENDING = deliverable */
+	enum rcpt_fail	 fail;
+	char		 dsn[16];
+	char		 text[512];
+};
+
+static void
+set(struct verdict *v, enum rcpt_state st, enum rcpt_fail fail,
+    const char *dsn, const char *text)
+{
+	v->state = st;
+	v->fail = fail;
+	strlcpy(v->dsn, dsn, sizeof(v->dsn));
+	strlcpy(v->text, text, sizeof(v->text));
+}
+
+static int
+via_mx(const struct config *cfg, struct dns *d, const char *domain,
+    struct verdict *v)
+{
+	struct mx_route r;
+	char ip[64], text[512];
+	size_t i;
+	int done = 1;
+
+	dns_mx(d, domain, cfg->mx_max_addresses, &r);
+	switch (r.status) {
+	case DNS_OK:
+		for (i = 0; i < r.nhosts && r.hosts[i].naddrs == 0; i++)
+			;
+		dns_addr_str(&r.hosts[i].addrs[0], ip, sizeof(ip));
+		snprintf(text, sizeof(text), "via %.200s[%s]:%u (mx)",
+		    r.hosts[i].name, ip, (unsigned)cfg->mx_port);
+		set(v, RCPT_PENDING, FAIL_NONE, "2.0.0", text);
+		break;
+	case DNS_NULLMX:
+		/* Final: no later route is tried (RFC 7505, SPEC §6). */
+		set(v, RCPT_FAILED, FAIL_NOHOST, "5.1.10", r.reason);
+		break;
+	case DNS_NXDOMAIN:
+		snprintf(text, sizeof(text), "%.200s: no such domain", domain);
+		set(v, RCPT_FAILED, FAIL_NOHOST, "5.1.2", text);
+		done = 0;
+		break;
+	case DNS_NODATA:
+		set(v, RCPT_FAILED, FAIL_NOHOST, "5.4.4", r.reason);
+		done = 0;
+		break;
+	case DNS_TEMPFAIL:
+		set(v, RCPT_DEFERRED, FAIL_NONE, "4.4.3", r.reason);
+		done = 0;
+		break;
+	}
+	mx_route_free(&r);
+	return done;
+}
+
+static int
+via_relay(const struct config *cfg, struct verdict *v)
+{
+	struct addrinfo hints, *res = NULL;
+	char ip[64] = "?", text[512];
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_family = cfg->address_family == AFAM_IPV4 ? AF_INET :
+	    cfg->address_family == AFAM_IPV6 ? AF_INET6 : AF_UNSPEC;
+	rc = getaddrinfo(cfg->relay_host, NULL, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		snprintf(text, sizeof(text), "cannot resolve the relay "
+		    "%.200s: %s", cfg->relay_host, gai_strerror(rc));
+		set(v, RCPT_DEFERRED, FAIL_NONE, "4.4.3", text);
+		return 0;
+	}
+	(void)getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof(ip), NULL,
+	    0, NI_NUMERICHOST);
+	freeaddrinfo(res);
+	snprintf(text, sizeof(text), "via %.200s[%s]:%u (relay)",
+	    cfg->relay_host, ip, (unsigned)cfg->relay_port);
+	set(v, RCPT_PENDING, FAIL_NONE, "2.0.0", text);
+	return 1;
+}
+
+/* The verdict of a deferral beats "no such domain" from an earlier route. */
+static void
+keep_worst(struct verdict *worst, const struct verdict *v, int first)
+{
+	if (first || worst->state == RCPT_FAILED)
+		*worst = *v;
+}
+
+int
+verify_run(const struct config *cfg, struct envelope *env, FILE *out,
+    char *err, size_t errlen)
+{
+	struct dns d;
+	int dns_ready = 0;
+	size_t g, i, k;
+
+	for (g = 0; g < env->ndomains; g++) {
+		const struct domain_group *grp = &env->domains[g];
+		struct verdict v, worst;
+		int done = 0;
+
+		memset(&worst, 0, sizeof(worst));
+		for (k = 0; k < cfg->nroute && !done; k++) {
+			if (cfg->route[k] == ROUTE_RELAY)
+				done = via_relay(cfg, &v);
+			else {
+				if (!dns_ready && dns_open(&d, cfg->nameservers,
+				    cfg->nnameservers, cfg->address_family,
+				    err, errlen) != 0)
+					return -1;
+				dns_ready = 1;
+				done = via_mx(cfg, &d, grp->domain, &v);
+			}
+			if (done)
+				worst = v;
+			else
+				keep_worst(&worst, &v, k == 0);
+		}
+		for (i = 0; i < grp->n; i++) {
+			struct rcpt *rc = &env->rcpts[grp->rcpt[i]];
+
+			if (worst.state == RCPT_PENDING) {
+				fprintf(out, "%s: deliverable: %s\n", rc->addr,
+				    worst.text);
+				continue;
+			}
+			rc->state = worst.state;
+			rc->fail = worst.fail;
+			strlcpy(rc->dsn, worst.dsn, sizeof(rc->dsn));
+			free(rc->reason);
+			rc->reason = xstrdup(worst.text);
+			fprintf(out, "%s: %s: %s (%s)\n", rc->addr,
+			    worst.state == RCPT_DEFERRED ? "deferred" :
+			    "undeliverable", worst.text, worst.dsn);
+		}
+	}
+	for (i = 0; i < env->nrcpts; i++) {
+		const struct rcpt *rc = &env->rcpts[i];
+
+		if (rc->state == RCPT_FAILED && rc->fail != FAIL_NOHOST)
+			fprintf(out, "%s: undeliverable: %s (%s)\n", rc->orig,
+			    rc->reason, rc->dsn);
+	}
+	if (dns_ready)
+		dns_close(&d);
+	return 0;
+}

@@ -1,0 +1,255 @@
+/*
+ * run.c: the integration tests' process runner (see run.h). One poll()
+ * loop feeds stdin and drains stdout and stderr so that neither side can
+ * block the other, and a hard deadline kills a hung child.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "run.h"
+
+void
+run_env_setup(struct run_env *re)
+{
+	int fd;
+
+	strcpy(re->dir, "/tmp/mxsend-test.XXXXXX");
+	if (mkdtemp(re->dir) == NULL)
+		cr_assert_fail("mkdtemp: %s", strerror(errno));
+	snprintf(re->conf, sizeof(re->conf), "%s/mxsend.conf", re->dir);
+	snprintf(re->aliases, sizeof(re->aliases), "%s/aliases", re->dir);
+	if ((fd = open(re->conf, O_CREAT | O_WRONLY, 0600)) < 0)
+		cr_assert_fail("create %s: %s", re->conf, strerror(errno));
+	close(fd);
+	if ((fd = open(re->aliases, O_CREAT | O_WRONLY, 0600)) < 0)
+		cr_assert_fail("create %s: %s", re->aliases, strerror(errno));
+	close(fd);
+}
+
+void
+run_env_cleanup(struct run_env *re)
+{
+	char cmd[512];
+
+	if (re->dir[0] == '\0' || strncmp(re->dir, "/tmp/mxsend-test.", 17))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", re->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", re->dir);
+}
+
+const char *
+run_env_file(struct run_env *re, const char *name, const char *text, int mode)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", re->dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "create %s", path);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, (mode_t)mode);
+	return path;
+}
+
+const char *
+mxsend_path(void)
+{
+	static char path[4096];
+	const char *b = getenv("top_builddir");
+
+	snprintf(path, sizeof(path), "%s/src/mxsend", b ? b : ".");
+	return path;
+}
+
+static void
+drain(int *fd, char **buf, size_t *len, size_t *cap)
+{
+	char tmp[8192];
+	ssize_t n = read(*fd, tmp, sizeof(tmp));
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		close(*fd);
+		*fd = -1;
+		return;
+	}
+	if (*len + (size_t)n + 1 > *cap) {
+		*cap = (*len + (size_t)n + 1) * 2;
+		*buf = realloc(*buf, *cap);
+		cr_assert_not_null(*buf);
+	}
+	memcpy(*buf + *len, tmp, (size_t)n);
+	*len += (size_t)n;
+	(*buf)[*len] = '\0';
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+run_mxsend(const struct run_env *re, const char *const argv[],
+    const char *input, size_t len, const char *const env[],
+    unsigned timeout_s, struct run_result *res)
+{
+	int in[2], out[2], err[2], wstatus;
+	size_t outcap = 1, errcap = 1, sent = 0, nenv = 0, i;
+	char *envp[64], home[300], tmp[300], conf[320], al[320];
+	double end;
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	res->out = calloc(1, 1);
+	res->err = calloc(1, 1);
+	if (pipe(in) || pipe(out) || pipe(err))
+		return -1;
+	snprintf(home, sizeof(home), "HOME=%s", re->dir);
+	snprintf(tmp, sizeof(tmp), "TMPDIR=%s", re->dir);
+	snprintf(conf, sizeof(conf), "MXSEND_CONFIG=%s", re->conf);
+	snprintf(al, sizeof(al), "MXSEND_ALIASES=%s", re->aliases);
+	envp[nenv++] = "PATH=/usr/bin:/bin";
+	envp[nenv++] = home;
+	envp[nenv++] = tmp;
+	envp[nenv++] = conf;
+	envp[nenv++] = al;
+	envp[nenv++] = "MXSEND_DEFAULT_DOMAIN=test.example";
+	if (getenv("ASAN_OPTIONS"))
+		envp[nenv++] = "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1";
+	if (getenv("UBSAN_OPTIONS"))
+		envp[nenv++] = "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1";
+	for (i = 0; env != NULL && env[i] != NULL && nenv < 63; i++)
+		envp[nenv++] = (char *)env[i];
+	envp[nenv] = NULL;
+
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		int devnull;
+
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		if (input == NULL && (devnull = open("/dev/null", O_RDONLY)) >= 0)
+			dup2(devnull, 0);
+		closefrom(3);
+		execve(mxsend_path(), (char *const *)argv, envp);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	if (input == NULL || len == 0) {
+		close(in[1]);
+		in[1] = -1;
+	} else
+		fcntl(in[1], F_SETFL, O_NONBLOCK);
+	signal(SIGPIPE, SIG_IGN);
+	end = now_s() + timeout_s;
+	while (out[0] >= 0 || err[0] >= 0) {
+		struct pollfd p[3];
+		int np = 0, left = (int)((end - now_s()) * 1000);
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			res->timed_out = 1;
+			break;
+		}
+		if (in[1] >= 0) {
+			p[np].fd = in[1];
+			p[np++].events = POLLOUT;
+		}
+		if (out[0] >= 0) {
+			p[np].fd = out[0];
+			p[np++].events = POLLIN;
+		}
+		if (err[0] >= 0) {
+			p[np].fd = err[0];
+			p[np++].events = POLLIN;
+		}
+		if (poll(p, (nfds_t)np, left) < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < (size_t)np; i++) {
+			if (p[i].revents == 0)
+				continue;
+			if (p[i].fd == in[1]) {
+				ssize_t w = write(in[1], input + sent,
+				    len - sent);
+
+				if (w > 0)
+					sent += (size_t)w;
+				if ((w < 0 && errno != EAGAIN) || sent == len) {
+					close(in[1]);
+					in[1] = -1;
+				}
+			} else if (p[i].fd == out[0])
+				drain(&out[0], &res->out, &res->outlen, &outcap);
+			else
+				drain(&err[0], &res->err, &res->errlen, &errcap);
+		}
+	}
+	if (in[1] >= 0)
+		close(in[1]);
+	if (out[0] >= 0)
+		close(out[0]);
+	if (err[0] >= 0)
+		close(err[0]);
+	if (waitpid(pid, &wstatus, 0) < 0)
+		return -1;
+	res->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :
+	    128 + WTERMSIG(wstatus);
+	return 0;
+}
+
+void
+run_result_free(struct run_result *res)
+{
+	free(res->out);
+	free(res->err);
+	memset(res, 0, sizeof(*res));
+}
+
+char *
+slurp(const char *path, size_t *lenp)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	buf[n] = '\0';
+	fclose(f);
+	if (lenp)
+		*lenp = (size_t)n;
+	return buf;
+}

@@ -1,0 +1,54 @@
+/*
+ * run.h: run the real mxsend binary as a user would (argv, stdin,
+ * environment) and capture its exit status, stdout and stderr, bounded in
+ * time. Each test gets a fresh directory that serves as HOME and TMPDIR
+ * and holds an empty configuration file and aliases file, so the machine's
+ * /etc/mxsend.conf and /etc/aliases never leak into a test.
+ */
+#ifndef MXSEND_TEST_RUN_H
+#define MXSEND_TEST_RUN_H
+
+#include <stddef.h>
+
+struct run_result {
+	int	 status;	/* exit code; 128 + signal when killed */
+	int	 timed_out;
+	char	*out;		/* NUL-terminated */
+	size_t	 outlen;
+	char	*err;
+	size_t	 errlen;
+};
+
+struct run_env {
+	char	 dir[256];	/* HOME and TMPDIR */
+	char	 conf[300];	/* $dir/mxsend.conf (empty) */
+	char	 aliases[300];	/* $dir/aliases (empty) */
+};
+
+/* Make the per-test directory; aborts the test on failure. */
+void	 run_env_setup(struct run_env *);
+void	 run_env_cleanup(struct run_env *);
+
+/* Write text to $dir/name (mode 0600); returns the path (static buffer). */
+const char *run_env_file(struct run_env *, const char *name,
+	    const char *text, int mode);
+
+/* Path of the mxsend binary under test ($top_builddir/src/mxsend). */
+const char *mxsend_path(void);
+
+/*
+ * Run mxsend with argv (argv[0] is what the program sees as its name;
+ * NULL-terminated), input on stdin (len bytes; input NULL = /dev/null),
+ * extra environment entries "KEY=VALUE" (NULL-terminated list or NULL),
+ * killed after timeout_s seconds. Returns 0, -1 if it could not be run.
+ */
+int	 run_mxsend(const struct run_env *, const char *const argv[],
+	    const char *input, size_t len, const char *const env[],
+	    unsigned timeout_s, struct run_result *);
+
+void	 run_result_free(struct run_result *);
+
+/* Read a whole file into a NUL-terminated string (NULL if unreadable). */
+char	*slurp(const char *path, size_t *lenp);
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * test_cli.c: the real mxsend binary, as cron, PHP and scripts run it:
+ * exit codes of SPEC §3 for the command line, configuration and message
+ * errors, -v's envelope print, and that a message that is not delivered is
+ * kept (dead.letter, SPEC §7) with the header edits of SPEC §5.4.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "run.h"
+
+static struct run_env re;
+static struct run_result res;
+
+static void
+setup(void)
+{
+	/* alarm, not .timeout: Criterion's timer leaks under LeakSanitizer. */
+	alarm(60);
+	run_env_setup(&re);
+}
+
+static void
+teardown(void)
+{
+	run_result_free(&res);
+	run_env_cleanup(&re);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown);
+
+static int
+run(const char *const argv[], const char *input, const char *const env[])
+{
+	cr_assert_eq(run_mxsend(&re, argv, input, input ? strlen(input) : 0,
+	    env, 20, &res), 0, "could not run %s", mxsend_path());
+	cr_assert(!res.timed_out, "mxsend did not finish in time");
+	return res.status;
+}
+
+static char *
+dead_letter(void)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/dead.letter", re.dir);
+	return slurp(path, NULL);
+}
+
+Test(cli, help_prints_usage_on_stdout)
+{
+	const char *argv[] = { "sendmail", "--help", NULL };
+
+	cr_assert_eq(run(argv, NULL, NULL), 0);
+	cr_assert(strstr(res.out, "sage") != NULL, "stdout: %s", res.out);
+	cr_assert_eq(res.errlen, 0, "stderr: %s", res.err);
+}
+
+Test(cli, version)
+{
+	const char *argv[] = { "mxsend", "--version", NULL };
+
+	cr_assert_eq(run(argv, NULL, NULL), 0);
+	cr_assert(strstr(res.out, "mxsend " PACKAGE_VERSION) != NULL,
+	    "stdout: %s", res.out);
+}
+
+Test(cli, unknown_option_is_usage_error)
+{
+	const char *argv[] = { "sendmail", "-Z", "a@b.example", NULL };
+
+	cr_assert_eq(run(argv, "x\n", NULL), 64);
+	cr_assert(strstr(res.err, "-Z") != NULL, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "sage") != NULL, "no usage: %s", res.err);
+}
+
+Test(cli, unsupported_mode_is_usage_error)
+{
+	const char *argv[] = { "sendmail", "-bd", NULL };
+
+	cr_assert_eq(run(argv, NULL, NULL), 64);
+	cr_assert(strstr(res.err, "-bd") != NULL, "stderr: %s", res.err);
+}
+
+Test(cli, recipient_starting_with_dash_refused_after_double_dash)
+{
+	const char *argv[] = { "sendmail", "-i", "--", "-oQ/tmp", NULL };
+
+	cr_assert_eq(run(argv, "Subject: x\n\nbody\n", NULL), 64);
+	cr_assert(strstr(res.err, "-oQ/tmp") != NULL, "stderr: %s", res.err);
+	cr_assert_null(dead_letter(), "nothing must be accepted");
+}
+
+Test(cli, no_recipients_is_usage_error)
+{
+	const char *argv[] = { "sendmail", "-t", NULL };
+
+	cr_assert_eq(run(argv, "Subject: no one\n\nbody\n", NULL), 64);
+	cr_assert(strstr(res.err, "no recipients") != NULL, "stderr: %s",
+	    res.err);
+}
+
+Test(cli, nul_byte_refused_with_65_and_kept)
+{
+	static const char msg[] = "To: a@b.example\n\nbody\0with nul\n";
+	const char *argv[] = { "sendmail", "-t", NULL };
+	char *dl;
+
+	cr_assert_eq(run_mxsend(&re, argv, msg, sizeof(msg) - 1, NULL, 20,
+	    &res), 0);
+	cr_assert_eq(res.status, 65, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "NUL") != NULL, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "dead.letter") != NULL, "stderr: %s",
+	    res.err);
+	dl = dead_letter();
+	cr_assert_not_null(dl, "the refused message must be kept");
+	cr_assert(strstr(dl, "To: a@b.example") != NULL, "%s", dl);
+	free(dl);
+}
+
+static char *
+with_received(int n)
+{
+	size_t cap = (size_t)n * 64 + 128;
+	char *s = malloc(cap);
+	int i;
+
+	cr_assert_not_null(s);
+	s[0] = '\0';
+	for (i = 0; i < n; i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line),
+		    "Received: from h%d.example by x; Tue, 1 Dec 2026\n", i);
+		strcat(s, line);
+	}
+	strcat(s, "To: a@b.example\nSubject: loop\n\nbody\n");
+	return s;
+}
+
+Test(cli, more_than_50_received_is_a_loop)
+{
+	const char *argv[] = { "sendmail", "-t", NULL };
+	char *msg = with_received(51);
+	char *dl;
+
+	cr_assert_eq(run(argv, msg, NULL), 65, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "loop") != NULL, "stderr: %s", res.err);
+	dl = dead_letter();
+	cr_assert_not_null(dl, "a looping message is kept");
+	free(dl);
+	free(msg);
+}
+
+Test(cli, fifty_received_is_not_a_loop)
+{
+	const char *argv[] = { "sendmail", "-t", NULL };
+	char *msg = with_received(50);
+
+	cr_assert_neq(run(argv, msg, NULL), 65, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "loop") == NULL, "stderr: %s", res.err);
+	free(msg);
+}
+
+Test(cli, bad_config_value_in_environment_is_78)
+{
+	const char *argv[] = { "sendmail", "a@b.example", NULL };
+	const char *env[] = { "MXSEND_TIMEOUT_CONNECT=soon", NULL };
+
+	cr_assert_eq(run(argv, "x\n", env), 78);
+	cr_assert(strstr(res.err, "MXSEND_TIMEOUT_CONNECT") != NULL,
+	    "stderr: %s", res.err);
+}
+
+Test(cli, bad_config_line_names_file_and_line)
+{
+	const char *argv[] = { "sendmail", "-C", NULL, "a@b.example", NULL };
+	const char *conf = run_env_file(&re, "bad.conf",
+	    "# comment\nmx_port 2525\nno_such_key 1\n", 0600);
+	char want[600];
+
+	argv[2] = conf;
+	snprintf(want, sizeof(want), "%s:3", conf);
+	cr_assert_eq(run(argv, "x\n", NULL), 78);
+	cr_assert(strstr(res.err, want) != NULL, "want %s in: %s", want,
+	    res.err);
+}
+
+Test(cli, config_check_masks_the_password)
+{
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+	const char *env[] = {
+	    "MXSEND_RELAY=smtp://alice:s3cr3tpw@relay.example:587", NULL };
+
+	cr_assert_eq(run(argv, NULL, env), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "relay.example") != NULL, "%s", res.out);
+	cr_assert(strstr(res.out, "s3cr3tpw") == NULL, "password shown: %s",
+	    res.out);
+	cr_assert(strstr(res.out, "***") != NULL, "%s", res.out);
+}
+
+Test(cli, group_readable_password_file_is_refused)
+{
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+	const char *pw = run_env_file(&re, "pw", "secret\n", 0644);
+	char var[600];
+	const char *env[] = { "MXSEND_RELAY=smtp://alice@relay.example",
+	    var, NULL };
+
+	snprintf(var, sizeof(var), "MXSEND_RELAY_PASSWORD_FILE=%s", pw);
+	cr_assert_eq(run(argv, NULL, env), 78, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, pw) != NULL, "stderr: %s", res.err);
+}
+
+Test(cli, php_injection_options_are_ignored_with_a_warning)
+{
+	const char *argv[] = { "sendmail", "-t", "-i", "-X/tmp/shell.php",
+	    "-OQueueDirectory=/tmp", "-fwww@site.example", NULL };
+	struct stat st;
+
+	run(argv, "To: a@b.example\nSubject: x\n\nhi\n", NULL);
+	cr_assert(strstr(res.err, "-X") != NULL, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "QueueDirectory") != NULL, "stderr: %s",
+	    res.err);
+	cr_assert_neq(stat("/tmp/shell.php", &st), 0,
+	    "-X must not create a file");
+}
+
+Test(cli, verbose_prints_the_envelope_grouped_by_domain)
+{
+	const char *argv[] = { "sendmail", "-v", "-t", "-f", "me@src.example",
+	    "extra@B.example", NULL };
+	const char *msg = "To: One <one@b.example>, two@a.example\n"
+	    "Cc: \"Three, Esq.\" <three@B.EXAMPLE>\n"
+	    "Bcc: hidden@c.example\n"
+	    "Subject: hello\n\nbody\n";
+	const char *pa, *pb, *pc;
+
+	run(argv, msg, NULL);
+	cr_assert(strstr(res.err, "sender <me@src.example>") != NULL,
+	    "stderr: %s", res.err);
+	pa = strstr(res.err, "domain a.example: 1 recipient");
+	pb = strstr(res.err, "domain b.example: 3 recipients");
+	pc = strstr(res.err, "domain c.example: 1 recipient");
+	cr_assert(pa && pb && pc, "stderr: %s", res.err);
+	cr_assert(pa < pb && pb < pc, "domains not sorted: %s", res.err);
+	cr_assert(strstr(res.err, "<three@b.example>") != NULL, "%s", res.err);
+	cr_assert(strstr(res.err, "<hidden@c.example>") != NULL, "%s", res.err);
+}
+
+Test(cli, kept_message_has_the_header_edits)
+{
+	const char *argv[] = { "sendmail", "-t", "-F", "Cron Daemon", NULL };
+	const char *msg = "To: a@b.example\nBcc: secret@c.example\n"
+	    "Subject: s\n\nbody line\n";
+	char *dl;
+
+	cr_assert_eq(run(argv, msg, NULL), 73, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "dead.letter") != NULL, "stderr: %s",
+	    res.err);
+	dl = dead_letter();
+	cr_assert_not_null(dl);
+	cr_assert(strncmp(dl, "From ", 5) == 0, "mbox From_ line: %s", dl);
+	cr_assert(strstr(dl, "\nReceived: ") != NULL, "%s", dl);
+	cr_assert(strstr(dl, "\nDate: ") != NULL, "%s", dl);
+	cr_assert(strstr(dl, "\nMessage-ID: <") != NULL, "%s", dl);
+	cr_assert(strstr(dl, "\nFrom: \"Cron Daemon\" <") != NULL ||
+	    strstr(dl, "\nFrom: Cron Daemon <") != NULL, "%s", dl);
+	cr_assert(strstr(dl, "Bcc") == NULL, "Bcc kept: %s", dl);
+	cr_assert(strstr(dl, "secret@c.example") == NULL, "%s", dl);
+	cr_assert(strstr(dl, "\n\nbody line\n") != NULL, "%s", dl);
+	cr_assert(strchr(dl, '\r') == NULL, "mbox uses LF");
+	free(dl);
+}
+
+Test(cli, lone_dot_ends_the_message_unless_i)
+{
+	const char *argv[] = { "sendmail", "a@b.example", NULL };
+	const char *argv_i[] = { "sendmail", "-i", "a@b.example", NULL };
+	const char *msg = "Subject: dot\n\nfirst\n.\nsecond\n";
+	char *dl;
+
+	run(argv, msg, NULL);
+	dl = dead_letter();
+	cr_assert_not_null(dl, "stderr: %s", res.err);
+	cr_assert(strstr(dl, "first") != NULL);
+	cr_assert(strstr(dl, "second") == NULL, "read past the dot: %s", dl);
+	free(dl);
+	run_result_free(&res);
+	{
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/dead.letter", re.dir);
+		unlink(path);
+	}
+	run(argv_i, msg, NULL);
+	dl = dead_letter();
+	cr_assert_not_null(dl);
+	cr_assert(strstr(dl, "\n.\nsecond\n") != NULL, "-i: %s", dl);
+	free(dl);
+}
+
+Test(cli, sender_with_line_break_is_refused)
+{
+	const char *argv[] = { "sendmail", "-f", "a@b.example\r\nRCPT TO:<x@y>",
+	    "c@d.example", NULL };
+
+	cr_assert_eq(run(argv, "x\n", NULL), 64, "stderr: %s", res.err);
+	cr_assert_null(dead_letter());
+}
+
+Test(cli, bad_command_line_address_is_usage_error)
+{
+	const char *argv[] = { "sendmail", "good@b.example",
+	    "bad@@x.example", NULL };
+
+	cr_assert_eq(run(argv, "x\n", NULL), 64, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "bad@@x.example") != NULL, "stderr: %s",
+	    res.err);
+}
+
+Test(cli, bad_header_address_fails_that_recipient_only)
+{
+	const char *argv[] = { "sendmail", "-t", "-v", NULL };
+	const char *msg = "To: ok@b.example, \"unbalanced@x.example\n"
+	    "Subject: s\n\nbody\n";
+
+	cr_assert_eq(run(argv, msg, NULL), 67, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "unbalanced") != NULL, "stderr: %s",
+	    res.err);
+	cr_assert(strstr(res.err, "<ok@b.example>") != NULL, "stderr: %s",
+	    res.err);
+}
+
+Test(cli, quiet_error_mode_prints_no_recipient_lines)
+{
+	const char *argv[] = { "sendmail", "-t", "-oeq", NULL };
+	const char *msg = "To: ok@b.example, \"unbalanced@x.example\n\nb\n";
+
+	cr_assert_eq(run(argv, msg, NULL), 67, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "unbalanced") == NULL, "stderr: %s",
+	    res.err);
+}
+
+Test(cli, newaliases_counts_aliases)
+{
+	const char *argv[] = { "newaliases", NULL };
+
+	run_env_file(&re, "aliases",
+	    "# system aliases\npostmaster: root\nroot: admin@ops.example,\n"
+	    "  backup@ops.example\n", 0644);
+	cr_assert_eq(run(argv, NULL, NULL), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "2 aliases") != NULL, "stdout: %s", res.out);
+}
+
+Test(cli, newaliases_reports_a_bad_line)
+{
+	const char *argv[] = { "sendmail", "-bi", NULL };
+	char want[400];
+
+	run_env_file(&re, "aliases", "postmaster: root\nthis line is bad\n",
+	    0644);
+	snprintf(want, sizeof(want), "%s:2", re.aliases);
+	cr_assert_eq(run(argv, NULL, NULL), 78, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, want) != NULL, "want %s: %s", want, res.err);
+}
+
+Test(cli, alias_to_a_command_is_refused_with_69)
+{
+	const char *argv[] = { "sendmail", "-t", NULL };
+
+	run_env_file(&re, "aliases", "bin: \"|/bin/sh -c id\"\n", 0644);
+	cr_assert_eq(run(argv, "To: bin\n\nbody\n", NULL), 69, "stderr: %s",
+	    res.err);
+	cr_assert(strstr(res.err, "bin") != NULL, "stderr: %s", res.err);
+}

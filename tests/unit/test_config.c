@@ -1,0 +1,1596 @@
+/*
+ * test_config.c: the configuration of SPEC §4 as an administrator meets
+ * it: every key with a good and a bad value, the file syntax, the
+ * environment overrides, the checks across keys, the password file
+ * permissions, and --config-check output with secrets masked (§10).
+ */
+#include "autoconf.h"
+
+#include <sys/stat.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "config.h"
+#include "util.h"
+
+static char err[512];
+
+static int
+parse(struct config *c, const char *text)
+{
+	err[0] = '\0';
+	return config_parse(c, text, strlen(text), "t.conf", err, sizeof(err));
+}
+
+/* A fresh config with text parsed, which must succeed. */
+static void
+good(struct config *c, const char *text)
+{
+	config_init(c);
+	cr_assert_eq(parse(c, text), 0, "'%s' refused: %s", text, err);
+}
+
+/* A fresh config refusing text with exactly the error want. */
+static void
+bad(const char *text, const char *want)
+{
+	struct config c;
+
+	config_init(&c);
+	cr_assert_eq(parse(&c, text), -1, "'%s' accepted", text);
+	cr_assert_str_eq(err, want);
+	config_free(&c);
+}
+
+static int
+finish(struct config *c)
+{
+	err[0] = '\0';
+	return config_finish(c, err, sizeof(err));
+}
+
+static char *
+print(const struct config *c)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&out, &len);
+
+	cr_assert_not_null(fp);
+	config_print(c, fp);
+	fclose(fp);
+	return out;
+}
+
+/* A file in a fresh temporary directory, with mode; returns its path. */
+static char *
+tmpfile_with(const char *name, const char *content, mode_t mode)
+{
+	char dir[] = "/tmp/test_config.XXXXXX";
+	char *path;
+	int fd;
+
+	cr_assert_not_null(mkdtemp(dir));
+	path = xasprintf("%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, content, strlen(content)),
+	    (ssize_t)strlen(content));
+	cr_assert_eq(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+/* Every MXSEND_ variable the test runner may have inherited. */
+static void
+clean_env(void)
+{
+	extern char **environ;
+	char **e;
+
+	for (e = environ; *e != NULL;) {
+		if (strncmp(*e, "MXSEND_", 7) == 0) {
+			char *name = xstrndup(*e, strcspn(*e, "="));
+
+			unsetenv(name);
+			free(name);
+			e = environ;
+		} else
+			e++;
+	}
+}
+
+TestSuite(config, .init = clean_env);
+
+/* ---------------------------------------------------------- defaults */
+
+Test(config, defaults)
+{
+	struct config c;
+	char *out;
+
+	config_init(&c);
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_eq(c.nroute, 1);
+	cr_assert_eq(c.route[0], ROUTE_MX);
+	cr_assert_eq(c.relay_set, 0);
+	cr_assert_eq(c.relay_tls, RELAY_TLS_AUTO);
+	cr_assert_null(c.relay_user);
+	cr_assert_null(c.relay_password);
+	cr_assert_eq(c.nrelay_auth, 4);
+	cr_assert_eq(c.relay_auth[0], AUTH_SCRAM_SHA_256);
+	cr_assert_eq(c.relay_auth[1], AUTH_PLAIN);
+	cr_assert_eq(c.relay_auth[2], AUTH_LOGIN);
+	cr_assert_eq(c.relay_auth[3], AUTH_CRAM_MD5);
+	cr_assert_null(c.tls_ca_file);
+	cr_assert_eq(c.relay_fingerprint_set, 0);
+	cr_assert_eq(c.mx_tls, MX_TLS_OPPORTUNISTIC);
+	cr_assert_null(c.helo);
+	cr_assert_eq(c.nnameservers, 0);
+	cr_assert_eq(c.mx_port, 25);
+	cr_assert_eq(c.address_family, AFAM_ANY);
+	cr_assert_null(c.default_domain);
+	cr_assert_null(c.aliases);
+	cr_assert_eq(c.aliases_set, 0);
+	cr_assert_null(c.sender);
+	cr_assert_eq(c.timeout_connect, 30);
+	cr_assert_eq(c.timeout_command, 300);
+	cr_assert_eq(c.timeout_data, 600);
+	cr_assert_eq(c.deadline, 0);
+	cr_assert_eq(c.max_parallel, 8);
+	cr_assert_eq(c.mx_max_addresses, 5);
+	cr_assert_str_eq(c.queue_dir, QUEUE_DIR);
+	cr_assert_eq(c.queue_lifetime, 432000);
+	cr_assert_eq(c.bounce, 0);
+	cr_assert_eq(c.log, LOG_SYSLOG);
+	cr_assert_null(c.transcript);
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "route mx\n"));
+	cr_assert_not_null(strstr(out, "relay (none)\n"));
+	cr_assert_not_null(strstr(out,
+	    "nameserver (default: /etc/resolv.conf)\n"));
+	cr_assert_not_null(strstr(out, "queue_lifetime 5d\n"));
+	cr_assert_not_null(strstr(out, "timeout_data 10m\n"));
+	cr_assert_not_null(strstr(out, "deadline 0 (none)\n"));
+	free(out);
+	config_free(&c);
+}
+
+Test(config, default_route_with_relay)
+{
+	struct config c;
+
+	good(&c, "relay smtp://relay.example.net\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_eq(c.nroute, 2);
+	cr_assert_eq(c.route[0], ROUTE_MX);
+	cr_assert_eq(c.route[1], ROUTE_RELAY);
+	cr_assert_eq(c.relay_port, 587);
+	config_free(&c);
+}
+
+/* ---------------------------------------------------------- syntax */
+
+Test(config, comments_blanks_and_whitespace)
+{
+	struct config c;
+
+	good(&c, "# a comment\n\n   \t\n  helo   mail.example.com  # why\n"
+	    "\tmx_port\t2525\t\n");
+	cr_assert_str_eq(c.helo, "mail.example.com");
+	cr_assert_eq(c.mx_port, 2525);
+	config_free(&c);
+}
+
+Test(config, quoted_values)
+{
+	struct config c;
+
+	good(&c, "relay_password \"se\\\"cr#et\\\\ x\"   # comment\n"
+	    "relay_user \"a user\"\n");
+	cr_assert_str_eq(c.relay_password, "se\"cr#et\\ x");
+	cr_assert_str_eq(c.relay_user, "a user");
+	config_free(&c);
+}
+
+Test(config, unquoted_hash_starts_comment)
+{
+	struct config c;
+
+	good(&c, "relay_password abc#def\n");
+	cr_assert_str_eq(c.relay_password, "abc");
+	config_free(&c);
+}
+
+Test(config, quoting_errors)
+{
+	bad("helo \"mail.example.com\n",
+	    "t.conf:1: unterminated quoted value");
+	bad("\nhelo \"mail.example.com\" x\n",
+	    "t.conf:2: text after the closing quote");
+	bad("helo \"a\\nb\"\n",
+	    "t.conf:1: bad escape in quoted value (only \\\" and \\\\)");
+	bad("helo \"\"\n", "t.conf:1: missing value for helo");
+}
+
+Test(config, crlf_lines)
+{
+	struct config c;
+
+	good(&c, "mx_port 26\r\nhelo a.example\r\n");
+	cr_assert_eq(c.mx_port, 26);
+	cr_assert_str_eq(c.helo, "a.example");
+	config_free(&c);
+}
+
+Test(config, byte_order_mark_skipped)
+{
+	struct config c;
+
+	good(&c, "\xef\xbb\xbfmx_port 27\n");
+	cr_assert_eq(c.mx_port, 27);
+	config_free(&c);
+}
+
+Test(config, unknown_key)
+{
+	bad("mx_port 25\nfoo bar\n", "t.conf:2: unknown key 'foo'");
+	bad("Route mx\n", "t.conf:1: unknown key 'Route'");
+	bad("route=mx\n", "t.conf:1: unknown key 'route=mx'");
+	bad("foo\n", "t.conf:1: unknown key 'foo'");
+}
+
+Test(config, missing_value)
+{
+	bad("\n\nmx_port\n", "t.conf:3: missing value for mx_port");
+	bad("mx_port   # nothing\n", "t.conf:1: missing value for mx_port");
+}
+
+Test(config, duplicate_key_last_wins)
+{
+	struct config c;
+
+	good(&c, "mx_port 26\nmx_port 27\n");
+	cr_assert_eq(c.mx_port, 27);
+	config_free(&c);
+}
+
+Test(config, nul_byte_refused)
+{
+	struct config c;
+	static const char text[] = "mx_port 26\nhelo a\0b\n";
+
+	config_init(&c);
+	cr_assert_eq(config_parse(&c, text, sizeof(text) - 1, "t.conf", err,
+	    sizeof(err)), -1);
+	cr_assert_str_eq(err, "t.conf:2: NUL byte in line");
+	config_free(&c);
+}
+
+Test(config, long_line)
+{
+	struct config c;
+	char *text = xmalloc(4100 + 2);
+
+	/* 4096 bytes is the limit and allowed; one more is refused. */
+	memset(text, '#', 4096);
+	strcpy(text + 4096, "\n");
+	good(&c, text);
+	config_free(&c);
+	memset(text, '#', 4097);
+	strcpy(text + 4097, "\n");
+	bad(text, "t.conf:1: line longer than 4096 bytes");
+	free(text);
+}
+
+Test(config, last_line_without_newline)
+{
+	struct config c;
+
+	good(&c, "mx_port 26\nmx_port 28");
+	cr_assert_eq(c.mx_port, 28);
+	config_free(&c);
+}
+
+Test(config, control_bytes_not_echoed)
+{
+	bad("helo a\033[2Jb\n",
+	    "t.conf:1: bad value for helo: 'a?[2Jb' (a host name or an "
+	    "address literal such as [192.0.2.1])");
+}
+
+/* ---------------------------------------------------------- each key */
+
+Test(config, route)
+{
+	struct config c;
+
+	good(&c, "relay smtp://r.example\nroute relay mx\n");
+	cr_assert_eq(c.nroute, 2);
+	cr_assert_eq(c.route[0], ROUTE_RELAY);
+	cr_assert_eq(c.route[1], ROUTE_MX);
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	config_free(&c);
+	good(&c, "route relay\n");
+	cr_assert_eq(c.nroute, 1);
+	cr_assert_eq(c.route[0], ROUTE_RELAY);
+	config_free(&c);
+	bad("route mx mx\n", "t.conf:1: bad value for route: 'mx mx' "
+	    "(mx, relay, or both in either order)");
+	bad("route smtp\n", "t.conf:1: bad value for route: 'smtp' "
+	    "(mx, relay, or both in either order)");
+	bad("route mx relay mx\n", "t.conf:1: bad value for route: "
+	    "'mx relay mx' (mx, relay, or both in either order)");
+	bad("route ,\n", "t.conf:1: bad value for route: ',' "
+	    "(mx, relay, or both in either order)");
+}
+
+Test(config, route_relay_without_relay)
+{
+	struct config c;
+
+	good(&c, "route mx relay\n");
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, "route names relay but no relay is set");
+	config_free(&c);
+}
+
+Test(config, relay_url)
+{
+	struct config c;
+
+	good(&c, "relay smtps://user%40example.com:p%3Ass@smtp.example.com\n");
+	cr_assert_eq(c.relay_set, 1);
+	cr_assert_eq(c.relay_smtps, 1);
+	cr_assert_str_eq(c.relay_host, "smtp.example.com");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_eq(c.relay_port, 465);
+	cr_assert_str_eq(c.relay_user, "user@example.com");
+	cr_assert_str_eq(c.relay_password, "p:ss");
+	config_free(&c);
+}
+
+Test(config, relay_url_unencoded_at_in_user)
+{
+	struct config c;
+
+	good(&c, "relay smtp://me@example.com:pw@mail.example.com:2525/\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_str_eq(c.relay_user, "me@example.com");
+	cr_assert_str_eq(c.relay_password, "pw");
+	cr_assert_str_eq(c.relay_host, "mail.example.com");
+	cr_assert_eq(c.relay_port, 2525);
+	cr_assert_eq(c.relay_smtps, 0);
+	config_free(&c);
+}
+
+Test(config, relay_ipv6_and_ipv4)
+{
+	struct config c;
+
+	good(&c, "relay smtp://[2001:db8::1]:2525\n");
+	cr_assert_str_eq(c.relay_host, "2001:db8::1");
+	cr_assert_eq(c.relay_port, 2525);
+	config_free(&c);
+	good(&c, "relay SMTP://[::1]\n");
+	cr_assert_str_eq(c.relay_host, "::1");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_eq(c.relay_port, 587);
+	config_free(&c);
+	good(&c, "relay smtp://127.0.0.1:1025\n");
+	cr_assert_str_eq(c.relay_host, "127.0.0.1");
+	cr_assert_eq(c.relay_port, 1025);
+	config_free(&c);
+	good(&c, "relay smtp://mail_relay:25\n");
+	cr_assert_str_eq(c.relay_host, "mail_relay");
+	config_free(&c);
+}
+
+Test(config, relay_user_only)
+{
+	struct config c;
+
+	good(&c, "relay smtp://bob@r.example\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_str_eq(c.relay_user, "bob");
+	cr_assert_null(c.relay_password);
+	config_free(&c);
+}
+
+#define RELAY_HINT	"smtp://[user[:password]@]host[:port] or smtps://..."
+
+Test(config, relay_bad)
+{
+	bad("relay r.example.com\n", "t.conf:1: bad value for relay: "
+	    "'r.example.com' (the scheme must be smtp:// or smtps://)");
+	bad("relay http://r.example.com\n", "t.conf:1: bad value for relay: "
+	    "'http://r.example.com' (the scheme must be smtp:// or "
+	    "smtps://)");
+	bad("relay smtp://r.example.com:0\n", "t.conf:1: bad value for "
+	    "relay: 'smtp://r.example.com:0' (the port must be 1-65535)");
+	bad("relay smtp://r.example.com:65536\n", "t.conf:1: bad value for "
+	    "relay: 'smtp://r.example.com:65536' (the port must be 1-65535)");
+	bad("relay smtp://r.example.com:\n", "t.conf:1: bad value for "
+	    "relay: 'smtp://r.example.com:' (the port must be 1-65535)");
+	bad("relay smtp://r.example.com:2x\n", "t.conf:1: bad value for "
+	    "relay: 'smtp://r.example.com:2x' (the port must be 1-65535)");
+	bad("relay smtp://r.example.com/path\n", "t.conf:1: bad value for "
+	    "relay: 'smtp://r.example.com/path' (no path or query after the "
+	    "host; percent-encode '/', '?', '#' in user and password)");
+	bad("relay smtp://r.example.com?x=1\n", "t.conf:1: bad value for "
+	    "relay: 'smtp://r.example.com?x=1' (no path or query after the "
+	    "host; percent-encode '/', '?', '#' in user and password)");
+	bad("relay smtp://\n", "t.conf:1: bad value for relay: 'smtp://' "
+	    "(no host)");
+	bad("relay smtp://bad_-.example!\n", "t.conf:1: bad value for relay: "
+	    "'smtp://bad_-.example!' (bad host name)");
+	bad("relay smtp://[2001:db8::zz]\n", "t.conf:1: bad value for relay: "
+	    "'smtp://[2001:db8::zz]' (bad IPv6 address)");
+	bad("relay smtp://[2001:db8::1\n", "t.conf:1: bad value for relay: "
+	    "'smtp://[2001:db8::1' (unterminated [IPv6 address])");
+	bad("relay smtp://[::1]x\n", "t.conf:1: bad value for relay: "
+	    "'smtp://[::1]x' (text after the IPv6 address)");
+	bad("relay smtp://:pw@r.example\n", "t.conf:1: bad value for relay: "
+	    "'smtp://:***@r.example' (empty user name)");
+	bad("relay smtp://a%0Ab:pw@r.example\n", "t.conf:1: bad value for "
+	    "relay: 'smtp://a%0Ab:***@r.example' (no control characters in "
+	    "the user name)");
+	bad("relay smtp://u:@r.example\n", "t.conf:1: bad value for relay: "
+	    "'smtp://u:***@r.example' (empty password)");
+}
+
+Test(config, relay_bad_percent_escape_masks_password)
+{
+	bad("relay smtp://u:p%zzsecret@r.example\n", "t.conf:1: bad value "
+	    "for relay: 'smtp://u:***@r.example' (bad %-escape in user or "
+	    "password)");
+	bad("relay smtp://u:secret%4@r.example\n", "t.conf:1: bad value "
+	    "for relay: 'smtp://u:***@r.example' (bad %-escape in user or "
+	    "password)");
+	bad("relay smtp://u%00:secret@r.example\n", "t.conf:1: bad value "
+	    "for relay: 'smtp://u%00:***@r.example' (bad %-escape in user "
+	    "or password)");
+	bad("relay smtp://u:secret@r.example:99999\n", "t.conf:1: bad value "
+	    "for relay: 'smtp://u:***@r.example:99999' (the port must be "
+	    "1-65535)");
+}
+
+Test(config, relay_replaced_drops_old_credentials)
+{
+	struct config c;
+
+	good(&c, "relay smtp://u:p@a.example\nrelay smtp://b.example\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_str_eq(c.relay_host, "b.example");
+	cr_assert_null(c.relay_user);
+	cr_assert_null(c.relay_password);
+	config_free(&c);
+}
+
+Test(config, relay_tls)
+{
+	struct config c;
+
+	good(&c, "relay_tls starttls\n");
+	cr_assert_eq(c.relay_tls, RELAY_TLS_STARTTLS);
+	config_free(&c);
+	good(&c, "relay_tls tls\nrelay smtp://r.example\n");
+	cr_assert_eq(c.relay_tls, RELAY_TLS_TLS);
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_eq(c.relay_port, 465);
+	config_free(&c);
+	good(&c, "relay_tls off\nrelay_tls auto\n");
+	cr_assert_eq(c.relay_tls, RELAY_TLS_AUTO);
+	config_free(&c);
+	good(&c, "relay_tls off\n");
+	cr_assert_eq(c.relay_tls, RELAY_TLS_OFF);
+	config_free(&c);
+	bad("relay_tls ssl\n", "t.conf:1: bad value for relay_tls: 'ssl' "
+	    "(auto, starttls, tls or off)");
+}
+
+Test(config, smtps_with_tls_off_refused)
+{
+	struct config c;
+
+	good(&c, "relay smtps://r.example\nrelay_tls off\n");
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, "relay_tls off contradicts the smtps:// relay "
+	    "(implicit TLS)");
+	config_free(&c);
+	good(&c, "relay smtps://r.example\nrelay_tls starttls\n");
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, "relay_tls starttls contradicts the smtps:// "
+	    "relay (implicit TLS)");
+	config_free(&c);
+}
+
+Test(config, relay_user_and_password_keys_override_url)
+{
+	struct config c;
+
+	/* Either order: the keys win over the URL. */
+	good(&c, "relay_user key\nrelay_password keypw\n"
+	    "relay smtp://url:urlpw@r.example\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_str_eq(c.relay_user, "key");
+	cr_assert_str_eq(c.relay_password, "keypw");
+	config_free(&c);
+	good(&c, "relay smtp://url:urlpw@r.example\nrelay_user key\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_str_eq(c.relay_user, "key");
+	cr_assert_str_eq(c.relay_password, "urlpw");
+	config_free(&c);
+}
+
+Test(config, relay_user_bad)
+{
+	struct config c;
+
+	config_init(&c);
+	cr_assert_eq(config_set(&c, "relay_user", "a\nb", "MXSEND_RELAY_USER",
+	    err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "MXSEND_RELAY_USER: bad value for relay_user: "
+	    "'a?b' (no control characters)");
+	config_free(&c);
+}
+
+Test(config, relay_password_bad_never_echoed)
+{
+	bad("relay_password \"\"\n",
+	    "t.conf:1: missing value for relay_password");
+}
+
+Test(config, password_without_user)
+{
+	struct config c;
+
+	good(&c, "relay smtp://r.example\nrelay_password secret\n");
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, "a relay password is set but no relay user "
+	    "(relay_user or user@ in the relay URL)");
+	cr_assert_null(strstr(err, "secret"));
+	config_free(&c);
+}
+
+Test(config, relay_auth)
+{
+	struct config c;
+
+	good(&c, "relay_auth cram-md5, PLAIN\n");
+	cr_assert_eq(c.nrelay_auth, 2);
+	cr_assert_eq(c.relay_auth[0], AUTH_CRAM_MD5);
+	cr_assert_eq(c.relay_auth[1], AUTH_PLAIN);
+	config_free(&c);
+	good(&c, "relay_auth login\nrelay_auth any\n");
+	cr_assert_eq(c.nrelay_auth, 4);
+	cr_assert_eq(c.relay_auth[0], AUTH_SCRAM_SHA_256);
+	cr_assert_eq(c.relay_auth[3], AUTH_CRAM_MD5);
+	config_free(&c);
+#define AUTH_HINT "(any, or a list of scram-sha-256 plain login cram-md5)"
+	bad("relay_auth xoauth2\n",
+	    "t.conf:1: bad value for relay_auth: 'xoauth2' " AUTH_HINT);
+	bad("relay_auth plain plain\n",
+	    "t.conf:1: bad value for relay_auth: 'plain plain' " AUTH_HINT);
+	bad("relay_auth any plain\n",
+	    "t.conf:1: bad value for relay_auth: 'any plain' " AUTH_HINT);
+}
+
+Test(config, tls_ca_file)
+{
+	struct config c;
+
+	good(&c, "tls_ca_file /etc/ssl/ca.pem\n");
+	cr_assert_str_eq(c.tls_ca_file, "/etc/ssl/ca.pem");
+	config_free(&c);
+	config_init(&c);
+	cr_assert_eq(config_set(&c, "tls_ca_file", "/a\tb", "t.conf:9", err,
+	    sizeof(err)), -1);
+	cr_assert_str_eq(err, "t.conf:9: bad value for tls_ca_file: '/a?b' "
+	    "(a file name)");
+	config_free(&c);
+}
+
+static const unsigned char fp_bytes[32] = {
+	0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+	0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+	0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+	0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89
+};
+
+Test(config, relay_fingerprint)
+{
+	static const char *const forms[] = {
+		"ABCDEF0123456789abcdef0123456789"
+		    "ABCDEF0123456789abcdef0123456789",
+		"sha256:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:"
+		    "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89",
+		"\"sha256 Fingerprint=AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:"
+		    "23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:"
+		    "89\"",
+	};
+	struct config c;
+	size_t i;
+
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		char *line = xasprintf("relay_fingerprint %s\n", forms[i]);
+
+		good(&c, line);
+		cr_assert_eq(c.relay_fingerprint_set, 1);
+		cr_assert_arr_eq(c.relay_fingerprint, fp_bytes, 32);
+		config_free(&c);
+		free(line);
+	}
+#define FP_HINT "(64 hex digits of a SHA-256, colons allowed)"
+	bad("relay_fingerprint abcd\n",
+	    "t.conf:1: bad value for relay_fingerprint: 'abcd' " FP_HINT);
+	bad("relay_fingerprint ABCDEF0123456789abcdef0123456789ABCDEF01234567"
+	    "89abcdef012345678900\n", "t.conf:1: bad value for "
+	    "relay_fingerprint: 'ABCDEF0123456789abcdef0123456789ABCDEF01234567"
+	    "89abcdef012345678900' " FP_HINT);
+	bad("relay_fingerprint ABCDEF0123456789abcdef0123456789ABCDEF01234567"
+	    "89abcdef012345678g\n", "t.conf:1: bad value for "
+	    "relay_fingerprint: 'ABCDEF0123456789abcdef0123456789ABCDEF01234567"
+	    "89abcdef012345678g' " FP_HINT);
+	bad("relay_fingerprint md5:ABCDEF0123456789abcdef0123456789ABCDEF0123"
+	    "456789abcdef0123456789\n", "t.conf:1: bad value for "
+	    "relay_fingerprint: 'md5:ABCDEF0123456789abcdef0123456789ABCDEF0123"
+	    "456789abcdef0123456789' " FP_HINT);
+}
+
+Test(config, fingerprint_with_tls_off)
+{
+	struct config c;
+
+	good(&c, "relay smtp://r.example\nrelay_tls off\nrelay_fingerprint "
+	    "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789"
+	    "\n");
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, "relay_fingerprint needs TLS with the relay, "
+	    "but relay_tls is off");
+	config_free(&c);
+}
+
+Test(config, mx_tls)
+{
+	struct config c;
+
+	good(&c, "mx_tls dane\n");
+	cr_assert_eq(c.mx_tls, MX_TLS_DANE);
+	config_free(&c);
+	good(&c, "mx_tls required\n");
+	cr_assert_eq(c.mx_tls, MX_TLS_REQUIRED);
+	config_free(&c);
+	good(&c, "mx_tls off\n");
+	cr_assert_eq(c.mx_tls, MX_TLS_OFF);
+	config_free(&c);
+	bad("mx_tls encrypt\n", "t.conf:1: bad value for mx_tls: 'encrypt' "
+	    "(opportunistic, dane, required or off)");
+}
+
+Test(config, helo)
+{
+	struct config c;
+
+#define HELO_HINT "(a host name or an address literal such as [192.0.2.1])"
+	good(&c, "helo [192.0.2.1]\n");
+	cr_assert_str_eq(c.helo, "[192.0.2.1]");
+	config_free(&c);
+	good(&c, "helo [IPv6:2001:db8::1]\n");
+	cr_assert_str_eq(c.helo, "[IPv6:2001:db8::1]");
+	config_free(&c);
+	good(&c, "helo host.example.\n");
+	cr_assert_str_eq(c.helo, "host.example.");
+	config_free(&c);
+	bad("helo \"bad host\"\n",
+	    "t.conf:1: bad value for helo: 'bad host' " HELO_HINT);
+	bad("helo -host.example\n",
+	    "t.conf:1: bad value for helo: '-host.example' " HELO_HINT);
+	bad("helo a..b\n", "t.conf:1: bad value for helo: 'a..b' " HELO_HINT);
+	bad("helo [::1]\n", "t.conf:1: bad value for helo: '[::1]' "
+	    HELO_HINT);
+	bad("helo [300.1.1.1]\n", "t.conf:1: bad value for helo: "
+	    "'[300.1.1.1]' " HELO_HINT);
+	bad("helo host_1.example\n", "t.conf:1: bad value for helo: "
+	    "'host_1.example' " HELO_HINT);
+}
+
+Test(config, helo_label_too_long)
+{
+	char label[64 + 1];
+	char *line, *want;
+
+	memset(label, 'a', 64);
+	label[64] = '\0';
+	line = xasprintf("helo %s.example\n", label);
+	want = xasprintf("t.conf:1: bad value for helo: '%s.example' "
+	    HELO_HINT, label);
+	bad(line, want);
+	free(line);
+	free(want);
+}
+
+Test(config, nameservers)
+{
+	struct config c;
+
+	good(&c, "nameserver 127.0.0.1:5353, [::1]:5300 2001:db8::53\n");
+	cr_assert_eq(c.nnameservers, 3);
+	cr_assert_str_eq(c.nameservers[0].addr, "127.0.0.1");
+	cr_assert_eq(c.nameservers[0].family, AF_INET);
+	cr_assert_eq(c.nameservers[0].port, 5353);
+	cr_assert_str_eq(c.nameservers[1].addr, "::1");
+	cr_assert_eq(c.nameservers[1].family, AF_INET6);
+	cr_assert_eq(c.nameservers[1].port, 5300);
+	cr_assert_str_eq(c.nameservers[2].addr, "2001:db8::53");
+	cr_assert_eq(c.nameservers[2].family, AF_INET6);
+	cr_assert_eq(c.nameservers[2].port, 53);
+	config_free(&c);
+	good(&c, "nameserver 1.1.1.1 8.8.8.8\nnameserver 192.0.2.1\n");
+	cr_assert_eq(c.nnameservers, 1);
+	cr_assert_str_eq(c.nameservers[0].addr, "192.0.2.1");
+	config_free(&c);
+	good(&c, "nameserver [::1]\n");
+	cr_assert_eq(c.nameservers[0].port, 53);
+	config_free(&c);
+}
+
+Test(config, nameservers_bad)
+{
+#define NS_HINT "(IP, IP:port or [IPv6]:port, space or comma separated)"
+	bad("nameserver 1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4\n", "t.conf:1: bad "
+	    "value for nameserver: '1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4' (at most "
+	    "3 name servers)");
+	bad("nameserver dns.example\n", "t.conf:1: bad value for nameserver: "
+	    "'dns.example' " NS_HINT);
+	bad("nameserver 1.1.1.1:0\n", "t.conf:1: bad value for nameserver: "
+	    "'1.1.1.1:0' " NS_HINT);
+	bad("nameserver 1.1.1.1:\n", "t.conf:1: bad value for nameserver: "
+	    "'1.1.1.1:' " NS_HINT);
+	bad("nameserver [1.1.1.1]:53\n", "t.conf:1: bad value for "
+	    "nameserver: '[1.1.1.1]:53' " NS_HINT);
+	bad("nameserver [::1]53\n", "t.conf:1: bad value for nameserver: "
+	    "'[::1]53' " NS_HINT);
+	bad("nameserver 256.1.1.1\n", "t.conf:1: bad value for nameserver: "
+	    "'256.1.1.1' " NS_HINT);
+	bad("nameserver ,\n", "t.conf:1: bad value for nameserver: ',' "
+	    NS_HINT);
+}
+
+Test(config, mx_port)
+{
+	struct config c;
+
+	good(&c, "mx_port 65535\n");
+	cr_assert_eq(c.mx_port, 65535);
+	config_free(&c);
+	bad("mx_port 0\n", "t.conf:1: bad value for mx_port: '0' "
+	    "(a port 1-65535)");
+	bad("mx_port 65536\n", "t.conf:1: bad value for mx_port: '65536' "
+	    "(a port 1-65535)");
+	bad("mx_port +25\n", "t.conf:1: bad value for mx_port: '+25' "
+	    "(a port 1-65535)");
+	bad("mx_port 99999999999999999999999\n", "t.conf:1: bad value for "
+	    "mx_port: '99999999999999999999999' (a port 1-65535)");
+}
+
+Test(config, address_family)
+{
+	struct config c;
+
+	good(&c, "address_family ipv6\n");
+	cr_assert_eq(c.address_family, AFAM_IPV6);
+	config_free(&c);
+	good(&c, "address_family ipv4\n");
+	cr_assert_eq(c.address_family, AFAM_IPV4);
+	config_free(&c);
+	bad("address_family inet\n", "t.conf:1: bad value for address_family: "
+	    "'inet' (any, ipv4 or ipv6)");
+}
+
+Test(config, default_domain)
+{
+	struct config c;
+
+	good(&c, "default_domain example.org\n");
+	cr_assert_str_eq(c.default_domain, "example.org");
+	config_free(&c);
+	bad("default_domain exa mple.org\n", "t.conf:1: bad value for "
+	    "default_domain: 'exa mple.org' (a domain name)");
+	bad("default_domain @example.org\n", "t.conf:1: bad value for "
+	    "default_domain: '@example.org' (a domain name)");
+}
+
+Test(config, aliases)
+{
+	struct config c;
+
+	good(&c, "aliases /etc/mail/aliases\n");
+	cr_assert_str_eq(c.aliases, "/etc/mail/aliases");
+	cr_assert_eq(c.aliases_set, 1);
+	config_free(&c);
+	config_init(&c);
+	cr_assert_eq(config_set(&c, "aliases", "/etc/\x01", "t.conf:4", err,
+	    sizeof(err)), -1);
+	cr_assert_str_eq(err, "t.conf:4: bad value for aliases: '/etc/?' "
+	    "(a file name)");
+	cr_assert_eq(c.aliases_set, 0);
+	config_free(&c);
+}
+
+Test(config, sender)
+{
+	struct config c;
+
+#define SENDER_HINT "(an address such as user@example.com)"
+	good(&c, "sender no-reply@example.org\n");
+	cr_assert_str_eq(c.sender, "no-reply@example.org");
+	config_free(&c);
+	good(&c, "sender cron\n");
+	cr_assert_str_eq(c.sender, "cron");
+	config_free(&c);
+	good(&c, "sender a.b+c@[192.0.2.1]\n");
+	cr_assert_str_eq(c.sender, "a.b+c@[192.0.2.1]");
+	config_free(&c);
+	bad("sender \"a b@example.org\"\n", "t.conf:1: bad value for sender: "
+	    "'a b@example.org' " SENDER_HINT);
+	bad("sender -oQ/tmp@x.example\n", "t.conf:1: bad value for sender: "
+	    "'-oQ/tmp@x.example' " SENDER_HINT);
+	bad("sender a@b@example.org\n", "t.conf:1: bad value for sender: "
+	    "'a@b@example.org' " SENDER_HINT);
+	bad("sender @example.org\n", "t.conf:1: bad value for sender: "
+	    "'@example.org' " SENDER_HINT);
+	bad("sender user@\n", "t.conf:1: bad value for sender: 'user@' "
+	    SENDER_HINT);
+	bad("sender <user@example.org>\n", "t.conf:1: bad value for sender: "
+	    "'<user@example.org>' " SENDER_HINT);
+	bad("sender a..b@example.org\n", "t.conf:1: bad value for sender: "
+	    "'a..b@example.org' " SENDER_HINT);
+}
+
+Test(config, sender_crlf_from_environment)
+{
+	struct config c;
+
+	config_init(&c);
+	cr_assert_eq(config_set(&c, "sender", "a@b.example\r\nRCPT TO:<x>",
+	    "MXSEND_SENDER", err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "MXSEND_SENDER: bad value for sender: "
+	    "'a@b.example??RCPT TO:<x>' " SENDER_HINT);
+	cr_assert_null(c.sender);
+	config_free(&c);
+}
+
+Test(config, timeouts)
+{
+	struct config c;
+
+	good(&c, "timeout_connect 5\ntimeout_command 5m\ntimeout_data 2h\n"
+	    "deadline 1w\nqueue_lifetime 3d\n");
+	cr_assert_eq(c.timeout_connect, 5);
+	cr_assert_eq(c.timeout_command, 300);
+	cr_assert_eq(c.timeout_data, 7200);
+	cr_assert_eq(c.deadline, 604800);
+	cr_assert_eq(c.queue_lifetime, 259200);
+	config_free(&c);
+	good(&c, "deadline 10m\ndeadline 0\n");
+	cr_assert_eq(c.deadline, 0);
+	config_free(&c);
+#define DUR_HINT "(a duration such as 30, 5m, 2h)"
+	bad("timeout_connect x\n", "t.conf:1: bad value for timeout_connect: "
+	    "'x' " DUR_HINT);
+	bad("timeout_command 0\n", "t.conf:1: bad value for timeout_command: "
+	    "'0' (a duration greater than 0, such as 30, 5m, 2h)");
+	bad("timeout_data 5y\n", "t.conf:1: bad value for timeout_data: "
+	    "'5y' " DUR_HINT);
+	bad("queue_lifetime 0d\n", "t.conf:1: bad value for queue_lifetime: "
+	    "'0d' (a duration greater than 0, such as 30, 5m, 2h)");
+	bad("deadline -1\n", "t.conf:1: bad value for deadline: '-1' "
+	    "(a duration such as 30, 5m, 2h, or 0 for none)");
+	bad("timeout_connect 9999999w\n", "t.conf:1: bad value for "
+	    "timeout_connect: '9999999w' " DUR_HINT);
+}
+
+Test(config, durations)
+{
+	unsigned d = 12345;
+
+	cr_assert_eq(config_parse_duration("5d", &d), 0);
+	cr_assert_eq(d, 432000);
+	cr_assert_eq(config_parse_duration("1w", &d), 0);
+	cr_assert_eq(d, 604800);
+	cr_assert_eq(config_parse_duration("30", &d), 0);
+	cr_assert_eq(d, 30);
+	cr_assert_eq(config_parse_duration("30s", &d), 0);
+	cr_assert_eq(d, 30);
+	cr_assert_eq(config_parse_duration("5m", &d), 0);
+	cr_assert_eq(d, 300);
+	cr_assert_eq(config_parse_duration("2h", &d), 0);
+	cr_assert_eq(d, 7200);
+	cr_assert_eq(config_parse_duration("0", &d), 0);
+	cr_assert_eq(d, 0);
+	cr_assert_eq(config_parse_duration("4294967295", &d), 0);
+	cr_assert_eq(d, UINT_MAX);
+
+	d = 12345;
+	cr_assert_eq(config_parse_duration("4294967296", &d), -1);
+	cr_assert_eq(config_parse_duration("99999999999999999999999", &d), -1);
+	cr_assert_eq(config_parse_duration("7102w", &d), -1);
+	cr_assert_eq(config_parse_duration("49711d", &d), -1);
+	cr_assert_eq(config_parse_duration("", &d), -1);
+	cr_assert_eq(config_parse_duration("m", &d), -1);
+	cr_assert_eq(config_parse_duration("5mm", &d), -1);
+	cr_assert_eq(config_parse_duration("5 m", &d), -1);
+	cr_assert_eq(config_parse_duration(" 5", &d), -1);
+	cr_assert_eq(config_parse_duration("-5", &d), -1);
+	cr_assert_eq(config_parse_duration("5M", &d), -1);
+	cr_assert_eq(d, 12345, "a refused duration changed the result");
+	cr_assert_eq(config_parse_duration("7101w", &d), 0);
+	cr_assert_eq(d, 7101u * 604800u);
+}
+
+Test(config, max_parallel)
+{
+	struct config c;
+
+	good(&c, "max_parallel 1000\n");
+	cr_assert_eq(c.max_parallel, 1000);
+	config_free(&c);
+	bad("max_parallel 1001\n", "t.conf:1: bad value for max_parallel: "
+	    "'1001' (a number 1-1000)");
+	bad("max_parallel 0\n", "t.conf:1: bad value for max_parallel: '0' "
+	    "(a number 1-1000)");
+}
+
+Test(config, mx_max_addresses)
+{
+	struct config c;
+
+	good(&c, "mx_max_addresses 1\n");
+	cr_assert_eq(c.mx_max_addresses, 1);
+	config_free(&c);
+	bad("mx_max_addresses 101\n", "t.conf:1: bad value for "
+	    "mx_max_addresses: '101' (a number 1-100)");
+	bad("mx_max_addresses 5x\n", "t.conf:1: bad value for "
+	    "mx_max_addresses: '5x' (a number 1-100)");
+}
+
+Test(config, queue_dir)
+{
+	struct config c;
+
+	good(&c, "queue_dir /srv/queue\n");
+	cr_assert_str_eq(c.queue_dir, "/srv/queue");
+	config_free(&c);
+	bad("queue_dir spool\n", "t.conf:1: bad value for queue_dir: 'spool' "
+	    "(an absolute path)");
+}
+
+Test(config, bounce)
+{
+	static const char *const on[] = { "on", "yes", "true", "1", "ON" };
+	static const char *const off[] = { "off", "no", "false", "0" };
+	struct config c;
+	size_t i;
+
+	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		char *line = xasprintf("bounce %s\n", on[i]);
+
+		good(&c, line);
+		cr_assert_eq(c.bounce, 1, "%s", on[i]);
+		config_free(&c);
+		free(line);
+	}
+	for (i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+		char *line = xasprintf("bounce on\nbounce %s\n", off[i]);
+
+		good(&c, line);
+		cr_assert_eq(c.bounce, 0, "%s", off[i]);
+		config_free(&c);
+		free(line);
+	}
+	bad("bounce maybe\n", "t.conf:1: bad value for bounce: 'maybe' "
+	    "(on or off)");
+}
+
+Test(config, log)
+{
+	struct config c;
+
+	good(&c, "log stderr\n");
+	cr_assert_eq(c.log, LOG_STDERR);
+	config_free(&c);
+	good(&c, "log none\n");
+	cr_assert_eq(c.log, LOG_NONE);
+	config_free(&c);
+	good(&c, "log /var/log/mxsend.log\n");
+	cr_assert_eq(c.log, LOG_FILE);
+	cr_assert_str_eq(c.log_file, "/var/log/mxsend.log");
+	config_free(&c);
+	good(&c, "log /var/log/mxsend.log\nlog syslog\n");
+	cr_assert_eq(c.log, LOG_SYSLOG);
+	cr_assert_null(c.log_file);
+	config_free(&c);
+	bad("log mxsend.log\n", "t.conf:1: bad value for log: 'mxsend.log' "
+	    "(syslog, stderr, none, or an absolute path)");
+}
+
+Test(config, transcript)
+{
+	struct config c;
+
+	good(&c, "transcript /tmp/mxsend.transcript\n");
+	cr_assert_str_eq(c.transcript, "/tmp/mxsend.transcript");
+	config_free(&c);
+	bad("transcript ./t\n", "t.conf:1: bad value for transcript: './t' "
+	    "(an absolute path)");
+}
+
+/* ---------------------------------------------------------- password file */
+
+Test(config, password_file_0600_is_read)
+{
+	struct config c;
+	char *path = tmpfile_with("pw", "s3cret\r\nsecond line\n", 0600);
+	char *text = xasprintf("relay smtp://bob@r.example\n"
+	    "relay_password_file %s\n", path);
+
+	good(&c, text);
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_str_eq(c.relay_user, "bob");
+	cr_assert_str_eq(c.relay_password, "s3cret");
+	config_free(&c);
+	free(text);
+	free(path);
+}
+
+Test(config, password_file_overrides_url_password)
+{
+	struct config c;
+	char *path = tmpfile_with("pw", "frompw", 0400);
+	char *text = xasprintf("relay smtp://bob:urlpw@r.example\n"
+	    "relay_password_file %s\n", path);
+
+	good(&c, text);
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_str_eq(c.relay_password, "frompw");
+	config_free(&c);
+	free(text);
+	free(path);
+}
+
+Test(config, password_file_0644_refused)
+{
+	struct config c;
+	char *path = tmpfile_with("pw", "s3cret\n", 0644);
+	char *text = xasprintf("relay smtp://bob@r.example\n"
+	    "relay_password_file %s\n", path);
+	char *want = xasprintf("relay_password_file %s is readable by group "
+	    "or others (chmod 600 it)", path);
+
+	good(&c, text);
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, want);
+	cr_assert_null(c.relay_password);
+	config_free(&c);
+	free(text);
+	free(want);
+	free(path);
+}
+
+Test(config, password_file_group_writable_refused)
+{
+	struct config c;
+	char *path = tmpfile_with("pw", "s3cret\n", 0620);
+	char *text = xasprintf("relay smtp://bob@r.example\n"
+	    "relay_password_file %s\n", path);
+
+	good(&c, text);
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_not_null(strstr(err, "readable by group or others"));
+	config_free(&c);
+	free(text);
+	free(path);
+}
+
+Test(config, password_file_missing)
+{
+	struct config c;
+
+	good(&c, "relay smtp://bob@r.example\n"
+	    "relay_password_file /nonexistent/mxsend-pw\n");
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, "relay_password_file /nonexistent/mxsend-pw: "
+	    "No such file or directory");
+	config_free(&c);
+}
+
+Test(config, password_file_unreadable)
+{
+	struct config c;
+	char *path = tmpfile_with("pw", "s3cret\n", 0000);
+	char *text = xasprintf("relay smtp://bob@r.example\n"
+	    "relay_password_file %s\n", path);
+	char *want = xasprintf("relay_password_file %s: %s", path,
+	    strerror(EACCES));
+
+	if (geteuid() == 0)
+		cr_skip_test("root reads any file");
+	good(&c, text);
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, want);
+	config_free(&c);
+	free(text);
+	free(want);
+	free(path);
+}
+
+Test(config, password_file_not_regular)
+{
+	struct config c;
+
+	good(&c, "relay smtp://bob@r.example\nrelay_password_file /tmp\n");
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, "relay_password_file /tmp is not a regular "
+	    "file");
+	config_free(&c);
+}
+
+Test(config, password_file_empty_first_line)
+{
+	struct config c;
+	char *path = tmpfile_with("pw", "\nsecond\n", 0600);
+	char *text = xasprintf("relay smtp://bob@r.example\n"
+	    "relay_password_file %s\n", path);
+	char *want = xasprintf("relay_password_file %s: the first line is "
+	    "empty", path);
+
+	good(&c, text);
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, want);
+	config_free(&c);
+	free(text);
+	free(want);
+	free(path);
+}
+
+Test(config, password_and_password_file_both)
+{
+	struct config c;
+	char *path = tmpfile_with("pw", "a\n", 0600);
+	char *text = xasprintf("relay smtp://bob@r.example\n"
+	    "relay_password x\nrelay_password_file %s\n", path);
+
+	good(&c, text);
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, "relay_password and relay_password_file are "
+	    "both set");
+	config_free(&c);
+	free(text);
+	free(path);
+}
+
+/* ---------------------------------------------------------- config_load */
+
+Test(config, load_explicit_missing_file)
+{
+	struct config c;
+
+	config_init(&c);
+	cr_assert_eq(config_load(&c, "/nonexistent/mxsend.conf", err,
+	    sizeof(err)), -1);
+	cr_assert_str_eq(err, "/nonexistent/mxsend.conf: No such file or "
+	    "directory");
+	config_free(&c);
+}
+
+Test(config, load_mxsend_config_missing_file)
+{
+	struct config c;
+
+	setenv("MXSEND_CONFIG", "/nonexistent/other.conf", 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "/nonexistent/other.conf: No such file or "
+	    "directory");
+	config_free(&c);
+}
+
+Test(config, load_directory_is_error)
+{
+	struct config c;
+
+	config_init(&c);
+	cr_assert_eq(config_load(&c, "/tmp", err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "/tmp: Is a directory");
+	config_free(&c);
+}
+
+Test(config, load_default_path_absent_is_fine)
+{
+	struct config c;
+
+	if (access(SYSCONFDIR "/mxsend.conf", F_OK) == 0)
+		cr_skip_test(SYSCONFDIR "/mxsend.conf exists here");
+	config_init(&c);
+	cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.nroute, 1);
+	cr_assert_eq(c.route[0], ROUTE_MX);
+	config_free(&c);
+}
+
+Test(config, load_file_errors_name_path_and_line)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "mx_port 26\nbogus 1\n",
+	    0644);
+	char *want = xasprintf("%s:2: unknown key 'bogus'", path);
+
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, want);
+	config_free(&c);
+	free(want);
+	free(path);
+}
+
+Test(config, load_via_mxsend_config)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "mx_port 2626\n", 0644);
+
+	setenv("MXSEND_CONFIG", path, 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.mx_port, 2626);
+	config_free(&c);
+	free(path);
+}
+
+Test(config, load_finish_checks_run)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "route relay\n", 0644);
+
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "route names relay but no relay is set");
+	config_free(&c);
+	free(path);
+}
+
+/* ---------------------------------------------------------- environment */
+
+Test(config, env_overrides_file)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "mx_port 26\n"
+	    "relay smtp://file.example\ntimeout_connect 10\n", 0644);
+
+	setenv("MXSEND_MX_PORT", "2727", 1);
+	setenv("MXSEND_RELAY", "smtps://u:envsecret@env.example", 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.mx_port, 2727);
+	cr_assert_str_eq(c.relay_host, "env.example");
+	cr_assert_eq(c.relay_port, 465);
+	cr_assert_str_eq(c.relay_password, "envsecret");
+	cr_assert_eq(c.timeout_connect, 10, "the file still counts");
+	config_free(&c);
+	free(path);
+}
+
+Test(config, env_alone_configures)
+{
+	struct config c;
+
+	setenv("MXSEND_CONFIG", "", 1);
+	setenv("MXSEND_ROUTE", "relay", 1);
+	setenv("MXSEND_RELAY", "smtp://r.example:1025", 1);
+	setenv("MXSEND_RELAY_TLS", "off", 1);
+	config_init(&c);
+	if (access(SYSCONFDIR "/mxsend.conf", F_OK) == 0)
+		cr_skip_test(SYSCONFDIR "/mxsend.conf exists here");
+	cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.nroute, 1);
+	cr_assert_eq(c.route[0], ROUTE_RELAY);
+	cr_assert_eq(c.relay_port, 1025);
+	cr_assert_eq(c.relay_tls, RELAY_TLS_OFF);
+	config_free(&c);
+}
+
+Test(config, env_unknown_variable)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
+
+	setenv("MXSEND_RELAYY", "smtp://r.example", 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "environment: unknown variable MXSEND_RELAYY");
+	config_free(&c);
+	free(path);
+}
+
+Test(config, env_lower_case_is_unknown)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
+
+	setenv("MXSEND_relay", "smtp://r.example", 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "environment: unknown variable MXSEND_relay");
+	config_free(&c);
+	free(path);
+}
+
+Test(config, env_bad_value_names_variable)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
+
+	setenv("MXSEND_TIMEOUT_CONNECT", "soon", 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "MXSEND_TIMEOUT_CONNECT: bad value for "
+	    "timeout_connect: 'soon' (a duration such as 30, 5m, 2h)");
+	config_free(&c);
+	free(path);
+}
+
+Test(config, env_bad_relay_masks_password)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
+
+	setenv("MXSEND_RELAY", "smtp://u:hunter2@r.example:0", 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "MXSEND_RELAY: bad value for relay: "
+	    "'smtp://u:***@r.example:0' (the port must be 1-65535)");
+	config_free(&c);
+	free(path);
+}
+
+Test(config, env_empty_value_leaves_file_setting)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "mx_port 26\n", 0644);
+
+	setenv("MXSEND_MX_PORT", "", 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.mx_port, 26);
+	config_free(&c);
+	free(path);
+}
+
+Test(config, env_every_key_recognised)
+{
+	static const char *const vars[][2] = {
+		{ "MXSEND_ROUTE", "mx" },
+		{ "MXSEND_RELAY", "smtp://r.example" },
+		{ "MXSEND_RELAY_TLS", "starttls" },
+		{ "MXSEND_RELAY_USER", "u" },
+		{ "MXSEND_RELAY_PASSWORD", "p" },
+		{ "MXSEND_RELAY_AUTH", "plain" },
+		{ "MXSEND_TLS_CA_FILE", "/ca.pem" },
+		{ "MXSEND_RELAY_FINGERPRINT", "ABCDEF0123456789abcdef0123456789"
+		    "ABCDEF0123456789abcdef0123456789" },
+		{ "MXSEND_MX_TLS", "dane" },
+		{ "MXSEND_HELO", "h.example" },
+		{ "MXSEND_NAMESERVER", "127.0.0.1:5353" },
+		{ "MXSEND_MX_PORT", "2525" },
+		{ "MXSEND_ADDRESS_FAMILY", "ipv4" },
+		{ "MXSEND_DEFAULT_DOMAIN", "d.example" },
+		{ "MXSEND_ALIASES", "/al" },
+		{ "MXSEND_SENDER", "s@d.example" },
+		{ "MXSEND_TIMEOUT_CONNECT", "1" },
+		{ "MXSEND_TIMEOUT_COMMAND", "2" },
+		{ "MXSEND_TIMEOUT_DATA", "3" },
+		{ "MXSEND_DEADLINE", "4" },
+		{ "MXSEND_MAX_PARALLEL", "5" },
+		{ "MXSEND_MX_MAX_ADDRESSES", "6" },
+		{ "MXSEND_QUEUE_DIR", "/q" },
+		{ "MXSEND_QUEUE_LIFETIME", "7" },
+		{ "MXSEND_BOUNCE", "on" },
+		{ "MXSEND_LOG", "stderr" },
+		{ "MXSEND_TRANSCRIPT", "/t" },
+	};
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
+	size_t i;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		setenv(vars[i][0], vars[i][1], 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.relay_tls, RELAY_TLS_STARTTLS);
+	cr_assert_str_eq(c.relay_user, "u");
+	cr_assert_str_eq(c.relay_password, "p");
+	cr_assert_eq(c.nrelay_auth, 1);
+	cr_assert_str_eq(c.tls_ca_file, "/ca.pem");
+	cr_assert_eq(c.relay_fingerprint_set, 1);
+	cr_assert_eq(c.mx_tls, MX_TLS_DANE);
+	cr_assert_str_eq(c.helo, "h.example");
+	cr_assert_eq(c.nameservers[0].port, 5353);
+	cr_assert_eq(c.mx_port, 2525);
+	cr_assert_eq(c.address_family, AFAM_IPV4);
+	cr_assert_str_eq(c.default_domain, "d.example");
+	cr_assert_str_eq(c.aliases, "/al");
+	cr_assert_str_eq(c.sender, "s@d.example");
+	cr_assert_eq(c.timeout_connect, 1);
+	cr_assert_eq(c.timeout_command, 2);
+	cr_assert_eq(c.timeout_data, 3);
+	cr_assert_eq(c.deadline, 4);
+	cr_assert_eq(c.max_parallel, 5);
+	cr_assert_eq(c.mx_max_addresses, 6);
+	cr_assert_str_eq(c.queue_dir, "/q");
+	cr_assert_eq(c.queue_lifetime, 7);
+	cr_assert_eq(c.bounce, 1);
+	cr_assert_eq(c.log, LOG_STDERR);
+	cr_assert_str_eq(c.transcript, "/t");
+	cr_assert_eq(c.nroute, 1);
+	config_free(&c);
+	free(path);
+}
+
+/* ---------------------------------------------------------- --config-check */
+
+Test(config, print_masks_secrets)
+{
+	struct config c;
+	char *out;
+
+	good(&c, "relay smtps://user%40example.com:Sup3rS3cret@smtp.example.com"
+	    "\nrelay_password 0therS3cret\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	out = print(&c);
+	cr_assert_null(strstr(out, "Sup3rS3cret"), "%s", out);
+	cr_assert_null(strstr(out, "0therS3cret"), "%s", out);
+	cr_assert_not_null(strstr(out, "relay smtps://user%40example.com:***@"
+	    "smtp.example.com:465\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "relay_password ***\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "relay_user user@example.com\n"),
+	    "%s", out);
+	free(out);
+	config_free(&c);
+}
+
+Test(config, print_masks_password_from_file)
+{
+	struct config c;
+	char *path = tmpfile_with("pw", "F1leS3cret\n", 0600);
+	char *text = xasprintf("relay smtp://[2001:db8::1]\nrelay_user bob\n"
+	    "relay_password_file %s\n", path);
+	char *out;
+
+	good(&c, text);
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	out = print(&c);
+	cr_assert_null(strstr(out, "F1leS3cret"), "%s", out);
+	cr_assert_not_null(strstr(out, "relay smtp://[2001:db8::1]:587\n"),
+	    "%s", out);
+	cr_assert_not_null(strstr(out, "relay_password ***\n"), "%s", out);
+	free(out);
+	config_free(&c);
+	free(text);
+	free(path);
+}
+
+Test(config, print_every_key_in_order)
+{
+	static const char *const order[] = {
+		"route", "relay", "relay_tls", "relay_user", "relay_password",
+		"relay_password_file", "relay_auth", "tls_ca_file",
+		"relay_fingerprint", "mx_tls", "helo", "nameserver", "mx_port",
+		"address_family", "default_domain", "aliases", "sender",
+		"timeout_connect", "timeout_command", "timeout_data",
+		"deadline", "max_parallel", "mx_max_addresses", "queue_dir",
+		"queue_lifetime", "bounce", "log", "transcript",
+	};
+	struct config c;
+	char *out, *line, *save = NULL;
+	size_t i = 0;
+
+	config_init(&c);
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	out = print(&c);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save), i++) {
+		size_t klen = strcspn(line, " ");
+
+		cr_assert_lt(i, sizeof(order) / sizeof(order[0]), "extra %s",
+		    line);
+		cr_assert_eq(klen, strlen(order[i]), "line %zu: %s", i, line);
+		cr_assert_eq(strncmp(line, order[i], klen), 0, "line %zu: %s",
+		    i, line);
+		cr_assert_gt(strlen(line), klen + 1, "no value: %s", line);
+	}
+	cr_assert_eq(i, sizeof(order) / sizeof(order[0]));
+	free(out);
+	config_free(&c);
+}
+
+Test(config, print_effective_values)
+{
+	struct config c;
+	char *out;
+
+	good(&c, "route relay mx\nrelay smtp://r.example:2525\n"
+	    "relay_auth login plain\nnameserver 127.0.0.1:5353 [::1]:54 "
+	    "192.0.2.53\nrelay_fingerprint sha256:" "ABCDEF0123456789abcdef"
+	    "0123456789ABCDEF0123456789abcdef0123456789\n"
+	    "timeout_connect 90\nlog /var/log/m.log\nbounce yes\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "route relay mx\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "relay smtp://r.example:2525\n"));
+	cr_assert_not_null(strstr(out, "relay_auth login plain\n"));
+	cr_assert_not_null(strstr(out,
+	    "nameserver 127.0.0.1:5353 [::1]:54 192.0.2.53\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "relay_fingerprint sha256:AB:CD:EF:01:"
+	    "23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:"
+	    "CD:EF:01:23:45:67:89\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "timeout_connect 90\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "log /var/log/m.log\n"));
+	cr_assert_not_null(strstr(out, "bounce on\n"));
+	cr_assert_not_null(strstr(out, "relay_password (none)\n"));
+	free(out);
+	config_free(&c);
+}
+
+Test(config, print_output_parses_back)
+{
+	struct config c, d;
+	struct buf b;
+	char *out, *line, *save = NULL;
+
+	/*
+	 * What --config-check prints for the keys that have a value is
+	 * itself a valid file giving the same settings.
+	 */
+	good(&c, "route relay\nrelay smtp://bob@r.example:2525\n"
+	    "nameserver [::1]:54 10.0.0.1\ntimeout_data 1w\n"
+	    "queue_lifetime 36h\nmx_port 2500\nhelo h.example\n"
+	    "relay_auth cram-md5\nlog /l\nmx_tls required\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	out = print(&c);
+	buf_init(&b);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		if (strchr(line, '(') == NULL && strstr(line, "***") == NULL)
+			buf_printf(&b, "%s\n", line);
+	config_init(&d);
+	cr_assert_eq(config_parse(&d, b.data, b.len, "x", err, sizeof(err)),
+	    0, "%s\n%s", err, b.data);
+	cr_assert_eq(finish(&d), 0, "%s", err);
+	cr_assert_eq(d.nroute, 1);
+	cr_assert_eq(d.route[0], ROUTE_RELAY);
+	cr_assert_str_eq(d.relay_host, "r.example");
+	cr_assert_eq(d.relay_port, 2525);
+	cr_assert_str_eq(d.relay_user, "bob");
+	cr_assert_eq(d.nnameservers, 2);
+	cr_assert_eq(d.nameservers[0].port, 54);
+	cr_assert_eq(d.timeout_data, 604800);
+	cr_assert_eq(d.queue_lifetime, 36 * 3600);
+	cr_assert_eq(d.mx_port, 2500);
+	cr_assert_eq(d.nrelay_auth, 1);
+	cr_assert_eq(d.relay_auth[0], AUTH_CRAM_MD5);
+	cr_assert_eq(d.log, LOG_FILE);
+	cr_assert_eq(d.mx_tls, MX_TLS_REQUIRED);
+	buf_free(&b);
+	free(out);
+	config_free(&c);
+	config_free(&d);
+}

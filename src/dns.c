@@ -474,6 +474,8 @@ order_hosts(struct mx_host *h, size_t n)
 {
 	size_t i, j;
 
+	if (n == 0)
+		return;
 	qsort(h, n, sizeof(*h), cmp_pref);
 	for (i = 0; i < n; i = j) {
 		size_t k;

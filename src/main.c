@@ -28,6 +28,7 @@
 #include "message.h"
 #include "options.h"
 #include "util.h"
+#include "verify.h"
 
 #define MAX_RECEIVED	50	/* SPEC §5.4: more is a mail loop */
 
@@ -167,6 +168,7 @@ failure_code(const struct envelope *env)
 			continue;
 		switch (rc->fail) {
 		case FAIL_IDNA:
+		case FAIL_NOHOST:
 			c = EX_NOHOST;
 			break;
 		case FAIL_ALIAS_KIND:
@@ -230,6 +232,65 @@ open_spool(char *err, size_t errlen)
 	}
 	(void)unlink(path);
 	return fd;
+}
+
+/* Any recipient deferred: 75, unless a permanent failure wins (SPEC §3). */
+static int
+outcome_code(const struct envelope *env)
+{
+	int code = failure_code(env);
+	size_t i;
+
+	if (code != EX_OK)
+		return code;
+	for (i = 0; i < env->nrcpts; i++)
+		if (env->rcpts[i].state == RCPT_DEFERRED)
+			return EX_TEMPFAIL;
+	return EX_OK;
+}
+
+/* -bv: the route of every address given, nothing read or delivered. */
+static int
+mode_verify(struct run *r)
+{
+	struct envelope env;
+	struct aliases al;
+	char err[1024];
+	const char *apath;
+	int code;
+
+	envelope_init(&env);
+	aliases_init(&al);
+	find_names(r);
+	apath = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
+	if (aliases_load(&al, apath, r->cfg.aliases_set, err,
+	    sizeof(err)) != 0) {
+		say("%s", err);
+		code = EX_CONFIG;
+		goto out;
+	}
+	r->opts.extract = 0;
+	if (envelope_add_recipients(&env, &r->opts, NULL, &al, r->domain,
+	    err, sizeof(err)) != 0) {
+		code = usage_error(err);
+		goto out;
+	}
+	if (env.nrcpts == 0) {
+		code = usage_error("no recipients: -bv takes addresses as "
+		    "arguments");
+		goto out;
+	}
+	envelope_group(&env);
+	if (verify_run(&r->cfg, &env, stdout, err, sizeof(err)) != 0) {
+		say("%s", err);
+		code = EX_OSERR;
+		goto out;
+	}
+	code = outcome_code(&env);
+out:
+	aliases_free(&al);
+	envelope_free(&env);
+	return code;
 }
 
 static int
@@ -384,13 +445,15 @@ main(int argc, char *argv[])
 	case MODE_DELIVER:
 		code = mode_deliver(&r);
 		break;
+	case MODE_VERIFY:
+		code = mode_verify(&r);
+		break;
 	case MODE_PRINTQ:
 	case MODE_RUNQ:
 	case MODE_SMTP:
-	case MODE_VERIFY:
 	default:
 		say("this mode is not available in this version of mxsend "
-		    "(the queue, -bs and -bv come with delivery)");
+		    "(the queue and -bs come with delivery)");
 		code = EX_UNAVAILABLE;
 		break;
 	}

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +81,7 @@ struct parser {
 	struct addrlist	*out;
 	char		*group;		/* inside a group: its name */
 	int		 in_group;
-	int		 single;	/* rfc5322_parse_mailbox: "<>" allowed */
+	int		 single;	/* one mailbox: "<>" allowed */
 	size_t		 nnull;
 	size_t		 nseps;
 	char		 reason[160];
@@ -229,8 +230,10 @@ comment_scan(struct lex *lx, size_t p, int *bad, unsigned char *copen)
 	for (i = p; i < lx->len; i++) {
 		c = (unsigned char)s[i];
 		if (c == '\\') {
-			if (i + 1 == lx->len)
+			if (i + 1 == lx->len) {
+				i = lx->len;
 				break;
+			}
 			c = (unsigned char)s[++i];
 			if (is_ctl(c) && *bad < 0)
 				*bad = c;
@@ -331,7 +334,7 @@ static void
 lex_quoted(struct lex *lx, size_t *ip, int *ws)
 {
 	size_t p = *ip, e, voff = lx->vals.len, *dead;
-	int close, bad;
+	int close, bad = -1;
 	struct tok *t;
 
 	close = lx->s[p] == '"' ? '"' : ']';
@@ -447,6 +450,7 @@ lex_init(struct lex *lx, const char *s, size_t len)
 	lx->s = s;
 	lx->len = len;
 	buf_init(&lx->vals);
+	buf_add(&lx->vals, "", 0);	/* values never point into NULL */
 	lx->qdead = lx->ddead = lx->cfrom = NONE;
 	lex_run(lx);
 	lex_match(lx);
@@ -593,6 +597,10 @@ parse_phrase(struct parser *p, size_t stop, const char *ctx, int allow_at,
 	}
 	if (b.len > 0)
 		*out = rfc2047_decode(b.data, b.len);
+	if (*out != NULL && **out == '\0') {
+		free(*out);
+		*out = NULL;
+	}
 	buf_free(&b);
 	return 0;
 }
@@ -645,8 +653,8 @@ parse_local(struct parser *p, char **out, int *utf8)
 
 				show_char(ch, sizeof(ch), (unsigned char)v[k]);
 				buf_free(&b);
-				return failf(p, "bad character %s in local part",
-				    ch);
+				return failf(p,
+				    "bad character %s in local part", ch);
 			}
 		if (!utf8_valid(v, t->vlen)) {
 			buf_free(&b);
@@ -710,12 +718,12 @@ literal_ok(const char *s, size_t len)
 		tmp[len - 5] = '\0';
 		return inet_pton(AF_INET6, tmp, addr) == 1;
 	}
-	for (tag = 0; tag < len && s[tag] != ':'; tag++)
-		if (!((s[tag] >= 'a' && s[tag] <= 'z') ||
-		    (s[tag] >= 'A' && s[tag] <= 'Z') ||
-		    (s[tag] >= '0' && s[tag] <= '9') || s[tag] == '-'))
-			return 0;
-	if (tag < len) {
+	if (memchr(s, ':', len) != NULL) {
+		for (tag = 0; s[tag] != ':'; tag++)
+			if (!((s[tag] >= 'a' && s[tag] <= 'z') ||
+			    (s[tag] >= 'A' && s[tag] <= 'Z') ||
+			    (s[tag] >= '0' && s[tag] <= '9') || s[tag] == '-'))
+				return 0;
 		if (tag == 0 || s[tag - 1] == '-' || tag + 1 == len)
 			return 0;
 		for (i = tag + 1; i < len; i++)
@@ -772,6 +780,8 @@ parse_domain(struct parser *p, char **out, int *utf8)
 		return failf(p, "empty domain");
 	if (is_sp(t, '.'))
 		return failf(p, "empty label in domain");
+	if (is_sp(t, '@'))
+		return failf(p, "more than one '@'");
 	buf_init(&b);
 	for (;;) {
 		t = cur(p);
@@ -817,8 +827,10 @@ parse_addr_spec(struct parser *p, struct mailbox *mb)
 	if (parse_local(p, &mb->local, &mb->utf8) == -1)
 		return -1;
 	t = cur(p);
-	if (!is_sp(t, '@'))
+	if (at_sep(t) || is_sp(t, '>'))
 		return 0;
+	if (!is_sp(t, '@'))
+		return bad_token(p, t, "local part");
 	p->i++;
 	if (parse_domain(p, &mb->domain, &mb->utf8) == -1)
 		return -1;
@@ -910,8 +922,12 @@ parse_mailbox1(struct parser *p, size_t angle, struct mailbox *mb)
 		r = -1;
 	else
 		r = parse_angle(p, mb);
-	if (r == 0 && !at_sep(cur(p)))
-		r = bad_token(p, cur(p), "address list");
+	if (r >= 0 && !at_sep(cur(p))) {
+		if (cur(p)->type == T_ATOM || cur(p)->type == T_QSTR)
+			r = failf(p, "unexpected text after address");
+		else
+			r = bad_token(p, cur(p), "address");
+	}
 	if (r != 0) {
 		mailbox_clear(mb);
 		return r;
@@ -958,33 +974,42 @@ error_text(const struct lex *lx, size_t from, size_t to)
 	return buf_release(&b);
 }
 
+static void
+record_error(struct parser *p, size_t start, size_t end)
+{
+	struct lex *lx = p->lx;
+	struct addrlist *out = p->out;
+
+	out->errs = grow(out->errs, out->nerrs, sizeof(*out->errs));
+	out->errs[out->nerrs].text = error_text(lx, lx->t[start].off,
+	    lx->t[end].off);
+	out->errs[out->nerrs].reason = xstrdup(p->reason);
+	out->nerrs++;
+}
+
 /*
  * Record the element that began at token start as refused, and move to
  * the ',' or ';' that ends it, jumping over "<...>" pairs; a '<' that is
  * never closed protects nothing.
  */
 static void
-fail_element(struct parser *p, size_t start)
+fail_element(struct parser *p, size_t start, int whole_group)
 {
 	struct lex *lx = p->lx;
-	struct addrlist *out = p->out;
 	struct tok *t;
 	size_t i = p->i;
 
 	for (;;) {
 		t = &lx->t[i];
-		if (at_sep(t))
+		if (t->type == T_END || is_sp(t, ';') ||
+		    (is_sp(t, ',') && !whole_group))
 			break;
 		if (is_sp(t, '<') && t->match != NONE)
 			i = t->match;
 		i++;
 	}
 	p->i = i;
-	out->errs = grow(out->errs, out->nerrs, sizeof(*out->errs));
-	out->errs[out->nerrs].text = error_text(lx, lx->t[start].off,
-	    lx->t[i].off);
-	out->errs[out->nerrs].reason = xstrdup(p->reason);
-	out->nerrs++;
+	record_error(p, start, i);
 }
 
 /* Tokens up to the first '<' or ':' of this element decide its kind. */
@@ -1014,8 +1039,14 @@ parse_group(struct parser *p, size_t colon, size_t start)
 	size_t estart, at;
 	int kind, r;
 
+	/*
+	 * A bad name refuses the whole group: "a@x,\r\nBcc: b@y" must not
+	 * yield b@y.
+	 */
 	if (parse_phrase(p, colon, "group name", 0, &p->group) == -1) {
-		fail_element(p, start);
+		fail_element(p, start, 1);
+		if (is_sp(cur(p), ';'))
+			p->i++;
 		return;
 	}
 	p->i++;
@@ -1040,7 +1071,7 @@ parse_group(struct parser *p, size_t colon, size_t start)
 		else
 			r = parse_mailbox1(p, at, &mb);
 		if (r == -1)
-			fail_element(p, estart);
+			fail_element(p, estart, 0);
 		else if (r == 1)
 			p->nnull++;
 	}
@@ -1059,7 +1090,7 @@ parse_list(struct parser *p)
 	for (;;) {
 		if (cur(p)->type == T_END)
 			break;
-		/* Empty elements (obs-addr-list), and ';' as Outlook uses it. */
+		/* Empty elements (obs-addr-list); ';' as Outlook uses it. */
 		if (at_sep(cur(p))) {
 			p->i++;
 			p->nseps++;
@@ -1073,7 +1104,7 @@ parse_list(struct parser *p)
 		}
 		r = parse_mailbox1(p, at, &mb);
 		if (r == -1)
-			fail_element(p, start);
+			fail_element(p, start, 0);
 		else if (r == 1)
 			p->nnull++;
 	}
@@ -1249,7 +1280,7 @@ q_decode(const char *s, size_t n, struct buf *out)
 		if (s[i] == '_')
 			buf_addc(out, ' ');
 		else if (s[i] == '=') {
-			if (i + 2 >= n + 0 + 1 ||
+			if (i + 2 >= n ||
 			    (hi = hexval((unsigned char)s[i + 1])) < 0 ||
 			    (lo = hexval((unsigned char)s[i + 2])) < 0)
 				return -1;
@@ -1379,8 +1410,10 @@ rfc2047_decode(const char *s, size_t len)
 				after_word = 1;
 				continue;
 			}
-			out.len = mark;
-			out.data[mark] = '\0';
+			if (out.len > mark) {
+				out.len = mark;
+				out.data[mark] = '\0';
+			}
 		}
 		for (k = ws; k < ws + wslen; k++)
 			if (s[k] == ' ' || s[k] == '\t')

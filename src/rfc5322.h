@@ -70,8 +70,11 @@ char	*mailbox_addr(const struct mailbox *);
 /*
  * Decode RFC 2047 encoded words ("=?charset?B|Q?...?=") in a display name
  * to UTF-8; adjacent encoded words separated only by white space are
- * joined. UTF-8, US-ASCII and ISO-8859-1 are converted; others are kept
- * as written. Returns a new string.
+ * joined. UTF-8, US-ASCII and ISO-8859-1 are converted; others, and
+ * malformed words, are kept as written. CR and LF are taken as white
+ * space and dropped; other control characters (decoded or not, NUL
+ * included) become '?', so the result is one printable line. Returns a
+ * new string.
  */
 char	*rfc2047_decode(const char *s, size_t len);
 
@@ -85,7 +88,8 @@ size_t	 rfc5322_field_name(const char *line, size_t len);
 
 /*
  * Unfold a field value: remove CRLF/LF that precede WSP, trim leading and
- * trailing WSP. Returns a new string.
+ * trailing WSP. Any other CR, LF or NUL becomes a space, so the result is
+ * always one line. Returns a new string.
  */
 char	*rfc5322_unfold(const char *value, size_t len);
 

@@ -26,5 +26,6 @@ for t in $targets; do
 	    -o "$out/fuzz_$t" "$top/tests/fuzz/fuzz_$t.c" $srcs $libs
 	mkdir -p "$top/tests/fuzz/corpus/$t"
 	"$out/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix="$out/" \
 	    -max_len=65536 "$top/tests/fuzz/corpus/$t" 2>&1 | tail -n 5
 done

@@ -99,7 +99,8 @@
  *	nth=N		the Nth command of this stage in the session (eod:
  *			the Nth message; bdat counts every BDAT)
  *	session=N	the Nth connection the server accepted
- *	txn=N		the Nth transaction (MAIL accepted) of the session
+ *	txn=N		the Nth transaction of the session (counting accepted
+ *			MAILs; at mail, the one this MAIL would open)
  *	after=N		at least N recipients already accepted in this
  *			transaction: "rcpt after=2 reply 452 4.5.3 Too many
  *			recipients"
@@ -188,9 +189,10 @@
  *	session-N.done	written last, when the session ends: "quit", "eof",
  *			"fault", "tls-failed" or "terminated"
  *
- * Log lines and message octets are written as they arrive; the .env file
- * is complete before the end-of-data reply goes out, so a client that saw
- * the reply finds it there.
+ * Log lines (one write each) and message octets are written as they
+ * arrive, a command line before its reply.  The .env, .tls and .done files
+ * appear whole (written aside, then renamed); the .env file before the
+ * end-of-data reply goes out, so a client that saw the reply finds it.
  */
 #include "autoconf.h"
 
@@ -801,6 +803,25 @@ write_fd(int fd, const void *p, size_t n)
 	}
 }
 
+/* Replace a whole record file at once, so that no reader sees it half-done. */
+static void
+rec_replace(const struct sess *s, const char *suffix, const void *p,
+    size_t n)
+{
+	char tmp[64], path[PATH_MAX], npath[PATH_MAX];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", suffix);
+	if ((fd = rec_open(s, tmp, O_TRUNC)) < 0)
+		return;
+	write_fd(fd, p, n);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/session-%u.%s", record_dir, s->n, tmp);
+	snprintf(npath, sizeof(npath), "%s/session-%u.%s", record_dir, s->n,
+	    suffix);
+	rename(path, npath);
+}
+
 static void __attribute__((format(printf, 4, 5)))
 rec_printf(const struct sess *s, const char *suffix, int flags,
     const char *fmt, ...)
@@ -809,14 +830,20 @@ rec_printf(const struct sess *s, const char *suffix, int flags,
 	va_list ap;
 	int fd, n;
 
-	if ((fd = rec_open(s, suffix, flags)) < 0)
-		return;
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		write_fd(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-		    sizeof(buf) - 1);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	if (flags & O_TRUNC) {
+		rec_replace(s, suffix, buf, (size_t)n);
+		return;
+	}
+	if ((fd = rec_open(s, suffix, flags)) < 0)
+		return;
+	write_fd(fd, buf, (size_t)n);
 	close(fd);
 }
 
@@ -1222,9 +1249,8 @@ txn_begin(struct sess *s, const char *line)
 static void
 txn_end(struct sess *s, const char *result)
 {
-	char suffix[64], tmp[64], path[PATH_MAX], npath[PATH_MAX];
+	char suffix[64];
 	struct strbuf b = { NULL, 0, 0 };
-	int fd;
 
 	if (!s->in_txn)
 		return;
@@ -1243,16 +1269,7 @@ txn_end(struct sess *s, const char *result)
 		sb_printf(&b, "bare-lf %lu\n", s->bare_lf);
 	sb_printf(&b, "result %s\n", result);
 	snprintf(suffix, sizeof(suffix), "env-%u", s->ntxn);
-	snprintf(tmp, sizeof(tmp), "env-%u.tmp", s->ntxn);
-	if ((fd = rec_open(s, tmp, O_TRUNC)) >= 0) {
-		write_fd(fd, b.s, b.len);
-		close(fd);
-		snprintf(path, sizeof(path), "%s/session-%u.%s", record_dir,
-		    s->n, tmp);
-		snprintf(npath, sizeof(npath), "%s/session-%u.%s",
-		    record_dir, s->n, suffix);
-		rename(path, npath);
-	}
+	rec_replace(s, suffix, b.s, b.len);
 	free(b.s);
 }
 

@@ -1122,3 +1122,78 @@ Test(fakesmtp, auth_scram_sha256)
 		free(info);
 	}
 }
+
+/* ------------------------------------------------------------ more */
+
+Test(fakesmtp, latency_per_flight)
+{
+	char r[256];
+	long t;
+	int i;
+
+	start("ext PIPELINING\nlatency 200\n", NULL);
+	t = ms_now();
+	c_connect(ports[0]);
+	expect(NULL, "220");
+	cr_assert_geq(ms_now() - t, 190);
+	t = ms_now();
+	c_send("EHLO client.test\r\n");
+	cr_assert_eq(c_reply(r, sizeof(r)), 250);
+	cr_assert_geq(ms_now() - t, 190);
+	/* One flight, one delay, however many commands it holds. */
+	t = ms_now();
+	c_send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+	    "RCPT TO:<c@y.test>\r\nNOOP\r\n");
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(c_reply(r, sizeof(r)), 250);
+	cr_assert_geq(ms_now() - t, 190);
+	cr_assert_lt(ms_now() - t, 390);
+}
+
+Test(fakesmtp, ipv6_listener)
+{
+	struct sockaddr_in6 sin6;
+	int fd;
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) != 0) {
+		if (fd >= 0)
+			close(fd);
+		cr_skip_test("no IPv6 loopback here");
+	}
+	close(fd);
+	start("", "--listen", "[::1]:0", NULL);
+	cr_assert_eq(nports, 2);
+	client_close();
+	sin6.sin6_port = htons((unsigned short)ports[1]);
+	cr_assert((cl.fd = socket(AF_INET6, SOCK_STREAM, 0)) >= 0);
+	cr_assert(connect(cl.fd, (struct sockaddr *)&sin6,
+	    sizeof(sin6)) == 0);
+	expect(NULL, "220");
+	expect("QUIT\r\n", "221");
+	{
+		char *info = wait_record("session-1.info");
+
+		cr_assert(strncmp(info, "local ::1 ", 10) == 0, "%s", info);
+		free(info);
+	}
+}
+
+Test(fakesmtp, overlong_command_line)
+{
+	static char big[70000];
+
+	start("", NULL);
+	session_start();
+	memset(big, 'A', sizeof(big));
+	memcpy(big + sizeof(big) - 2, "\r\n", 2);
+	c_sendn(big, sizeof(big));
+	expect(NULL, "500 5.5.2");
+	expect("NOOP\r\n", "250");
+	expect("QUIT\r\n", "221");
+	assert_record("session-1.log", "B1 EHLO client.test\n"
+	    "B2 <line too long>\nB3 NOOP\nB4 QUIT\n");
+}

@@ -418,3 +418,28 @@ Test(aliases, load_directory_is_an_error)
 	cr_assert_eq(aliases_load(&al, "/tmp", 0, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "/tmp: ") == err, "%s", err);
 }
+
+Test(aliases, escaped_quote_inside_quoted_target)
+{
+	cr_assert_eq(parse("a: \"x\\\",y\"@example.org, z\n"), 0, "%s", err);
+	const struct alias *a = must_find("a");
+	cr_assert_eq(a->ntargets, 2);
+	cr_assert_str_eq(a->targets[0].text, "\"x\\\",y\"@example.org");
+	cr_assert_str_eq(a->targets[1].text, "z");
+}
+
+/* The last of many definitions wins, whatever the sort does with ties. */
+Test(aliases, last_of_many_duplicates_wins)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b);
+	for (i = 0; i < 500; i++)
+		buf_printf(&b, "dup: t%d\nother%d: o\n", i, i % 50);
+	cr_assert_eq(aliases_parse(&al, b.data, b.len, "f", err,
+	    sizeof(err)), 0, "%s", err);
+	buf_free(&b);
+	cr_assert_eq(al.n, 51);
+	cr_assert_str_eq(must_find("dup")->targets[0].text, "t499");
+}

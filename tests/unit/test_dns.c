@@ -469,6 +469,7 @@ Test(dns, ipv6_nameserver)
 	cr_assert_eq(dns_mx(&d, "example.com", 10, &r), DNS_OK, "%s",
 	    r.reason);
 	cr_assert_eq(r.nhosts, 2);
+	mx_route_free(&r);
 	cr_assert_eq(dns_mx(&d, "nonexistent.example", 10, &r), DNS_NXDOMAIN);
 	mx_route_free(&r);
 }

@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,11 +413,18 @@ Test(envelope, idn_failure_fails_recipient)
 	cr_assert_not_null(strstr(r->reason, "combining"), "%s", r->reason);
 }
 
-Test(envelope, domain_literals_kept)
+Test(envelope, ipv4_literal_kept)
 {
-	set_argv(1, "a@[192.0.2.1], b@[IPv6:2001:DB8::1]");
+	set_argv(1, "a@[192.0.2.1]");
 	must_collect();
-	must_pending("a@[192.0.2.1]");
+	cr_assert_str_eq(must_pending("a@[192.0.2.1]")->domain,
+	    "[192.0.2.1]");
+}
+
+Test(envelope, ipv6_literal_kept_lower_case)
+{
+	set_argv(1, "b@[IPv6:2001:DB8::1]");
+	must_collect();
 	cr_assert_str_eq(must_pending("b@[ipv6:2001:db8::1]")->domain,
 	    "[ipv6:2001:db8::1]");
 }
@@ -851,4 +859,43 @@ Test(envelope, control_characters_refused)
 	cr_assert_eq(env.rcpts[0].fail, FAIL_SYNTAX);
 	cr_assert_str_eq(env.rcpts[0].dsn, "5.1.3");
 	cr_assert_null(strpbrk(env.rcpts[0].addr, "\t\r\n"));
+}
+
+/* One error line for one bad domain, whatever its case. */
+Test(envelope, failed_idn_deduplicated_case_insensitively)
+{
+	set_argv(2, "u@\xcc\x81" "ABC.example", "u@\xcc\x81" "abc.Example");
+	must_collect();
+	cr_assert_eq(env.nrcpts, 1);
+	cr_assert_eq(env.rcpts[0].fail, FAIL_IDNA);
+}
+
+Test(envelope, argument_beginning_with_dash_refused_with_display_name)
+{
+	set_argv(1, "-Joe <joe@example.org>");
+	cr_assert_eq(collect(), -1);
+	cr_assert_str_eq(err, "bad recipient address '-Joe <joe@example.org>': "
+	    "an address may not begin with '-'");
+}
+
+/* Each alias is expanded once: a wide, deep table is not exponential. */
+Test(envelope, alias_fan_out_expanded_once, .timeout = 10)
+{
+	struct buf b;
+	int i, k;
+
+	buf_init(&b);
+	for (i = 0; i < 10; i++) {
+		buf_printf(&b, "l%d: ", i);
+		for (k = 0; k < 16; k++)
+			buf_printf(&b, "%sl%d", k ? ", " : "", i + 1);
+		buf_adds(&b, "\n");
+	}
+	buf_adds(&b, "l10: end@end.example\n");
+	load_aliases(b.data);
+	buf_free(&b);
+	set_argv(1, "l1");
+	must_collect();
+	cr_assert_eq(env.nrcpts, 1);
+	must_pending("end@end.example");
 }

@@ -1,0 +1,168 @@
+/*
+ * test_verify.c: mxsend -bv against the scripted DNS server: the route
+ * each address would take, the SPEC §6 failover rules for DNS outcomes
+ * (null MX final; NXDOMAIN, no mail hosts and temporary failures pass to
+ * the relay) and the SPEC §3 exit codes.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "run.h"
+#include "spawn.h"
+
+static struct run_env re;
+static struct run_result res;
+static struct server dns;
+static char nsvar[128], logpath[400];
+
+static const char zone[] =
+    "example.com. MX 10 mx1.example.com.\n"
+    "mx1.example.com. A 127.0.0.2\n"
+    "nomail.example. MX 0 .\n"
+    "implicit.example. A 127.0.0.4\n"
+    "broken.example. A 127.0.0.1\n"
+    "on broken.example * servfail\n"
+    "relay.test. A 127.0.0.9\n";
+
+static void
+setup(void)
+{
+	const char *argv[10];
+	const char *zpath;
+
+	alarm(60);
+	run_env_setup(&re);
+	zpath = run_env_file(&re, "zone", zone, 0644);
+	snprintf(logpath, sizeof(logpath), "%s/dns.log", re.dir);
+	argv[0] = support_path("fakedns");
+	argv[1] = "--listen";
+	argv[2] = "127.0.0.1:0";
+	argv[3] = "--zone";
+	argv[4] = zpath;
+	argv[5] = "--log";
+	argv[6] = logpath;
+	argv[7] = NULL;
+	cr_assert_eq(server_start(&dns, argv, 10), 0, "fakedns did not start");
+	snprintf(nsvar, sizeof(nsvar), "MXSEND_NAMESERVER=127.0.0.1:%u",
+	    dns.l[0].port);
+}
+
+static void
+teardown(void)
+{
+	server_stop(&dns);
+	run_result_free(&res);
+	run_env_cleanup(&re);
+}
+
+TestSuite(verify, .init = setup, .fini = teardown);
+
+static int
+bv(const char *addr, const char *extra_env)
+{
+	const char *argv[] = { "sendmail", "-bv", addr, NULL };
+	const char *env[] = { nsvar, "MXSEND_MX_PORT=2525",
+	    "RES_OPTIONS=timeout:1 attempts:1", extra_env, NULL };
+
+	cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env, 20, &res), 0);
+	cr_assert(!res.timed_out);
+	return res.status;
+}
+
+Test(verify, mx_route)
+{
+	cr_assert_eq(bv("a@example.com", NULL), 0, "stderr: %s", res.err);
+	cr_assert_str_eq(res.out, "a@example.com: deliverable: via "
+	    "mx1.example.com[127.0.0.2]:2525 (mx)\n");
+}
+
+Test(verify, implicit_mx)
+{
+	cr_assert_eq(bv("a@implicit.example", NULL), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "via implicit.example[127.0.0.4]:2525 (mx)"),
+	    "%s", res.out);
+}
+
+Test(verify, null_mx_is_final_even_with_a_relay)
+{
+	cr_assert_eq(bv("a@nomail.example",
+	    "MXSEND_RELAY=smtp://relay.test:2526"), 68, "%s", res.out);
+	cr_assert(strstr(res.out, "a@nomail.example: undeliverable:") &&
+	    strstr(res.out, "(5.1.10)"), "%s", res.out);
+}
+
+Test(verify, nxdomain_without_relay_is_undeliverable)
+{
+	cr_assert_eq(bv("a@nosuch.example", NULL), 68, "%s", res.out);
+	cr_assert(strstr(res.out, "undeliverable") &&
+	    strstr(res.out, "(5.1.2)"), "%s", res.out);
+}
+
+Test(verify, nxdomain_goes_to_the_relay)
+{
+	cr_assert_eq(bv("a@nosuch.example",
+	    "MXSEND_RELAY=smtp://127.0.0.9:2526"), 0, "%s", res.out);
+	cr_assert_str_eq(res.out, "a@nosuch.example: deliverable: via "
+	    "127.0.0.9[127.0.0.9]:2526 (relay)\n");
+}
+
+Test(verify, temporary_dns_failure_is_deferred)
+{
+	cr_assert_eq(bv("a@broken.example", NULL), 75, "%s", res.out);
+	cr_assert(strstr(res.out, "a@broken.example: deferred:") &&
+	    strstr(res.out, "(4.4.3)"), "%s", res.out);
+}
+
+Test(verify, temporary_dns_failure_goes_to_the_relay)
+{
+	cr_assert_eq(bv("a@broken.example",
+	    "MXSEND_RELAY=smtp://127.0.0.9"), 0, "%s", res.out);
+	cr_assert(strstr(res.out, "(relay)") && strstr(res.out, ":587"),
+	    "%s", res.out);
+}
+
+Test(verify, relay_only_route_makes_no_dns_query)
+{
+	char *log;
+
+	cr_assert_eq(bv("a@example.com", "MXSEND_RELAY=smtp://127.0.0.9"), 0);
+	run_result_free(&res);
+	{
+		const char *argv[] = { "sendmail", "-bv", "b@example.com",
+		    NULL };
+		const char *env[] = { nsvar, "MXSEND_ROUTE=relay",
+		    "MXSEND_RELAY=smtp://127.0.0.9", NULL };
+
+		unlink(logpath);
+		cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env, 20, &res), 0);
+	}
+	cr_assert_eq(res.status, 0, "%s%s", res.out, res.err);
+	cr_assert(strstr(res.out, "(relay)"), "%s", res.out);
+	log = slurp(logpath, NULL);
+	cr_assert(log == NULL || strstr(log, "example.com") == NULL,
+	    "DNS asked: %s", log);
+	free(log);
+}
+
+Test(verify, mixed_outcomes_take_the_permanent_code)
+{
+	const char *argv[] = { "sendmail", "-bv", "a@example.com",
+	    "b@broken.example", "c@nomail.example", NULL };
+	const char *env[] = { nsvar, "RES_OPTIONS=timeout:1 attempts:1",
+	    NULL };
+
+	cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env, 20, &res), 0);
+	cr_assert_eq(res.status, 68, "%s", res.out);
+	cr_assert(strstr(res.out, "a@example.com: deliverable"), "%s",
+	    res.out);
+	cr_assert(strstr(res.out, "b@broken.example: deferred"), "%s",
+	    res.out);
+	cr_assert(strstr(res.out, "c@nomail.example: undeliverable"), "%s",
+	    res.out);
+}

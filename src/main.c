@@ -249,38 +249,49 @@ outcome_code(const struct envelope *env)
 	return EX_OK;
 }
 
+/*
+ * Load the aliases and collect the recipients of the envelope (from argv
+ * and, with -t, msg), grouped by domain. Returns 0, or the exit code.
+ */
+static int
+collect_recipients(struct run *r, struct envelope *env,
+    const struct message *msg, const char *none)
+{
+	struct aliases al;
+	char err[1024];
+	const char *apath = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
+	int code = 0;
+
+	aliases_init(&al);
+	if (aliases_load(&al, apath, r->cfg.aliases_set, err,
+	    sizeof(err)) != 0) {
+		say("%s", err);
+		code = EX_CONFIG;
+	} else if (envelope_add_recipients(env, &r->opts, msg, &al, r->domain,
+	    err, sizeof(err)) != 0)
+		code = usage_error(err);
+	else if (env->nrcpts == 0)
+		code = usage_error(none);
+	else
+		envelope_group(env);
+	aliases_free(&al);
+	return code;
+}
+
 /* -bv: the route of every address given, nothing read or delivered. */
 static int
 mode_verify(struct run *r)
 {
 	struct envelope env;
-	struct aliases al;
 	char err[1024];
-	const char *apath;
 	int code;
 
 	envelope_init(&env);
-	aliases_init(&al);
 	find_names(r);
-	apath = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
-	if (aliases_load(&al, apath, r->cfg.aliases_set, err,
-	    sizeof(err)) != 0) {
-		say("%s", err);
-		code = EX_CONFIG;
-		goto out;
-	}
 	r->opts.extract = 0;
-	if (envelope_add_recipients(&env, &r->opts, NULL, &al, r->domain,
-	    err, sizeof(err)) != 0) {
-		code = usage_error(err);
+	if ((code = collect_recipients(r, &env, NULL, "no recipients: -bv "
+	    "takes addresses as arguments")) != 0)
 		goto out;
-	}
-	if (env.nrcpts == 0) {
-		code = usage_error("no recipients: -bv takes addresses as "
-		    "arguments");
-		goto out;
-	}
-	envelope_group(&env);
 	if (verify_run(&r->cfg, &env, stdout, err, sizeof(err)) != 0) {
 		say("%s", err);
 		code = EX_OSERR;
@@ -288,7 +299,6 @@ mode_verify(struct run *r)
 	}
 	code = outcome_code(&env);
 out:
-	aliases_free(&al);
 	envelope_free(&env);
 	return code;
 }
@@ -298,11 +308,9 @@ mode_deliver(struct run *r)
 {
 	struct message msg;
 	struct envelope env;
-	struct aliases al;
 	struct msg_submit sub;
 	enum intake_status st;
 	char err[1024];
-	const char *apath;
 	int fd, code, fail;
 
 	if ((fd = open_spool(err, sizeof(err))) < 0) {
@@ -311,7 +319,6 @@ mode_deliver(struct run *r)
 	}
 	msg_init(&msg, fd);
 	envelope_init(&env);
-	aliases_init(&al);
 	find_login(r);
 	find_names(r);
 	queue_id_new(r->qid);
@@ -354,24 +361,10 @@ mode_deliver(struct run *r)
 		code = EX_DATAERR;
 		goto out;
 	}
-	apath = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
-	if (aliases_load(&al, apath, r->cfg.aliases_set, err,
-	    sizeof(err)) != 0) {
-		say("%s", err);
-		code = EX_CONFIG;
+	if ((code = collect_recipients(r, &env, &msg, "no recipients: give "
+	    "addresses as arguments or use -t with To:, Cc: or Bcc: "
+	    "headers")) != 0)
 		goto out;
-	}
-	if (envelope_add_recipients(&env, &r->opts, &msg, &al, r->domain,
-	    err, sizeof(err)) != 0) {
-		code = usage_error(err);
-		goto out;
-	}
-	if (env.nrcpts == 0) {
-		code = usage_error("no recipients: give addresses as arguments "
-		    "or use -t with To:, Cc: or Bcc: headers");
-		goto out;
-	}
-	envelope_group(&env);
 
 	memset(&sub, 0, sizeof(sub));
 	sub.sender = env.sender;
@@ -397,7 +390,6 @@ mode_deliver(struct run *r)
 	if (fail != EX_OK)
 		code = fail;
 out:
-	aliases_free(&al);
 	envelope_free(&env);
 	msg_free(&msg);
 	close(fd);

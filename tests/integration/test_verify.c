@@ -28,7 +28,9 @@ static const char zone[] =
     "implicit.example. A 127.0.0.4\n"
     "broken.example. A 127.0.0.1\n"
     "on broken.example * servfail\n"
-    "relay.test. A 127.0.0.9\n";
+    "relay.test. A 127.0.0.9\n"
+    "garbled.example. MX 10 mx1.example.com.\n"
+    "on garbled.example MX malformed badptr\n";
 
 static void
 setup(void)
@@ -117,6 +119,13 @@ Test(verify, temporary_dns_failure_is_deferred)
 	cr_assert_eq(bv("a@broken.example", NULL), 75, "%s", res.out);
 	cr_assert(strstr(res.out, "a@broken.example: deferred:") &&
 	    strstr(res.out, "(4.4.3)"), "%s", res.out);
+}
+
+Test(verify, malformed_dns_answer_is_deferred_never_nxdomain)
+{
+	cr_assert_eq(bv("a@garbled.example", NULL), 75, "%s", res.out);
+	cr_assert(strstr(res.out, "a@garbled.example: deferred:") &&
+	    strstr(res.out, "malformed"), "%s", res.out);
 }
 
 Test(verify, temporary_dns_failure_goes_to_the_relay)

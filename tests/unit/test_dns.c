@@ -552,3 +552,79 @@ Test(dns, parse_raw_answer)
 		}
 	}
 }
+
+/*
+ * Every outcome of SPEC §6 step 1, over each transport and address family
+ * of the nameserver: UDP and TCP (RES_USEVC), IPv4 and IPv6.
+ */
+static void
+outcome_matrix(int v6, int tcp)
+{
+	static const struct {
+		const char	*name;
+		enum dns_status	 want;
+	} cases[] = {
+		{ "example.com", DNS_OK },
+		{ "implicit.example", DNS_OK },
+		{ "nomail.example", DNS_NULLMX },
+		{ "nonexistent.example", DNS_NXDOMAIN },
+		{ "txtonly.example", DNS_NODATA },
+		{ "servfail.example", DNS_TEMPFAIL },
+		{ "refused.example", DNS_TEMPFAIL },
+		{ "badptr.bad.example", DNS_TEMPFAIL },
+		{ "rdlength.bad.example", DNS_TEMPFAIL },
+		{ "ancount.bad.example", DNS_TEMPFAIL },
+	};
+	struct nameserver ns;
+	char err[256];
+	size_t i;
+
+	restart("badptr.bad.example. MX 10 mx1.example.com.\n"
+	    "rdlength.bad.example. MX 10 mx1.example.com.\n"
+	    "ancount.bad.example. MX 10 mx1.example.com.\n"
+	    "on badptr.bad.example MX malformed badptr\n"
+	    "on rdlength.bad.example MX malformed rdlength\n"
+	    "on ancount.bad.example MX malformed ancount\n", v6);
+	dns_close(&d);
+	memset(&ns, 0, sizeof(ns));
+	strlcpy(ns.addr, srv.l[0].addr, sizeof(ns.addr));
+	ns.family = v6 ? AF_INET6 : AF_INET;
+	ns.port = (uint16_t)srv.l[0].port;
+	setenv("RES_OPTIONS", "timeout:1 attempts:1", 1);
+	cr_assert_eq(dns_open(&d, &ns, 1, AFAM_ANY, err, sizeof(err)), 0);
+	if (tcp)
+		d.res.options |= RES_USEVC;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mx_route r;
+		enum dns_status st = dns_mx(&d, cases[i].name, 10, &r);
+
+		cr_assert_eq(st, cases[i].want, "%s over %s/%s: %s (%s)",
+		    cases[i].name, v6 ? "IPv6" : "IPv4", tcp ? "TCP" : "UDP",
+		    dns_status_str(st), r.reason);
+		mx_route_free(&r);
+	}
+	cr_assert(strstr(log_text(), tcp ? "tcp example.com MX" :
+	    "udp example.com MX") != NULL, "%s", log_text());
+	cr_assert(strstr(log_text(), tcp ? "udp " : "tcp ") == NULL,
+	    "wrong transport used: %s", log_text());
+}
+
+Test(dns, outcomes_ipv4_udp)
+{
+	outcome_matrix(0, 0);
+}
+
+Test(dns, outcomes_ipv4_tcp)
+{
+	outcome_matrix(0, 1);
+}
+
+Test(dns, outcomes_ipv6_udp)
+{
+	outcome_matrix(1, 0);
+}
+
+Test(dns, outcomes_ipv6_tcp)
+{
+	outcome_matrix(1, 1);
+}

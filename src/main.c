@@ -323,6 +323,13 @@ mode_deliver(struct run *r)
 	find_names(r);
 	queue_id_new(r->qid);
 
+	/* A bad -f is refused before the caller's input is consumed. */
+	if (envelope_set_sender(&env, r->opts.sender, &r->cfg, r->domain,
+	    r->login, err, sizeof(err)) != 0) {
+		code = usage_error(err);
+		goto out;
+	}
+
 	st = intake_read(STDIN_FILENO, &msg, r->opts.ignore_dots, err,
 	    sizeof(err));
 	switch (st) {
@@ -346,11 +353,6 @@ mode_deliver(struct run *r)
 		say("warning: %zu header line(s) folded and %zu body line(s) "
 		    "broken at 998 octets", msg.nfolded, msg.nbroken);
 
-	if (envelope_set_sender(&env, r->opts.sender, &r->cfg, r->domain,
-	    r->login, err, sizeof(err)) != 0) {
-		code = usage_error(err);
-		goto out;
-	}
 	if (msg.nreceived > MAX_RECEIVED) {
 		char why[128];
 

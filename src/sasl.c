@@ -1,0 +1,689 @@
+/*
+ * sasl.c: client-side SASL for SMTP AUTH (RFC 4954), with no sockets.
+ *
+ * Mechanisms: SCRAM-SHA-256 (RFC 5802 §3, §5, §7 with RFC 7677's hash;
+ * no channel binding: gs2 header "n,,"), PLAIN (RFC 4616 §2, empty
+ * authorisation identity), LOGIN (draft-murchison-sasl-login-00: user
+ * name, then password) and CRAM-MD5 (RFC 2195 §2: "user HMAC-MD5 hex").
+ * Base64 is RFC 4648 §4, decoded strictly. RFC 4954 §4: SMTP has no
+ * "additional data with success", so the SCRAM server-final message comes
+ * in a 334 and is answered by an empty line before the 235.
+ *
+ * Secrets (password, salted password, keys, proofs) stay in struct sasl
+ * or on the stack and are wiped with explicit_bzero; the crypto comes from
+ * tls.c so that only it sees GnuTLS. SASLprep is not done (see sasl.h).
+ */
+#include "autoconf.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reply.h"
+#include "sasl.h"
+#include "tls.h"
+#include "util.h"
+
+#define SCRAM_NONCE_RAW		24	/* bytes; 32 in base64 */
+#define SCRAM_ITER_MAX		1000000
+#define SCRAM_SALT_MAX		1024	/* decoded bytes we accept */
+#define SASL_ERRTEXT_MAX	200	/* server text quoted in err */
+
+enum {
+	SCRAM_INIT,		/* client-first not sent yet */
+	SCRAM_SENT_FIRST,	/* waiting for server-first */
+	SCRAM_SENT_FINAL,	/* waiting for server-final */
+	SCRAM_DONE
+};
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void
+wipe_free(void *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, len);
+	free(p);
+}
+
+/* Compare without leaking where the first difference is. */
+static int
+ct_equal(const unsigned char *a, const unsigned char *b, size_t len)
+{
+	unsigned char	 d = 0;
+	size_t		 i;
+
+	for (i = 0; i < len; i++)
+		d |= a[i] ^ b[i];
+	return d == 0;
+}
+
+char *
+b64_encode(const void *in, size_t len)
+{
+	const unsigned char	*p = in;
+	char			*out, *o;
+	size_t			 i;
+	uint32_t		 v;
+
+	/* (len / 3 + 2) * 4 >= the output and its NUL; overflow is OOM. */
+	out = o = xreallocarray(NULL, len / 3 + 2, 4);
+	for (i = 0; i + 2 < len; i += 3) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*o++ = b64_alphabet[v >> 18 & 0x3f];
+		*o++ = b64_alphabet[v >> 12 & 0x3f];
+		*o++ = b64_alphabet[v >> 6 & 0x3f];
+		*o++ = b64_alphabet[v & 0x3f];
+	}
+	if (len - i == 1) {
+		v = (uint32_t)p[i] << 16;
+		*o++ = b64_alphabet[v >> 18 & 0x3f];
+		*o++ = b64_alphabet[v >> 12 & 0x3f];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (len - i == 2) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		*o++ = b64_alphabet[v >> 18 & 0x3f];
+		*o++ = b64_alphabet[v >> 12 & 0x3f];
+		*o++ = b64_alphabet[v >> 6 & 0x3f];
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int
+b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+unsigned char *
+b64_decode(const char *in, size_t len, size_t *outlen)
+{
+	unsigned char	*out, *o;
+	size_t		 i, pad = 0;
+	int		 c[4] = { 0, 0, 0, 0 }, k;
+	uint32_t	 v;
+
+	if (len % 4 != 0)
+		return NULL;
+	if (len > 0 && in[len - 1] == '=') {
+		pad = 1;
+		if (in[len - 2] == '=')
+			pad = 2;
+	}
+	out = o = xmalloc(len / 4 * 3 + 1);
+	for (i = 0; i < len; i += 4) {
+		for (k = 0; k < 4; k++) {
+			if (i + k >= len - pad)
+				c[k] = 0;
+			else {
+				c[k] = b64_value((unsigned char)in[i + k]);
+				if (c[k] < 0)
+					goto bad;
+			}
+		}
+		v = (uint32_t)c[0] << 18 | (uint32_t)c[1] << 12 |
+		    (uint32_t)c[2] << 6 | (uint32_t)c[3];
+		*o++ = v >> 16 & 0xff;
+		if (i + 4 < len || pad < 2)
+			*o++ = v >> 8 & 0xff;
+		if (i + 4 < len || pad < 1)
+			*o++ = v & 0xff;
+	}
+	/* Canonical form only: the bits under the padding must be zero. */
+	if (pad == 1 && (c[2] & 0x03) != 0)
+		goto bad;
+	if (pad == 2 && (c[1] & 0x0f) != 0)
+		goto bad;
+	*o = '\0';
+	*outlen = o - out;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+const char *
+sasl_mech_name(enum sasl_mech m)
+{
+	switch (m) {
+	case SASL_SCRAM_SHA_256:
+		return "SCRAM-SHA-256";
+	case SASL_PLAIN:
+		return "PLAIN";
+	case SASL_LOGIN:
+		return "LOGIN";
+	case SASL_CRAM_MD5:
+		return "CRAM-MD5";
+	case SASL_NONE:
+		break;
+	}
+	return NULL;
+}
+
+/* A SCRAM nonce: printable ASCII except ',' (RFC 5802 §7). */
+static int
+nonce_ok(const char *p, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (p[i] < 0x21 || p[i] > 0x7e || p[i] == ',')
+			return 0;
+	return 1;
+}
+
+int
+sasl_start(struct sasl *s, enum sasl_mech mech, const char *user,
+    const char *pass, char *err, size_t errlen)
+{
+	unsigned char	 raw[SCRAM_NONCE_RAW];
+	char		*n;
+
+	memset(s, 0, sizeof(*s));
+	s->mech = mech;
+	if (sasl_mech_name(mech) == NULL) {
+		seterr(err, errlen, "no SASL mechanism");
+		return -1;
+	}
+	if (user == NULL || pass == NULL) {
+		seterr(err, errlen, "%s needs a user name and a password",
+		    sasl_mech_name(mech));
+		return -1;
+	}
+	if ((s->userlen = strlen(user)) > SASL_USER_MAX) {
+		seterr(err, errlen, "user name too long (over %d bytes)",
+		    SASL_USER_MAX);
+		return -1;
+	}
+	if ((s->passlen = strlen(pass)) > SASL_PASS_MAX) {
+		s->passlen = 0;
+		seterr(err, errlen, "password too long (over %d bytes)",
+		    SASL_PASS_MAX);
+		return -1;
+	}
+	memcpy(s->user, user, s->userlen + 1);
+	memcpy(s->pass, pass, s->passlen + 1);
+	if (mech == SASL_SCRAM_SHA_256) {
+		if (tls_random(raw, sizeof(raw)) != 0) {
+			seterr(err, errlen, "cannot draw a SCRAM nonce");
+			return -1;
+		}
+		n = b64_encode(raw, sizeof(raw));
+		explicit_bzero(raw, sizeof(raw));
+		strlcpy(s->nonce, n, sizeof(s->nonce));
+		free(n);
+	}
+	return 0;
+}
+
+int
+sasl_set_nonce_for_test(struct sasl *s, const char *nonce)
+{
+	size_t	 len = strlen(nonce);
+
+	if (len > SASL_NONCE_MAX || !nonce_ok(nonce, len))
+		return -1;
+	memcpy(s->nonce, nonce, len + 1);
+	return 0;
+}
+
+/* "\0user\0pass" */
+static char *
+plain_response(const struct sasl *s)
+{
+	size_t	 len = s->userlen + s->passlen + 2;
+	char	*raw, *out;
+
+	raw = xmalloc(len);
+	raw[0] = '\0';
+	memcpy(raw + 1, s->user, s->userlen);
+	raw[1 + s->userlen] = '\0';
+	memcpy(raw + 2 + s->userlen, s->pass, s->passlen);
+	out = b64_encode(raw, len);
+	wipe_free(raw, len);
+	return out;
+}
+
+/* RFC 5802 §5.1: saslname, with '=' as "=3D" and ',' as "=2C". */
+static char *
+scram_client_first(struct sasl *s)
+{
+	char	*bare, *o, *gs2, *out;
+	size_t	 i, len;
+
+	len = 2 + s->userlen * 3 + 3 + strlen(s->nonce) + 1;
+	bare = o = xmalloc(len);
+	*o++ = 'n';
+	*o++ = '=';
+	for (i = 0; i < s->userlen; i++) {
+		if (s->user[i] == '=') {
+			memcpy(o, "=3D", 3);
+			o += 3;
+		} else if (s->user[i] == ',') {
+			memcpy(o, "=2C", 3);
+			o += 3;
+		} else
+			*o++ = s->user[i];
+	}
+	*o = '\0';
+	strlcat(bare, ",r=", len);
+	strlcat(bare, s->nonce, len);
+	free(s->client_first_bare);
+	s->client_first_bare = bare;
+	gs2 = xasprintf("n,,%s", bare);
+	out = b64_encode(gs2, strlen(gs2));
+	free(gs2);
+	s->state = SCRAM_SENT_FIRST;
+	return out;
+}
+
+char *
+sasl_initial(struct sasl *s)
+{
+	switch (s->mech) {
+	case SASL_PLAIN:
+		s->state = 1;
+		return plain_response(s);
+	case SASL_SCRAM_SHA_256:
+		return scram_client_first(s);
+	default:
+		return NULL;
+	}
+}
+
+/* Server text for err: printable ASCII only, bounded. */
+static void
+quote_server(char *out, size_t outlen, const char *p, size_t len)
+{
+	size_t	 i, o = 0;
+
+	if (len > SASL_ERRTEXT_MAX)
+		len = SASL_ERRTEXT_MAX;
+	for (i = 0; i < len && o + 1 < outlen; i++)
+		out[o++] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
+	out[o] = '\0';
+}
+
+static int
+scram_server_error(const char *msg, size_t len, char *err, size_t errlen)
+{
+	char	 text[SASL_ERRTEXT_MAX + 1];
+
+	quote_server(text, sizeof(text), msg + 2, len - 2);
+	seterr(err, errlen, "SCRAM-SHA-256: server error: %s", text);
+	return -1;
+}
+
+/*
+ * RFC 5802 §5.1 / §7: server-first-message =
+ *	[reserved-mext ","] nonce "," salt "," iteration-count ["," ext]
+ * and reserved-mext ("m=") makes us give up.
+ */
+static int
+scram_server_first(struct sasl *s, const char *msg, size_t len,
+    char **response, char *err, size_t errlen)
+{
+	const char	*p = msg, *end = msg + len, *rn, *sb, *ib, *e;
+	size_t		 rnlen, sblen, iblen, saltlen, ourlen, i, cflen;
+	unsigned char	*salt = NULL;
+	unsigned char	 salted[32], ckey[32], skey[32], stored[32];
+	unsigned char	 csig[32], proof[32];
+	unsigned long	 iter = 0;
+	char		*cfwp = NULL, *auth = NULL, *pb, *final, *out;
+	int		 rc = -1;
+
+	if (len >= 2 && memcmp(p, "e=", 2) == 0)
+		return scram_server_error(msg, len, err, errlen);
+	if (len >= 2 && memcmp(p, "m=", 2) == 0) {
+		seterr(err, errlen, "SCRAM-SHA-256: server requires an "
+		    "unsupported extension (m=)");
+		return -1;
+	}
+	/* r= */
+	if (len < 2 || memcmp(p, "r=", 2) != 0)
+		goto malformed;
+	rn = p + 2;
+	if ((e = memchr(rn, ',', end - rn)) == NULL)
+		goto malformed;
+	rnlen = e - rn;
+	p = e + 1;
+	/* s= */
+	if (end - p < 2 || memcmp(p, "s=", 2) != 0)
+		goto malformed;
+	sb = p + 2;
+	if ((e = memchr(sb, ',', end - sb)) == NULL)
+		goto malformed;
+	sblen = e - sb;
+	p = e + 1;
+	/* i= */
+	if (end - p < 2 || memcmp(p, "i=", 2) != 0)
+		goto malformed;
+	ib = p + 2;
+	if ((e = memchr(ib, ',', end - ib)) == NULL)
+		e = end;
+	iblen = e - ib;
+
+	ourlen = strlen(s->nonce);
+	if (!nonce_ok(rn, rnlen) || rnlen <= ourlen ||
+	    memcmp(rn, s->nonce, ourlen) != 0) {
+		seterr(err, errlen, "SCRAM-SHA-256: server nonce does not "
+		    "extend ours");
+		return -1;
+	}
+	if (sblen == 0 || sblen > SCRAM_SALT_MAX / 3 * 4 + 4 ||
+	    (salt = b64_decode(sb, sblen, &saltlen)) == NULL ||
+	    saltlen == 0) {
+		free(salt);
+		seterr(err, errlen, "SCRAM-SHA-256: bad salt from server");
+		return -1;
+	}
+	if (iblen == 0 || iblen > 7 || ib[0] == '0')
+		goto baditer;
+	for (i = 0; i < iblen; i++) {
+		if (ib[i] < '0' || ib[i] > '9')
+			goto baditer;
+		iter = iter * 10 + (ib[i] - '0');
+	}
+	if (iter < 1 || iter > SCRAM_ITER_MAX)
+		goto baditer;
+
+	/* RFC 5802 §3. */
+	if (tls_pbkdf2_sha256(s->pass, s->passlen, salt, saltlen,
+	    (unsigned)iter, salted) != 0 ||
+	    tls_hmac_sha256(salted, 32, "Client Key", 10, ckey) != 0 ||
+	    tls_sha256(ckey, 32, stored) != 0 ||
+	    tls_hmac_sha256(salted, 32, "Server Key", 10, skey) != 0) {
+		seterr(err, errlen, "SCRAM-SHA-256: hash failure");
+		goto out;
+	}
+	cfwp = xasprintf("c=biws,r=%.*s", (int)rnlen, rn);
+	auth = xasprintf("%s,%.*s,%s", s->client_first_bare, (int)len, msg,
+	    cfwp);
+	if (tls_hmac_sha256(stored, 32, auth, strlen(auth), csig) != 0 ||
+	    tls_hmac_sha256(skey, 32, auth, strlen(auth), s->server_sig)
+	    != 0) {
+		seterr(err, errlen, "SCRAM-SHA-256: hash failure");
+		goto out;
+	}
+	for (i = 0; i < 32; i++)
+		proof[i] = ckey[i] ^ csig[i];
+	pb = b64_encode(proof, sizeof(proof));
+	final = xasprintf("%s,p=%s", cfwp, pb);
+	cflen = strlen(final);
+	out = b64_encode(final, cflen);
+	wipe_free(pb, strlen(pb));
+	wipe_free(final, cflen);
+	*response = out;
+	s->state = SCRAM_SENT_FINAL;
+	rc = 0;
+	goto out;
+
+malformed:
+	seterr(err, errlen, "SCRAM-SHA-256: malformed server-first "
+	    "message");
+	return -1;
+baditer:
+	free(salt);
+	seterr(err, errlen, "SCRAM-SHA-256: refused iteration count from "
+	    "server (must be 1 to %d)", SCRAM_ITER_MAX);
+	return -1;
+out:
+	explicit_bzero(salted, sizeof(salted));
+	explicit_bzero(ckey, sizeof(ckey));
+	explicit_bzero(skey, sizeof(skey));
+	explicit_bzero(stored, sizeof(stored));
+	explicit_bzero(csig, sizeof(csig));
+	explicit_bzero(proof, sizeof(proof));
+	free(salt);
+	free(cfwp);
+	if (auth != NULL)
+		wipe_free(auth, strlen(auth));
+	return rc;
+}
+
+/* RFC 5802 §7: server-final-message = (server-error / verifier) [ext] */
+static int
+scram_server_final(struct sasl *s, const char *msg, size_t len,
+    char **response, char *err, size_t errlen)
+{
+	const char	*e;
+	unsigned char	*v;
+	size_t		 vlen, blen;
+	int		 ok;
+
+	if (len >= 2 && memcmp(msg, "e=", 2) == 0)
+		return scram_server_error(msg, len, err, errlen);
+	if (len < 2 || memcmp(msg, "v=", 2) != 0) {
+		seterr(err, errlen, "SCRAM-SHA-256: malformed server-final "
+		    "message");
+		return -1;
+	}
+	if ((e = memchr(msg + 2, ',', len - 2)) == NULL)
+		e = msg + len;
+	blen = e - (msg + 2);
+	v = b64_decode(msg + 2, blen, &vlen);
+	ok = v != NULL && vlen == sizeof(s->server_sig) &&
+	    ct_equal(v, s->server_sig, sizeof(s->server_sig));
+	free(v);
+	explicit_bzero(s->server_sig, sizeof(s->server_sig));
+	s->state = SCRAM_DONE;
+	if (!ok) {
+		seterr(err, errlen, "SCRAM-SHA-256: server signature does "
+		    "not verify (not the server holding our credentials)");
+		return -1;
+	}
+	s->verified = 1;
+	*response = xstrdup("");
+	return 0;
+}
+
+static int
+scram_step(struct sasl *s, const char *msg, size_t len, char **response,
+    char *err, size_t errlen)
+{
+	if (memchr(msg, '\0', len) != NULL) {
+		seterr(err, errlen, "SCRAM-SHA-256: NUL in server message");
+		return -1;
+	}
+	switch (s->state) {
+	case SCRAM_INIT:
+		if (len != 0)
+			break;
+		*response = scram_client_first(s);
+		return 0;
+	case SCRAM_SENT_FIRST:
+		return scram_server_first(s, msg, len, response, err, errlen);
+	case SCRAM_SENT_FINAL:
+		return scram_server_final(s, msg, len, response, err, errlen);
+	}
+	seterr(err, errlen, "SCRAM-SHA-256: unexpected challenge");
+	return -1;
+}
+
+/* RFC 2195 §2: "user " + lower-case hex HMAC-MD5(password, challenge). */
+static int
+cram_step(struct sasl *s, const char *msg, size_t len, char **response,
+    char *err, size_t errlen)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 mac[16];
+	char			*raw;
+	size_t			 rawlen, i;
+
+	if (s->state != 0 || len == 0) {
+		seterr(err, errlen, "CRAM-MD5: unexpected challenge");
+		return -1;
+	}
+	if (tls_hmac_md5(s->pass, s->passlen, msg, len, mac) != 0) {
+		seterr(err, errlen, "CRAM-MD5: hash failure");
+		return -1;
+	}
+	rawlen = s->userlen + 1 + 32;
+	raw = xmalloc(rawlen + 1);
+	memcpy(raw, s->user, s->userlen);
+	raw[s->userlen] = ' ';
+	for (i = 0; i < 16; i++) {
+		raw[s->userlen + 1 + 2 * i] = hex[mac[i] >> 4];
+		raw[s->userlen + 2 + 2 * i] = hex[mac[i] & 0xf];
+	}
+	raw[rawlen] = '\0';
+	*response = b64_encode(raw, rawlen);
+	wipe_free(raw, rawlen + 1);
+	explicit_bzero(mac, sizeof(mac));
+	s->state = 1;
+	return 0;
+}
+
+int
+sasl_step(struct sasl *s, const char *challenge_b64, char **response,
+    char *err, size_t errlen)
+{
+	unsigned char	*msg;
+	size_t		 len;
+	int		 rc = -1;
+
+	*response = NULL;
+	if (challenge_b64 == NULL)
+		challenge_b64 = "";
+	msg = b64_decode(challenge_b64, strlen(challenge_b64), &len);
+	if (msg == NULL) {
+		seterr(err, errlen, "%s: server challenge is not valid "
+		    "base64", sasl_mech_name(s->mech) ? sasl_mech_name(s->mech)
+		    : "SASL");
+		return -1;
+	}
+	switch (s->mech) {
+	case SASL_PLAIN:
+		/* "AUTH PLAIN" without an initial response: "334 ". */
+		if (s->state == 0 && len == 0) {
+			*response = plain_response(s);
+			s->state = 1;
+			rc = 0;
+		} else
+			seterr(err, errlen, "PLAIN: unexpected challenge");
+		break;
+	case SASL_LOGIN:
+		/* "Username:" then "Password:"; go by order, not text. */
+		if (s->state == 0) {
+			*response = b64_encode(s->user, s->userlen);
+			s->state = 1;
+			rc = 0;
+		} else if (s->state == 1) {
+			*response = b64_encode(s->pass, s->passlen);
+			s->state = 2;
+			rc = 0;
+		} else
+			seterr(err, errlen, "LOGIN: unexpected challenge");
+		break;
+	case SASL_CRAM_MD5:
+		rc = cram_step(s, (char *)msg, len, response, err, errlen);
+		break;
+	case SASL_SCRAM_SHA_256:
+		rc = scram_step(s, (char *)msg, len, response, err, errlen);
+		break;
+	case SASL_NONE:
+		seterr(err, errlen, "no SASL mechanism");
+		break;
+	}
+	free(msg);
+	return rc;
+}
+
+int
+sasl_server_verified(const struct sasl *s)
+{
+	return s->mech == SASL_SCRAM_SHA_256 && s->verified;
+}
+
+void
+sasl_end(struct sasl *s)
+{
+	if (s->client_first_bare != NULL)
+		wipe_free(s->client_first_bare,
+		    strlen(s->client_first_bare));
+	explicit_bzero(s, sizeof(*s));
+}
+
+void
+sasl_free_response(char *r)
+{
+	if (r != NULL)
+		wipe_free(r, strlen(r));
+}
+
+static int
+mech_of(enum auth_mech a, enum sasl_mech *m, unsigned *bit)
+{
+	switch (a) {
+	case AUTH_SCRAM_SHA_256:
+		*m = SASL_SCRAM_SHA_256;
+		*bit = AUTHM_SCRAM_SHA_256;
+		return 0;
+	case AUTH_PLAIN:
+		*m = SASL_PLAIN;
+		*bit = AUTHM_PLAIN;
+		return 0;
+	case AUTH_LOGIN:
+		*m = SASL_LOGIN;
+		*bit = AUTHM_LOGIN;
+		return 0;
+	case AUTH_CRAM_MD5:
+		*m = SASL_CRAM_MD5;
+		*bit = AUTHM_CRAM_MD5;
+		return 0;
+	case AUTH_NMECH:
+		break;
+	}
+	return -1;
+}
+
+enum sasl_mech
+sasl_choose(unsigned offered, const enum auth_mech *allowed,
+    size_t nallowed, int tls_active)
+{
+	enum sasl_mech	 m;
+	unsigned	 bit;
+	size_t		 i;
+
+	for (i = 0; i < nallowed; i++) {
+		if (mech_of(allowed[i], &m, &bit) != 0)
+			continue;
+		if ((offered & bit) == 0)
+			continue;
+		if (!tls_active && (m == SASL_PLAIN || m == SASL_LOGIN))
+			continue;
+		return m;
+	}
+	return SASL_NONE;
+}

@@ -492,6 +492,61 @@ order_hosts(struct mx_host *h, size_t n)
 	}
 }
 
+/*
+ * An address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]") names the host
+ * itself: no DNS (RFC 5321 §4.1.3, §5.1).
+ */
+static enum dns_status
+literal_route(struct dns *d, const char *domain, struct mx_route *out)
+{
+	char text[DNS_NAME_MAX];
+	struct dns_addr a;
+	size_t len = strlen(domain);
+	const char *p = domain + 1;
+
+	memset(&a, 0, sizeof(a));
+	if (len < 3 || domain[len - 1] != ']' || len - 2 >= sizeof(text))
+		goto bad;
+	if (ascii_strncasecmp(p, "IPv6:", 5) == 0) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.ss;
+
+		memcpy(text, p + 5, len - 7);
+		text[len - 7] = '\0';
+		if (inet_pton(AF_INET6, text, &sin6->sin6_addr) != 1)
+			goto bad;
+		sin6->sin6_family = AF_INET6;
+		a.len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+
+		memcpy(text, p, len - 2);
+		text[len - 2] = '\0';
+		if (inet_pton(AF_INET, text, &sin->sin_addr) != 1)
+			goto bad;
+		sin->sin_family = AF_INET;
+		a.len = sizeof(*sin);
+	}
+	if ((a.ss.ss_family == AF_INET && d->family == AFAM_IPV6) ||
+	    (a.ss.ss_family == AF_INET6 && d->family == AFAM_IPV4)) {
+		snprintf(out->reason, sizeof(out->reason), "%.150s: address "
+		    "family excluded by address_family", domain);
+		return out->status = DNS_NODATA;
+	}
+	out->hosts = xcalloc(1, sizeof(*out->hosts));
+	strlcpy(out->hosts[0].name, domain, sizeof(out->hosts[0].name));
+	out->hosts[0].addrs = xmalloc(sizeof(a));
+	out->hosts[0].addrs[0] = a;
+	out->hosts[0].naddrs = 1;
+	out->nhosts = 1;
+	out->naddrs = 1;
+	out->implicit = 1;
+	return out->status = DNS_OK;
+bad:
+	snprintf(out->reason, sizeof(out->reason), "%.150s: not a valid "
+	    "address literal", domain);
+	return out->status = DNS_NXDOMAIN;
+}
+
 enum dns_status
 dns_mx(struct dns *d, const char *domain, size_t max_addrs,
     struct mx_route *out)
@@ -503,6 +558,8 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 
 	memset(out, 0, sizeof(*out));
 	memset(&c, 0, sizeof(c));
+	if (domain[0] == '[')
+		return literal_route(d, domain, out);
 	st = lookup(d, domain, ns_t_mx, add_mx, &c, &out->ad, out->reason,
 	    sizeof(out->reason));
 	if (st == DNS_NXDOMAIN || st == DNS_TEMPFAIL) {

@@ -31,6 +31,7 @@
 #include "verify.h"
 
 #define MAX_RECEIVED	50	/* SPEC §5.4: more is a mail loop */
+#define MKSTEMP_TAIL	"\130\130\130\130\130\130"	/* six capital X */
 
 struct run {
 	struct options	 opts;
@@ -213,24 +214,36 @@ keep_message(const struct run *r, const struct message *msg,
 }
 
 static int
-open_spool(char *err, size_t errlen)
+open_spool_in(const char *dir)
 {
-	const char *dir = getenv("TMPDIR");
 	char path[4096];
 	int fd;
 
-	if (dir == NULL || dir[0] != '/')
-		dir = "/tmp";
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		return fd;
-	snprintf(path, sizeof(path), "%s/mxsend.XXXXXX", dir);
-	if ((fd = mkstemp(path)) < 0) {
-		snprintf(err, errlen, "cannot create a spool file in %s: %s",
-		    dir, strerror(errno));
+	/* mkstemp(3) replaces the six trailing template characters. */
+	snprintf(path, sizeof(path), "%s/mxsend.%.6s", dir, MKSTEMP_TAIL);
+	if ((fd = mkstemp(path)) < 0)
 		return -1;
-	}
 	(void)unlink(path);
+	return fd;
+}
+
+/* The spool file: in $TMPDIR, else /tmp (the queue issue moves it). */
+static int
+open_spool(char *err, size_t errlen)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd = -1;
+
+	if (dir != NULL && dir[0] == '/')
+		fd = open_spool_in(dir);
+	if (fd < 0)
+		fd = open_spool_in("/tmp");
+	if (fd < 0)
+		snprintf(err, errlen, "cannot create a spool file in %s or "
+		    "/tmp: %s", dir ? dir : "$TMPDIR", strerror(errno));
 	return fd;
 }
 

@@ -175,3 +175,10 @@ Test(verify, mixed_outcomes_take_the_permanent_code)
 	cr_assert(strstr(res.out, "c@nomail.example: undeliverable"), "%s",
 	    res.out);
 }
+
+Test(verify, address_literal_routes_to_that_address)
+{
+	cr_assert_eq(bv("a@[127.0.0.5]", NULL), 0, "%s%s", res.out, res.err);
+	cr_assert_str_eq(res.out, "a@[127.0.0.5]: deliverable: via "
+	    "[127.0.0.5][127.0.0.5]:2525 (mx)\n");
+}

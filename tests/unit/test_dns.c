@@ -628,3 +628,20 @@ Test(dns, outcomes_ipv6_tcp)
 {
 	outcome_matrix(1, 1);
 }
+
+Test(dns, address_literals_need_no_dns)
+{
+	struct mx_route r;
+
+	cr_assert_eq(dns_mx(&d, "[127.0.0.7]", 10, &r), DNS_OK, "%s",
+	    r.reason);
+	cr_assert_eq(r.naddrs, 1);
+	cr_assert_str_eq(ip_of(&r.hosts[0].addrs[0]), "127.0.0.7");
+	mx_route_free(&r);
+	cr_assert_eq(dns_mx(&d, "[ipv6:::1]", 10, &r), DNS_OK, "%s", r.reason);
+	cr_assert_str_eq(ip_of(&r.hosts[0].addrs[0]), "::1");
+	mx_route_free(&r);
+	cr_assert_eq(dns_mx(&d, "[300.1.1.1]", 10, &r), DNS_NXDOMAIN);
+	mx_route_free(&r);
+	cr_assert_str_eq(log_text(), "", "DNS was asked: %s", log_text());
+}

@@ -1228,22 +1228,6 @@ hexval(int c)
 }
 
 static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static int
 b_decode(const char *s, size_t n, struct buf *out)
 {
 	uint32_t acc = 0;
@@ -1255,7 +1239,7 @@ b_decode(const char *s, size_t n, struct buf *out)
 			pad++;
 			continue;
 		}
-		if (pad > 0 || (v = b64val((unsigned char)s[i])) < 0)
+		if (pad > 0 || (v = b64_char_value((unsigned char)s[i])) < 0)
 			return -1;
 		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
 		bits += 6;

@@ -62,18 +62,6 @@ wipe_free(void *p, size_t len)
 	free(p);
 }
 
-/* Compare without leaking where the first difference is. */
-static int
-ct_equal(const unsigned char *a, const unsigned char *b, size_t len)
-{
-	unsigned char	 d = 0;
-	size_t		 i;
-
-	for (i = 0; i < len; i++)
-		d |= a[i] ^ b[i];
-	return d == 0;
-}
-
 char *
 b64_encode(const void *in, size_t len)
 {
@@ -108,22 +96,6 @@ b64_encode(const void *in, size_t len)
 	return out;
 }
 
-static int
-b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 unsigned char *
 b64_decode(const char *in, size_t len, size_t *outlen)
 {
@@ -145,7 +117,7 @@ b64_decode(const char *in, size_t len, size_t *outlen)
 			if (i + k >= len - pad)
 				c[k] = 0;
 			else {
-				c[k] = b64_value((unsigned char)in[i + k]);
+				c[k] = b64_char_value((unsigned char)in[i + k]);
 				if (c[k] < 0)
 					goto bad;
 			}

@@ -116,18 +116,6 @@ is_ip_literal(const char *s)
 	    inet_pton(AF_INET6, s, b) == 1;
 }
 
-/* Every byte compared, so that timing says nothing about the pin. */
-static int
-ct_equal(const unsigned char *a, const unsigned char *b, size_t n)
-{
-	unsigned char	 d = 0;
-	size_t		 i;
-
-	for (i = 0; i < n; i++)
-		d |= a[i] ^ b[i];
-	return d == 0;
-}
-
 static void
 free_conn(struct tls_conn *t)
 {

@@ -277,3 +277,31 @@ queue_id_new(char out[QUEUE_ID_LEN + 1])
 	snprintf(out, QUEUE_ID_LEN + 1, "%013llX%05lX",
 	    us & 0xFFFFFFFFFFFFFULL, (unsigned long)getpid() & 0xFFFFFUL);
 }
+
+int
+ct_equal(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	unsigned char d = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
+int
+b64_char_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}

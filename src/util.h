@@ -54,6 +54,12 @@ int	 write_all(int, const void *, size_t);
  */
 int	 host_fqdn(char *, size_t);
 
+/* Compare n bytes in time independent of where they differ (secrets). */
+int	 ct_equal(const void *, const void *, size_t);
+
+/* The value of a base64 alphabet character (RFC 4648 §4), or -1. */
+int	 b64_char_value(int);
+
 /*
  * A new queue id: 12 upper-case hex digits from the time in microseconds
  * and 5 from the process id, so ids sort by arrival and two processes

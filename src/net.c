@@ -302,12 +302,18 @@ enum net_status
 net_read_line(struct conn *c, char *line, size_t max, size_t *len,
     unsigned timeout)
 {
+	return net_read_line_until(c, line, max, len, net_stage_end(timeout),
+	    timeout);
+}
+
+enum net_status
+net_read_line_until(struct conn *c, char *line, size_t max, size_t *len,
+    int64_t end, unsigned timeout)
+{
 	enum net_status	 st;
-	int64_t		 end;
 	size_t		 got = 0, n;
 	char		 why[64], ch;
 
-	end = net_stage_end(timeout);
 	*len = 0;
 	if (max == 0)
 		return fail(c, NET_LINE_TOO_LONG, "read from",

@@ -73,6 +73,13 @@ enum net_status net_write(struct conn *c, const void *p, size_t n,
 enum net_status net_read_line(struct conn *c, char *line, size_t max,
 	    size_t *len, unsigned timeout);
 
+/*
+ * The same with an end time from net_stage_end(), so that several lines
+ * (a multi-line reply) share one time-out; timeout is only for messages.
+ */
+enum net_status net_read_line_until(struct conn *c, char *line, size_t max,
+	    size_t *len, int64_t end, unsigned timeout);
+
 /* Whether unread input is already buffered (pipelining sanity checks). */
 int	 net_pending(const struct conn *c);
 

@@ -930,13 +930,13 @@ set_log(struct config *cfg, const char *v, const char **hint)
 {
 	(void)hint;
 	if (ascii_strcasecmp(v, "syslog") == 0)
-		cfg->log = LOG_SYSLOG;
+		cfg->log = LOGT_SYSLOG;
 	else if (ascii_strcasecmp(v, "stderr") == 0)
-		cfg->log = LOG_STDERR;
+		cfg->log = LOGT_STDERR;
 	else if (ascii_strcasecmp(v, "none") == 0)
-		cfg->log = LOG_NONE;
+		cfg->log = LOGT_NONE;
 	else if (valid_path(v, 1)) {
-		cfg->log = LOG_FILE;
+		cfg->log = LOGT_FILE;
 		replace(&cfg->log_file, v);
 		return 0;
 	} else
@@ -1481,7 +1481,7 @@ config_init(struct config *cfg)
 	cfg->queue_dir = xstrdup(QUEUE_DIR);
 	cfg->queue_lifetime = 5 * 86400;
 	cfg->bounce = 0;
-	cfg->log = LOG_SYSLOG;
+	cfg->log = LOGT_SYSLOG;
 }
 
 void
@@ -1647,16 +1647,16 @@ config_print(const struct config *cfg, FILE *fp)
 	print_duration(fp, "queue_lifetime", cfg->queue_lifetime);
 	fprintf(fp, "bounce %s\n", cfg->bounce ? "on" : "off");
 	switch (cfg->log) {
-	case LOG_SYSLOG:
+	case LOGT_SYSLOG:
 		fputs("log syslog\n", fp);
 		break;
-	case LOG_STDERR:
+	case LOGT_STDERR:
 		fputs("log stderr\n", fp);
 		break;
-	case LOG_NONE:
+	case LOGT_NONE:
 		fputs("log none\n", fp);
 		break;
-	case LOG_FILE:
+	case LOGT_FILE:
 		print_str(fp, "log", cfg->log_file, "(none)");
 		break;
 	}

@@ -38,10 +38,10 @@ enum addr_family {
 };
 
 enum log_target {
-	LOG_SYSLOG,
-	LOG_STDERR,
-	LOG_FILE,
-	LOG_NONE
+	LOGT_SYSLOG,
+	LOGT_STDERR,
+	LOGT_FILE,
+	LOGT_NONE
 };
 
 enum auth_mech {
@@ -110,7 +110,7 @@ struct config {
 	unsigned	 queue_lifetime;
 	int		 bounce;
 	enum log_target	 log;
-	char		*log_file;	/* LOG_FILE */
+	char		*log_file;	/* LOGT_FILE */
 	char		*transcript;	/* NULL: none */
 };
 

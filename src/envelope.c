@@ -72,6 +72,7 @@ rcpt_free(struct rcpt *r)
 	free(r->addr);
 	free(r->orig);
 	free(r->reason);
+	free(r->relay);
 }
 
 void

@@ -43,8 +43,11 @@ enum rcpt_fail {
 	FAIL_ALIAS_KIND,	/* |command, /file, :include: target: 5.3.0 */
 	FAIL_IDNA,		/* domain cannot be converted: 5.1.2 */
 	FAIL_ALIAS_LOOP,	/* alias expansion too deep: 5.4.6 */
-	FAIL_NOHOST		/* no such domain or null MX (set by -bv and
+	FAIL_NOHOST,		/* no such domain or null MX (set by -bv and
 				   delivery, never by envelope.c): 68 */
+	FAIL_NOUSER,		/* refused at RCPT (delivery): 67 */
+	FAIL_UNAVAILABLE	/* message refused, SIZE, every MX refused
+				   this client (delivery): 69 */
 };
 
 struct rcpt {
@@ -58,6 +61,12 @@ struct rcpt {
 	enum rcpt_fail	 fail;
 	char		 dsn[16];	/* enhanced status of the outcome ("5.1.3") */
 	char		*reason;	/* text of the outcome; NULL while pending */
+	char		*relay;		/* the server that decided the outcome,
+					   "mx.example[192.0.2.1]:25"; NULL none */
+	double		 delay;		/* seconds from arrival to the outcome */
+	double		 delays[4];	/* Postfix's delays=a/b/c/d: before
+					   delivery, waiting for a worker,
+					   connection set-up, transmission */
 };
 
 struct domain_group {

@@ -3,9 +3,10 @@
  * outcomes become sysexits codes (SPEC §3).
  *
  * argv + environment + file -> options and configuration; stdin -> spool
- * (intake.c); envelope (envelope.c); then, for now, the message is kept
- * in dead.letter: the delivery modules come with the next milestone
- * issues, and a message must never be lost in the meantime.
+ * (intake.c); envelope (envelope.c); delivery (deliver.c); the log
+ * lines (log.c), one stderr line per recipient not delivered, and the
+ * exit status. Until the durable queue lands, a message with deferred
+ * recipients is kept in dead.letter so that it is never lost.
  */
 #include "autoconf.h"
 
@@ -23,8 +24,10 @@
 #include "aliases.h"
 #include "config.h"
 #include "deadletter.h"
+#include "deliver.h"
 #include "envelope.h"
 #include "intake.h"
+#include "log.h"
 #include "message.h"
 #include "options.h"
 #include "util.h"
@@ -39,6 +42,7 @@ struct run {
 	char		 login[256];
 	char		 domain[256];	/* the default domain */
 	char		 hostname[256];
+	int		 fqdn;		/* hostname is fully qualified */
 	char		 qid[QUEUE_ID_LEN + 1];
 };
 
@@ -91,6 +95,7 @@ find_names(struct run *r)
 
 	if (q < 0)
 		strlcpy(r->hostname, "localhost", sizeof(r->hostname));
+	r->fqdn = q > 0;
 	if (r->cfg.default_domain != NULL)
 		strlcpy(r->domain, r->cfg.default_domain, sizeof(r->domain));
 	else {
@@ -174,6 +179,7 @@ failure_code(const struct envelope *env)
 			break;
 		case FAIL_ALIAS_KIND:
 		case FAIL_ALIAS_LOOP:
+		case FAIL_UNAVAILABLE:
 			c = EX_UNAVAILABLE;
 			break;
 		default:
@@ -316,6 +322,90 @@ out:
 	return code;
 }
 
+/*
+ * Deliver to the pending recipients, log and report each outcome, and
+ * return the exit status (SPEC §3).
+ */
+static int
+deliver_message(struct run *r, struct message *msg, struct envelope *env,
+    const struct timespec *arrival)
+{
+	struct deliver_params dp;
+	struct log *log;
+	struct transcript *tr;
+	char warn[512], err[512], why[128];
+	unsigned char *was_pending;
+	size_t i, ndeferred = 0;
+	int code, kept;
+
+	log = log_open(&r->cfg, warn, sizeof(warn));
+	if (warn[0] != '\0')
+		say("warning: %s", warn);
+	tr = transcript_open(r->cfg.transcript, r->opts.verbose > 0, warn,
+	    sizeof(warn));
+	if (warn[0] != '\0')
+		say("warning: %s", warn);
+	was_pending = xcalloc(env->nrcpts, 1);
+	for (i = 0; i < env->nrcpts; i++)
+		was_pending[i] = env->rcpts[i].state == RCPT_PENDING;
+	log_message(log, r->qid, env->sender,
+	    (long long)msg_stream_size(msg, 0), env->nrcpts);
+
+	memset(&dp, 0, sizeof(dp));
+	dp.cfg = &r->cfg;
+	dp.opts = &r->opts;
+	dp.env = env;
+	dp.msg = msg;
+	dp.helo = r->cfg.helo != NULL ? r->cfg.helo :
+	    r->fqdn ? r->hostname : NULL;
+	dp.arrival = *arrival;
+	dp.transcript = tr;
+	if (deliver_run(&dp, err, sizeof(err)) != 0)
+		say("%s", err);
+
+	for (i = 0; i < env->nrcpts; i++) {
+		struct rcpt *rc = &env->rcpts[i];
+
+		if (!was_pending[i])
+			continue;
+		if (rc->state == RCPT_PENDING) {
+			/* Never silently dropped: deferred if undecided. */
+			rc->state = RCPT_DEFERRED;
+			strlcpy(rc->dsn, "4.3.0", sizeof(rc->dsn));
+			free(rc->reason);
+			rc->reason = xstrdup("delivery was not attempted");
+		}
+		log_rcpt(log, r->qid, rc);
+		if (r->opts.verbose && r->cfg.log != LOGT_STDERR)
+			say("<%s>: %s (%s): %s", rc->addr,
+			    rc->state == RCPT_DELIVERED ? "sent" :
+			    rc->state == RCPT_FAILED ? "bounced" : "deferred",
+			    rc->dsn, rc->reason != NULL ? rc->reason : "");
+		if (rc->state == RCPT_DEFERRED)
+			ndeferred++;
+		if (r->opts.errmode == ERRMODE_QUIET)
+			continue;
+		if (rc->state == RCPT_FAILED)
+			say("<%s>: %s (%s)", rc->orig, rc->reason, rc->dsn);
+		else if (rc->state == RCPT_DEFERRED)
+			say("<%s>: deferred: %s (%s)", rc->orig, rc->reason,
+			    rc->dsn);
+	}
+	free(was_pending);
+	transcript_close(tr);
+	log_close(log);
+
+	code = outcome_code(env);
+	if (ndeferred > 0) {
+		snprintf(why, sizeof(why), "%zu recipient%s deferred",
+		    ndeferred, ndeferred == 1 ? "" : "s");
+		kept = keep_message(r, msg, env->sender, why);
+		if (kept == EX_IOERR)
+			return EX_IOERR;
+	}
+	return code;
+}
+
 static int
 mode_deliver(struct run *r)
 {
@@ -324,8 +414,10 @@ mode_deliver(struct run *r)
 	struct msg_submit sub;
 	enum intake_status st;
 	char err[1024];
+	struct timespec arrival;
 	int fd, code, fail;
 
+	clock_gettime(CLOCK_MONOTONIC, &arrival);
 	if ((fd = open_spool(err, sizeof(err))) < 0) {
 		say("%s", err);
 		return EX_CANTCREAT;
@@ -400,10 +492,7 @@ mode_deliver(struct run *r)
 		code = fail;
 		goto out;
 	}
-	code = keep_message(r, &msg, env.sender,
-	    "direct delivery is not available in this version of mxsend");
-	if (fail != EX_OK)
-		code = fail;
+	code = deliver_message(r, &msg, &env, &arrival);
 out:
 	envelope_free(&env);
 	msg_free(&msg);

@@ -365,7 +365,8 @@ starttls(struct smtp_session *s, int allow, struct smtp_status *st)
 {
 	int	 required = s->p.tls == SMTP_TLS_STARTTLS;
 
-	if (s->p.tls != SMTP_TLS_MAY && !required)
+	if (s->p.tls != SMTP_TLS_MAY && s->p.tls != SMTP_TLS_IFOFFERED &&
+	    !required)
 		return 0;
 	if (!(s->caps.ext & EXT_STARTTLS)) {
 		if (!required)
@@ -380,7 +381,8 @@ starttls(struct smtp_session *s, int allow, struct smtp_status *st)
 	if (command(s, "STARTTLS", NULL, SMTP_STAGE_STARTTLS, 0, st) == -1)
 		return -1;
 	if (s->reply.code != 220) {
-		if (!required && !s->broken)	/* RFC 3207 §4 */
+		/* RFC 3207 §4: opportunistic TLS goes on without it. */
+		if (s->p.tls == SMTP_TLS_MAY && !s->broken)
 			return 0;
 		status_reply(s, st, SMTP_STAGE_STARTTLS);
 		st->ev = SMTP_EV_TLS;

@@ -72,6 +72,8 @@ enum smtp_tls {
 	SMTP_TLS_OFF,		/* never */
 	SMTP_TLS_MAY,		/* STARTTLS when offered; a failed
 				   handshake reconnects once in plain text */
+	SMTP_TLS_IFOFFERED,	/* STARTTLS when offered, and then it must
+				   succeed (a relay: never plain text after) */
 	SMTP_TLS_STARTTLS,	/* STARTTLS required: without it, no MAIL */
 	SMTP_TLS_IMPLICIT	/* handshake before the greeting */
 };

@@ -133,13 +133,21 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	envp[nenv++] = tmp;
 	envp[nenv++] = conf;
 	envp[nenv++] = al;
-	envp[nenv++] = "MXSEND_DEFAULT_DOMAIN=test.example";
 	if (getenv("ASAN_OPTIONS"))
 		envp[nenv++] = "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1";
 	if (getenv("UBSAN_OPTIONS"))
 		envp[nenv++] = "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1";
-	for (i = 0; env != NULL && env[i] != NULL && nenv < 63; i++)
+	for (i = 0; env != NULL && env[i] != NULL && nenv < 58; i++)
 		envp[nenv++] = (char *)env[i];
+	/*
+	 * Defaults after the test's own entries: getenv() takes the first,
+	 * so a test overrides them. The name server is a closed loopback
+	 * port, so that no run ever queries the machine's real resolver
+	 * (tests send traffic to loopback only); the log stays quiet.
+	 */
+	envp[nenv++] = "MXSEND_DEFAULT_DOMAIN=test.example";
+	envp[nenv++] = "MXSEND_NAMESERVER=127.0.0.1:1";
+	envp[nenv++] = "MXSEND_LOG=none";
 	envp[nenv] = NULL;
 
 	if ((pid = fork()) < 0)

@@ -262,7 +262,7 @@ Test(cli, kept_message_has_the_header_edits)
 	    "Subject: s\n\nbody line\n";
 	char *dl;
 
-	cr_assert_eq(run(argv, msg, NULL), 73, "stderr: %s", res.err);
+	cr_assert_eq(run(argv, msg, NULL), 75, "stderr: %s", res.err);
 	cr_assert(strstr(res.err, "dead.letter") != NULL, "stderr: %s",
 	    res.err);
 	dl = dead_letter();

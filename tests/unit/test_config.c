@@ -151,7 +151,7 @@ Test(config, defaults)
 	cr_assert_str_eq(c.queue_dir, QUEUE_DIR);
 	cr_assert_eq(c.queue_lifetime, 432000);
 	cr_assert_eq(c.bounce, 0);
-	cr_assert_eq(c.log, LOG_SYSLOG);
+	cr_assert_eq(c.log, LOGT_SYSLOG);
 	cr_assert_null(c.transcript);
 	out = print(&c);
 	cr_assert_not_null(strstr(out, "route mx\n"));
@@ -1007,17 +1007,17 @@ Test(config, log)
 	struct config c;
 
 	good(&c, "log stderr\n");
-	cr_assert_eq(c.log, LOG_STDERR);
+	cr_assert_eq(c.log, LOGT_STDERR);
 	config_free(&c);
 	good(&c, "log none\n");
-	cr_assert_eq(c.log, LOG_NONE);
+	cr_assert_eq(c.log, LOGT_NONE);
 	config_free(&c);
 	good(&c, "log /var/log/mxsend.log\n");
-	cr_assert_eq(c.log, LOG_FILE);
+	cr_assert_eq(c.log, LOGT_FILE);
 	cr_assert_str_eq(c.log_file, "/var/log/mxsend.log");
 	config_free(&c);
 	good(&c, "log /var/log/mxsend.log\nlog syslog\n");
-	cr_assert_eq(c.log, LOG_SYSLOG);
+	cr_assert_eq(c.log, LOGT_SYSLOG);
 	cr_assert_null(c.log_file);
 	config_free(&c);
 	bad("log mxsend.log\n", "t.conf:1: bad value for log: 'mxsend.log' "
@@ -1438,7 +1438,7 @@ Test(config, env_every_key_recognised)
 	cr_assert_str_eq(c.queue_dir, "/q");
 	cr_assert_eq(c.queue_lifetime, 7);
 	cr_assert_eq(c.bounce, 1);
-	cr_assert_eq(c.log, LOG_STDERR);
+	cr_assert_eq(c.log, LOGT_STDERR);
 	cr_assert_str_eq(c.transcript, "/t");
 	cr_assert_eq(c.nroute, 1);
 	config_free(&c);
@@ -1587,7 +1587,7 @@ Test(config, print_output_parses_back)
 	cr_assert_eq(d.mx_port, 2500);
 	cr_assert_eq(d.nrelay_auth, 1);
 	cr_assert_eq(d.relay_auth[0], AUTH_CRAM_MD5);
-	cr_assert_eq(d.log, LOG_FILE);
+	cr_assert_eq(d.log, LOGT_FILE);
 	cr_assert_eq(d.mx_tls, MX_TLS_REQUIRED);
 	buf_free(&b);
 	free(out);

@@ -1,0 +1,42 @@
+/*
+ * deliver.h: one delivery attempt of one message to every pending
+ * recipient (SPEC §6): recipients grouped by domain go through the routes
+ * of the configuration in order; domains in parallel (up to max_parallel
+ * threads, each with its own resolver and connections); recipients passed
+ * to the relay from several domains share its connection and
+ * transactions. When it returns, every recipient is delivered, failed or
+ * deferred, with the reason, server and dsn that decided it.
+ */
+#ifndef MXSEND_DELIVER_H
+#define MXSEND_DELIVER_H
+
+#include <time.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "log.h"
+#include "message.h"
+#include "options.h"
+
+struct deliver_params {
+	const struct config	*cfg;
+	const struct options	*opts;
+	struct envelope		*env;
+	const struct message	*msg;
+	const char		*helo;		/* NULL: "[address]" */
+	struct timespec		 arrival;	/* CLOCK_MONOTONIC */
+	struct transcript	*transcript;	/* NULL: none */
+};
+
+/*
+ * Deliver. Recipients not RCPT_PENDING are left alone. Returns 0, or -1
+ * with err when delivery could not be attempted at all (the recipients
+ * are then deferred with that reason).
+ */
+int	 deliver_run(const struct deliver_params *, char *err, size_t errlen);
+
+/* The SMTP parameters of the relay route from the configuration. */
+struct smtp_params;
+void	 deliver_relay_params(const struct config *, struct smtp_params *);
+
+#endif

@@ -1,0 +1,254 @@
+/*
+ * log.c: mail log lines in Postfix's format, and the SMTP transcript.
+ * Secrets never reach this file: smtp.c redacts AUTH lines before it
+ * calls the transcript hook (SPEC §10).
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "util.h"
+
+#define LINE_MAX_LOG	2048
+
+struct log {
+	enum log_target	 target;
+	int		 fd;		/* LOGT_FILE */
+	char		 host[64];
+};
+
+struct transcript {
+	int		 verbose;
+	int		 fd;		/* -1: no file */
+};
+
+struct log *
+log_open(const struct config *cfg, char *warn, size_t warnlen)
+{
+	struct log	*l = xcalloc(1, sizeof(*l));
+	char		*dot;
+
+	warn[0] = '\0';
+	l->target = cfg->log;
+	l->fd = -1;
+	if (gethostname(l->host, sizeof(l->host)) != 0)
+		strlcpy(l->host, "localhost", sizeof(l->host));
+	l->host[sizeof(l->host) - 1] = '\0';
+	if ((dot = strchr(l->host, '.')) != NULL)
+		*dot = '\0';	/* syslog shows the short name */
+	switch (l->target) {
+	case LOGT_SYSLOG:
+		openlog("mxsend", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		break;
+	case LOGT_FILE:
+		l->fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC, 0640);
+		if (l->fd == -1) {
+			snprintf(warn, warnlen, "cannot open the log file %s: "
+			    "%s; logging to stderr", cfg->log_file,
+			    strerror(errno));
+			l->target = LOGT_STDERR;
+		}
+		break;
+	case LOGT_STDERR:
+	case LOGT_NONE:
+		break;
+	}
+	return l;
+}
+
+void
+log_close(struct log *l)
+{
+	if (l == NULL)
+		return;
+	if (l->target == LOGT_SYSLOG)
+		closelog();
+	if (l->fd != -1)
+		close(l->fd);
+	free(l);
+}
+
+static void
+emit(struct log *l, const char *text)
+{
+	char		 line[LINE_MAX_LOG + 128], stamp[32];
+	struct tm	 tm;
+	time_t		 now;
+	int		 n = 0;
+
+	switch (l->target) {
+	case LOGT_NONE:
+		return;
+	case LOGT_SYSLOG:
+		syslog(LOG_INFO, "%s", text);
+		return;
+	case LOGT_STDERR:
+		n = snprintf(line, sizeof(line), "mxsend[%ld]: %s\n",
+		    (long)getpid(), text);
+		break;
+	case LOGT_FILE:
+		now = time(NULL);
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+		n = snprintf(line, sizeof(line), "%s %s mxsend[%ld]: %s\n",
+		    stamp, l->host, (long)getpid(), text);
+		break;
+	}
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* One write per line: parallel workers never interleave. */
+	(void)write_all(l->target == LOGT_FILE ? l->fd : STDERR_FILENO, line,
+	    (size_t)n);
+}
+
+void
+log_printf(struct log *l, const char *fmt, ...)
+{
+	char	 text[LINE_MAX_LOG];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	emit(l, text);
+}
+
+void
+log_message(struct log *l, const char *qid, const char *sender,
+    long long size, size_t nrcpt)
+{
+	log_printf(l, "%s: from=<%s>, size=%lld, nrcpt=%zu", qid, sender,
+	    size, nrcpt);
+}
+
+/* Postfix's style: "0", "0.21", "1.5", "12". */
+static void
+fmt_delay(double v, char *out, size_t outlen)
+{
+	size_t	 n;
+
+	if (v < 0.005) {
+		strlcpy(out, "0", outlen);
+		return;
+	}
+	if (v >= 10) {
+		snprintf(out, outlen, "%.0f", v);
+		return;
+	}
+	snprintf(out, outlen, "%.2f", v);
+	n = strlen(out);
+	while (n > 0 && out[n - 1] == '0')
+		out[--n] = '\0';
+	if (n > 0 && out[n - 1] == '.')
+		out[--n] = '\0';
+}
+
+void
+log_rcpt(struct log *l, const char *qid, const struct rcpt *r)
+{
+	const char	*status;
+	char		 d[5][24];
+	size_t		 k;
+
+	switch (r->state) {
+	case RCPT_DELIVERED:
+		status = "sent";
+		break;
+	case RCPT_FAILED:
+		status = "bounced";
+		break;
+	default:
+		status = "deferred";
+		break;
+	}
+	fmt_delay(r->delay, d[0], sizeof(d[0]));
+	for (k = 0; k < 4; k++)
+		fmt_delay(r->delays[k], d[k + 1], sizeof(d[k + 1]));
+	log_printf(l, "%s: to=<%s>, relay=%s, delay=%s, "
+	    "delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)", qid, r->addr,
+	    r->relay != NULL ? r->relay : "none", d[0], d[1], d[2], d[3], d[4],
+	    r->dsn[0] != '\0' ? r->dsn : "4.0.0", status,
+	    r->reason != NULL ? r->reason : "");
+}
+
+struct transcript *
+transcript_open(const char *path, int verbose, char *warn, size_t warnlen)
+{
+	struct transcript *t;
+	int		 fd = -1;
+
+	warn[0] = '\0';
+	if (path != NULL) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0600);
+		if (fd == -1)
+			snprintf(warn, warnlen, "cannot open the transcript "
+			    "%s: %s", path, strerror(errno));
+	}
+	if (fd == -1 && !verbose)
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	t->verbose = verbose;
+	t->fd = fd;
+	return t;
+}
+
+void
+transcript_close(struct transcript *t)
+{
+	if (t == NULL)
+		return;
+	if (t->fd != -1)
+		close(t->fd);
+	free(t);
+}
+
+void
+transcript_line(void *ctx, int dir, const char *text, size_t len)
+{
+	struct transcript_session *ts = ctx;
+	char		 line[1200], stamp[40];
+	struct timespec	 now;
+	struct tm	 tm;
+	int		 n;
+
+	if (ts == NULL || ts->t == NULL)
+		return;
+	if (len > 900)
+		len = 900;	/* a transcript line, not a dump */
+	if (ts->t->verbose) {
+		n = snprintf(line, sizeof(line), "mxsend: %s %s %.*s\n",
+		    ts->label, dir == '>' ? "-->" : "<--", (int)len, text);
+		if (n > 0)
+			(void)write_all(STDERR_FILENO, line,
+			    (size_t)n < sizeof(line) ? (size_t)n :
+			    sizeof(line) - 1);
+	}
+	if (ts->t->fd != -1) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		localtime_r(&now.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		n = snprintf(line, sizeof(line), "%s.%03ld [%ld] %s %s %.*s\n",
+		    stamp, now.tv_nsec / 1000000, (long)getpid(), ts->label,
+		    dir == '>' ? "-->" : "<--", (int)len, text);
+		if (n > 0)
+			(void)write_all(ts->t->fd, line,
+			    (size_t)n < sizeof(line) ? (size_t)n :
+			    sizeof(line) - 1);
+	}
+}

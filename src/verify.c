@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "dns.h"
+#include "policy.h"
 #include "verify.h"
 #include "util.h"
 
@@ -42,40 +43,34 @@ via_mx(const struct config *cfg, struct dns *d, const char *domain,
     struct verdict *v)
 {
 	struct mx_route r;
-	char ip[64], text[512];
+	struct policy p;
+	char ip[64], text[512], dsn[16];
 	size_t i;
-	int done = 1;
 
 	dns_mx(d, domain, cfg->mx_max_addresses, &r);
-	switch (r.status) {
-	case DNS_OK:
+	if (r.status == DNS_OK) {
 		for (i = 0; i < r.nhosts && r.hosts[i].naddrs == 0; i++)
 			;
 		dns_addr_str(&r.hosts[i].addrs[0], ip, sizeof(ip));
 		snprintf(text, sizeof(text), "via %.200s[%s]:%u (mx)",
 		    r.hosts[i].name, ip, (unsigned)cfg->mx_port);
 		set(v, RCPT_PENDING, FAIL_NONE, "2.0.0", text);
-		break;
-	case DNS_NULLMX:
-		/* Final: no later route is tried (RFC 7505, SPEC §6). */
-		set(v, RCPT_FAILED, FAIL_NOHOST, "5.1.10", r.reason);
-		break;
-	case DNS_NXDOMAIN:
-		snprintf(text, sizeof(text), "%.200s: no such domain", domain);
-		set(v, RCPT_FAILED, FAIL_NOHOST, "5.1.2", text);
-		done = 0;
-		break;
-	case DNS_NODATA:
-		set(v, RCPT_FAILED, FAIL_NOHOST, "5.4.4", r.reason);
-		done = 0;
-		break;
-	case DNS_TEMPFAIL:
-		set(v, RCPT_DEFERRED, FAIL_NONE, "4.4.3", r.reason);
-		done = 0;
-		break;
+		mx_route_free(&r);
+		return 1;
 	}
+	/* What the lookup means is policy.c's, as for a delivery. */
+	p = policy_dns(r.status);
+	if (r.status == DNS_NXDOMAIN)
+		snprintf(text, sizeof(text), "%.200s: no such domain", domain);
+	else
+		strlcpy(text, r.reason, sizeof(text));
+	policy_dsn(NULL, &p, dsn);
+	if (p.action == POL_NEXT_ROUTE && p.otherwise == POL_ELSE_DEFER)
+		set(v, RCPT_DEFERRED, FAIL_NONE, dsn, text);
+	else
+		set(v, RCPT_FAILED, FAIL_NOHOST, dsn, text);
 	mx_route_free(&r);
-	return done;
+	return p.action == POL_FINAL;
 }
 
 static int

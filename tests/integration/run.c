@@ -108,6 +108,25 @@ now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static const char *const defaults[] = {
+	"MXSEND_DEFAULT_DOMAIN=test.example",
+	"MXSEND_NAMESERVER=127.0.0.1:1",
+	"MXSEND_LOG=none",
+	NULL
+};
+
+/* Whether env sets the variable of entry ("KEY=..."). */
+static int
+env_has(const char *const env[], const char *entry)
+{
+	size_t	 klen = strcspn(entry, "=") + 1, i;
+
+	for (i = 0; env != NULL && env[i] != NULL; i++)
+		if (strncmp(env[i], entry, klen) == 0)
+			return 1;
+	return 0;
+}
+
 int
 run_mxsend(const struct run_env *re, const char *const argv[],
     const char *input, size_t len, const char *const env[],
@@ -140,14 +159,14 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	for (i = 0; env != NULL && env[i] != NULL && nenv < 58; i++)
 		envp[nenv++] = (char *)env[i];
 	/*
-	 * Defaults after the test's own entries: getenv() takes the first,
-	 * so a test overrides them. The name server is a closed loopback
-	 * port, so that no run ever queries the machine's real resolver
-	 * (tests send traffic to loopback only); the log stays quiet.
+	 * Defaults for what the test did not set. The name server is a
+	 * closed loopback port, so that no run ever queries the machine's
+	 * real resolver (tests send traffic to loopback only); the log
+	 * stays quiet.
 	 */
-	envp[nenv++] = "MXSEND_DEFAULT_DOMAIN=test.example";
-	envp[nenv++] = "MXSEND_NAMESERVER=127.0.0.1:1";
-	envp[nenv++] = "MXSEND_LOG=none";
+	for (i = 0; defaults[i] != NULL; i++)
+		if (!env_has(env, defaults[i]))
+			envp[nenv++] = (char *)defaults[i];
 	envp[nenv] = NULL;
 
 	if ((pid = fork()) < 0)

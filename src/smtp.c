@@ -584,7 +584,11 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
 			*st = first;
 	}
 	if (r != 0) {
+		/* Closed already; free now, and smtp_close() stays safe. */
 		s->broken = 1;
+		reply_free(&s->reply);
+		free(s->line);
+		s->line = NULL;
 		return -1;
 	}
 	return 0;
@@ -846,8 +850,10 @@ read_envelope(struct txn_run *x, size_t nsent)
 			return -1;
 		status_reply(s, &x->mail_st, SMTP_STAGE_MAIL);
 		x->mail_ok = s->reply.code / 100 == 2;
-		if (s->broken)
+		if (s->broken) {	/* 421: the server is closing */
+			x->fail = x->mail_st;
 			return -1;
+		}
 	}
 	for (; x->nread < nsent; x->nread++) {
 		i = x->idx[x->nread];

@@ -131,7 +131,8 @@ struct smtp_session {
  * Connect to p->addr:p->port and make the session ready for MAIL:
  * greeting, EHLO (HELO on 500/502), TLS as p->tls asks, AUTH when
  * p->auth_user is set. On failure st says what and where (the session
- * is closed, QUIT sent when it could be). Returns 0 or -1.
+ * is closed, QUIT sent when it could be, and its memory freed; a later
+ * smtp_close() is harmless). Returns 0 or -1.
  * p is copied; its strings must outlive the session.
  */
 int	 smtp_open(struct smtp_session *, const struct smtp_params *p,

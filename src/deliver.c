@@ -33,6 +33,7 @@
 #include "util.h"
 
 #define RELAY_ADDRS_MAX	8
+#define RELAY_GATHER_MS	250	/* batch what arrives that close together */
 
 /* What a recipient carries from route to route. */
 struct rwork {
@@ -425,6 +426,8 @@ mx_domain(struct dctx *c, struct dns *dns, int dns_ok, const char *dns_err,
 	if (nopen > 0) {
 		/* Steps 3 and 6: every address tried. */
 		p = policy_exhausted(ROUTE_MX, all_refused && tried > 0);
+		if (p.dsn == NULL)	/* the last failure's own code */
+			p.dsn = policy_smtp(ROUTE_MX, &last).dsn;
 		for (k = 0; k < n; k++)
 			if (ids[k] != SIZE_MAX)
 				apply_status(c, ids[k], &p, &last,
@@ -607,6 +610,8 @@ relay_open(struct relay *rl, size_t route, struct policy *p,
 			return -1;
 	}
 	*p = policy_exhausted(ROUTE_RELAY, 0);
+	if (p->dsn == NULL)
+		p->dsn = policy_smtp(ROUTE_RELAY, st).dsn;
 	return -1;
 }
 
@@ -683,7 +688,9 @@ relay_enqueue(struct dctx *c, size_t i)
 {
 	pthread_mutex_lock(&c->mu);
 	c->rq[c->nrq++] = i;
-	pthread_cond_signal(&c->cv);
+	/* Only the first wakes the relay: the rest join its gathering. */
+	if (c->nrq == 1)
+		pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -702,6 +709,22 @@ relay_worker(void *arg)
 			pthread_cond_wait(&c->cv, &c->mu);
 		if (c->nrq == 0)
 			break;
+		/*
+		 * Domains that fail over together (one DNS outage, one
+		 * blocklist) usually do so within milliseconds: gather them
+		 * into one transaction, at the cost of a bounded wait.
+		 */
+		if (!c->producers_done) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += RELAY_GATHER_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			while (!c->producers_done &&
+			    pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+				;
+		}
 		n = c->nrq;
 		memcpy(ids, c->rq, n * sizeof(*ids));
 		c->nrq = 0;
@@ -752,7 +775,15 @@ deliver_run(const struct deliver_params *p, char *err, size_t errlen)
 		net_deadline_set(&c.deadline[k], c.cfg->deadline * (k + 1));
 	}
 	pthread_mutex_init(&c.mu, NULL);
-	pthread_cond_init(&c.cv, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* Timed waits on the monotonic clock, like net.c. */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c.cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	(void)err;
 	(void)errlen;
 

@@ -24,10 +24,10 @@
 #include "aliases.h"
 #include "config.h"
 #include "deadletter.h"
-#include "deliver.h"
+#include "attempt.h"
 #include "envelope.h"
 #include "intake.h"
-#include "log.h"
+#include "queue.h"
 #include "message.h"
 #include "options.h"
 #include "util.h"
@@ -143,23 +143,7 @@ print_envelope(const struct envelope *env)
 	}
 }
 
-/* One line per failed recipient (SPEC §3), unless -oeq. */
-static void
-report_failures(const struct run *r, const struct envelope *env)
-{
-	size_t i;
-
-	if (r->opts.errmode == ERRMODE_QUIET)
-		return;
-	for (i = 0; i < env->nrcpts; i++) {
-		const struct rcpt *rc = &env->rcpts[i];
-
-		if (rc->state == RCPT_FAILED)
-			say("<%s>: %s (%s)", rc->orig, rc->reason, rc->dsn);
-	}
-}
-
-/* The exit code for recipients that failed before delivery (SPEC §3). */
+/* The exit code of the permanent failures (SPEC §3). */
 static int
 failure_code(const struct envelope *env)
 {
@@ -322,88 +306,135 @@ out:
 	return code;
 }
 
+/* -odb: a detached child delivers; the caller hears 0 at once. */
+static int
+deliver_background(struct run *r, struct attempt *a)
+{
+	struct attempt_result res;
+	pid_t pid;
+	int fd;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid > 0)
+		return 0;
+	/* The child: no terminal, no caller's pipes (PHP waits on them). */
+	(void)setsid();
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, STDIN_FILENO);
+		(void)dup2(fd, STDOUT_FILENO);
+		(void)dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	a->report = 0;
+	attempt_run(a, &res);
+	(void)r;
+	_exit(0);
+}
+
 /*
- * Deliver to the pending recipients, log and report each outcome, and
- * return the exit status (SPEC §3).
+ * Queue the message (SPEC §7: before the first connection), deliver it
+ * (now, or in the background, or not at all with -odq), and return the
+ * exit status (SPEC §3).
  */
 static int
 deliver_message(struct run *r, struct message *msg, struct envelope *env,
     const struct timespec *arrival)
 {
-	struct deliver_params dp;
-	struct log *log;
-	struct transcript *tr;
-	char warn[512], err[512], why[128];
-	unsigned char *was_pending;
-	size_t i, ndeferred = 0;
-	int code, kept;
+	struct qmeta m;
+	struct qentry e, *ep = NULL;
+	struct attempt a;
+	struct attempt_result res;
+	const struct options *o = &r->opts;
+	char dir[PATH_MAX], warn[512], err[512];
+	int code;
 
-	log = log_open(&r->cfg, warn, sizeof(warn));
-	if (warn[0] != '\0')
-		say("warning: %s", warn);
-	tr = transcript_open(r->cfg.transcript, r->opts.verbose > 0, warn,
-	    sizeof(warn));
-	if (warn[0] != '\0')
-		say("warning: %s", warn);
-	was_pending = xcalloc(env->nrcpts, 1);
-	for (i = 0; i < env->nrcpts; i++)
-		was_pending[i] = env->rcpts[i].state == RCPT_PENDING;
-	log_message(log, r->qid, env->sender,
-	    (long long)msg_stream_size(msg, 0), env->nrcpts);
-
-	memset(&dp, 0, sizeof(dp));
-	dp.cfg = &r->cfg;
-	dp.opts = &r->opts;
-	dp.env = env;
-	dp.msg = msg;
-	dp.helo = r->cfg.helo != NULL ? r->cfg.helo :
-	    r->fqdn ? r->hostname : NULL;
-	dp.arrival = *arrival;
-	dp.transcript = tr;
-	if (deliver_run(&dp, err, sizeof(err)) != 0)
-		say("%s", err);
-
-	for (i = 0; i < env->nrcpts; i++) {
-		struct rcpt *rc = &env->rcpts[i];
-
-		if (!was_pending[i])
-			continue;
-		if (rc->state == RCPT_PENDING) {
-			/* Never silently dropped: deferred if undecided. */
-			rc->state = RCPT_DEFERRED;
-			strlcpy(rc->dsn, "4.3.0", sizeof(rc->dsn));
-			free(rc->reason);
-			rc->reason = xstrdup("delivery was not attempted");
-		}
-		log_rcpt(log, r->qid, rc);
-		if (r->opts.verbose && r->cfg.log != LOGT_STDERR)
-			say("<%s>: %s (%s): %s", rc->addr,
-			    rc->state == RCPT_DELIVERED ? "sent" :
-			    rc->state == RCPT_FAILED ? "bounced" : "deferred",
-			    rc->dsn, rc->reason != NULL ? rc->reason : "");
-		if (rc->state == RCPT_DEFERRED)
-			ndeferred++;
-		if (r->opts.errmode == ERRMODE_QUIET)
-			continue;
-		if (rc->state == RCPT_FAILED)
-			say("<%s>: %s (%s)", rc->orig, rc->reason, rc->dsn);
-		else if (rc->state == RCPT_DEFERRED)
-			say("<%s>: deferred: %s (%s)", rc->orig, rc->reason,
-			    rc->dsn);
+	qmeta_init(&m);
+	strlcpy(m.id, r->qid, sizeof(m.id));
+	m.arrival = time(NULL);
+	m.owner = getuid();
+	m.eightbit = o->body == BODY_8BITMIME ||
+	    (o->body == BODY_DETECT && msg->eightbit);
+	m.ret = o->ret;
+	m.envid = o->envid != NULL ? xstrdup(o->envid) : NULL;
+	m.bounce = o->errmode == ERRMODE_MAIL || r->cfg.bounce;
+	m.q = xcalloc(env->nrcpts, sizeof(*m.q));
+	if (queue_pick(&r->cfg, getuid(), dir, sizeof(dir), warn, sizeof(warn),
+	    err, sizeof(err)) != 0)
+		say("warning: %s; the message is not durable", err);
+	else {
+		if (warn[0] != '\0')
+			say("warning: %s", warn);
+		if (queue_create(dir, r->qid, msg, env, &m, &e, err,
+		    sizeof(err)) == 0)
+			ep = &e;
+		else
+			say("warning: %s; the message is not durable", err);
 	}
-	free(was_pending);
-	transcript_close(tr);
-	log_close(log);
+
+	memset(&a, 0, sizeof(a));
+	a.cfg = &r->cfg;
+	a.opts = o;
+	a.env = env;
+	a.msg = msg;
+	a.meta = &m;
+	a.entry = ep;
+	a.hostname = r->hostname;
+	a.helo = r->cfg.helo != NULL ? r->cfg.helo :
+	    r->fqdn ? r->hostname : NULL;
+	a.arrival = *arrival;
+	a.report = 1;
+
+	if (o->delivmode != DELIV_NOW) {
+		/* Safely queued first: the entry is due at once. */
+		if (ep == NULL)
+			say("warning: cannot queue the message; delivering "
+			    "it now");
+		else if (queue_commit(ep, env, &m, 1, err, sizeof(err)) != 0)
+			say("warning: %s; delivering the message now", err);
+		else if (o->delivmode == DELIV_QUEUE ||
+		    deliver_background(r, &a) == 0) {
+			if (o->verbose)
+				say("message %s queued in %s", r->qid, dir);
+			queue_release(ep);
+			qmeta_free(&m);
+			return EX_OK;
+		} else
+			say("warning: cannot fork (%s); delivering the "
+			    "message now", strerror(errno));
+	}
+
+	attempt_run(&a, &res);
+	if (ep != NULL)
+		queue_release(ep);
+	qmeta_free(&m);
 
 	code = outcome_code(env);
-	if (ndeferred > 0) {
-		snprintf(why, sizeof(why), "%zu recipient%s deferred",
-		    ndeferred, ndeferred == 1 ? "" : "s");
-		kept = keep_message(r, msg, env->sender, why);
-		if (kept == EX_IOERR)
-			return EX_IOERR;
-	}
+	/* SPEC §3: failures a delivered or queued bounce reported. */
+	if (res.bounced)
+		code = res.ndeferred > 0 ? EX_TEMPFAIL : EX_OK;
+	if (res.kept == KEPT_LOST)
+		return EX_IOERR;
+	if (res.kept == KEPT_DEADLETTER && code == EX_TEMPFAIL)
+		return EX_CANTCREAT;
 	return code;
+}
+
+/* -bp, mailq: the queues this user can see (SPEC §7). */
+static int
+mode_printq(struct run *r)
+{
+	char **dirs;
+	size_t n, i;
+
+	dirs = attempt_queue_dirs(&r->cfg, &n);
+	(void)queue_print(stdout, dirs, n);
+	for (i = 0; i < n; i++)
+		free(dirs[i]);
+	free(dirs);
+	return EX_OK;
 }
 
 static int
@@ -415,7 +446,7 @@ mode_deliver(struct run *r)
 	enum intake_status st;
 	char err[1024];
 	struct timespec arrival;
-	int fd, code, fail;
+	int fd, code;
 
 	clock_gettime(CLOCK_MONOTONIC, &arrival);
 	if ((fd = open_spool(err, sizeof(err))) < 0) {
@@ -486,12 +517,7 @@ mode_deliver(struct run *r)
 
 	if (r->opts.verbose)
 		print_envelope(&env);
-	report_failures(r, &env);
-	fail = failure_code(&env);
-	if (env.ndomains == 0) {
-		code = fail;
-		goto out;
-	}
+	/* Recipients refused before delivery are reported with the rest. */
 	code = deliver_message(r, &msg, &env, &arrival);
 out:
 	envelope_free(&env);
@@ -545,11 +571,18 @@ main(int argc, char *argv[])
 		code = mode_verify(&r);
 		break;
 	case MODE_PRINTQ:
+		code = mode_printq(&r);
+		break;
 	case MODE_RUNQ:
+		find_names(&r);
+		(void)attempt_queue_run(&r.cfg, &r.opts, r.hostname,
+		    r.cfg.helo != NULL ? r.cfg.helo :
+		    r.fqdn ? r.hostname : NULL);
+		code = EX_OK;
+		break;
 	case MODE_SMTP:
 	default:
-		say("this mode is not available in this version of mxsend "
-		    "(the queue and -bs come with delivery)");
+		say("-bs is not available in this version of mxsend");
 		code = EX_UNAVAILABLE;
 		break;
 	}

@@ -80,27 +80,6 @@ smtp_event_name(enum smtp_event ev)
 	return "?";
 }
 
-char *
-smtp_xtext(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	struct buf	 b;
-	unsigned char	 c;
-
-	buf_init(&b);
-	buf_add(&b, "", 0);
-	for (; *s != '\0'; s++) {
-		c = (unsigned char)*s;
-		if (c < 33 || c > 126 || c == '+' || c == '=') {
-			buf_addc(&b, '+');
-			buf_addc(&b, hex[c >> 4]);
-			buf_addc(&b, hex[c & 15]);
-		} else
-			buf_addc(&b, c);
-	}
-	return buf_release(&b);
-}
-
 static void
 status_set(struct smtp_status *st, enum smtp_event ev, enum smtp_stage stage,
     int code, const char *enh, const char *fmt, ...)
@@ -778,7 +757,7 @@ mail_cmd(const struct smtp_session *s, const struct smtp_txn *t,
 		else if (t->ret == RET_HDRS)
 			buf_adds(&b, " RET=HDRS");
 		if (t->envid != NULL && t->envid[0] != '\0') {
-			x = smtp_xtext(t->envid);
+			x = xtext_encode(t->envid);
 			buf_printf(&b, " ENVID=%s", x);
 			free(x);
 		}
@@ -800,7 +779,7 @@ rcpt_cmd(const struct smtp_session *s, const struct smtp_rcpt *r)
 		/* RFC 3461 §4.2; a UTF-8 ORCPT would need RFC 6533. */
 		if (r->orcpt != NULL && r->orcpt[0] != '\0' &&
 		    ascii_only(r->orcpt)) {
-			x = smtp_xtext(r->orcpt);
+			x = xtext_encode(r->orcpt);
 			buf_printf(&b, " ORCPT=rfc822;%s", x);
 			free(x);
 		}

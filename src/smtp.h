@@ -183,7 +183,4 @@ void	 smtp_close(struct smtp_session *);
 const char *smtp_stage_name(enum smtp_stage);	/* "RCPT", "end of data" */
 const char *smtp_event_name(enum smtp_event);
 
-/* RFC 3461 §4 xtext of s (caller frees). */
-char	*smtp_xtext(const char *s);
-
 #endif

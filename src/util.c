@@ -305,3 +305,24 @@ b64_char_value(int c)
 		return 63;
 	return -1;
 }
+
+char *
+xtext_encode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct buf	 b;
+	unsigned char	 c;
+
+	buf_init(&b);
+	buf_add(&b, "", 0);
+	for (; *s != '\0'; s++) {
+		c = (unsigned char)*s;
+		if (c < 33 || c > 126 || c == '+' || c == '=') {
+			buf_addc(&b, '+');
+			buf_addc(&b, hex[c >> 4]);
+			buf_addc(&b, hex[c & 15]);
+		} else
+			buf_addc(&b, c);
+	}
+	return buf_release(&b);
+}

@@ -68,4 +68,7 @@ int	 b64_char_value(int);
 #define QUEUE_ID_LEN	18
 void	 queue_id_new(char out[QUEUE_ID_LEN + 1]);
 
+/* RFC 3461 §4 xtext of s (caller frees). */
+char	*xtext_encode(const char *s);
+
 #endif

@@ -5,6 +5,7 @@
  */
 #include "autoconf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,6 +38,10 @@ run_env_setup(struct run_env *re)
 	if ((fd = open(re->aliases, O_CREAT | O_WRONLY, 0600)) < 0)
 		cr_assert_fail("create %s: %s", re->aliases, strerror(errno));
 	close(fd);
+	/* The queue of this test, as make install creates queue_dir. */
+	snprintf(re->queue, sizeof(re->queue), "%s/queue", re->dir);
+	if (mkdir(re->queue, 0700) != 0 || chmod(re->queue, 01733) != 0)
+		cr_assert_fail("create %s: %s", re->queue, strerror(errno));
 }
 
 void
@@ -134,7 +139,7 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 {
 	int in[2], out[2], err[2], wstatus;
 	size_t outcap = 1, errcap = 1, sent = 0, nenv = 0, i;
-	char *envp[64], home[300], tmp[300], conf[320], al[320];
+	char *envp[64], home[300], tmp[300], conf[320], al[320], qdir[340];
 	double end;
 	pid_t pid;
 
@@ -167,6 +172,9 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	for (i = 0; defaults[i] != NULL; i++)
 		if (!env_has(env, defaults[i]))
 			envp[nenv++] = (char *)defaults[i];
+	snprintf(qdir, sizeof(qdir), "MXSEND_QUEUE_DIR=%s", re->queue);
+	if (!env_has(env, qdir))
+		envp[nenv++] = qdir;
 	envp[nenv] = NULL;
 
 	if ((pid = fork()) < 0)
@@ -279,4 +287,27 @@ slurp(const char *path, size_t *lenp)
 	if (lenp)
 		*lenp = (size_t)n;
 	return buf;
+}
+
+char *
+queued_message(const char *root, unsigned uid)
+{
+	char		 dir[400], path[700], found[700] = "";
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 len, n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/%u", root, uid);
+	if ((d = opendir(dir)) == NULL)
+		return NULL;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len > 4 && strcmp(de->d_name + len - 4, ".msg") == 0) {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			strcpy(found, path);
+			n++;
+		}
+	}
+	closedir(d);
+	return n == 1 ? slurp(found, NULL) : NULL;
 }

@@ -23,6 +23,8 @@ struct run_env {
 	char	 dir[256];	/* HOME and TMPDIR */
 	char	 conf[300];	/* $dir/mxsend.conf (empty) */
 	char	 aliases[300];	/* $dir/aliases (empty) */
+	char	 queue[300];	/* $dir/queue, mode 1733: MXSEND_QUEUE_DIR
+				   unless the test sets it */
 };
 
 /* Make the per-test directory; aborts the test on failure. */
@@ -47,6 +49,12 @@ int	 run_mxsend(const struct run_env *, const char *const argv[],
 	    unsigned timeout_s, struct run_result *);
 
 void	 run_result_free(struct run_result *);
+
+/*
+ * The message file of the only entry of the queue of uid in queue root
+ * (root/UID/ID.msg), read whole; NULL when there is none or several.
+ */
+char	*queued_message(const char *root, unsigned uid);
 
 /* Read a whole file into a NUL-terminated string (NULL if unreadable). */
 char	*slurp(const char *path, size_t *lenp);

@@ -1175,16 +1175,16 @@ Test(smtp_misc, xtext)
 {
 	char *s;
 
-	s = smtp_xtext("abc+1");
+	s = xtext_encode("abc+1");
 	cr_assert_str_eq(s, "abc+2B1");
 	free(s);
-	s = smtp_xtext("a=b c");
+	s = xtext_encode("a=b c");
 	cr_assert_str_eq(s, "a+3Db+20c");
 	free(s);
-	s = smtp_xtext("caf\xc3\xa9");
+	s = xtext_encode("caf\xc3\xa9");
 	cr_assert_str_eq(s, "caf+C3+A9");
 	free(s);
-	s = smtp_xtext("");
+	s = xtext_encode("");
 	cr_assert_str_eq(s, "");
 	free(s);
 }

@@ -1,0 +1,1473 @@
+/*
+ * test_deliver.c: the delivery matrix of SPEC §6 run end to end: the real
+ * mxsend binary against the scripted DNS server (fakedns) and scripted SMTP
+ * servers (fakesmtp) playing MX hosts on loopback addresses 127.0.0.2... that
+ * share one port, and a relay on 127.0.0.1. Each test asserts the exit code
+ * of SPEC §3 (and its precedence 68 > 67 > 69 > 75 > 0), the per-recipient
+ * lines on stderr, the Postfix-style log lines, and what every server
+ * recorded (which host saw a session, a MAIL, an AUTH, which recipients were
+ * accepted), so that failover, final replies, the relay's TLS and AUTH
+ * rules, batching, parallel delivery and the deadline are each pinned down.
+ *
+ * Every server is started by the test and stopped by its PID; records are
+ * read after the servers were stopped, so that they are complete.
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "run.h"
+#include "spawn.h"
+
+#define BODY	"The body line 7f3a, kept for the test."
+#define PW	"s3cret-pw"
+#define PW_PLAIN_B64	"AHVzZXIAczNjcmV0LXB3"	/* \0user\0s3cret-pw */
+#define PW_B64	"czNjcmV0LXB3"			/* s3cret-pw (LOGIN) */
+#define MAXENV	40
+
+static struct run_env re;
+static struct run_result res;
+static struct server dns, mx, relay;
+static char dnslog[400], mxrec[400], relayrec[400], logpath[400];
+static char capem[400], certpem[400], keypem[400];
+static unsigned mxport, relayport;
+static int nmx, have_mx, have_relay, have_certs;
+static double elapsed;
+
+static char envs[MAXENV][700];
+static const char *envlist[MAXENV + 1];
+static int nenv;
+
+static const char zone[] =
+    "a.test. MX 10 mx1.a.test.\n"
+    "mx1.a.test. A 127.0.0.2\n"
+    "b.test. MX 10 mx1.b.test.\n"
+    "mx1.b.test. A 127.0.0.3\n"
+    "fo.test. MX 10 mx1.fo.test.\n"
+    "fo.test. MX 20 mx2.fo.test.\n"
+    "mx1.fo.test. A 127.0.0.2\n"
+    "mx2.fo.test. A 127.0.0.3\n"
+    "fo3.test. MX 10 mx1.fo3.test.\n"
+    "fo3.test. MX 20 mx2.fo3.test.\n"
+    "fo3.test. MX 30 mx3.fo3.test.\n"
+    "mx1.fo3.test. A 127.0.0.2\n"
+    "mx2.fo3.test. A 127.0.0.3\n"
+    "mx3.fo3.test. A 127.0.0.4\n"
+    "down.test. MX 10 mx1.down.test.\n"
+    "down.test. MX 20 mx2.down.test.\n"
+    "mx1.down.test. A 127.0.0.9\n"
+    "mx2.down.test. A 127.0.0.3\n"
+    "dead.test. MX 10 mx1.dead.test.\n"
+    "dead.test. MX 20 mx2.dead.test.\n"
+    "mx1.dead.test. A 127.0.0.9\n"
+    "mx2.dead.test. A 127.0.0.8\n"
+    "nullmx.test. MX 0 .\n"
+    "nodata.test. TXT \"v=spf1 -all\"\n"
+    "servfail.test. A 127.0.0.2\n"
+    "on servfail.test * servfail\n"
+    "implicit.test. A 127.0.0.2\n"
+    "d0.test. MX 10 mx.d0.test.\nmx.d0.test. A 127.0.0.10\n"
+    "d1.test. MX 10 mx.d1.test.\nmx.d1.test. A 127.0.0.11\n"
+    "d2.test. MX 10 mx.d2.test.\nmx.d2.test. A 127.0.0.12\n"
+    "d3.test. MX 10 mx.d3.test.\nmx.d3.test. A 127.0.0.13\n"
+    "d4.test. MX 10 mx.d4.test.\nmx.d4.test. A 127.0.0.14\n"
+    "d5.test. MX 10 mx.d5.test.\nmx.d5.test. A 127.0.0.15\n"
+    "d6.test. MX 10 mx.d6.test.\nmx.d6.test. A 127.0.0.16\n"
+    "d7.test. MX 10 mx.d7.test.\nmx.d7.test. A 127.0.0.17\n"
+    "d8.test. MX 10 mx.d8.test.\nmx.d8.test. A 127.0.0.18\n"
+    "d9.test. MX 10 mx.d9.test.\nmx.d9.test. A 127.0.0.19\n";
+
+/* ------------------------------------------------------------ helpers */
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Set KEY=VALUE in the environment given to mxsend, replacing KEY. */
+static void
+env_set(const char *fmt, ...)
+{
+	char tmp[700];
+	size_t klen;
+	va_list ap;
+	int i;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	klen = (size_t)(strchr(tmp, '=') - tmp) + 1;
+	for (i = 0; i < nenv; i++)
+		if (strncmp(envs[i], tmp, klen) == 0)
+			break;
+	cr_assert(i < MAXENV, "too many environment entries");
+	if (i == nenv)
+		nenv++;
+	memcpy(envs[i], tmp, sizeof(tmp));
+}
+
+/* A port that was free on 127.0.0.1 a moment ago. */
+static unsigned
+pick_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	unsigned port;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
+	    "bind: %s", strerror(errno));
+	cr_assert(getsockname(fd, (struct sockaddr *)&sin, &sl) == 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+static char *
+file_in(const char *dir, int n, const char *what)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/session-%d.%s", dir, n, what);
+	return slurp(path, NULL);
+}
+
+/* Number of sessions the server recorded (session-N.info, N from 1). */
+static int
+nsess(const char *dir)
+{
+	char path[700];
+	int n = 0;
+
+	if (dir[0] == '\0')
+		return 0;
+	for (;;) {
+		snprintf(path, sizeof(path), "%s/session-%d.info", dir, n + 1);
+		if (access(path, F_OK) != 0)
+			return n;
+		n++;
+	}
+}
+
+/* Session n came to the listener on ip (ip NULL: any). */
+static int
+sess_is_at(const char *dir, int n, const char *ip)
+{
+	char want[80], *info;
+	int ok;
+
+	if (ip == NULL)
+		return 1;
+	if ((info = file_in(dir, n, "info")) == NULL)
+		return 0;
+	snprintf(want, sizeof(want), "local %s ", ip);
+	ok = strncmp(info, want, strlen(want)) == 0;
+	free(info);
+	return ok;
+}
+
+static int
+sessions_at(const char *dir, const char *ip)
+{
+	int n, k = 0, total = nsess(dir);
+
+	for (n = 1; n <= total; n++)
+		k += sess_is_at(dir, n, ip);
+	return k;
+}
+
+/* Some session at ip (NULL: any) logged a client line containing needle. */
+static int
+logs_have(const char *dir, const char *ip, const char *needle)
+{
+	int n, total = nsess(dir), found = 0;
+	char *log;
+
+	for (n = 1; n <= total && !found; n++) {
+		if (!sess_is_at(dir, n, ip))
+			continue;
+		if ((log = file_in(dir, n, "log")) != NULL) {
+			found = strcasestr(log, needle) != NULL;
+			free(log);
+		}
+	}
+	return found;
+}
+
+/*
+ * Some transaction of a session at ip (NULL: any) accepted rcpt and took
+ * the message with a 250: returns the session number, else 0.
+ */
+static int
+delivered_at(const char *dir, const char *ip, const char *rcpt)
+{
+	int n, m, total = nsess(dir);
+	char want[300], *env;
+
+	snprintf(want, sizeof(want), "accepted <%s>\n", rcpt);
+	for (n = 1; n <= total; n++) {
+		if (!sess_is_at(dir, n, ip))
+			continue;
+		for (m = 1; m <= 20; m++) {
+			char what[16];
+			int ok;
+
+			snprintf(what, sizeof(what), "env-%d", m);
+			if ((env = file_in(dir, n, what)) == NULL)
+				break;
+			ok = strstr(env, want) != NULL &&
+			    strstr(env, "result 250") != NULL;
+			free(env);
+			if (ok)
+				return n;
+		}
+	}
+	return 0;
+}
+
+static void
+append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
+static void
+ev_server(char *buf, size_t size, const char *name, const char *dir)
+{
+	static const char *const what[] = { "info", "log", "env-1", "env-2",
+	    "tls", "done" };
+	int n, total = nsess(dir);
+	size_t i;
+
+	append(buf, size, "[%s] %d session(s)\n", name, total);
+	for (n = 1; n <= total && n <= 12; n++)
+		for (i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+			char *s = file_in(dir, n, what[i]);
+
+			if (s == NULL)
+				continue;
+			append(buf, size, "-- %s session-%d.%s:\n%.700s%s", name,
+			    n, what[i], s, strlen(s) > 700 ? "...\n" : "");
+			free(s);
+		}
+}
+
+/* Everything a failed assertion should show: exit, stderr, records. */
+static const char *
+ev(void)
+{
+	static char buf[24000];
+	char *log;
+
+	buf[0] = '\0';
+	append(buf, sizeof(buf), "\nexit %d%s after %.2f s\n--- stderr:\n"
+	    "%.4000s\n", res.status, res.timed_out ? " (TIMED OUT)" : "",
+	    elapsed, res.err ? res.err : "");
+	if ((log = slurp(logpath, NULL)) != NULL) {
+		append(buf, sizeof(buf), "--- log:\n%.3000s\n", log);
+		free(log);
+	}
+	if ((log = slurp(dnslog, NULL)) != NULL) {
+		append(buf, sizeof(buf), "--- DNS queries:\n%.1500s\n", log);
+		free(log);
+	}
+	{
+		int i;
+
+		append(buf, sizeof(buf), "--- environment:");
+		for (i = 0; i < nenv; i++)
+			append(buf, sizeof(buf), " %s", envs[i]);
+		append(buf, sizeof(buf), "\n");
+	}
+	if (have_mx)
+		ev_server(buf, sizeof(buf), "mx", mxrec);
+	if (have_relay)
+		ev_server(buf, sizeof(buf), "relay", relayrec);
+	return buf;
+}
+
+/* The line of stderr that reports addr (not a -v dialogue line). */
+static const char *
+err_line(const char *addr)
+{
+	static char line[2048];
+	const char *p = res.err;
+
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len >= sizeof(line))
+			len = sizeof(line) - 1;
+		memcpy(line, p, len);
+		line[len] = '\0';
+		if (strstr(line, addr) != NULL && strstr(line, "--> ") == NULL &&
+		    strstr(line, "<-- ") == NULL)
+			return line;
+		p = nl ? nl + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* The log line for recipient addr (malloc'd), or NULL. */
+static char *
+log_line(const char *addr)
+{
+	char want[300], *log, *p, *e, *line = NULL;
+
+	if ((log = slurp(logpath, NULL)) == NULL)
+		return NULL;
+	snprintf(want, sizeof(want), "to=<%s>,", addr);
+	if ((p = strstr(log, want)) != NULL) {
+		while (p > log && p[-1] != '\n')
+			p--;
+		e = strchr(p, '\n');
+		line = strndup(p, e ? (size_t)(e - p) : strlen(p));
+	}
+	free(log);
+	return line;
+}
+
+static int found_body;
+
+static int
+find_body(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	char *s;
+
+	(void)f;
+	if (flag != FTW_F || st->st_size > 10 * 1024 * 1024)
+		return 0;
+	if ((s = slurp(path, NULL)) != NULL) {
+		if (strstr(s, BODY) != NULL)
+			found_body = 1;
+		free(s);
+	}
+	return found_body;
+}
+
+/*
+ * The message was kept: in $HOME/dead.letter (until the queue lands), or in
+ * a queue entry (queue_dir of the test, or $HOME/.mxsend/queue).
+ */
+static int
+kept(void)
+{
+	char path[400];
+
+	found_body = 0;
+	snprintf(path, sizeof(path), "%s/dead.letter", re.dir);
+	{
+		char *s = slurp(path, NULL);
+
+		if (s != NULL && strstr(s, BODY) != NULL)
+			found_body = 1;
+		free(s);
+	}
+	if (!found_body) {
+		snprintf(path, sizeof(path), "%s/queue", re.dir);
+		nftw(path, find_body, 8, FTW_PHYS);
+	}
+	if (!found_body) {
+		snprintf(path, sizeof(path), "%s/.mxsend", re.dir);
+		nftw(path, find_body, 8, FTW_PHYS);
+	}
+	return found_body;
+}
+
+/* ------------------------------------------------------------ servers */
+
+static void
+setup(void)
+{
+	const char *argv[10];
+	char zpath[400], qdir[400];
+
+	alarm(60);
+	run_env_setup(&re);
+	memset(&dns, 0, sizeof(dns));
+	memset(&mx, 0, sizeof(mx));
+	memset(&relay, 0, sizeof(relay));
+	memset(&res, 0, sizeof(res));
+	nenv = nmx = have_mx = have_relay = have_certs = 0;
+	mxrec[0] = relayrec[0] = '\0';
+	elapsed = 0;
+	snprintf(zpath, sizeof(zpath), "%s", run_env_file(&re, "zone", zone,
+	    0644));
+	snprintf(dnslog, sizeof(dnslog), "%s/dns.log", re.dir);
+	snprintf(logpath, sizeof(logpath), "%s/mxsend.log", re.dir);
+	snprintf(qdir, sizeof(qdir), "%s/queue", re.dir);
+	/* run_env_setup() made it (mode 1733, as make install does). */
+	cr_assert(mkdir(qdir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s",
+	    qdir, strerror(errno));
+	argv[0] = support_path("fakedns");
+	argv[1] = "--listen";
+	argv[2] = "127.0.0.1:0";
+	argv[3] = "--zone";
+	argv[4] = zpath;
+	argv[5] = "--log";
+	argv[6] = dnslog;
+	argv[7] = NULL;
+	cr_assert_eq(server_start(&dns, argv, 10), 0, "fakedns did not start");
+
+	env_set("MXSEND_NAMESERVER=127.0.0.1:%u", dns.l[0].port);
+	mxport = pick_port();
+	env_set("MXSEND_MX_PORT=%u", mxport);
+	env_set("MXSEND_TIMEOUT_CONNECT=2");
+	env_set("MXSEND_TIMEOUT_COMMAND=2");
+	env_set("MXSEND_TIMEOUT_DATA=3");
+	env_set("MXSEND_DEFAULT_DOMAIN=test.example");
+	env_set("MXSEND_HELO=client.test");
+	env_set("MXSEND_LOG=%s", logpath);
+	env_set("MXSEND_QUEUE_DIR=%s", qdir);
+}
+
+static void
+teardown(void)
+{
+	server_stop(&mx);
+	server_stop(&relay);
+	server_stop(&dns);
+	run_result_free(&res);
+	run_env_cleanup(&re);
+}
+
+TestSuite(deliver, .init = setup, .fini = teardown);
+
+/*
+ * One fakesmtp serving the MX hosts: a listener on each address given
+ * (NULL-terminated), all on the one port mx_port; the script applies to all
+ * of them (rules with local= make hosts differ).
+ */
+static void
+start_mx(const char *script, ...)
+{
+	char spath[400], lspec[16][64], name[32];
+	const char *argv[48], *addr[16];
+	int naddr = 0, argc, i, attempt;
+	va_list ap;
+
+	server_stop(&mx);
+	va_start(ap, script);
+	while ((addr[naddr] = va_arg(ap, const char *)) != NULL)
+		cr_assert(++naddr < 16);
+	va_end(ap);
+	nmx++;
+	snprintf(name, sizeof(name), "mx-script-%d", nmx);
+	snprintf(spath, sizeof(spath), "%s", run_env_file(&re, name, script,
+	    0644));
+	snprintf(mxrec, sizeof(mxrec), "%s/mx-rec-%d", re.dir, nmx);
+	for (attempt = 0; attempt < 10; attempt++) {
+		argc = 0;
+		argv[argc++] = support_path("fakesmtp");
+		for (i = 0; i < naddr; i++) {
+			snprintf(lspec[i], sizeof(lspec[i]), "%s:%u", addr[i],
+			    mxport);
+			argv[argc++] = "--listen";
+			argv[argc++] = lspec[i];
+		}
+		argv[argc++] = "--script";
+		argv[argc++] = spath;
+		argv[argc++] = "--record";
+		argv[argc++] = mxrec;
+		argv[argc] = NULL;
+		if (server_start(&mx, argv, 10) == 0)
+			break;
+		mxport = pick_port();
+	}
+	cr_assert(attempt < 10, "fakesmtp (MX) did not start");
+	env_set("MXSEND_MX_PORT=%u", mxport);
+	have_mx = 1;
+}
+
+static void
+run_certtool(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	cr_assert_eq(rc, 0, "failed: %s", cmd);
+}
+
+/* A CA and a server certificate for 127.0.0.1 and localhost signed by it. */
+static void
+make_certs(void)
+{
+	char cakey[400], catmpl[400], srvtmpl[400];
+
+	if (have_certs)
+		return;
+	if (system("certtool --version >/dev/null 2>&1") != 0)
+		cr_skip_test("certtool (gnutls-bin) is not installed");
+	snprintf(cakey, sizeof(cakey), "%s/ca.key", re.dir);
+	snprintf(capem, sizeof(capem), "%s/ca.pem", re.dir);
+	snprintf(keypem, sizeof(keypem), "%s/key.pem", re.dir);
+	snprintf(certpem, sizeof(certpem), "%s/cert.pem", re.dir);
+	snprintf(catmpl, sizeof(catmpl), "%s", run_env_file(&re, "ca.tmpl",
+	    "cn = \"mxsend test CA\"\nca\ncert_signing_key\ncrl_signing_key\n"
+	    "expiration_days = 2\n", 0644));
+	snprintf(srvtmpl, sizeof(srvtmpl), "%s", run_env_file(&re,
+	    "srv.tmpl", "cn = \"localhost\"\ndns_name = \"localhost\"\n"
+	    "ip_address = \"127.0.0.1\"\ntls_www_server\nsigning_key\n"
+	    "encryption_key\nexpiration_days = 2\n", 0644));
+	run_certtool("certtool --generate-privkey --key-type=ecdsa "
+	    "--outfile %s >/dev/null 2>&1", cakey);
+	run_certtool("certtool --generate-self-signed --load-privkey %s "
+	    "--template %s --outfile %s >/dev/null 2>&1", cakey, catmpl,
+	    capem);
+	run_certtool("certtool --generate-privkey --key-type=ecdsa "
+	    "--outfile %s >/dev/null 2>&1", keypem);
+	run_certtool("certtool --generate-certificate --load-privkey %s "
+	    "--load-ca-certificate %s --load-ca-privkey %s --template %s "
+	    "--outfile %s >/dev/null 2>&1", keypem, capem, cakey, srvtmpl,
+	    certpem);
+	have_certs = 1;
+}
+
+/* SHA-256 of the server certificate's DER, as "AB:CD:..." (95 chars). */
+static void
+cert_fingerprint(char *out, size_t size)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	gnutls_x509_crt_t crt;
+	unsigned char fp[64];
+	size_t n = sizeof(fp), i;
+
+	cr_assert(gnutls_load_file(certpem, &d) == 0);
+	cr_assert(gnutls_x509_crt_init(&crt) == 0);
+	cr_assert(gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) == 0);
+	cr_assert(gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, fp,
+	    &n) == 0 && n == 32);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_free(d.data);
+	cr_assert(size >= 3 * n);
+	out[0] = '\0';
+	for (i = 0; i < n; i++)
+		append(out, size, "%s%02X", i ? ":" : "", fp[i]);
+}
+
+#define RELAY_PLAIN	0
+#define RELAY_TLS	1
+
+/*
+ * The relay: fakesmtp on 127.0.0.1, a free port; with RELAY_TLS it has the
+ * server certificate (STARTTLS when the script offers it). Sets
+ * MXSEND_RELAY (no credentials) and MXSEND_RELAY_TLS (off, or auto).
+ */
+static void
+start_relay(const char *script, int tls)
+{
+	char spath[400];
+	const char *argv[16];
+	int argc = 0;
+
+	if (tls)
+		make_certs();
+	snprintf(spath, sizeof(spath), "%s", run_env_file(&re,
+	    "relay-script", script, 0644));
+	snprintf(relayrec, sizeof(relayrec), "%s/relay-rec", re.dir);
+	argv[argc++] = support_path("fakesmtp");
+	argv[argc++] = "--listen";
+	argv[argc++] = "127.0.0.1:0";
+	argv[argc++] = "--script";
+	argv[argc++] = spath;
+	argv[argc++] = "--record";
+	argv[argc++] = relayrec;
+	if (tls) {
+		argv[argc++] = "--tls-cert";
+		argv[argc++] = certpem;
+		argv[argc++] = "--tls-key";
+		argv[argc++] = keypem;
+	}
+	argv[argc] = NULL;
+	cr_assert_eq(server_start(&relay, argv, 10), 0,
+	    "fakesmtp (relay) did not start");
+	relayport = relay.l[0].port;
+	have_relay = 1;
+	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u", relayport);
+	env_set("MXSEND_RELAY_TLS=%s", tls ? "auto" : "off");
+}
+
+static void
+stop_servers(void)
+{
+	server_stop(&mx);
+	server_stop(&relay);
+}
+
+/*
+ * Run "sendmail [OPTIONS...] -t" with a message To: to (NULL-terminated
+ * options), 30 s at most; then stop the SMTP servers so that their
+ * records are complete. Returns the exit status.
+ */
+static int
+deliver(const char *to, ...)
+{
+	char msg[2048];
+	const char *argv[16];
+	int argc = 0, i;
+	double t0;
+	va_list ap;
+
+	snprintf(msg, sizeof(msg), "From: s@test.example\nTo: %s\n"
+	    "Subject: t\n\n" BODY "\n", to);
+	argv[argc++] = "sendmail";
+	va_start(ap, to);
+	while ((argv[argc] = va_arg(ap, const char *)) != NULL)
+		cr_assert(++argc < 14);
+	va_end(ap);
+	argv[argc++] = "-t";
+	argv[argc] = NULL;
+	for (i = 0; i < nenv; i++)
+		envlist[i] = envs[i];
+	envlist[nenv] = NULL;
+	run_result_free(&res);
+	t0 = now_s();
+	cr_assert_eq(run_mxsend(&re, argv, msg, strlen(msg), envlist, 30,
+	    &res), 0, "could not run %s", mxsend_path());
+	elapsed = now_s() - t0;
+	stop_servers();
+	cr_assert(!res.timed_out, "mxsend did not finish in 30 s%s", ev());
+	return res.status;
+}
+
+/* ------------------------------------------------------ assertion kits */
+
+#define assert_exit(code) \
+	cr_assert_eq(res.status, (code), "want exit %d%s", (code), ev())
+
+/* addr failed permanently: its stderr line has each needle, no "deferred". */
+static void
+assert_failed(const char *addr, const char *needle1, const char *needle2)
+{
+	const char *l = err_line(addr);
+
+	cr_assert(l != NULL, "no stderr line for %s%s", addr, ev());
+	cr_assert(strstr(l, "deferred") == NULL, "%s reported deferred%s",
+	    addr, ev());
+	cr_assert(needle1 == NULL || strstr(l, needle1) != NULL,
+	    "stderr line for %s lacks \"%s\"%s", addr, needle1, ev());
+	cr_assert(needle2 == NULL || strstr(l, needle2) != NULL,
+	    "stderr line for %s lacks \"%s\"%s", addr, needle2, ev());
+}
+
+/* Exit 75, addr named as deferred on stderr, the message kept. */
+static void
+assert_deferred(const char *addr, const char *needle)
+{
+	const char *l;
+
+	assert_exit(75);
+	l = err_line(addr);
+	cr_assert(l != NULL && strstr(l, "deferred") != NULL,
+	    "no \"deferred\" stderr line for %s%s", addr, ev());
+	cr_assert(needle == NULL || strstr(l, needle) != NULL,
+	    "stderr line for %s lacks \"%s\"%s", addr, needle, ev());
+	cr_assert(kept(), "deferred message neither in $HOME/dead.letter nor "
+	    "in the queue%s", ev());
+}
+
+static const char *
+where(const char *ip)
+{
+	return ip != NULL ? ip : "the server";
+}
+
+static void
+assert_no_err_line(const char *addr)
+{
+	cr_assert(err_line(addr) == NULL, "stderr names %s%s", addr, ev());
+}
+
+#define assert_delivered(dir, ip, rcpt) \
+	cr_assert(delivered_at((dir), (ip), (rcpt)) != 0, \
+	    "%s not delivered at %s%s", (rcpt), where(ip), ev())
+
+#define assert_no_session(dir, ip, who) \
+	cr_assert_eq(sessions_at((dir), (ip)), 0, "%s had a session%s", \
+	    (who), ev())
+
+#define assert_no_relay_session() \
+	cr_assert_eq(nsess(relayrec), 0, "the relay had a session%s", ev())
+
+#define MX12	"127.0.0.2", "127.0.0.3", NULL
+
+/* ---------------------------------------------------------------- DNS */
+
+Test(deliver, null_mx_is_final_even_with_a_relay)
+{
+	start_relay("", RELAY_PLAIN);
+	deliver("u@nullmx.test", NULL);
+	assert_exit(68);
+	assert_failed("u@nullmx.test", "5.1.10", NULL);
+	assert_no_relay_session();
+}
+
+Test(deliver, nxdomain_without_relay_is_68)
+{
+	deliver("u@nosuch.test", NULL);
+	assert_exit(68);
+	assert_failed("u@nosuch.test", "5.1.2", NULL);
+}
+
+Test(deliver, nxdomain_goes_to_the_relay)
+{
+	start_relay("", RELAY_PLAIN);
+	deliver("u@nosuch.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@nosuch.test");
+	assert_no_err_line("u@nosuch.test");
+}
+
+Test(deliver, nodata_goes_to_the_relay)
+{
+	start_relay("", RELAY_PLAIN);
+	deliver("u@nodata.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@nodata.test");
+}
+
+Test(deliver, nodata_without_relay_is_68)
+{
+	deliver("u@nodata.test", NULL);
+	assert_exit(68);
+	assert_failed("u@nodata.test", NULL, NULL);
+}
+
+Test(deliver, servfail_goes_to_the_relay)
+{
+	start_mx("", "127.0.0.2", NULL);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@servfail.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@servfail.test");
+	assert_no_session(mxrec, NULL, "an MX (SERVFAIL is not \"no MX\")");
+}
+
+Test(deliver, servfail_without_relay_is_deferred)
+{
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@servfail.test", NULL);
+	assert_deferred("u@servfail.test", "4.4.3");
+	assert_no_session(mxrec, NULL, "an MX (SERVFAIL is not \"no MX\")");
+}
+
+Test(deliver, implicit_mx_is_the_domain_address)
+{
+	start_mx("", MX12);
+	deliver("u@implicit.test", NULL);
+	assert_exit(0);
+	assert_delivered(mxrec, "127.0.0.2", "u@implicit.test");
+	cr_assert(logs_have(mxrec, "127.0.0.2", "EHLO client.test"),
+	    "EHLO name is not MXSEND_HELO%s", ev());
+}
+
+/* --------------------------------------------------------- MX failover */
+
+Test(deliver, first_mx_refuses_connection_second_delivers)
+{
+	start_mx("", MX12);
+	deliver("u@down.test", NULL);
+	assert_exit(0);
+	assert_delivered(mxrec, "127.0.0.3", "u@down.test");
+}
+
+Test(deliver, greeting_554_on_first_mx_second_delivers)
+{
+	start_mx("greeting local=127.0.0.2 reply 554 5.7.1 No service here\n",
+	    MX12);
+	deliver("u@fo.test", NULL);
+	assert_exit(0);
+	cr_assert_eq(sessions_at(mxrec, "127.0.0.2"), 1,
+	    "first MX not tried%s", ev());
+	assert_delivered(mxrec, "127.0.0.3", "u@fo.test");
+}
+
+Test(deliver, ehlo_550_on_first_mx_second_delivers)
+{
+	start_mx("ehlo local=127.0.0.2 reply 550 5.7.1 Go away\n", MX12);
+	deliver("u@fo.test", NULL);
+	assert_exit(0);
+	cr_assert(logs_have(mxrec, "127.0.0.2", "EHLO"),
+	    "first MX not tried%s", ev());
+	cr_assert(!logs_have(mxrec, "127.0.0.2", "MAIL FROM"),
+	    "MAIL after EHLO 550%s", ev());
+	assert_delivered(mxrec, "127.0.0.3", "u@fo.test");
+}
+
+Test(deliver, mail_451_on_first_mx_second_delivers)
+{
+	start_mx("mail local=127.0.0.2 reply 451 4.3.0 Try again later\n",
+	    MX12);
+	deliver("u@fo.test", NULL);
+	assert_exit(0);
+	cr_assert(logs_have(mxrec, "127.0.0.2", "MAIL FROM"),
+	    "first MX not tried%s", ev());
+	assert_delivered(mxrec, "127.0.0.3", "u@fo.test");
+}
+
+Test(deliver, close_at_rcpt_on_first_mx_second_delivers)
+{
+	start_mx("rcpt local=127.0.0.2 close\n", MX12);
+	deliver("u@fo.test", NULL);
+	assert_exit(0);
+	cr_assert(logs_have(mxrec, "127.0.0.2", "RCPT TO"),
+	    "first MX not tried%s", ev());
+	assert_delivered(mxrec, "127.0.0.3", "u@fo.test");
+}
+
+Test(deliver, stall_at_greeting_on_first_mx_second_delivers)
+{
+	start_mx("greeting local=127.0.0.2 stall 20\n", MX12);
+	deliver("u@fo.test", NULL);
+	assert_exit(0);
+	cr_assert_eq(sessions_at(mxrec, "127.0.0.2"), 1,
+	    "first MX not tried%s", ev());
+	assert_delivered(mxrec, "127.0.0.3", "u@fo.test");
+	cr_assert(elapsed < 10.0, "took %.2f s%s", elapsed, ev());
+}
+
+#define ALL_5XX \
+	"greeting local=127.0.0.2 reply 554 5.7.1 No service here\n" \
+	"ehlo local=127.0.0.3 reply 550 5.7.1 Your HELO is refused\n" \
+	"helo local=127.0.0.3 reply 550 5.7.1 Your HELO is refused\n" \
+	"mail local=127.0.0.4 reply 553 5.7.1 Sender refused\n"
+
+Test(deliver, every_mx_5xx_before_rcpt_goes_to_the_relay)
+{
+	start_mx(ALL_5XX, "127.0.0.2", "127.0.0.3", "127.0.0.4", NULL);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@fo3.test", NULL);
+	assert_exit(0);
+	cr_assert(sessions_at(mxrec, "127.0.0.2") == 1 &&
+	    sessions_at(mxrec, "127.0.0.3") == 1 &&
+	    logs_have(mxrec, "127.0.0.4", "MAIL FROM"),
+	    "not every MX address was tried%s", ev());
+	assert_delivered(relayrec, NULL, "u@fo3.test");
+}
+
+Test(deliver, every_mx_5xx_before_rcpt_without_relay_is_69)
+{
+	start_mx(ALL_5XX, "127.0.0.2", "127.0.0.3", "127.0.0.4", NULL);
+	deliver("u@fo3.test", NULL);
+	assert_exit(69);
+	cr_assert(sessions_at(mxrec, "127.0.0.2") == 1 &&
+	    sessions_at(mxrec, "127.0.0.3") == 1 &&
+	    logs_have(mxrec, "127.0.0.4", "MAIL FROM"),
+	    "not every MX address was tried%s", ev());
+	assert_failed("u@fo3.test", NULL, NULL);
+	{
+		const char *l = err_line("u@fo3.test");
+
+		cr_assert(strstr(l, "554 5.7.1 No service here") ||
+		    strstr(l, "550 5.7.1 Your HELO is refused") ||
+		    strstr(l, "553 5.7.1 Sender refused"),
+		    "no server reply in the reason%s", ev());
+	}
+}
+
+Test(deliver, every_mx_unreachable_goes_to_the_relay)
+{
+	start_relay("", RELAY_PLAIN);
+	deliver("u@dead.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@dead.test");
+}
+
+Test(deliver, every_mx_unreachable_without_relay_is_deferred)
+{
+	deliver("u@dead.test", NULL);
+	assert_deferred("u@dead.test", NULL);
+}
+
+/* --------------------------------------------------------------- RCPT */
+
+Test(deliver, rcpt_550_511_is_final)
+{
+	start_mx("rcpt local=127.0.0.2 reply 550 5.1.1 No such user\n", MX12);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@fo.test", NULL);
+	assert_exit(67);
+	assert_failed("u@fo.test", "550 5.1.1 No such user", "(5.1.1)");
+	cr_assert(strstr(err_line("u@fo.test"), "127.0.0.2") != NULL,
+	    "the reason does not name the host%s", ev());
+	assert_no_session(mxrec, "127.0.0.3", "the second MX");
+	assert_no_relay_session();
+}
+
+Test(deliver, rcpt_550_571_goes_to_the_relay_not_the_next_mx)
+{
+	start_mx("rcpt local=127.0.0.2 reply 550 5.7.1 Client not allowed\n",
+	    MX12);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@fo.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@fo.test");
+	assert_no_session(mxrec, "127.0.0.3", "the second MX");
+}
+
+Test(deliver, rcpt_550_571_without_relay_is_67)
+{
+	start_mx("rcpt local=127.0.0.2 reply 550 5.7.1 Client not allowed\n",
+	    MX12);
+	deliver("u@fo.test", NULL);
+	assert_exit(67);
+	assert_failed("u@fo.test", "550 5.7.1 Client not allowed", "(5.7.1)");
+	assert_no_session(mxrec, "127.0.0.3", "the second MX");
+}
+
+Test(deliver, rcpt_450_goes_to_the_relay)
+{
+	start_mx("rcpt reply 450 4.2.0 Mailbox busy\n", "127.0.0.2", NULL);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@a.test");
+}
+
+Test(deliver, rcpt_450_without_relay_is_deferred)
+{
+	start_mx("rcpt reply 450 4.2.0 Mailbox busy\n", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", "450 4.2.0 Mailbox busy");
+}
+
+Test(deliver, rcpt_mixed_in_one_domain)
+{
+	char *env;
+	int n;
+
+	start_mx("rcpt match=<bad@ reply 550 5.1.1 No such user\n",
+	    "127.0.0.2", NULL);
+	deliver("good@a.test, bad@a.test", NULL);
+	assert_exit(67);
+	assert_failed("bad@a.test", "550 5.1.1 No such user", "(5.1.1)");
+	assert_no_err_line("good@a.test");
+	n = delivered_at(mxrec, "127.0.0.2", "good@a.test");
+	cr_assert(n != 0, "good@a.test not delivered%s", ev());
+	env = file_in(mxrec, n, "env-1");
+	cr_assert(env != NULL && strstr(env, "rejected <bad@a.test> 550"),
+	    "bad@a.test not in the same transaction%s", ev());
+	free(env);
+	cr_assert_eq(nsess(mxrec), 1, "more than one session%s", ev());
+}
+
+/* ------------------------------------------------------- end of data */
+
+Test(deliver, eod_554_is_final_for_the_message)
+{
+	start_mx("eod local=127.0.0.2 reply 554 5.7.1 Message rejected as "
+	    "spam\n", MX12);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@fo.test", NULL);
+	assert_exit(69);
+	assert_failed("u@fo.test", "554 5.7.1 Message rejected as spam",
+	    "(5.7.1)");
+	assert_no_session(mxrec, "127.0.0.3", "the second MX");
+	assert_no_relay_session();
+}
+
+Test(deliver, eod_451_goes_to_the_relay)
+{
+	start_mx("eod reply 451 4.3.0 Queue full\n", "127.0.0.2", NULL);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@a.test");
+}
+
+Test(deliver, eod_451_without_relay_is_deferred)
+{
+	start_mx("eod reply 451 4.3.0 Queue full\n", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", "451 4.3.0 Queue full");
+}
+
+Test(deliver, advertised_size_too_small_is_69_without_sending)
+{
+	start_mx("ext PIPELINING\next SIZE 50\n", "127.0.0.2", NULL);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@a.test", NULL);
+	assert_exit(69);
+	assert_failed("u@a.test", "5.3.4", NULL);
+	cr_assert(sessions_at(mxrec, "127.0.0.2") >= 1, "MX not tried%s",
+	    ev());
+	cr_assert(!logs_have(mxrec, NULL, "MAIL FROM"),
+	    "MAIL sent despite SIZE 50%s", ev());
+	assert_no_relay_session();
+}
+
+Test(deliver, mail_552_534_is_69_and_final)
+{
+	start_mx("mail local=127.0.0.2 reply 552 5.3.4 Message too big for "
+	    "system\n", MX12);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@fo.test", NULL);
+	assert_exit(69);
+	assert_failed("u@fo.test", "5.3.4", NULL);
+	assert_no_session(mxrec, "127.0.0.3", "the second MX");
+	assert_no_relay_session();
+}
+
+/* --------------------------------------------------------------- relay */
+
+#define TLS_RELAY \
+	"ext PIPELINING\next STARTTLS\n" \
+	"tls-ext PIPELINING\ntls-ext AUTH PLAIN LOGIN\n"
+
+static void
+relay_with_credentials(void)
+{
+	env_set("MXSEND_RELAY=smtp://user:" PW "@127.0.0.1:%u", relayport);
+	env_set("MXSEND_RELAY_TLS=auto");
+	env_set("MXSEND_ROUTE=relay");
+}
+
+Test(deliver, relay_starttls_and_auth_plain)
+{
+	char *info, *tls;
+
+	start_relay(TLS_RELAY "user user " PW "\n", RELAY_TLS);
+	relay_with_credentials();
+	env_set("MXSEND_TLS_CA_FILE=%s", capem);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@a.test");
+	info = file_in(relayrec, 1, "info");
+	tls = file_in(relayrec, 1, "tls");
+	cr_assert(info != NULL && strstr(info, "auth PLAIN user ok"),
+	    "no AUTH PLAIN%s", ev());
+	cr_assert(tls != NULL && strstr(tls, "mode starttls"),
+	    "no STARTTLS%s", ev());
+	free(info);
+	free(tls);
+}
+
+Test(deliver, relay_certificate_not_trusted_is_deferred)
+{
+	start_relay(TLS_RELAY "user user " PW "\n", RELAY_TLS);
+	relay_with_credentials();
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", NULL);
+	cr_assert(nsess(relayrec) >= 1, "relay not tried%s", ev());
+	cr_assert(!logs_have(relayrec, NULL, "MAIL FROM"),
+	    "MAIL to an untrusted relay%s", ev());
+	cr_assert(!logs_have(relayrec, NULL, "AUTH"),
+	    "AUTH to an untrusted relay%s", ev());
+}
+
+Test(deliver, relay_credentials_without_starttls_is_deferred)
+{
+	start_relay("ext PIPELINING\next AUTH PLAIN LOGIN\nuser user " PW "\n",
+	    RELAY_PLAIN);
+	relay_with_credentials();
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", NULL);
+	cr_assert(nsess(relayrec) >= 1, "relay not tried%s", ev());
+	cr_assert(!logs_have(relayrec, NULL, "AUTH"),
+	    "AUTH in plain text%s", ev());
+	cr_assert(!logs_have(relayrec, NULL, "MAIL FROM"),
+	    "MAIL in plain text%s", ev());
+}
+
+Test(deliver, relay_auth_535_is_deferred)
+{
+	char *info;
+
+	start_relay(TLS_RELAY "user user another-pw\n", RELAY_TLS);
+	relay_with_credentials();
+	env_set("MXSEND_TLS_CA_FILE=%s", capem);
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", NULL);
+	info = file_in(relayrec, 1, "info");
+	cr_assert(info != NULL && strstr(info, "failed"),
+	    "no failed AUTH at the relay%s", ev());
+	free(info);
+	cr_assert(!logs_have(relayrec, NULL, "MAIL FROM"),
+	    "MAIL after AUTH 535%s", ev());
+}
+
+Test(deliver, relay_rcpt_450_is_deferred)
+{
+	start_relay("rcpt reply 450 4.2.0 Mailbox busy\n", RELAY_PLAIN);
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", "450 4.2.0 Mailbox busy");
+}
+
+Test(deliver, relay_rcpt_550_is_67)
+{
+	start_relay("rcpt reply 550 5.1.1 No such user\n", RELAY_PLAIN);
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_exit(67);
+	assert_failed("u@a.test", "550 5.1.1 No such user", "(5.1.1)");
+}
+
+Test(deliver, relay_fingerprint_right_delivers)
+{
+	char fp[200];
+
+	start_relay(TLS_RELAY, RELAY_TLS);
+	cert_fingerprint(fp, sizeof(fp));
+	env_set("MXSEND_RELAY_TLS=starttls");
+	env_set("MXSEND_RELAY_FINGERPRINT=%s", fp);
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@a.test");
+}
+
+Test(deliver, relay_fingerprint_wrong_is_deferred)
+{
+	char fp[200];
+
+	start_relay(TLS_RELAY, RELAY_TLS);
+	cert_fingerprint(fp, sizeof(fp));
+	fp[0] = fp[0] == '0' ? '1' : '0';
+	env_set("MXSEND_RELAY_TLS=starttls");
+	env_set("MXSEND_RELAY_FINGERPRINT=%s", fp);
+	env_set("MXSEND_TLS_CA_FILE=%s", capem);	/* CA-valid, wrong pin */
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", NULL);
+	cr_assert(nsess(relayrec) >= 1, "relay not tried%s", ev());
+	cr_assert(!logs_have(relayrec, NULL, "MAIL FROM"),
+	    "MAIL to a relay with the wrong fingerprint%s", ev());
+}
+
+Test(deliver, route_relay_mx_falls_back_to_the_mx)
+{
+	start_mx("", "127.0.0.2", NULL);
+	start_relay("mail reply 451 4.3.0 Try later\n", RELAY_PLAIN);
+	env_set("MXSEND_ROUTE=relay mx");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	cr_assert(logs_have(relayrec, NULL, "MAIL FROM"),
+	    "the relay was not tried first%s", ev());
+	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
+}
+
+Test(deliver, route_relay_makes_no_dns_query)
+{
+	char *log;
+
+	start_mx("", "127.0.0.2", NULL);
+	start_relay("", RELAY_PLAIN);
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@a.test");
+	assert_no_session(mxrec, NULL, "the MX");
+	log = slurp(dnslog, NULL);
+	cr_assert(log == NULL || log[0] == '\0', "DNS was asked:\n%s%s",
+	    log ? log : "", ev());
+	free(log);
+}
+
+Test(deliver, relay_batches_recipients_of_several_domains)
+{
+	char *env;
+	const char *p;
+	int nrcpt = 0;
+
+	start_relay("ext PIPELINING\n", RELAY_PLAIN);
+	deliver("u1@nx1.test, u2@nx2.test, u3@nx3.test", NULL);
+	assert_exit(0);
+	cr_assert_eq(nsess(relayrec), 1, "not one relay session%s", ev());
+	env = file_in(relayrec, 1, "env-1");
+	cr_assert(env != NULL, "no transaction at the relay%s", ev());
+	for (p = env; (p = strcasestr(p, "RCPT TO:")) != NULL; p++)
+		nrcpt++;
+	cr_assert_eq(nrcpt, 3, "env-1 has %d RCPT lines%s", nrcpt, ev());
+	cr_assert(strstr(env, "accepted <u1@nx1.test>") &&
+	    strstr(env, "accepted <u2@nx2.test>") &&
+	    strstr(env, "accepted <u3@nx3.test>") &&
+	    strstr(env, "result 250"), "%s%s", env, ev());
+	free(env);
+	env = file_in(relayrec, 1, "env-2");
+	cr_assert(env == NULL, "a second transaction%s", ev());
+}
+
+/* --------------------------------------------------- mixed across domains */
+
+Test(deliver, mixed_delivered_and_rcpt_550_is_67)
+{
+	start_mx("rcpt local=127.0.0.3 reply 550 5.1.1 No such user\n", MX12);
+	deliver("u@a.test, u@b.test", NULL);
+	assert_exit(67);
+	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
+	assert_no_err_line("u@a.test");
+	assert_failed("u@b.test", "550 5.1.1 No such user", "(5.1.1)");
+}
+
+Test(deliver, mixed_delivered_and_servfail_is_75)
+{
+	start_mx("", MX12);
+	deliver("u@a.test, u@servfail.test", NULL);
+	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
+	assert_deferred("u@servfail.test", NULL);
+	assert_no_err_line("u@a.test");
+}
+
+Test(deliver, mixed_rcpt_550_and_null_mx_is_68)
+{
+	start_mx("rcpt local=127.0.0.3 reply 550 5.1.1 No such user\n", MX12);
+	deliver("u@b.test, u@nullmx.test", NULL);
+	assert_exit(68);
+	assert_failed("u@b.test", "550 5.1.1", NULL);
+	assert_failed("u@nullmx.test", "5.1.10", NULL);
+}
+
+Test(deliver, mixed_delivered_and_eod_554_is_69)
+{
+	start_mx("eod local=127.0.0.3 reply 554 5.7.1 Rejected\n", MX12);
+	deliver("u@a.test, u@b.test", NULL);
+	assert_exit(69);
+	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
+	assert_failed("u@b.test", "554 5.7.1 Rejected", NULL);
+}
+
+/* -------------------------------------------------------------- output */
+
+Test(deliver, oeq_prints_no_recipient_line)
+{
+	start_mx("rcpt reply 550 5.1.1 No such user\n", "127.0.0.2", NULL);
+	deliver("u@a.test", "-oeq", NULL);
+	assert_exit(67);
+	cr_assert(strstr(res.err, "u@a.test") == NULL &&
+	    strstr(res.err, "No such user") == NULL,
+	    "stderr under -oeq%s", ev());
+	cr_assert(logs_have(mxrec, NULL, "RCPT TO:<u@a.test>"),
+	    "not refused by the server%s", ev());
+}
+
+Test(deliver, verbose_shows_the_dialogue)
+{
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", "-v", NULL);
+	assert_exit(0);
+	cr_assert(strstr(res.err, "--> MAIL FROM:") != NULL,
+	    "no \"--> MAIL FROM:\"%s", ev());
+	cr_assert(strstr(res.err, "<-- 250") != NULL, "no \"<-- 250\"%s",
+	    ev());
+	cr_assert(strstr(res.err, "--> RCPT TO:<u@a.test>") != NULL,
+	    "no \"--> RCPT TO:<u@a.test>\"%s", ev());
+}
+
+Test(deliver, verbose_never_shows_the_password)
+{
+	char *log;
+
+	start_relay(TLS_RELAY "user user " PW "\n", RELAY_TLS);
+	relay_with_credentials();
+	env_set("MXSEND_TLS_CA_FILE=%s", capem);
+	deliver("u@a.test", "-v", NULL);
+	assert_exit(0);
+	cr_assert(strstr(res.err, "--> AUTH PLAIN") != NULL,
+	    "AUTH not shown%s", ev());
+	cr_assert(strstr(res.err, PW) == NULL &&
+	    strstr(res.err, PW_PLAIN_B64) == NULL &&
+	    strstr(res.err, PW_B64) == NULL, "password on stderr%s", ev());
+	cr_assert(strstr(res.err, "--> AUTH PLAIN ***") != NULL,
+	    "AUTH not shown as \"--> AUTH PLAIN ***\"%s", ev());
+	log = slurp(logpath, NULL);
+	cr_assert(log == NULL || (strstr(log, PW) == NULL &&
+	    strstr(log, PW_PLAIN_B64) == NULL), "password in the log%s", ev());
+	free(log);
+}
+
+Test(deliver, log_lines_sent_bounced_deferred)
+{
+	char *good, *bad, *later, relayhost[80];
+
+	start_mx("rcpt match=<bad@ reply 550 5.1.1 No such user\n",
+	    "127.0.0.2", NULL);
+	deliver("good@a.test, bad@a.test, x@servfail.test", NULL);
+	assert_exit(67);
+	good = log_line("good@a.test");
+	bad = log_line("bad@a.test");
+	later = log_line("x@servfail.test");
+	snprintf(relayhost, sizeof(relayhost),
+	    "relay=mx1.a.test[127.0.0.2]:%u,", mxport);
+	cr_assert(good != NULL && strstr(good, "mxsend[") &&
+	    strstr(good, relayhost) && strstr(good, "delay=") &&
+	    strstr(good, "delays=") && strstr(good, "dsn=2.0.0") &&
+	    strstr(good, "status=sent (250"), "sent line%s", ev());
+	cr_assert(bad != NULL && strstr(bad, relayhost) &&
+	    strstr(bad, "dsn=5.1.1") && strstr(bad, "status=bounced") &&
+	    strstr(bad, "No such user"), "bounced line%s", ev());
+	cr_assert(later != NULL && strstr(later, "relay=none") &&
+	    strstr(later, "dsn=4.") && strstr(later, "status=deferred"),
+	    "deferred line%s", ev());
+	free(good);
+	free(bad);
+	free(later);
+}
+
+Test(deliver, received_header_carries_the_queue_id)
+{
+	char *line, *msg, *p, *q, *hdr_end, qid[64];
+	int n;
+
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	line = log_line("u@a.test");
+	cr_assert(line != NULL, "no log line%s", ev());
+	p = strstr(line, "mxsend[");
+	cr_assert(p != NULL && (p = strstr(p, "]: ")) != NULL,
+	    "log line: %s", line);
+	p += 3;
+	q = strstr(p, ": to=<");
+	cr_assert(q != NULL && q > p && (size_t)(q - p) < sizeof(qid),
+	    "no queue id in: %s", line);
+	memcpy(qid, p, (size_t)(q - p));
+	qid[q - p] = '\0';
+	free(line);
+	n = delivered_at(mxrec, "127.0.0.2", "u@a.test");
+	cr_assert(n != 0, "not delivered%s", ev());
+	msg = file_in(mxrec, n, "msg-1");
+	cr_assert(msg != NULL, "no message recorded");
+	hdr_end = strstr(msg, "\r\n\r\n");
+	cr_assert(hdr_end != NULL, "no header/body separator: %s", msg);
+	*hdr_end = '\0';
+	p = strstr(msg, qid);
+	cr_assert(p != NULL, "queue id %s not in the header:\n%s", qid, msg);
+	/* The field holding it is a Received: field (maybe folded). */
+	for (;;) {
+		while (p > msg && p[-1] != '\n')
+			p--;
+		if (*p != ' ' && *p != '\t')
+			break;
+		p--;
+	}
+	cr_assert(strncasecmp(p, "Received:", 9) == 0,
+	    "queue id %s not in a Received: field:\n%s", qid, msg);
+	free(msg);
+}
+
+/* ------------------------------------------------------------ parallel */
+
+Test(deliver, ten_domains_in_parallel)
+{
+	static const char script[] = "latency 400\next PIPELINING\n";
+	char to[600], rcpt[32], ip[32];
+	double one, ten;
+	int i;
+
+	env_set("MXSEND_MAX_PARALLEL=10");
+	start_mx(script, "127.0.0.10", "127.0.0.11", "127.0.0.12",
+	    "127.0.0.13", "127.0.0.14", "127.0.0.15", "127.0.0.16",
+	    "127.0.0.17", "127.0.0.18", "127.0.0.19", NULL);
+	deliver("u@d0.test", NULL);
+	one = elapsed;
+	assert_exit(0);
+	assert_delivered(mxrec, "127.0.0.10", "u@d0.test");
+
+	start_mx(script, "127.0.0.10", "127.0.0.11", "127.0.0.12",
+	    "127.0.0.13", "127.0.0.14", "127.0.0.15", "127.0.0.16",
+	    "127.0.0.17", "127.0.0.18", "127.0.0.19", NULL);
+	to[0] = '\0';
+	for (i = 0; i < 10; i++)
+		append(to, sizeof(to), "%su@d%d.test", i ? ", " : "", i);
+	deliver(to, NULL);
+	ten = elapsed;
+	fprintf(stderr, "parallel: one domain %.2f s, ten domains %.2f s\n",
+	    one, ten);
+	assert_exit(0);
+	for (i = 0; i < 10; i++) {
+		snprintf(rcpt, sizeof(rcpt), "u@d%d.test", i);
+		snprintf(ip, sizeof(ip), "127.0.0.%d", 10 + i);
+		assert_delivered(mxrec, ip, rcpt);
+	}
+	cr_assert(ten < 2.5 * one, "ten domains %.2f s, one %.2f s: not "
+	    "parallel%s", ten, one, ev());
+}
+
+/* ------------------------------------------------------------ deadline */
+
+Test(deliver, deadline_passes_a_stalled_mx_to_the_relay)
+{
+	start_mx("greeting stall 30\n", "127.0.0.2", NULL);
+	start_relay("", RELAY_PLAIN);
+	env_set("MXSEND_DEADLINE=3");
+	env_set("MXSEND_TIMEOUT_COMMAND=60");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	cr_assert_eq(sessions_at(mxrec, "127.0.0.2"), 1, "MX not tried%s",
+	    ev());
+	assert_delivered(relayrec, NULL, "u@a.test");
+	cr_assert(elapsed < 12.0, "took %.2f s%s", elapsed, ev());
+}
+
+Test(deliver, deadline_without_relay_is_deferred_in_time)
+{
+	start_mx("greeting stall 30\n", "127.0.0.2", NULL);
+	env_set("MXSEND_DEADLINE=3");
+	env_set("MXSEND_TIMEOUT_COMMAND=60");
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", NULL);
+	cr_assert(elapsed < 5.5, "took %.2f s with deadline 3 s%s", elapsed,
+	    ev());
+}
+
+/* ------------------------------------------------- zero configuration */
+
+Test(deliver, zero_configuration_delivers)
+{
+	char ns[700], port[700];
+
+	snprintf(ns, sizeof(ns), "%s", envs[0]);	/* MXSEND_NAMESERVER */
+	start_mx("", "127.0.0.2", NULL);
+	snprintf(port, sizeof(port), "MXSEND_MX_PORT=%u", mxport);
+	nenv = 0;
+	env_set("%s", ns);
+	env_set("%s", port);
+	env_set("MXSEND_TIMEOUT_CONNECT=2");
+	env_set("MXSEND_TIMEOUT_COMMAND=2");
+	env_set("MXSEND_TIMEOUT_DATA=3");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
+	assert_no_err_line("u@a.test");
+}

@@ -480,7 +480,7 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 	struct cursor	 c;
 	unsigned long long v;
 	const char	*w;
-	size_t		 n;
+	size_t		 n, i;
 	char		*s;
 
 	memset(&c, 0, sizeof(c));
@@ -496,6 +496,10 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 		return -1;
 	if (n != QUEUE_ID_LEN)
 		return bad(&c, "bad id");
+	for (i = 0; i < n; i++)
+		if (!((w[i] >= '0' && w[i] <= '9') || (w[i] >= 'A' &&
+		    w[i] <= 'F')))
+			return bad(&c, "bad id");
 	memcpy(m->id, w, n);
 	m->id[n] = '\0';
 	if (keyed_num(&c, "arrival", (1ULL << 40), &v) == -1)

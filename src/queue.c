@@ -764,8 +764,19 @@ queue_load(const char *dir, const char *id, struct qentry *e,
 	strlcpy(e->id, id, sizeof(e->id));
 	entry_path(e, ".msg", path, sizeof(path));
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
+			/*
+			 * ID.msg is made before ID.env and removed after it:
+			 * an ID.env alone is a lost message, not a removal.
+			 */
+			entry_path(e, ".env", path, sizeof(path));
+			if (lstat(path, &a) == 0) {
+				move_aside(e, err, errlen,
+				    "the message file is missing");
+				return QLOAD_CORRUPT;
+			}
 			return QLOAD_GONE;
+		}
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return QLOAD_ERROR;
 	}
@@ -906,6 +917,7 @@ print_entry(FILE *out, const char *dir, const char *id, size_t *nreq,
 	    sizeof(err)) != 0) {
 		fprintf(out, "%-18s  (corrupt entry in %s: %s)\n\n", id, dir,
 		    text == NULL ? "unreadable" : err);
+		(*nreq)++;
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s.msg", dir, id);

@@ -250,7 +250,7 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 {
 	struct deliver_params dp;
 	struct envelope	*env = a->env;
-	struct log	*log;
+	struct log	*log, *vlog;
 	struct transcript *tr;
 	struct rcpt	*rc;
 	unsigned char	*tried;
@@ -266,6 +266,8 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 	    sizeof(warn));
 	if (warn[0] != '\0')
 		say("warning: %s", warn);
+	vlog = a->opts->verbose && a->cfg->log != LOGT_STDERR ?
+	    log_open_stderr() : NULL;
 	tried = xcalloc(env->nrcpts ? env->nrcpts : 1, 1);
 	for (i = 0; i < env->nrcpts; i++)
 		if (env->rcpts[i].state == RCPT_PENDING) {
@@ -318,11 +320,9 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 		else if (rc->state == RCPT_FAILED)
 			res->nfailed++;
 		log_rcpt(log, a->meta->id, rc);
-		if (a->opts->verbose && a->cfg->log != LOGT_STDERR)
-			say("<%s>: %s (%s): %s", rc->addr,
-			    rc->state == RCPT_DELIVERED ? "sent" :
-			    rc->state == RCPT_FAILED ? "bounced" : "deferred",
-			    rc->dsn, rc->reason != NULL ? rc->reason : "");
+		/* -v: the same Postfix-format line on stderr (SPEC §6). */
+		if (vlog != NULL)
+			log_rcpt(vlog, a->meta->id, rc);
 		if (!a->report || a->opts->errmode == ERRMODE_QUIET)
 			continue;
 		if (rc->state == RCPT_FAILED)
@@ -333,6 +333,7 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 	}
 	free(tried);
 	transcript_close(tr);
+	log_close(vlog);
 	log_close(log);
 
 	report_failures(a, res);

@@ -67,6 +67,17 @@ log_open(const struct config *cfg, char *warn, size_t warnlen)
 	return l;
 }
 
+struct log *
+log_open_stderr(void)
+{
+	struct log	*l = xcalloc(1, sizeof(*l));
+
+	l->target = LOGT_STDERR;
+	l->fd = -1;
+	strlcpy(l->host, "localhost", sizeof(l->host));
+	return l;
+}
+
 void
 log_close(struct log *l)
 {

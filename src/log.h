@@ -29,6 +29,9 @@ struct log;
  * warn says why. Never returns NULL.
  */
 struct log	*log_open(const struct config *, char *warn, size_t warnlen);
+
+/* A log to stderr whatever the configuration (-v's per-recipient lines). */
+struct log	*log_open_stderr(void);
 void		 log_close(struct log *);
 
 void		 log_printf(struct log *, const char *fmt, ...)

@@ -15,10 +15,7 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <ftw.h>
@@ -27,13 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "records.h"
 #include "run.h"
 #include "spawn.h"
 
@@ -41,7 +38,6 @@
 #define PW	"s3cret-pw"
 #define PW_PLAIN_B64	"AHVzZXIAczNjcmV0LXB3"	/* \0user\0s3cret-pw */
 #define PW_B64	"czNjcmV0LXB3"			/* s3cret-pw (LOGIN) */
-#define MAXENV	40
 
 static struct run_env re;
 static struct run_result res;
@@ -51,10 +47,6 @@ static char capem[400], certpem[400], keypem[400];
 static unsigned mxport, relayport;
 static int nmx, have_mx, have_relay, have_certs;
 static double elapsed;
-
-static char envs[MAXENV][700];
-static const char *envlist[MAXENV + 1];
-static int nenv;
 
 static const char zone[] =
     "a.test. MX 10 mx1.a.test.\n"
@@ -96,112 +88,6 @@ static const char zone[] =
     "d9.test. MX 10 mx.d9.test.\nmx.d9.test. A 127.0.0.19\n";
 
 /* ------------------------------------------------------------ helpers */
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Set KEY=VALUE in the environment given to mxsend, replacing KEY. */
-static void
-env_set(const char *fmt, ...)
-{
-	char tmp[700];
-	size_t klen;
-	va_list ap;
-	int i;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	klen = (size_t)(strchr(tmp, '=') - tmp) + 1;
-	for (i = 0; i < nenv; i++)
-		if (strncmp(envs[i], tmp, klen) == 0)
-			break;
-	cr_assert(i < MAXENV, "too many environment entries");
-	if (i == nenv)
-		nenv++;
-	memcpy(envs[i], tmp, sizeof(tmp));
-}
-
-/* A port that was free on 127.0.0.1 a moment ago. */
-static unsigned
-pick_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	unsigned port;
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0, "socket: %s", strerror(errno));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
-	    "bind: %s", strerror(errno));
-	cr_assert(getsockname(fd, (struct sockaddr *)&sin, &sl) == 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static char *
-file_in(const char *dir, int n, const char *what)
-{
-	char path[700];
-
-	snprintf(path, sizeof(path), "%s/session-%d.%s", dir, n, what);
-	return slurp(path, NULL);
-}
-
-/* Number of sessions the server recorded (session-N.info, N from 1). */
-static int
-nsess(const char *dir)
-{
-	char path[700];
-	int n = 0;
-
-	if (dir[0] == '\0')
-		return 0;
-	for (;;) {
-		snprintf(path, sizeof(path), "%s/session-%d.info", dir, n + 1);
-		if (access(path, F_OK) != 0)
-			return n;
-		n++;
-	}
-}
-
-/* Session n came to the listener on ip (ip NULL: any). */
-static int
-sess_is_at(const char *dir, int n, const char *ip)
-{
-	char want[80], *info;
-	int ok;
-
-	if (ip == NULL)
-		return 1;
-	if ((info = file_in(dir, n, "info")) == NULL)
-		return 0;
-	snprintf(want, sizeof(want), "local %s ", ip);
-	ok = strncmp(info, want, strlen(want)) == 0;
-	free(info);
-	return ok;
-}
-
-static int
-sessions_at(const char *dir, const char *ip)
-{
-	int n, k = 0, total = nsess(dir);
-
-	for (n = 1; n <= total; n++)
-		k += sess_is_at(dir, n, ip);
-	return k;
-}
 
 /* Some session at ip (NULL: any) logged a client line containing needle. */
 static int
@@ -252,40 +138,6 @@ delivered_at(const char *dir, const char *ip, const char *rcpt)
 	return 0;
 }
 
-static void
-append(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t len = strlen(buf);
-	va_list ap;
-
-	if (len + 1 >= size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + len, size - len, fmt, ap);
-	va_end(ap);
-}
-
-static void
-ev_server(char *buf, size_t size, const char *name, const char *dir)
-{
-	static const char *const what[] = { "info", "log", "env-1", "env-2",
-	    "tls", "done" };
-	int n, total = nsess(dir);
-	size_t i;
-
-	append(buf, size, "[%s] %d session(s)\n", name, total);
-	for (n = 1; n <= total && n <= 12; n++)
-		for (i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
-			char *s = file_in(dir, n, what[i]);
-
-			if (s == NULL)
-				continue;
-			append(buf, size, "-- %s session-%d.%s:\n%.700s%s", name,
-			    n, what[i], s, strlen(s) > 700 ? "...\n" : "");
-			free(s);
-		}
-}
-
 /* Everything a failed assertion should show: exit, stderr, records. */
 static const char *
 ev(void)
@@ -306,11 +158,11 @@ ev(void)
 		free(log);
 	}
 	{
-		int i;
+		const char *const *e;
 
 		append(buf, sizeof(buf), "--- environment:");
-		for (i = 0; i < nenv; i++)
-			append(buf, sizeof(buf), " %s", envs[i]);
+		for (e = env_list(); *e != NULL; e++)
+			append(buf, sizeof(buf), " %s", *e);
 		append(buf, sizeof(buf), "\n");
 	}
 	if (have_mx)
@@ -414,7 +266,6 @@ kept(void)
 static void
 setup(void)
 {
-	const char *argv[10];
 	char zpath[400], qdir[400];
 
 	alarm(60);
@@ -423,7 +274,8 @@ setup(void)
 	memset(&mx, 0, sizeof(mx));
 	memset(&relay, 0, sizeof(relay));
 	memset(&res, 0, sizeof(res));
-	nenv = nmx = have_mx = have_relay = have_certs = 0;
+	env_clear();
+	nmx = have_mx = have_relay = have_certs = 0;
 	mxrec[0] = relayrec[0] = '\0';
 	elapsed = 0;
 	snprintf(zpath, sizeof(zpath), "%s", run_env_file(&re, "zone", zone,
@@ -434,17 +286,7 @@ setup(void)
 	/* run_env_setup() made it (mode 1733, as make install does). */
 	cr_assert(mkdir(qdir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s",
 	    qdir, strerror(errno));
-	argv[0] = support_path("fakedns");
-	argv[1] = "--listen";
-	argv[2] = "127.0.0.1:0";
-	argv[3] = "--zone";
-	argv[4] = zpath;
-	argv[5] = "--log";
-	argv[6] = dnslog;
-	argv[7] = NULL;
-	cr_assert_eq(server_start(&dns, argv, 10), 0, "fakedns did not start");
-
-	env_set("MXSEND_NAMESERVER=127.0.0.1:%u", dns.l[0].port);
+	fakedns_start(&dns, zpath, dnslog, NULL);
 	mxport = pick_port();
 	env_set("MXSEND_MX_PORT=%u", mxport);
 	env_set("MXSEND_TIMEOUT_CONNECT=2");
@@ -476,41 +318,13 @@ TestSuite(deliver, .init = setup, .fini = teardown);
 static void
 start_mx(const char *script, ...)
 {
-	char spath[400], lspec[16][64], name[32];
-	const char *argv[48], *addr[16];
-	int naddr = 0, argc, i, attempt;
 	va_list ap;
 
 	server_stop(&mx);
 	va_start(ap, script);
-	while ((addr[naddr] = va_arg(ap, const char *)) != NULL)
-		cr_assert(++naddr < 16);
+	fakesmtp_mx_vstart(&mx, &re, ++nmx, script, mxrec, sizeof(mxrec),
+	    &mxport, NULL, ap);
 	va_end(ap);
-	nmx++;
-	snprintf(name, sizeof(name), "mx-script-%d", nmx);
-	snprintf(spath, sizeof(spath), "%s", run_env_file(&re, name, script,
-	    0644));
-	snprintf(mxrec, sizeof(mxrec), "%s/mx-rec-%d", re.dir, nmx);
-	for (attempt = 0; attempt < 10; attempt++) {
-		argc = 0;
-		argv[argc++] = support_path("fakesmtp");
-		for (i = 0; i < naddr; i++) {
-			snprintf(lspec[i], sizeof(lspec[i]), "%s:%u", addr[i],
-			    mxport);
-			argv[argc++] = "--listen";
-			argv[argc++] = lspec[i];
-		}
-		argv[argc++] = "--script";
-		argv[argc++] = spath;
-		argv[argc++] = "--record";
-		argv[argc++] = mxrec;
-		argv[argc] = NULL;
-		if (server_start(&mx, argv, 10) == 0)
-			break;
-		mxport = pick_port();
-	}
-	cr_assert(attempt < 10, "fakesmtp (MX) did not start");
-	env_set("MXSEND_MX_PORT=%u", mxport);
 	have_mx = 1;
 }
 
@@ -644,7 +458,7 @@ deliver(const char *to, ...)
 {
 	char msg[2048];
 	const char *argv[16];
-	int argc = 0, i;
+	int argc = 0;
 	double t0;
 	va_list ap;
 
@@ -657,12 +471,9 @@ deliver(const char *to, ...)
 	va_end(ap);
 	argv[argc++] = "-t";
 	argv[argc] = NULL;
-	for (i = 0; i < nenv; i++)
-		envlist[i] = envs[i];
-	envlist[nenv] = NULL;
 	run_result_free(&res);
 	t0 = now_s();
-	cr_assert_eq(run_mxsend(&re, argv, msg, strlen(msg), envlist, 30,
+	cr_assert_eq(run_mxsend(&re, argv, msg, strlen(msg), env_list(), 30,
 	    &res), 0, "could not run %s", mxsend_path());
 	elapsed = now_s() - t0;
 	stop_servers();
@@ -1457,10 +1268,10 @@ Test(deliver, zero_configuration_delivers)
 {
 	char ns[700], port[700];
 
-	snprintf(ns, sizeof(ns), "%s", envs[0]);	/* MXSEND_NAMESERVER */
+	snprintf(ns, sizeof(ns), "%s", env_list()[0]);	/* MXSEND_NAMESERVER */
 	start_mx("", "127.0.0.2", NULL);
 	snprintf(port, sizeof(port), "MXSEND_MX_PORT=%u", mxport);
-	nenv = 0;
+	env_clear();
 	env_set("%s", ns);
 	env_set("%s", port);
 	env_set("MXSEND_TIMEOUT_CONNECT=2");

@@ -24,11 +24,8 @@
 #include "autoconf.h"
 
 #include <sys/types.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -45,6 +42,7 @@
 
 #include <criterion/criterion.h>
 
+#include "records.h"
 #include "run.h"
 #include "spawn.h"
 
@@ -54,7 +52,6 @@
 #define RCPT	"x@b.test"
 #define MXA	"127.0.0.2"	/* mx1.a.test: the sender's domain */
 #define MXB	"127.0.0.3"	/* mx1.b.test: the recipient's domain */
-#define MAXENV	40
 #define NHIST	10
 #define IDLEN	18
 
@@ -66,10 +63,6 @@ static char mxrec[400], oldrec[400];
 static unsigned mxport;
 static int nmx, have_mx;
 static double elapsed;
-
-static char envs[MAXENV][700];
-static const char *envlist[MAXENV + 1];
-static int nenv;
 
 /* What every mxsend run of the test did, for the evidence. */
 static struct hist {
@@ -91,15 +84,6 @@ static const char zone[] =
 
 /* ------------------------------------------------------------ helpers */
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 msleep(long ms)
 {
@@ -107,88 +91,6 @@ msleep(long ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-static void
-append(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t len = strlen(buf);
-	va_list ap;
-
-	if (len + 1 >= size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + len, size - len, fmt, ap);
-	va_end(ap);
-}
-
-/* Set KEY=VALUE in the environment given to mxsend, replacing KEY. */
-static void
-env_set(const char *fmt, ...)
-{
-	char tmp[700];
-	size_t klen;
-	va_list ap;
-	int i;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	klen = (size_t)(strchr(tmp, '=') - tmp) + 1;
-	for (i = 0; i < nenv; i++)
-		if (strncmp(envs[i], tmp, klen) == 0)
-			break;
-	cr_assert(i < MAXENV, "too many environment entries");
-	if (i == nenv)
-		nenv++;
-	memcpy(envs[i], tmp, sizeof(tmp));
-}
-
-static void
-env_unset(const char *key)
-{
-	size_t klen = strlen(key);
-	int i;
-
-	for (i = 0; i < nenv; i++)
-		if (strncmp(envs[i], key, klen) == 0 && envs[i][klen] == '=') {
-			memmove(envs[i], envs[nenv - 1], sizeof(envs[i]));
-			nenv--;
-			return;
-		}
-}
-
-static const char *const *
-env_list(void)
-{
-	int i;
-
-	for (i = 0; i < nenv; i++)
-		envlist[i] = envs[i];
-	envlist[nenv] = NULL;
-	return envlist;
-}
-
-/* A port that was free on 127.0.0.1 a moment ago. */
-static unsigned
-pick_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	unsigned port;
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0, "socket: %s", strerror(errno));
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
-	    "bind: %s", strerror(errno));
-	cr_assert(getsockname(fd, (struct sockaddr *)&sin, &sl) == 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
 }
 
 static void
@@ -234,59 +136,6 @@ join_argv(char *buf, size_t size, const char *const argv[])
 }
 
 /* ---------------------------------------------------- server records */
-
-static char *
-file_in(const char *dir, int n, const char *what)
-{
-	char path[700];
-
-	snprintf(path, sizeof(path), "%s/session-%d.%s", dir, n, what);
-	return slurp(path, NULL);
-}
-
-/* Number of sessions the server recorded (session-N.info, N from 1). */
-static int
-nsess(const char *dir)
-{
-	char path[700];
-	int n = 0;
-
-	if (dir[0] == '\0')
-		return 0;
-	for (;;) {
-		snprintf(path, sizeof(path), "%s/session-%d.info", dir, n + 1);
-		if (access(path, F_OK) != 0)
-			return n;
-		n++;
-	}
-}
-
-/* Session n came to the listener on ip (ip NULL: any). */
-static int
-sess_is_at(const char *dir, int n, const char *ip)
-{
-	char want[80], *info;
-	int ok;
-
-	if (ip == NULL)
-		return 1;
-	if ((info = file_in(dir, n, "info")) == NULL)
-		return 0;
-	snprintf(want, sizeof(want), "local %s ", ip);
-	ok = strncmp(info, want, strlen(want)) == 0;
-	free(info);
-	return ok;
-}
-
-static int
-sessions_at(const char *dir, const char *ip)
-{
-	int n, k = 0, total = nsess(dir);
-
-	for (n = 1; n <= total; n++)
-		k += sess_is_at(dir, n, ip);
-	return k;
-}
 
 /*
  * The messages a server took with a 250 at ip (NULL: any) whose text holds
@@ -344,29 +193,6 @@ msg_files_with(const char *dir, const char *needle)
 			free(msg);
 		}
 	return k;
-}
-
-static void
-ev_server(char *buf, size_t size, const char *name, const char *dir)
-{
-	static const char *const what[] = { "info", "log", "env-1", "env-2",
-	    "done" };
-	int n, total = nsess(dir);
-	size_t i;
-
-	if (dir[0] == '\0')
-		return;
-	append(buf, size, "[%s %s] %d session(s)\n", name, dir, total);
-	for (n = 1; n <= total && n <= 8; n++)
-		for (i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
-			char *s = file_in(dir, n, what[i]);
-
-			if (s == NULL)
-				continue;
-			append(buf, size, "-- %s session-%d.%s:\n%.600s%s", name,
-			    n, what[i], s, strlen(s) > 600 ? "...\n" : "");
-			free(s);
-		}
 }
 
 /* ------------------------------------------------------------ queue */
@@ -446,6 +272,7 @@ static const char *
 ev(void)
 {
 	static char buf[40000];
+	const char *const *e;
 	char *log;
 	int i;
 
@@ -464,8 +291,8 @@ ev(void)
 		free(log);
 	}
 	append(buf, sizeof(buf), "--- environment:");
-	for (i = 0; i < nenv; i++)
-		append(buf, sizeof(buf), " %s", envs[i]);
+	for (e = env_list(); *e != NULL; e++)
+		append(buf, sizeof(buf), " %s", *e);
 	append(buf, sizeof(buf), "\n--- queue:\n");
 	ev_queue(buf, sizeof(buf), udir);
 	ev_queue(buf, sizeof(buf), hqdir);
@@ -481,7 +308,7 @@ ev(void)
 static void
 setup(void)
 {
-	const char *argv[10];
+	static const char *const dnsargs[] = { "--lifetime", "120", NULL };
 	char zpath[400];
 
 	alarm(60);
@@ -489,7 +316,8 @@ setup(void)
 	memset(&dns, 0, sizeof(dns));
 	memset(&mx, 0, sizeof(mx));
 	memset(&res, 0, sizeof(res));
-	nenv = nmx = have_mx = nhist = 0;
+	env_clear();
+	nmx = have_mx = nhist = 0;
 	memset(bgpids, 0, sizeof(bgpids));
 	mxrec[0] = oldrec[0] = '\0';
 	elapsed = 0;
@@ -512,19 +340,7 @@ setup(void)
 		    "mode 1733", qdir);
 		cr_assert(entries(udir, NULL, 0) == 0, "%s is not empty", udir);
 	}
-	argv[0] = support_path("fakedns");
-	argv[1] = "--listen";
-	argv[2] = "127.0.0.1:0";
-	argv[3] = "--zone";
-	argv[4] = zpath;
-	argv[5] = "--log";
-	argv[6] = dnslog;
-	argv[7] = "--lifetime";
-	argv[8] = "120";
-	argv[9] = NULL;
-	cr_assert_eq(server_start(&dns, argv, 10), 0, "fakedns did not start");
-
-	env_set("MXSEND_NAMESERVER=127.0.0.1:%u", dns.l[0].port);
+	fakedns_start(&dns, zpath, dnslog, dnsargs);
 	mxport = pick_port();
 	env_set("MXSEND_MX_PORT=%u", mxport);
 	env_set("MXSEND_TIMEOUT_CONNECT=2");
@@ -567,47 +383,17 @@ TestSuite(queue, .init = setup, .fini = teardown);
 static void
 start_mx(const char *script, ...)
 {
-	char spath[400], lspec[16][64], name[32];
-	const char *argv[48], *addr[16];
-	int naddr = 0, argc, i, attempt;
+	static const char *const extra[] = { "--max-sessions", "500",
+	    "--lifetime", "120", NULL };
 	va_list ap;
 
 	server_stop(&mx);
-	va_start(ap, script);
-	while ((addr[naddr] = va_arg(ap, const char *)) != NULL)
-		cr_assert(++naddr < 16);
-	va_end(ap);
-	nmx++;
-	snprintf(name, sizeof(name), "mx-script-%d", nmx);
-	snprintf(spath, sizeof(spath), "%s", run_env_file(&re, name, script,
-	    0644));
 	if (mxrec[0] != '\0')
 		memcpy(oldrec, mxrec, sizeof(oldrec));
-	snprintf(mxrec, sizeof(mxrec), "%s/mx-rec-%d", re.dir, nmx);
-	for (attempt = 0; attempt < 10; attempt++) {
-		argc = 0;
-		argv[argc++] = support_path("fakesmtp");
-		for (i = 0; i < naddr; i++) {
-			snprintf(lspec[i], sizeof(lspec[i]), "%s:%u", addr[i],
-			    mxport);
-			argv[argc++] = "--listen";
-			argv[argc++] = lspec[i];
-		}
-		argv[argc++] = "--script";
-		argv[argc++] = spath;
-		argv[argc++] = "--record";
-		argv[argc++] = mxrec;
-		argv[argc++] = "--max-sessions";
-		argv[argc++] = "500";
-		argv[argc++] = "--lifetime";
-		argv[argc++] = "120";
-		argv[argc] = NULL;
-		if (server_start(&mx, argv, 10) == 0)
-			break;
-		mxport = pick_port();
-	}
-	cr_assert(attempt < 10, "fakesmtp (MX) did not start");
-	env_set("MXSEND_MX_PORT=%u", mxport);
+	va_start(ap, script);
+	fakesmtp_mx_vstart(&mx, &re, ++nmx, script, mxrec, sizeof(mxrec),
+	    &mxport, extra, ap);
+	va_end(ap);
 	have_mx = 1;
 }
 
@@ -704,6 +490,7 @@ bg_start(struct bg *b, const char *input, const char *const argv[])
 		NULL
 	};
 	char home[300], tmp[300], conf[320], al[320], in[400];
+	const char *const *env = env_list();
 	char *envp[64];
 	size_t n = 0, i;
 	int fd, j;
@@ -732,14 +519,14 @@ bg_start(struct bg *b, const char *input, const char *const argv[])
 		envp[n++] = "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1";
 	if (getenv("UBSAN_OPTIONS"))
 		envp[n++] = "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1";
-	for (j = 0; j < nenv && n < 58; j++)
-		envp[n++] = envs[j];
+	for (j = 0; env[j] != NULL && n < 58; j++)
+		envp[n++] = (char *)env[j];
 	for (i = 0; defaults[i] != NULL; i++) {
 		size_t klen = strcspn(defaults[i], "=") + 1;
 		int set = 0;
 
-		for (j = 0; j < nenv; j++)
-			set |= strncmp(envs[j], defaults[i], klen) == 0;
+		for (j = 0; env[j] != NULL; j++)
+			set |= strncmp(env[j], defaults[i], klen) == 0;
 		if (!set)
 			envp[n++] = (char *)defaults[i];
 	}

@@ -1,0 +1,274 @@
+/*
+ * records.c: the helpers test_deliver and test_queue share (see
+ * records.h): fakesmtp's records, mxsend's environment, a free port, the
+ * clock, starting fakedns and the MX fakesmtp.
+ */
+#include "autoconf.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "records.h"
+#include "run.h"
+#include "spawn.h"
+
+#define MAXENV	40
+#define MAXADDR	16
+
+static char envs[MAXENV][700];
+static const char *envlist[MAXENV + 1];
+static int nenv;
+
+/* ------------------------------------------------ fakesmtp's records */
+
+char *
+file_in(const char *dir, int n, const char *what)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/session-%d.%s", dir, n, what);
+	return slurp(path, NULL);
+}
+
+int
+nsess(const char *dir)
+{
+	char path[700];
+	int n = 0;
+
+	if (dir[0] == '\0')
+		return 0;
+	for (;;) {
+		snprintf(path, sizeof(path), "%s/session-%d.info", dir, n + 1);
+		if (access(path, F_OK) != 0)
+			return n;
+		n++;
+	}
+}
+
+int
+sess_is_at(const char *dir, int n, const char *ip)
+{
+	char want[80], *info;
+	int ok;
+
+	if (ip == NULL)
+		return 1;
+	if ((info = file_in(dir, n, "info")) == NULL)
+		return 0;
+	snprintf(want, sizeof(want), "local %s ", ip);
+	ok = strncmp(info, want, strlen(want)) == 0;
+	free(info);
+	return ok;
+}
+
+int
+sessions_at(const char *dir, const char *ip)
+{
+	int n, k = 0, total = nsess(dir);
+
+	for (n = 1; n <= total; n++)
+		k += sess_is_at(dir, n, ip);
+	return k;
+}
+
+void
+ev_server(char *buf, size_t size, const char *name, const char *dir)
+{
+	static const char *const what[] = { "info", "log", "env-1", "env-2",
+	    "tls", "done" };
+	int n, total = nsess(dir);
+	size_t i;
+
+	if (dir[0] == '\0')
+		return;
+	append(buf, size, "[%s %s] %d session(s)\n", name, dir, total);
+	for (n = 1; n <= total && n <= 12; n++)
+		for (i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+			char *s = file_in(dir, n, what[i]);
+
+			if (s == NULL)
+				continue;
+			append(buf, size, "-- %s session-%d.%s:\n%.700s%s",
+			    name, n, what[i], s,
+			    strlen(s) > 700 ? "...\n" : "");
+			free(s);
+		}
+}
+
+/* ----------------------------------------------- mxsend's environment */
+
+void
+env_clear(void)
+{
+	nenv = 0;
+}
+
+void
+env_set(const char *fmt, ...)
+{
+	char tmp[700];
+	size_t klen;
+	va_list ap;
+	int i;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	klen = (size_t)(strchr(tmp, '=') - tmp) + 1;
+	for (i = 0; i < nenv; i++)
+		if (strncmp(envs[i], tmp, klen) == 0)
+			break;
+	cr_assert(i < MAXENV, "too many environment entries");
+	if (i == nenv)
+		nenv++;
+	memcpy(envs[i], tmp, sizeof(tmp));
+}
+
+void
+env_unset(const char *key)
+{
+	size_t klen = strlen(key);
+	int i;
+
+	for (i = 0; i < nenv; i++)
+		if (strncmp(envs[i], key, klen) == 0 && envs[i][klen] == '=') {
+			memmove(envs[i], envs[nenv - 1], sizeof(envs[i]));
+			nenv--;
+			return;
+		}
+}
+
+const char *const *
+env_list(void)
+{
+	int i;
+
+	for (i = 0; i < nenv; i++)
+		envlist[i] = envs[i];
+	envlist[nenv] = NULL;
+	return envlist;
+}
+
+/* ----------------------------------------------------------- servers */
+
+unsigned
+pick_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	unsigned port;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
+	    "bind: %s", strerror(errno));
+	cr_assert(getsockname(fd, (struct sockaddr *)&sin, &sl) == 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+void
+fakedns_start(struct server *dns, const char *zone, const char *log,
+    const char *const extra[])
+{
+	const char *argv[24];
+	int argc = 0;
+
+	argv[argc++] = support_path("fakedns");
+	argv[argc++] = "--listen";
+	argv[argc++] = "127.0.0.1:0";
+	argv[argc++] = "--zone";
+	argv[argc++] = zone;
+	argv[argc++] = "--log";
+	argv[argc++] = log;
+	while (extra != NULL && *extra != NULL) {
+		cr_assert(argc < 23, "too many fakedns arguments");
+		argv[argc++] = *extra++;
+	}
+	argv[argc] = NULL;
+	cr_assert_eq(server_start(dns, argv, 10), 0, "fakedns did not start");
+	env_set("MXSEND_NAMESERVER=127.0.0.1:%u", dns->l[0].port);
+}
+
+void
+fakesmtp_mx_vstart(struct server *mx, struct run_env *re, int n,
+    const char *script, char *rec, size_t recsize, unsigned *port,
+    const char *const extra[], va_list ap)
+{
+	char spath[400], lspec[MAXADDR][64], name[32];
+	const char *argv[64], *addr[MAXADDR];
+	int naddr = 0, argc, i, attempt;
+
+	while ((addr[naddr] = va_arg(ap, const char *)) != NULL)
+		cr_assert(++naddr < MAXADDR);
+	snprintf(name, sizeof(name), "mx-script-%d", n);
+	snprintf(spath, sizeof(spath), "%s", run_env_file(re, name, script,
+	    0644));
+	snprintf(rec, recsize, "%s/mx-rec-%d", re->dir, n);
+	for (attempt = 0; attempt < 10; attempt++) {
+		argc = 0;
+		argv[argc++] = support_path("fakesmtp");
+		for (i = 0; i < naddr; i++) {
+			snprintf(lspec[i], sizeof(lspec[i]), "%s:%u", addr[i],
+			    *port);
+			argv[argc++] = "--listen";
+			argv[argc++] = lspec[i];
+		}
+		argv[argc++] = "--script";
+		argv[argc++] = spath;
+		argv[argc++] = "--record";
+		argv[argc++] = rec;
+		for (i = 0; extra != NULL && extra[i] != NULL; i++) {
+			cr_assert(argc < 63, "too many fakesmtp arguments");
+			argv[argc++] = extra[i];
+		}
+		argv[argc] = NULL;
+		if (server_start(mx, argv, 10) == 0)
+			break;
+		*port = pick_port();
+	}
+	cr_assert(attempt < 10, "fakesmtp (MX) did not start");
+	env_set("MXSEND_MX_PORT=%u", *port);
+}
+
+/* ------------------------------------------------------------ misc */
+
+double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void
+append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}

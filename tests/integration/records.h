@@ -1,0 +1,89 @@
+/*
+ * records.h: what the end-to-end suites that run mxsend against the
+ * scripted servers (test_deliver, test_queue) share. Chiefly reading what
+ * fakesmtp recorded in its --record directory (session-N.info, .log,
+ * .env-M, .msg-M, ...), and around that: the environment a suite gives
+ * mxsend, a free loopback port, a monotonic clock, starting fakedns and a
+ * fakesmtp that plays the MX hosts, and the evidence a failed assertion
+ * prints. Records are complete once their server has been stopped.
+ *
+ * The functions that can fail abort the test with a Criterion assertion.
+ */
+#ifndef MXSEND_TEST_RECORDS_H
+#define MXSEND_TEST_RECORDS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct run_env;
+struct server;
+
+/* ------------------------------------------------ fakesmtp's records */
+
+/* The file session-N.WHAT of record directory dir, read whole, or NULL. */
+char	*file_in(const char *dir, int n, const char *what);
+
+/* How many sessions dir holds (session-N.info, N from 1; dir "": 0). */
+int	 nsess(const char *dir);
+
+/* Session n came to the listener on ip (ip NULL: any). */
+int	 sess_is_at(const char *dir, int n, const char *ip);
+
+/* How many sessions came to the listener on ip (ip NULL: any). */
+int	 sessions_at(const char *dir, const char *ip);
+
+/*
+ * Append to buf (NUL-terminated, size bytes in all) what the server name
+ * recorded in dir, session by session; nothing when dir is "".
+ */
+void	 ev_server(char *buf, size_t size, const char *name, const char *dir);
+
+/* ----------------------------------------------- mxsend's environment */
+
+/* Forget every entry. */
+void	 env_clear(void);
+
+/* Set KEY=VALUE (the formatted text) for mxsend, replacing KEY. */
+void	 env_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Remove KEY, if set. */
+void	 env_unset(const char *key);
+
+/* The entries, NULL-terminated; valid until the next change. */
+const char *const *env_list(void);
+
+/* ----------------------------------------------------------- servers */
+
+/* A port that was free on 127.0.0.1 a moment ago. */
+unsigned pick_port(void);
+
+/*
+ * Start fakedns as dns on 127.0.0.1 (a free port) with the zone file zone,
+ * logging its queries to log; extra: more arguments (NULL-terminated) or
+ * NULL. Sets MXSEND_NAMESERVER to it.
+ */
+void	 fakedns_start(struct server *dns, const char *zone, const char *log,
+	    const char *const extra[]);
+
+/*
+ * Start fakesmtp as mx, the n-th MX server of the test: the script text
+ * in re's directory as mx-script-N, its records in mx-rec-N there (the
+ * path in rec), a listener on each address of ap (const char *, up to
+ * 15, then NULL), all on port *port, or when that is taken on another
+ * free port (in *port), 10 tries; extra: more arguments (NULL-terminated)
+ * or NULL. Sets MXSEND_MX_PORT to the port.
+ */
+void	 fakesmtp_mx_vstart(struct server *mx, struct run_env *re, int n,
+	    const char *script, char *rec, size_t recsize, unsigned *port,
+	    const char *const extra[], va_list ap);
+
+/* ------------------------------------------------------------ misc */
+
+/* Seconds on the monotonic clock. */
+double	 now_s(void);
+
+/* Append the formatted text to buf (NUL-terminated, size bytes in all). */
+void	 append(char *buf, size_t size, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -696,7 +696,7 @@ assert_mode_0600(const char *dir, const char *id, const char *suffix)
 static void
 assert_queued(const char *dir, char id[IDLEN + 1])
 {
-	const char *l, *p;
+	const char *l, *p = NULL;
 	char want[600], *msg;
 
 	assert_exit(75);
@@ -776,7 +776,7 @@ check_listing(const char *out, const char *id, const char *reason)
 	const char *l;
 	struct stat st;
 	struct tm tm;
-	char *env, *p;
+	char *env, *p = NULL;
 	time_t t;
 
 	cr_assert(strncmp(out, "-Queue ID-", 10) == 0,
@@ -825,7 +825,7 @@ static const char *
 deferred_reason(void)
 {
 	static char why[1024];
-	const char *l = line_with(res.err, RCPT), *p;
+	const char *l = line_with(res.err, RCPT), *p = NULL;
 	char *e;
 
 	cr_assert(l != NULL && (p = strstr(l, "deferred: ")) != NULL,

@@ -314,7 +314,8 @@ ehlo(struct smtp_session *s, struct smtp_status *st)
 }
 
 static int
-tls_handshake(struct smtp_session *s, struct smtp_status *st)
+tls_handshake(struct smtp_session *s, enum smtp_stage stage,
+    struct smtp_status *st)
 {
 	struct tls_params	 tp;
 
@@ -324,8 +325,7 @@ tls_handshake(struct smtp_session *s, struct smtp_status *st)
 	tp.ca_file = s->p.ca_file;
 	tp.pin = s->p.pin;
 	if (tls_start(&s->conn, &tp, s->p.timeout_command) == -1) {
-		status_set(st, SMTP_EV_TLS, SMTP_STAGE_STARTTLS, 0, "",
-		    "%s", s->conn.err);
+		status_set(st, SMTP_EV_TLS, stage, 0, "", "%s", s->conn.err);
 		s->broken = 1;
 		return -1;
 	}
@@ -374,7 +374,7 @@ starttls(struct smtp_session *s, int allow, struct smtp_status *st)
 		s->broken = 1;
 		return -1;
 	}
-	if (tls_handshake(s, st) == -1)
+	if (tls_handshake(s, SMTP_STAGE_STARTTLS, st) == -1)
 		return s->p.tls == SMTP_TLS_MAY ? -2 : -1;
 	/* RFC 3207 §4.2: forget what was learnt before TLS. */
 	return ehlo(s, st);
@@ -509,7 +509,9 @@ session_start(struct smtp_session *s, int allow_tls, struct smtp_status *st)
 		s->conn.fd = -1;
 		return -1;
 	}
-	if (s->p.tls == SMTP_TLS_IMPLICIT && tls_handshake(s, st) == -1)
+	/* Implicit TLS (RFC 8314): the handshake is part of connecting. */
+	if (s->p.tls == SMTP_TLS_IMPLICIT &&
+	    tls_handshake(s, SMTP_STAGE_CONNECT, st) == -1)
 		goto fail;
 	if (read_reply(s, SMTP_STAGE_GREETING, s->p.timeout_command, 0,
 	    st) == -1)

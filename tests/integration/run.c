@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,6 +28,7 @@ run_env_setup(struct run_env *re)
 {
 	int fd;
 
+	re->as_user = 0;
 	strcpy(re->dir, "/tmp/mxsend-test.XXXXXX");
 	if (mkdtemp(re->dir) == NULL)
 		cr_assert_fail("mkdtemp: %s", strerror(errno));
@@ -188,6 +190,9 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 		if (input == NULL && (devnull = open("/dev/null", O_RDONLY)) >= 0)
 			dup2(devnull, 0);
 		closefrom(3);
+		if (re->as_user && (setgroups(0, NULL) != 0 ||
+		    setgid((gid_t)re->gid) != 0 || setuid((uid_t)re->uid) != 0))
+			_exit(126);
 		execve(mxsend_path(), (char *const *)argv, envp);
 		_exit(127);
 	}

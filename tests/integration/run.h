@@ -25,6 +25,8 @@ struct run_env {
 	char	 aliases[300];	/* $dir/aliases (empty) */
 	char	 queue[300];	/* $dir/queue, mode 1733: MXSEND_QUEUE_DIR
 				   unless the test sets it */
+	int	 as_user;	/* run as uid/gid below (tests run as root) */
+	unsigned uid, gid;
 };
 
 /* Make the per-test directory; aborts the test on failure. */

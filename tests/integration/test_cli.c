@@ -7,10 +7,12 @@
  */
 #include "autoconf.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -384,4 +386,79 @@ Test(cli, alias_to_a_command_is_refused_with_69)
 	cr_assert_eq(run(argv, "To: bin\n\nbody\n", NULL), 69, "stderr: %s",
 	    res.err);
 	cr_assert(strstr(res.err, "bin") != NULL, "stderr: %s", res.err);
+}
+
+/* "Request" lines of a mailq listing: entries listed. */
+static int
+listed(const char *out)
+{
+	const char *p = strstr(out, "Kbytes in ");
+
+	return p != NULL ? atoi(p + 10) : 0;
+}
+
+/*
+ * SPEC §7: any user can queue into the 1733 queue_dir, nobody can read or
+ * run another user's entries, root runs them all. Needs root to switch
+ * to the unprivileged user.
+ */
+Test(cli, queue_is_per_user)
+{
+	const char *argv[] = { "sendmail", "-t", NULL };
+	const char *bp[] = { "mailq", NULL };
+	const char *q[] = { "sendmail", "-q", NULL };
+	const char *msg = "To: a@b.example\nSubject: mine\n\nbody\n";
+	char path[600], cmd[700];
+	struct stat st, st2;
+	struct passwd *pw;
+	time_t before;
+
+	if (getuid() != 0)
+		cr_skip_test("needs root to run mxsend as another user");
+	if ((pw = getpwnam("nobody")) == NULL)
+		cr_skip_test("no user nobody");
+	/* The unprivileged user reads the configuration, not the rest. */
+	cr_assert_eq(chmod(re.dir, 0711), 0);
+	cr_assert_eq(chmod(re.conf, 0644), 0);
+	cr_assert_eq(chmod(re.aliases, 0644), 0);
+
+	/* root's message, deferred (no name server): queued in queue/0. */
+	cr_assert_eq(run(argv, msg, NULL), 75, "stderr: %s", res.err);
+	run_result_free(&res);
+
+	re.as_user = 1;
+	re.uid = (unsigned)pw->pw_uid;
+	re.gid = (unsigned)pw->pw_gid;
+	cr_assert_eq(run(bp, NULL, NULL), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "Mail queue is empty") != NULL,
+	    "another user sees root's entry: %s", res.out);
+	run_result_free(&res);
+
+	/* Their own message goes to queue/UID, private to them. */
+	cr_assert_eq(run(argv, msg, NULL), 75, "stderr: %s", res.err);
+	run_result_free(&res);
+	snprintf(path, sizeof(path), "%s/%u", re.queue, re.uid);
+	cr_assert_eq(lstat(path, &st), 0, "no %s", path);
+	cr_assert_eq(st.st_uid, pw->pw_uid);
+	cr_assert_eq(st.st_mode & 0777, 0700, "mode %o", st.st_mode & 0777);
+	cr_assert_eq(run(bp, NULL, NULL), 0);
+	cr_assert_eq(listed(res.out), 1, "their own entry only: %s", res.out);
+	run_result_free(&res);
+
+	/* Their -q leaves root's entry alone (not even read). */
+	snprintf(path, sizeof(path), "%s/0", re.queue);
+	snprintf(cmd, sizeof(cmd), "ls %s/*.env >/dev/null", path);
+	cr_assert_eq(system(cmd), 0);
+	before = time(NULL);
+	sleep(1);
+	cr_assert_eq(run(q, NULL, NULL), 0, "stderr: %s", res.err);
+	run_result_free(&res);
+	cr_assert_eq(stat(path, &st2), 0);
+	cr_assert(st2.st_mtime < before + 1, "root's queue was touched");
+
+	/* root sees and may run both. */
+	re.as_user = 0;
+	cr_assert_eq(run(bp, NULL, NULL), 0);
+	cr_assert_eq(listed(res.out), 2, "root lists every user: %s",
+	    res.out);
 }

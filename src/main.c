@@ -349,7 +349,7 @@ deliver_message(struct run *r, struct message *msg, struct envelope *env,
 	struct attempt_result res;
 	const struct options *o = &r->opts;
 	char dir[PATH_MAX], warn[512], err[512];
-	int code;
+	int code, primary;
 
 	qmeta_init(&m);
 	strlcpy(m.id, r->qid, sizeof(m.id));
@@ -361,17 +361,23 @@ deliver_message(struct run *r, struct message *msg, struct envelope *env,
 	m.envid = o->envid != NULL ? xstrdup(o->envid) : NULL;
 	m.bounce = o->errmode == ERRMODE_MAIL || r->cfg.bounce;
 	m.q = xcalloc(env->nrcpts, sizeof(*m.q));
-	if (queue_pick(&r->cfg, getuid(), dir, sizeof(dir), warn, sizeof(warn),
-	    err, sizeof(err)) != 0)
-		say("warning: %s; the message is not durable", err);
-	else {
+	/* The first queue that takes the entry (SPEC §7): a full disk too. */
+	for (primary = 1; ep == NULL; primary = 0) {
+		if (queue_pick(&r->cfg, getuid(), !primary, dir, sizeof(dir),
+		    warn, sizeof(warn), err, sizeof(err)) != 0) {
+			say("warning: %s; the message is not durable", err);
+			break;
+		}
 		if (warn[0] != '\0')
 			say("warning: %s", warn);
 		if (queue_create(dir, r->qid, msg, env, &m, &e, err,
 		    sizeof(err)) == 0)
 			ep = &e;
-		else
+		else if (!primary || strncmp(dir, r->cfg.queue_dir,
+		    strlen(r->cfg.queue_dir)) != 0) {
 			say("warning: %s; the message is not durable", err);
+			break;
+		}
 	}
 
 	memset(&a, 0, sizeof(a));

@@ -122,14 +122,16 @@ home_dir(void)
 }
 
 int
-queue_pick(const struct config *cfg, uid_t uid, char *dir, size_t dirlen,
-    char *warn, size_t warnlen, char *err, size_t errlen)
+queue_pick(const struct config *cfg, uid_t uid, int skip_primary, char *dir,
+    size_t dirlen, char *warn, size_t warnlen, char *err, size_t errlen)
 {
 	char		 why[512], root[PATH_MAX];
 	const char	*home;
 
 	warn[0] = '\0';
-	if (queue_user_dir(cfg->queue_dir, uid, 1, dir, dirlen, why,
+	if (skip_primary)
+		snprintf(why, sizeof(why), "%s", err);
+	else if (queue_user_dir(cfg->queue_dir, uid, 1, dir, dirlen, why,
 	    sizeof(why)) == 0)
 		return 0;
 	if ((home = home_dir()) == NULL) {

@@ -73,11 +73,13 @@ int	 queue_user_dir(const char *root, uid_t uid, int create, char *out,
 
 /*
  * The queue directory for a new entry: cfg->queue_dir, else
- * $HOME/.mxsend/queue (created 0700) with a warning in warn. Returns 0,
- * or -1 with err when neither can be written.
+ * $HOME/.mxsend/queue (created 0700) with a warning in warn. With
+ * skip_primary, only the second (err holds why the first failed, for
+ * the warning). Returns 0, or -1 with err when none can be written.
  */
-int	 queue_pick(const struct config *, uid_t, char *dir, size_t dirlen,
-	    char *warn, size_t warnlen, char *err, size_t errlen);
+int	 queue_pick(const struct config *, uid_t, int skip_primary,
+	    char *dir, size_t dirlen, char *warn, size_t warnlen, char *err,
+	    size_t errlen);
 
 /*
  * Create entry id in dir: ID.msg from msg (streamed, with its edits),

@@ -7,6 +7,7 @@
  */
 #include "autoconf.h"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -461,4 +462,98 @@ Test(cli, queue_is_per_user)
 	cr_assert_eq(run(bp, NULL, NULL), 0);
 	cr_assert_eq(listed(res.out), 2, "root lists every user: %s",
 	    res.out);
+}
+
+/*
+ * A full queue_dir (a 16 KiB tmpfs filled up): the entry goes to
+ * $HOME/.mxsend/queue instead, with a warning; when that cannot be made
+ * either, the undeliverable message goes to dead.letter with exit 73,
+ * named on stderr. Needs root to mount the tmpfs.
+ */
+static int
+mount_full(char *mnt, size_t len)
+{
+	char path[700], block[4096];
+	int fd;
+
+	snprintf(mnt, len, "%s/full", re.dir);
+	if (mkdir(mnt, 01733) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "mount -t tmpfs -o size=16k,mode=1733 "
+	    "tmpfs %s 2>/dev/null", mnt);
+	if (getuid() != 0 || system(path) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/filler", mnt);
+	memset(block, 'x', sizeof(block));
+	if ((fd = open(path, O_WRONLY | O_CREAT, 0600)) < 0)
+		return -1;
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	close(fd);
+	/* The user directory exists already: only data fails to fit. */
+	snprintf(path, sizeof(path), "%s/%u", mnt, (unsigned)getuid());
+	(void)mkdir(path, 0700);
+	return 0;
+}
+
+static void
+umount_full(const char *mnt)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	(void)system(cmd);
+}
+
+Test(cli, full_queue_dir_falls_back_to_home_queue)
+{
+	const char *argv[] = { "sendmail", "-t", NULL };
+	const char *msg = "To: a@b.example\nSubject: full\n\nbody\n";
+	char mnt[600], var[700], home[700];
+	const char *env[2];
+	char *q;
+
+	if (mount_full(mnt, sizeof(mnt)) != 0)
+		cr_skip_test("cannot mount a tmpfs (needs root)");
+	snprintf(var, sizeof(var), "MXSEND_QUEUE_DIR=%s", mnt);
+	env[0] = var;
+	env[1] = NULL;
+	run(argv, msg, env);
+	umount_full(mnt);
+	cr_assert_eq(res.status, 75, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "warning") != NULL &&
+	    strstr(res.err, ".mxsend/queue") != NULL, "stderr: %s", res.err);
+	snprintf(home, sizeof(home), "%s/.mxsend/queue", re.dir);
+	q = queued_message(home, (unsigned)getuid());
+	cr_assert_not_null(q, "not in the home queue; stderr: %s", res.err);
+	cr_assert(strstr(q, "Subject: full") != NULL);
+	free(q);
+}
+
+Test(cli, no_queue_at_all_keeps_the_message_in_dead_letter)
+{
+	const char *argv[] = { "sendmail", "-t", NULL };
+	const char *msg = "To: a@b.example\nSubject: nowhere\n\nbody\n";
+	char mnt[600], var[700];
+	const char *env[2];
+	char *dl;
+
+	if (mount_full(mnt, sizeof(mnt)) != 0)
+		cr_skip_test("cannot mount a tmpfs (needs root)");
+	/* $HOME/.mxsend is a file: no home queue either. */
+	run_env_file(&re, ".mxsend", "not a directory\n", 0600);
+	snprintf(var, sizeof(var), "MXSEND_QUEUE_DIR=%s", mnt);
+	env[0] = var;
+	env[1] = NULL;
+	run(argv, msg, env);
+	umount_full(mnt);
+	cr_assert_eq(res.status, 73, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "not durable") != NULL, "stderr: %s",
+	    res.err);
+	cr_assert(strstr(res.err, "dead.letter") != NULL, "stderr: %s",
+	    res.err);
+	dl = dead_letter();
+	cr_assert_not_null(dl, "stderr: %s", res.err);
+	cr_assert(strstr(dl, "Subject: nowhere") != NULL, "%s", dl);
+	free(dl);
 }

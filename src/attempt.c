@@ -539,6 +539,7 @@ attempt_queue_run(const struct config *cfg, const struct options *opts,
 
 	dirs = attempt_queue_dirs(cfg, &nd);
 	for (i = 0; i < nd; i++) {
+		queue_clean(dirs[i], time(NULL));
 		ids = queue_list(dirs[i], &ni);
 		for (j = 0; j < ni; j++) {
 			n += (size_t)run_entry(cfg, opts, hostname, helo,

@@ -1257,7 +1257,7 @@ buf_wipe_free(struct buf *b)
 static int
 config_env(struct config *cfg, char *err, size_t errlen)
 {
-	char **e;
+	char **e, **p;
 
 	for (e = environ; e != NULL && *e != NULL; e++) {
 		char name[128], key[128], origin[160];
@@ -1296,6 +1296,12 @@ config_env(struct config *cfg, char *err, size_t errlen)
 		}
 		/* Empty is unset, as in container files: VAR=${VAR:-}. */
 		if (eq[1] == '\0')
+			continue;
+		/* A repeated variable: the first counts, as for getenv(). */
+		for (p = environ; p < e; p++)
+			if (strncmp(*p, *e, n + 1) == 0)
+				break;
+		if (p < e)
 			continue;
 		snprintf(origin, sizeof(origin), "%s", name);
 		if (config_set(cfg, key, eq + 1, origin, err, errlen) != 0)

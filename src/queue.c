@@ -978,3 +978,28 @@ queue_print(FILE *out, char *const *dirs, size_t ndirs)
 		    (bytes + 1023) / 1024, nreq, nreq == 1 ? "" : "s");
 	return nreq;
 }
+
+void
+queue_clean(const char *dir, time_t now)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	char		 path[PATH_MAX + 300];
+	size_t		 len;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len != QUEUE_ID_LEN + 8 ||
+		    strcmp(de->d_name + QUEUE_ID_LEN, ".env.tmp") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		/* Written and renamed within one attempt: old means a crash. */
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > 3600)
+			(void)unlink(path);
+	}
+	closedir(d);
+}

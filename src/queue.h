@@ -146,6 +146,9 @@ char	**queue_list(const char *dir, size_t *n);
  */
 size_t	 queue_print(FILE *out, char *const *dirs, size_t ndirs);
 
+/* Remove ID.env.tmp files older than an hour (left by a crash). */
+void	 queue_clean(const char *dir, time_t now);
+
 /* Back-off after attempts failed attempts (5 min, doubling, at most 4 h). */
 time_t	 queue_backoff(unsigned attempts);
 

@@ -1228,6 +1228,25 @@ Test(config, load_default_path_absent_is_fine)
 	config_free(&c);
 }
 
+Test(config, repeated_environment_variable_first_wins)
+{
+	extern char **environ;
+	static char *env[] = { "MXSEND_MX_PORT=2525", "MXSEND_MX_PORT=2626",
+	    NULL };
+	char **saved = environ;
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "", 0644);
+
+	/* As getenv() reads it, so that no two readers disagree. */
+	config_init(&c);
+	environ = env;
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	environ = saved;
+	cr_assert_eq(c.mx_port, 2525);
+	config_free(&c);
+	free(path);
+}
+
 Test(config, load_file_errors_name_path_and_line)
 {
 	struct config c;

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <criterion/criterion.h>
 
@@ -390,4 +392,31 @@ Test(queue, user_dir_checks)
 	/* Someone else's number: not ours. */
 	cr_assert_eq(queue_user_dir(root, getuid() + 1, 1, out, sizeof(out),
 	    err, sizeof(err)), getuid() == 0 ? -1 : -1);
+}
+
+Test(queue, clean_removes_only_old_temporary_envelopes)
+{
+	const char *names[] = { "00112233445566778C.env.tmp",
+	    "00112233445566778D.env.tmp", "00112233445566778E.env" };
+	struct utimbuf old = { 1000, 1000 };
+	char path[600];
+	struct stat st;
+	size_t i;
+	FILE *f;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		f = fopen(path, "w");
+		fclose(f);
+		if (i != 1)
+			utime(path, &old);
+	}
+	queue_clean(dir, time(NULL));
+	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	cr_assert_neq(stat(path, &st), 0, "old .env.tmp kept");
+	snprintf(path, sizeof(path), "%s/%s", dir, names[1]);
+	cr_assert_eq(stat(path, &st), 0, "a fresh .env.tmp (a write in "
+	    "progress) removed");
+	snprintf(path, sizeof(path), "%s/%s", dir, names[2]);
+	cr_assert_eq(stat(path, &st), 0, "an entry removed");
 }

@@ -12,10 +12,13 @@
 
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,12 +57,59 @@ say(const char *fmt, ...)
 	(void)write_all(STDERR_FILENO, line, (size_t)n);
 }
 
+/*
+ * root's -q keeping another user's message: the append runs as that user
+ * in their home, so root never writes through a path the user controls
+ * (a dead.letter symlinked to a system file).
+ */
+static enum attempt_kept
+keep_as(const struct message *msg, const char *sender, const char *why,
+    uid_t owner)
+{
+	struct passwd	*pw = getpwuid(owner);
+	char		 path[4096], err[512];
+	pid_t		 pid;
+	int		 status;
+
+	if (pw == NULL || pw->pw_dir == NULL || pw->pw_dir[0] != '/') {
+		say("%s; uid %lu has no home directory for dead.letter: the "
+		    "message was NOT saved", why, (unsigned long)owner);
+		return KEPT_LOST;
+	}
+	snprintf(path, sizeof(path), "%s/dead.letter", pw->pw_dir);
+	if ((pid = fork()) == -1) {
+		say("%s; cannot fork: %s: the message was NOT saved", why,
+		    strerror(errno));
+		return KEPT_LOST;
+	}
+	if (pid == 0) {
+		if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+		    setuid(owner) != 0)
+			_exit(2);
+		if (deadletter_append(path, msg, sender, time(NULL), err,
+		    sizeof(err)) != 0) {
+			say("%s; %s: the message was NOT saved", why, err);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return KEPT_LOST;
+	say("%s; message saved in %s", why, path);
+	return KEPT_DEADLETTER;
+}
+
 /* Append the message to dead.letter: KEPT_DEADLETTER, or KEPT_LOST. */
 static enum attempt_kept
-keep(const struct message *msg, const char *sender, const char *why)
+keep(const struct message *msg, const char *sender, const char *why,
+    uid_t owner)
 {
 	char	 path[4096], err[512];
 
+	if (getuid() == 0 && owner != 0)
+		return keep_as(msg, sender, why, owner);
 	if (deadletter_path(path, sizeof(path)) != 0) {
 		say("%s; cannot find a home directory for dead.letter: the "
 		    "message was NOT saved", why);
@@ -208,8 +258,12 @@ out:
 	return ok;
 }
 
-/* Report the permanent failures not yet reported (SPEC §3, §8). */
-static void
+/*
+ * Report the permanent failures not yet reported (SPEC §3, §8). Returns
+ * -1 when the message had to be kept and could not be: the caller then
+ * keeps the entry in the queue, the one place left where it survives.
+ */
+static int
 report_failures(struct attempt *a, struct attempt_result *res)
 {
 	struct envelope	*env = a->env;
@@ -224,7 +278,7 @@ report_failures(struct attempt *a, struct attempt_result *res)
 			n++;
 	}
 	if (n == 0)
-		return;
+		return 0;
 	if (a->meta->bounce && !a->meta->is_bounce && env->sender[0] != '\0') {
 		include = xcalloc(env->nrcpts, 1);
 		if (dsn_select(env, include) > 0) {
@@ -238,11 +292,13 @@ report_failures(struct attempt *a, struct attempt_result *res)
 	}
 	/* Without a bounce: dead.letter when nobody got the message. */
 	if (!res->bounced && delivered == 0 && res->ndeferred == 0 &&
-	    a->msg->fd != -1)
-		(void)keep(a->msg, env->sender, "undeliverable");
+	    a->msg->fd != -1 && keep(a->msg, env->sender, "undeliverable",
+	    a->meta->owner) == KEPT_LOST)
+		return -1;	/* reported stays 0: the next run tries again */
 	for (i = 0; i < env->nrcpts; i++)
 		if (env->rcpts[i].state == RCPT_FAILED)
 			a->meta->q[i].reported = 1;
+	return 0;
 }
 
 void
@@ -257,6 +313,7 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 	char		 warn[512], err[512], why[128];
 	size_t		 i, npending = 0;
 	time_t		 now;
+	int		 unsaved;
 
 	memset(res, 0, sizeof(*res));
 	log = log_open(a->cfg, warn, sizeof(warn));
@@ -336,9 +393,15 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 	log_close(vlog);
 	log_close(log);
 
-	report_failures(a, res);
+	unsaved = report_failures(a, res) != 0;
 
 	if (a->entry != NULL) {
+		if (unsaved && queue_commit(a->entry, env, a->meta, 1, err,
+		    sizeof(err)) == 0) {
+			say("the message stays in the queue as %s/%s.msg",
+			    a->entry->dir, a->meta->id);
+			return;
+		}
 		if (res->ndeferred == 0) {
 			if (queue_remove(a->entry, err, sizeof(err)) != 0)
 				say("%s", err);
@@ -358,7 +421,7 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 		snprintf(why, sizeof(why), "%zu recipient%s deferred and the "
 		    "queue is not writable", res->ndeferred,
 		    res->ndeferred == 1 ? "" : "s");
-		res->kept = keep(a->msg, env->sender, why);
+		res->kept = keep(a->msg, env->sender, why, a->meta->owner);
 	}
 }
 
@@ -498,7 +561,13 @@ run_entry(const struct config *cfg, const struct options *opts,
 			ndue++;
 		}
 	}
-	/* Due or not, an expired entry is settled now (SPEC §7). */
+	/*
+	 * Due or not, an expired entry is settled now (SPEC §7), and so is
+	 * one whose failures could not be reported yet.
+	 */
+	for (i = 0; i < env.nrcpts; i++)
+		if (env.rcpts[i].state == RCPT_FAILED && !m.q[i].reported)
+			ndue++;
 	if (ndue == 0 && attempt_expire(cfg, &env, &m, now) == 0)
 		goto done;
 	envelope_group(&env);

@@ -557,3 +557,45 @@ Test(cli, no_queue_at_all_keeps_the_message_in_dead_letter)
 	cr_assert(strstr(dl, "Subject: nowhere") != NULL, "%s", dl);
 	free(dl);
 }
+
+/*
+ * root's -q expires another user's message and cannot keep it in their
+ * dead.letter (nobody's home does not exist): the entry stays in the
+ * queue rather than vanish, and stderr says where it is.
+ */
+Test(cli, unsaveable_failure_stays_in_the_queue)
+{
+	const char *argv[] = { "sendmail", "-t", NULL };
+	const char *q[] = { "sendmail", "-q", NULL };
+	const char *env[] = { "MXSEND_QUEUE_LIFETIME=1", NULL };
+	const char *msg = "To: a@b.example\nSubject: stays\n\nbody\n";
+	struct passwd *pw;
+	char *m;
+
+	if (getuid() != 0)
+		cr_skip_test("needs root to run mxsend as another user");
+	if ((pw = getpwnam("nobody")) == NULL || pw->pw_dir == NULL ||
+	    access(pw->pw_dir, F_OK) == 0)
+		cr_skip_test("nobody has a home directory here");
+	cr_assert_eq(chmod(re.dir, 0711), 0);
+	cr_assert_eq(chmod(re.conf, 0644), 0);
+	cr_assert_eq(chmod(re.aliases, 0644), 0);
+	re.as_user = 1;
+	re.uid = (unsigned)pw->pw_uid;
+	re.gid = (unsigned)pw->pw_gid;
+	cr_assert_eq(run(argv, msg, NULL), 75, "stderr: %s", res.err);
+	run_result_free(&res);
+	re.as_user = 0;
+	sleep(2);
+	cr_assert_eq(run(q, NULL, env), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "5.4.7") != NULL, "not expired: %s",
+	    res.err);
+	cr_assert(strstr(res.err, "NOT saved") != NULL, "stderr: %s",
+	    res.err);
+	cr_assert(strstr(res.err, "stays in the queue") != NULL, "stderr: %s",
+	    res.err);
+	m = queued_message(re.queue, re.uid);
+	cr_assert_not_null(m, "the message is gone; stderr: %s", res.err);
+	cr_assert(strstr(m, "Subject: stays") != NULL);
+	free(m);
+}

@@ -36,7 +36,7 @@
 
 /* Per-recipient progress inside smtp_send(). */
 enum rstate {
-	R_TODO,		/* not yet sent in this transaction */
+	R_UNSENT,		/* not yet sent in this transaction */
 	R_SENT,		/* RCPT written, reply not read */
 	R_ACCEPTED,	/* RCPT 2xx, waiting for the end of data */
 	R_RETRY,	/* too many recipients: next transaction */
@@ -1100,8 +1100,8 @@ smtp_send(struct smtp_session *s, struct smtp_txn *t)
 	/* Each round makes progress or ends: at most nrcpts of them. */
 	while (t->ntxn < t->nrcpts) {
 		for (n = 0, i = 0; i < t->nrcpts; i++)
-			if (rs[i] == R_TODO || rs[i] == R_RETRY) {
-				rs[i] = R_TODO;
+			if (rs[i] == R_UNSENT || rs[i] == R_RETRY) {
+				rs[i] = R_UNSENT;
 				idx[n++] = i;
 			}
 		if (n == 0)

@@ -101,9 +101,8 @@ keep_as(const struct message *msg, const char *sender, const char *why,
 	return KEPT_DEADLETTER;
 }
 
-/* Append the message to dead.letter: KEPT_DEADLETTER, or KEPT_LOST. */
-static enum attempt_kept
-keep(const struct message *msg, const char *sender, const char *why,
+enum attempt_kept
+attempt_keep(const struct message *msg, const char *sender, const char *why,
     uid_t owner)
 {
 	char	 path[4096], err[512];
@@ -292,8 +291,8 @@ report_failures(struct attempt *a, struct attempt_result *res)
 	}
 	/* Without a bounce: dead.letter when nobody got the message. */
 	if (!res->bounced && delivered == 0 && res->ndeferred == 0 &&
-	    a->msg->fd != -1 && keep(a->msg, env->sender, "undeliverable",
-	    a->meta->owner) == KEPT_LOST)
+	    a->msg->fd != -1 && attempt_keep(a->msg, env->sender,
+	    "undeliverable", a->meta->owner) == KEPT_LOST)
 		return -1;	/* reported stays 0: the next run tries again */
 	for (i = 0; i < env->nrcpts; i++)
 		if (env->rcpts[i].state == RCPT_FAILED)
@@ -421,7 +420,8 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 		snprintf(why, sizeof(why), "%zu recipient%s deferred and the "
 		    "queue is not writable", res->ndeferred,
 		    res->ndeferred == 1 ? "" : "s");
-		res->kept = keep(a->msg, env->sender, why, a->meta->owner);
+		res->kept = attempt_keep(a->msg, env->sender, why,
+		    a->meta->owner);
 	}
 }
 

@@ -10,6 +10,7 @@
 #define MXSEND_ATTEMPT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "config.h"
@@ -47,6 +48,14 @@ struct attempt_result {
 };
 
 void	 attempt_run(struct attempt *, struct attempt_result *);
+
+/*
+ * Append msg to owner's dead.letter (as that user when root keeps
+ * another user's message), saying on stderr why and where: returns
+ * KEPT_DEADLETTER, or KEPT_LOST when it could not be saved.
+ */
+enum attempt_kept attempt_keep(const struct message *, const char *sender,
+	    const char *why, uid_t owner);
 
 /*
  * Turn the deferred recipients of an entry older than queue_lifetime into

@@ -18,7 +18,6 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,14 +199,9 @@ apply(struct dctx *c, size_t i, const struct policy *p, const char *dsn,
 		/* ROUTE_MX after the relay: the MX phase picks it up. */
 		return;
 	}
-	/* No route left: a deferral anywhere beats a later refusal. */
-	if (w->deferrable) {
-		/* Deferred is temporary, whatever the class it came from. */
-		if (w->ddsn[0] != '4')
-			w->ddsn[0] = '4';
+	if (policy_at_end(w->deferrable, p) == POL_ELSE_DEFER)
 		set_outcome(c, i, RCPT_DEFERRED, FAIL_NONE, w->ddsn,
 		    w->dreason, w->drelay);
-	}
 	else
 		set_outcome(c, i, RCPT_FAILED, class_fail(p->cls), dsn, reason,
 		    relay);
@@ -311,7 +305,7 @@ mx_domain(struct dctx *c, struct dns *dns, int dns_ok, const char *dns_err,
 	struct timespec	 t0, t1;
 	struct policy	 p;
 	char		 label[320], last_label[320], *reason;
-	size_t		 h, a, k, nopen, tried = 0, *open_ids;
+	size_t		 h, a, k, m, tried = 0;
 	int		 all_refused = 1;
 	double		 wait;
 
@@ -350,13 +344,12 @@ mx_domain(struct dctx *c, struct dns *dns, int dns_ok, const char *dns_err,
 		return;
 	}
 
+	/* ids[0..n) are the recipients still open: settled ones leave it. */
 	sr = xcalloc(n, sizeof(*sr));
-	open_ids = xcalloc(n, sizeof(*open_ids));
 	memset(&last, 0, sizeof(last));
 	last_label[0] = '\0';
-	nopen = n;
-	for (h = 0; h < route.nhosts && nopen > 0; h++) {
-		for (a = 0; a < route.hosts[h].naddrs && nopen > 0; a++) {
+	for (h = 0; h < route.nhosts && n > 0; h++) {
+		for (a = 0; a < route.hosts[h].naddrs && n > 0; a++) {
 			const char *host = route.hosts[h].name;
 
 			server_label(host, &route.hosts[h].addrs[a],
@@ -375,65 +368,44 @@ mx_domain(struct dctx *c, struct dns *dns, int dns_ok, const char *dns_err,
 					    sizeof(last_label));
 					continue;
 				}
-				for (k = 0; k < n; k++)
-					if (ids[k] != SIZE_MAX) {
-						c->w[ids[k]].t_conn = since(&t0);
-						apply_status(c, ids[k], &p, &st,
-						    label);
-						ids[k] = SIZE_MAX;
-					}
-				nopen = 0;
+				for (k = 0; k < n; k++) {
+					c->w[ids[k]].t_conn = since(&t0);
+					apply_status(c, ids[k], &p, &st, label);
+				}
+				n = 0;
 				break;
 			}
 			clock_gettime(CLOCK_MONOTONIC, &t1);
-			/* Only the recipients still open go in. */
-			{
-				size_t	 m = 0;
-
-				for (k = 0; k < n; k++)
-					if (ids[k] != SIZE_MAX)
-						open_ids[m++] = ids[k];
-				txn_init(c, &t, sr, open_ids, m);
-				(void)smtp_send(&s, &t);
-				smtp_close(&s);
-				for (k = 0; k < m; k++) {
-					size_t	 i = open_ids[k];
-
-					c->w[i].t_conn =
-					    (double)(t1.tv_sec - t0.tv_sec) +
-					    (double)(t1.tv_nsec - t0.tv_nsec) /
-					    1e9;
-					c->w[i].t_xfer = since(&t1);
-					p = policy_smtp(ROUTE_MX, &sr[k].st);
-					if (p.action == POL_NEXT_ADDRESS) {
-						all_refused &= p.refusal;
-						last = sr[k].st;
-						strlcpy(last_label, label,
-						    sizeof(last_label));
-						continue;
-					}
-					apply_status(c, i, &p, &sr[k].st,
-					    label);
-					/* Mark it settled in ids[]. */
-					for (size_t j = 0; j < n; j++)
-						if (ids[j] == i)
-							ids[j] = SIZE_MAX;
-					nopen--;
+			txn_init(c, &t, sr, ids, n);
+			(void)smtp_send(&s, &t);
+			smtp_close(&s);
+			for (k = 0, m = 0; k < n; k++) {
+				c->w[ids[k]].t_conn =
+				    (double)(t1.tv_sec - t0.tv_sec) +
+				    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+				c->w[ids[k]].t_xfer = since(&t1);
+				p = policy_smtp(ROUTE_MX, &sr[k].st);
+				if (p.action == POL_NEXT_ADDRESS) {
+					all_refused &= p.refusal;
+					last = sr[k].st;
+					strlcpy(last_label, label,
+					    sizeof(last_label));
+					ids[m++] = ids[k];
+					continue;
 				}
+				apply_status(c, ids[k], &p, &sr[k].st, label);
 			}
+			n = m;
 		}
 	}
-	if (nopen > 0) {
+	if (n > 0) {
 		/* Steps 3 and 6: every address tried. */
-		p = policy_exhausted(ROUTE_MX, all_refused && tried > 0);
-		if (p.dsn == NULL)	/* the last failure's own code */
-			p.dsn = policy_smtp(ROUTE_MX, &last).dsn;
+		p = policy_exhausted(ROUTE_MX, all_refused && tried > 0,
+		    &last);
 		for (k = 0; k < n; k++)
-			if (ids[k] != SIZE_MAX)
-				apply_status(c, ids[k], &p, &last,
-				    last_label[0] ? last_label : NULL);
+			apply_status(c, ids[k], &p, &last,
+			    last_label[0] ? last_label : NULL);
 	}
-	free(open_ids);
 	free(sr);
 	mx_route_free(&route);
 }
@@ -513,8 +485,9 @@ mx_phase(struct dctx *c)
 
 /* ------------------------------------------------------------- relay */
 
-void
-deliver_relay_params(const struct config *cfg, struct smtp_params *sp)
+/* The SMTP parameters of the relay route from the configuration. */
+static void
+relay_params(const struct config *cfg, struct smtp_params *sp)
 {
 	int	 creds = cfg->relay_user != NULL;
 
@@ -548,31 +521,10 @@ deliver_relay_params(const struct config *cfg, struct smtp_params *sp)
 static void
 relay_resolve(struct relay *rl)
 {
-	const struct config *cfg = rl->c->cfg;
-	struct addrinfo	 hints, *res = NULL, *ai;
-	int		 rc;
-
 	rl->resolved = 1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_family = cfg->address_family == AFAM_IPV4 ? AF_INET :
-	    cfg->address_family == AFAM_IPV6 ? AF_INET6 : AF_UNSPEC;
-	rc = getaddrinfo(cfg->relay_host, NULL, &hints, &res);
-	if (rc != 0 || res == NULL) {
-		snprintf(rl->resolve_err, sizeof(rl->resolve_err),
-		    "cannot resolve the relay %.200s: %s", cfg->relay_host,
-		    rc != 0 ? gai_strerror(rc) : "no address");
-		return;
-	}
-	for (ai = res; ai != NULL && rl->naddrs < RELAY_ADDRS_MAX;
-	    ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof(rl->addrs[0].ss))
-			continue;
-		memcpy(&rl->addrs[rl->naddrs].ss, ai->ai_addr, ai->ai_addrlen);
-		rl->addrs[rl->naddrs].len = ai->ai_addrlen;
-		rl->naddrs++;
-	}
-	freeaddrinfo(res);
+	rl->naddrs = dns_relay_addrs(rl->c->cfg->relay_host,
+	    rl->c->cfg->address_family, rl->addrs, RELAY_ADDRS_MAX,
+	    rl->resolve_err, sizeof(rl->resolve_err));
 }
 
 /*
@@ -591,7 +543,7 @@ relay_open(struct relay *rl, size_t route, struct policy *p,
 	for (a = 0; a < rl->naddrs; a++) {
 		memset(&sp, 0, sizeof(sp));
 		params_common(rl->c, &sp, route);
-		deliver_relay_params(rl->c->cfg, &sp);
+		relay_params(rl->c->cfg, &sp);
 		sp.addr = rl->addrs[a];
 		server_label(rl->c->cfg->relay_host, &rl->addrs[a], sp.port,
 		    label, labellen);
@@ -609,9 +561,7 @@ relay_open(struct relay *rl, size_t route, struct policy *p,
 		if (p->action != POL_NEXT_ADDRESS)
 			return -1;
 	}
-	*p = policy_exhausted(ROUTE_RELAY, 0);
-	if (p->dsn == NULL)
-		p->dsn = policy_smtp(ROUTE_RELAY, st).dsn;
+	*p = policy_exhausted(ROUTE_RELAY, 0, st);
 	return -1;
 }
 
@@ -635,7 +585,7 @@ relay_batch(struct relay *rl, size_t route, size_t *ids, size_t n)
 	if (!rl->resolved)
 		relay_resolve(rl);
 	if (rl->naddrs == 0) {
-		p = policy_exhausted(ROUTE_RELAY, 0);
+		p = policy_exhausted(ROUTE_RELAY, 0, NULL);
 		for (k = 0; k < n; k++)
 			apply(c, ids[k], &p, policy_dsn(NULL, &p, dsn),
 			    rl->resolve_err, NULL);
@@ -671,7 +621,8 @@ relay_batch(struct relay *rl, size_t route, size_t *ids, size_t n)
 			p = policy_smtp(ROUTE_RELAY, &sr[k].st);
 			if (p.action == POL_NEXT_ADDRESS)
 				/* Broken mid-way: the relay failed this time. */
-				p = policy_exhausted(ROUTE_RELAY, 0);
+				p = policy_exhausted(ROUTE_RELAY, 0,
+				    &sr[k].st);
 			apply_status(c, ids[k], &p, &sr[k].st, label);
 		}
 		if (!smtp_usable(&rl->s)) {

@@ -35,8 +35,4 @@ struct deliver_params {
  */
 int	 deliver_run(const struct deliver_params *, char *err, size_t errlen);
 
-/* The SMTP parameters of the relay route from the configuration. */
-struct smtp_params;
-void	 deliver_relay_params(const struct config *, struct smtp_params *);
-
 #endif

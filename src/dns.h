@@ -115,6 +115,14 @@ void	 tlsa_set_free(struct tlsa_set *);
 int	 dns_parse_mx_answer(const unsigned char *, size_t, const char *qname,
 	    struct mx_route *);
 
+/*
+ * The addresses of the relay host through getaddrinfo (nss: /etc/hosts,
+ * container DNS, an IP literal), as address_family allows, at most max.
+ * Returns the number found (> 0), or 0 with a reason in err.
+ */
+size_t	 dns_relay_addrs(const char *host, enum addr_family,
+	    struct dns_addr *out, size_t max, char *err, size_t errlen);
+
 /* Numeric form of an address ("192.0.2.1", "2001:db8::1"). */
 void	 dns_addr_str(const struct dns_addr *, char *out, size_t outlen);
 

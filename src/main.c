@@ -23,7 +23,6 @@
 
 #include "aliases.h"
 #include "config.h"
-#include "deadletter.h"
 #include "attempt.h"
 #include "envelope.h"
 #include "intake.h"
@@ -178,31 +177,6 @@ failure_code(const struct envelope *env)
 	return code;
 }
 
-/*
- * Keep a message that will not be delivered now. Returns the exit code
- * for that: 73 when it was saved in dead.letter, 74 when it could not be.
- */
-static int
-keep_message(const struct run *r, const struct message *msg,
-    const char *sender, const char *why)
-{
-	char path[4096], err[512];
-
-	if (deadletter_path(path, sizeof(path)) != 0) {
-		say("%s; cannot find a home directory for dead.letter: "
-		    "the message was NOT saved", why);
-		return EX_IOERR;
-	}
-	if (deadletter_append(path, msg, sender, time(NULL), err,
-	    sizeof(err)) != 0) {
-		say("%s; %s: the message was NOT saved", why, err);
-		return EX_IOERR;
-	}
-	(void)r;
-	say("%s; message saved in %s", why, path);
-	return EX_CANTCREAT;
-}
-
 static int
 open_spool_in(const char *dir)
 {
@@ -308,7 +282,7 @@ out:
 
 /* -odb: a detached child delivers; the caller hears 0 at once. */
 static int
-deliver_background(struct run *r, struct attempt *a)
+deliver_background(struct attempt *a)
 {
 	struct attempt_result res;
 	pid_t pid;
@@ -330,7 +304,6 @@ deliver_background(struct run *r, struct attempt *a)
 	}
 	a->report = 0;
 	attempt_run(a, &res);
-	(void)r;
 	_exit(0);
 }
 
@@ -401,7 +374,7 @@ deliver_message(struct run *r, struct message *msg, struct envelope *env,
 		else if (queue_commit(ep, env, &m, 1, err, sizeof(err)) != 0)
 			say("warning: %s; delivering the message now", err);
 		else if (o->delivmode == DELIV_QUEUE ||
-		    deliver_background(r, &a) == 0) {
+		    deliver_background(&a) == 0) {
 			if (o->verbose)
 				say("message %s queued in %s", r->qid, dir);
 			queue_release(ep);
@@ -479,7 +452,7 @@ mode_deliver(struct run *r)
 		break;
 	case INTAKE_NUL:
 	case INTAKE_HEADER_TOO_BIG:
-		(void)keep_message(r, &msg, "", err);
+		(void)attempt_keep(&msg, "", err, getuid());
 		code = EX_DATAERR;
 		goto out;
 	case INTAKE_READ_ERROR:
@@ -501,7 +474,7 @@ mode_deliver(struct run *r)
 		snprintf(why, sizeof(why), "mail loop: the message has %zu "
 		    "Received: headers (more than %d)", msg.nreceived,
 		    MAX_RECEIVED);
-		(void)keep_message(r, &msg, env.sender, why);
+		(void)attempt_keep(&msg, env.sender, why, getuid());
 		code = EX_DATAERR;
 		goto out;
 	}

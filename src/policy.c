@@ -189,36 +189,44 @@ policy_dns(enum dns_status s)
 }
 
 struct policy
-policy_exhausted(enum route_method route, int all_refused)
+policy_exhausted(enum route_method route, int all_refused,
+    const struct smtp_status *last)
 {
+	const char	*dsn = last != NULL ? policy_smtp(route, last).dsn : NULL;
+
 	/* Step 6: every address refused this client. */
 	if (route == ROUTE_MX && all_refused)
-		return NEXT_OR_FAIL(POL_CLASS_UNAVAILABLE, NULL);
-	return NEXT_OR_DEFER(NULL);
+		return NEXT_OR_FAIL(POL_CLASS_UNAVAILABLE, dsn);
+	return NEXT_OR_DEFER(dsn);
+}
+
+enum policy_else
+policy_at_end(int deferred_before, const struct policy *p)
+{
+	return deferred_before ? POL_ELSE_DEFER : p->otherwise;
 }
 
 const char *
 policy_dsn(const struct smtp_status *st, const struct policy *p,
     char out[16])
 {
-	int temp;
+	int	 temp, defer = p->action == POL_NEXT_ROUTE &&
+	    p->otherwise == POL_ELSE_DEFER;
 
-	if (st != NULL && st->enh[0] != '\0') {
+	if (st != NULL && st->enh[0] != '\0')
 		strlcpy(out, st->enh, 16);
-		return out;
-	}
-	if (p->dsn != NULL) {
+	else if (p->dsn != NULL)
 		strlcpy(out, p->dsn, 16);
-		return out;
-	}
-	if (p->action == POL_DELIVERED) {
+	else if (p->action == POL_DELIVERED)
 		strlcpy(out, "2.0.0", 16);
-		return out;
+	else {
+		temp = p->action != POL_FINAL &&
+		    (p->action != POL_NEXT_ROUTE || defer);
+		if (st != NULL && st->code >= 400)
+			temp = st->code < 500;
+		strlcpy(out, temp ? "4.0.0" : "5.0.0", 16);
 	}
-	temp = p->action != POL_FINAL &&
-	    (p->action != POL_NEXT_ROUTE || p->otherwise == POL_ELSE_DEFER);
-	if (st != NULL && st->code >= 400)
-		temp = st->code < 500;
-	strlcpy(out, temp ? "4.0.0" : "5.0.0", 16);
+	if (defer && out[0] == '5')
+		out[0] = '4';
 	return out;
 }

@@ -55,13 +55,25 @@ struct policy policy_dns(enum dns_status);
 /*
  * Every address of the route ended in POL_NEXT_ADDRESS; all_refused
  * when each of them was a refusal (rule 6: the replies concern this
- * client, and only another route can help).
+ * client, and only another route can help). last is the last of those
+ * failures (its code is reported), or NULL.
  */
-struct policy policy_exhausted(enum route_method route, int all_refused);
+struct policy policy_exhausted(enum route_method route, int all_refused,
+	    const struct smtp_status *last);
+
+/*
+ * What a recipient passed on by p becomes when no route is left:
+ * deferred_before says an earlier route it went through said "else the
+ * queue", and a deferral anywhere beats a later refusal (that route may
+ * take it on retry).
+ */
+enum policy_else policy_at_end(int deferred_before, const struct policy *p);
 
 /*
  * The enhanced status code to report for st under decision p: the
- * server's own when it gave one, else p.dsn, else from the reply class.
+ * server's own when it gave one, else p.dsn, else from the reply class;
+ * always 4.x.x for a deferral (a refusal that only defers, rule 6 with
+ * some address unreachable, is still temporary).
  */
 const char *policy_dsn(const struct smtp_status *st, const struct policy *p,
 	    char out[16]);

@@ -159,10 +159,9 @@ read_reply(struct smtp_session *s, enum smtp_stage stage, unsigned timeout,
 	int64_t			 end;
 	size_t			 len;
 
-	snprintf(doing, sizeof(doing), "%s",
-	    stage == SMTP_STAGE_GREETING ? "receiving the greeting" :
-	    "waiting for the reply");
-	if (stage != SMTP_STAGE_GREETING)
+	if (stage == SMTP_STAGE_GREETING)
+		strlcpy(doing, "receiving the greeting", sizeof(doing));
+	else
 		snprintf(doing, sizeof(doing), "waiting for the reply to %s",
 		    smtp_stage_name(stage));
 	reply_reset(&s->reply);

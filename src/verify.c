@@ -10,11 +10,9 @@
  */
 #include "autoconf.h"
 
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "dns.h"
 #include "policy.h"
@@ -76,24 +74,15 @@ via_mx(const struct config *cfg, struct dns *d, const char *domain,
 static int
 via_relay(const struct config *cfg, struct verdict *v)
 {
-	struct addrinfo hints, *res = NULL;
-	char ip[64] = "?", text[512];
-	int rc;
+	struct dns_addr addr;
+	char ip[64], text[512];
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_family = cfg->address_family == AFAM_IPV4 ? AF_INET :
-	    cfg->address_family == AFAM_IPV6 ? AF_INET6 : AF_UNSPEC;
-	rc = getaddrinfo(cfg->relay_host, NULL, &hints, &res);
-	if (rc != 0 || res == NULL) {
-		snprintf(text, sizeof(text), "cannot resolve the relay "
-		    "%.200s: %s", cfg->relay_host, gai_strerror(rc));
+	if (dns_relay_addrs(cfg->relay_host, cfg->address_family, &addr, 1,
+	    text, sizeof(text)) == 0) {
 		set(v, RCPT_DEFERRED, FAIL_NONE, "4.4.3", text);
 		return 0;
 	}
-	(void)getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof(ip), NULL,
-	    0, NI_NUMERICHOST);
-	freeaddrinfo(res);
+	dns_addr_str(&addr, ip, sizeof(ip));
 	snprintf(text, sizeof(text), "via %.200s[%s]:%u (relay)",
 	    cfg->relay_host, ip, (unsigned)cfg->relay_port);
 	set(v, RCPT_PENDING, FAIL_NONE, "2.0.0", text);

@@ -191,15 +191,15 @@ Test(policy, exhausted_rows)
 	struct policy p;
 
 	/* Step 6: every address refused this client. */
-	p = policy_exhausted(ROUTE_MX, 1);
+	p = policy_exhausted(ROUTE_MX, 1, NULL);
 	cr_assert_eq(p.action, A_ROUTE);
 	cr_assert_eq(p.otherwise, FAIL);
 	cr_assert_eq(p.cls, CL_UNAV);
 	/* Step 3 with some address unreachable: a deferral. */
-	p = policy_exhausted(ROUTE_MX, 0);
+	p = policy_exhausted(ROUTE_MX, 0, NULL);
 	cr_assert_eq(p.action, A_ROUTE);
 	cr_assert_eq(p.otherwise, DEFER);
-	p = policy_exhausted(ROUTE_RELAY, 1);
+	p = policy_exhausted(ROUTE_RELAY, 1, NULL);
 	cr_assert_eq(p.otherwise, DEFER);
 }
 
@@ -225,4 +225,49 @@ Test(policy, dsn_prefers_the_server)
 	st.code = 0;
 	p = policy_smtp(ROUTE_MX, &st);
 	cr_assert_str_eq(policy_dsn(&st, &p, dsn), "4.4.1");
+}
+
+Test(policy, exhausted_reports_the_last_failure)
+{
+	struct smtp_status st;
+	struct policy p;
+	char dsn[16];
+
+	memset(&st, 0, sizeof(st));
+	st.ev = SMTP_EV_CONNECT;
+	p = policy_exhausted(ROUTE_MX, 0, &st);
+	cr_assert_str_eq(policy_dsn(&st, &p, dsn), "4.4.1");
+	st.ev = SMTP_EV_BROKEN;
+	p = policy_exhausted(ROUTE_RELAY, 0, &st);
+	cr_assert_str_eq(policy_dsn(&st, &p, dsn), "4.4.2");
+}
+
+Test(policy, a_deferral_is_always_4xx)
+{
+	struct smtp_status st;
+	struct policy p;
+	char dsn[16];
+
+	/* Some addresses refused 554 5.7.1, one was unreachable: defer. */
+	memset(&st, 0, sizeof(st));
+	st.ev = SMTP_EV_REPLY;
+	st.stage = SMTP_STAGE_GREETING;
+	st.code = 554;
+	strcpy(st.enh, "5.7.1");
+	p = policy_exhausted(ROUTE_MX, 0, &st);
+	cr_assert_eq(p.otherwise, DEFER);
+	cr_assert_str_eq(policy_dsn(&st, &p, dsn), "4.7.1");
+	/* Every address refused: a failure keeps its 5.x.x. */
+	p = policy_exhausted(ROUTE_MX, 1, &st);
+	cr_assert_str_eq(policy_dsn(&st, &p, dsn), "5.7.1");
+}
+
+Test(policy, at_end_a_deferral_beats_a_later_refusal)
+{
+	struct policy p = policy_dns(DNS_NXDOMAIN);	/* else fail */
+	struct policy q = policy_dns(DNS_TEMPFAIL);	/* else defer */
+
+	cr_assert_eq(policy_at_end(0, &p), FAIL);
+	cr_assert_eq(policy_at_end(1, &p), DEFER);
+	cr_assert_eq(policy_at_end(0, &q), DEFER);
 }

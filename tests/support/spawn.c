@@ -1,5 +1,6 @@
 /*
- * spawn.c: start and stop the scripted test servers (see spawn.h).
+ * spawn.c: start and stop the scripted test servers, and the few helpers
+ * their tests share (see spawn.h).
  */
 #include "autoconf.h"
 
@@ -7,12 +8,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include "spawn.h"
 
@@ -26,7 +30,7 @@ support_path(const char *name)
 	return path;
 }
 
-static long
+long
 ms_now(void)
 {
 	struct timespec ts;
@@ -119,4 +123,70 @@ server_stop(struct server *s)
 	kill(s->pid, SIGKILL);
 	(void)waitpid(s->pid, &st, 0);
 	s->pid = 0;
+}
+
+void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	cr_assert(fclose(f) == 0);
+}
+
+char *
+file_read(const char *path, size_t *lenp)
+{
+	char *s;
+	FILE *f;
+	long n;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return NULL;
+	cr_assert(fseek(f, 0, SEEK_END) == 0);
+	n = ftell(f);
+	rewind(f);
+	s = malloc((size_t)n + 1);
+	cr_assert(s != NULL);
+	cr_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
+	s[n] = '\0';
+	fclose(f);
+	if (lenp != NULL)
+		*lenp = (size_t)n;
+	return s;
+}
+
+static void
+run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+run_cmd(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+void
+make_self_signed(const char *dir, char *cert, char *key, size_t size)
+{
+	char tmpl[600];
+
+	if (system("certtool --version >/dev/null 2>&1") != 0)
+		cr_skip_test("certtool (gnutls-bin) is not installed");
+	snprintf(cert, size, "%s/cert.pem", dir);
+	snprintf(key, size, "%s/key.pem", dir);
+	snprintf(tmpl, sizeof(tmpl), "%s/cert.tmpl", dir);
+	write_file(tmpl, "cn = \"mx.test\"\ndns_name = \"mx.test\"\n"
+	    "tls_www_server\nsigning_key\nencryption_key\n"
+	    "expiration_days = 2\n");
+	run_cmd("certtool --generate-privkey --key-type=ecdsa --outfile %s "
+	    ">/dev/null 2>&1", key);
+	run_cmd("certtool --generate-self-signed --load-privkey %s --template "
+	    "%s --outfile %s >/dev/null 2>&1", key, tmpl, cert);
 }

@@ -6,6 +6,7 @@
 #ifndef MXSEND_TEST_SPAWN_H
 #define MXSEND_TEST_SPAWN_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #define SPAWN_MAX_LISTENERS	8
@@ -33,5 +34,24 @@ int	 server_start(struct server *, const char *const argv[],
 
 /* SIGTERM, then SIGKILL after 2 s; always reaps. Safe to call twice. */
 void	 server_stop(struct server *);
+
+/* Helpers the tests of the servers and of their clients share. */
+
+/* CLOCK_MONOTONIC in milliseconds. */
+long	 ms_now(void);
+
+/* Write text to path (the test fails if it cannot). */
+void	 write_file(const char *path, const char *text);
+
+/* A whole file, NUL-terminated (length in *lenp); NULL if missing. */
+char	*file_read(const char *path, size_t *lenp);
+
+/*
+ * A self-signed certificate for mx.test made with certtool in dir:
+ * dir/cert.pem and dir/key.pem, their paths in cert and key. Skips the
+ * test when certtool (gnutls-bin) is missing.
+ */
+void	 make_self_signed(const char *dir, char *cert, char *key,
+	    size_t size);
 
 #endif

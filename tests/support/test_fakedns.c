@@ -53,6 +53,8 @@
 
 #include <criterion/criterion.h>
 
+#include "spawn.h"
+
 static pid_t		 srv_pid = -1;
 static char		 tmpdir[512];
 static char		 zonepath[600];
@@ -65,15 +67,6 @@ static char		 srv_lines[8][128];
 static struct __res_state rs;
 static int		 rs_live;
 
-static long
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static const char *
 fakedns_path(void)
 {
@@ -83,16 +76,6 @@ fakedns_path(void)
 	snprintf(path, sizeof(path), "%s/tests/support/fakedns",
 	    b != NULL ? b : ".");
 	return path;
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
-
-	cr_assert_not_null(fp, "cannot write %s", path);
-	fputs(text, fp);
-	cr_assert_eq(fclose(fp), 0);
 }
 
 /* Wait for pid at most ms; returns the status, or -1 (still running). */

@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+
+#include "spawn.h"
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
 
@@ -51,45 +53,14 @@ static unsigned ports[MAX_PORTS];
 static int nports;
 static struct client cl;
 
-static long
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert(f != NULL, "%s: %s", path, strerror(errno));
-	fputs(text, f);
-	cr_assert(fclose(f) == 0);
-}
-
 /* The contents of dir/rec/name, or NULL if it does not exist. */
 static char *
 slurp(const char *name)
 {
-	char path[256], *s;
-	FILE *f;
-	long n;
+	char path[256];
 
 	snprintf(path, sizeof(path), "%s/rec/%s", dir, name);
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	s = malloc((size_t)n + 1);
-	cr_assert(s != NULL);
-	cr_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
-	s[n] = '\0';
-	fclose(f);
-	return s;
+	return file_read(path, NULL);
 }
 
 /* Wait (bounded) for a record file; the server writes .done last. */
@@ -813,36 +784,11 @@ Test(fakesmtp, several_listeners_and_sigterm)
 
 /* ------------------------------------------------------------ TLS */
 
-static void
-run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
-/* A self-signed certificate in dir; returns the argument list. */
+/* A self-signed certificate in dir. */
 static void
 make_cert(char *cert, char *key, size_t size)
 {
-	char path[128];
-
-	if (system("certtool --version >/dev/null 2>&1") != 0)
-		cr_skip_test("certtool (gnutls-bin) is not installed");
-	snprintf(cert, size, "%s/cert.pem", dir);
-	snprintf(key, size, "%s/key.pem", dir);
-	snprintf(path, sizeof(path), "%s/cert.tmpl", dir);
-	write_file(path, "cn = \"mx.test\"\ndns_name = \"mx.test\"\n"
-	    "tls_www_server\nsigning_key\nencryption_key\n"
-	    "expiration_days = 2\n");
-	run("certtool --generate-privkey --key-type=ecdsa --outfile %s "
-	    ">/dev/null 2>&1", key);
-	run("certtool --generate-self-signed --load-privkey %s --template %s "
-	    "--outfile %s >/dev/null 2>&1", key, path, cert);
+	make_self_signed(dir, cert, key, size);
 }
 
 static void

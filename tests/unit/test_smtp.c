@@ -60,47 +60,14 @@ static struct smtp_rcpt	 rcpts[MAX_RCPTS];
 
 /* ------------------------------------------------------------ helpers */
 
-static long
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert(f != NULL, "%s: %s", path, strerror(errno));
-	fputs(text, f);
-	cr_assert(fclose(f) == 0);
-}
-
 /* The contents of dir/rec/name (len in *lenp), or NULL if it is missing. */
 static char *
 slurp_len(const char *name, size_t *lenp)
 {
-	char path[256], *s;
-	FILE *f;
-	long n;
+	char path[256];
 
 	snprintf(path, sizeof(path), "%s/rec/%s", dir, name);
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	cr_assert(fseek(f, 0, SEEK_END) == 0);
-	n = ftell(f);
-	rewind(f);
-	s = malloc((size_t)n + 1);
-	cr_assert(s != NULL);
-	cr_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
-	s[n] = '\0';
-	fclose(f);
-	if (lenp != NULL)
-		*lenp = (size_t)n;
-	return s;
+	return file_read(path, lenp);
 }
 
 static char *
@@ -538,38 +505,13 @@ assert_bdat(const char *log, size_t size)
 
 /* ------------------------------------------------------------ TLS PKI */
 
-static void
-run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
 static char	 cert[128], key[128];
 
 /* A self-signed certificate for mx.test in dir (cert, key). */
 static void
 make_cert(void)
 {
-	char tmpl[128];
-
-	if (system("certtool --version >/dev/null 2>&1") != 0)
-		cr_skip_test("certtool (gnutls-bin) is not installed");
-	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
-	snprintf(key, sizeof(key), "%s/key.pem", dir);
-	snprintf(tmpl, sizeof(tmpl), "%s/cert.tmpl", dir);
-	write_file(tmpl, "cn = \"mx.test\"\ndns_name = \"mx.test\"\n"
-	    "tls_www_server\nsigning_key\nencryption_key\n"
-	    "expiration_days = 2\n");
-	run("certtool --generate-privkey --key-type=ecdsa --outfile %s "
-	    ">/dev/null 2>&1", key);
-	run("certtool --generate-self-signed --load-privkey %s --template %s "
-	    "--outfile %s >/dev/null 2>&1", key, tmpl, cert);
+	make_self_signed(dir, cert, key, sizeof(cert));
 }
 
 /* The SHA-256 of the certificate's DER, computed with GnuTLS directly. */

@@ -29,6 +29,7 @@ run_env_setup(struct run_env *re)
 	int fd;
 
 	re->as_user = 0;
+	re->binary[0] = '\0';
 	strcpy(re->dir, "/tmp/mxsend-test.XXXXXX");
 	if (mkdtemp(re->dir) == NULL)
 		cr_assert_fail("mkdtemp: %s", strerror(errno));
@@ -134,6 +135,25 @@ env_has(const char *const env[], const char *entry)
 	return 0;
 }
 
+void
+run_env_as_user(struct run_env *re, unsigned uid, unsigned gid)
+{
+	char cmd[4096 + 800];
+
+	if (re->binary[0] == '\0') {
+		snprintf(re->binary, sizeof(re->binary), "%s/mxsend", re->dir);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0755 '%s'",
+		    mxsend_path(), re->binary, re->binary);
+		cr_assert_eq(system(cmd), 0, "%s", cmd);
+	}
+	cr_assert_eq(chmod(re->dir, 0711), 0);
+	cr_assert_eq(chmod(re->conf, 0644), 0);
+	cr_assert_eq(chmod(re->aliases, 0644), 0);
+	re->as_user = 1;
+	re->uid = uid;
+	re->gid = gid;
+}
+
 int
 run_mxsend(const struct run_env *re, const char *const argv[],
     const char *input, size_t len, const char *const env[],
@@ -193,7 +213,8 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 		if (re->as_user && (setgroups(0, NULL) != 0 ||
 		    setgid((gid_t)re->gid) != 0 || setuid((uid_t)re->uid) != 0))
 			_exit(126);
-		execve(mxsend_path(), (char *const *)argv, envp);
+		execve(re->binary[0] != '\0' ? re->binary : mxsend_path(),
+		    (char *const *)argv, envp);
 		_exit(127);
 	}
 	close(in[0]);

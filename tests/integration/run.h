@@ -27,7 +27,15 @@ struct run_env {
 				   unless the test sets it */
 	int	 as_user;	/* run as uid/gid below (tests run as root) */
 	unsigned uid, gid;
+	char	 binary[320];	/* "" or a copy of mxsend to run instead */
 };
+
+/*
+ * Run mxsend as another user: copy the binary into the test directory
+ * (mode 0755; the build tree may sit below a directory only root can
+ * enter), open that directory for traversal, and switch to uid/gid.
+ */
+void	 run_env_as_user(struct run_env *, unsigned uid, unsigned gid);
 
 /* Make the per-test directory; aborts the test on failure. */
 void	 run_env_setup(struct run_env *);

@@ -418,18 +418,11 @@ Test(cli, queue_is_per_user)
 		cr_skip_test("needs root to run mxsend as another user");
 	if ((pw = getpwnam("nobody")) == NULL)
 		cr_skip_test("no user nobody");
-	/* The unprivileged user reads the configuration, not the rest. */
-	cr_assert_eq(chmod(re.dir, 0711), 0);
-	cr_assert_eq(chmod(re.conf, 0644), 0);
-	cr_assert_eq(chmod(re.aliases, 0644), 0);
-
 	/* root's message, deferred (no name server): queued in queue/0. */
 	cr_assert_eq(run(argv, msg, NULL), 75, "stderr: %s", res.err);
 	run_result_free(&res);
 
-	re.as_user = 1;
-	re.uid = (unsigned)pw->pw_uid;
-	re.gid = (unsigned)pw->pw_gid;
+	run_env_as_user(&re, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
 	cr_assert_eq(run(bp, NULL, NULL), 0, "stderr: %s", res.err);
 	cr_assert(strstr(res.out, "Mail queue is empty") != NULL,
 	    "another user sees root's entry: %s", res.out);
@@ -577,12 +570,7 @@ Test(cli, unsaveable_failure_stays_in_the_queue)
 	if ((pw = getpwnam("nobody")) == NULL || pw->pw_dir == NULL ||
 	    access(pw->pw_dir, F_OK) == 0)
 		cr_skip_test("nobody has a home directory here");
-	cr_assert_eq(chmod(re.dir, 0711), 0);
-	cr_assert_eq(chmod(re.conf, 0644), 0);
-	cr_assert_eq(chmod(re.aliases, 0644), 0);
-	re.as_user = 1;
-	re.uid = (unsigned)pw->pw_uid;
-	re.gid = (unsigned)pw->pw_gid;
+	run_env_as_user(&re, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
 	cr_assert_eq(run(argv, msg, NULL), 75, "stderr: %s", res.err);
 	run_result_free(&res);
 	re.as_user = 0;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,4 +326,17 @@ xtext_encode(const char *s)
 			buf_addc(&b, c);
 	}
 	return buf_release(&b);
+}
+
+int
+home_dir(uid_t uid, char *out, size_t outlen)
+{
+	struct passwd	 pw, *res = NULL;
+	char		 buf[4096];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 ||
+	    res == NULL || pw.pw_dir == NULL || pw.pw_dir[0] != '/' ||
+	    strlcpy(out, pw.pw_dir, outlen) >= outlen)
+		return -1;
+	return 0;
 }

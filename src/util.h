@@ -68,6 +68,14 @@ int	 b64_char_value(int);
 #define QUEUE_ID_LEN	18
 void	 queue_id_new(char out[QUEUE_ID_LEN + 1]);
 
+/*
+ * The home directory of uid, from the password database only (never
+ * $HOME: PHP-FPM and systemd units run with env -i, and mailq must find
+ * the queue their submissions used). Copies it to out; returns 0, or -1
+ * when uid has no entry or no absolute home.
+ */
+int	 home_dir(uid_t, char *out, size_t outlen);
+
 /* RFC 3461 §4 xtext of s (caller frees). */
 char	*xtext_encode(const char *s);
 

@@ -108,25 +108,11 @@ queue_user_dir(const char *root, uid_t uid, int create, char *out,
 	return 0;
 }
 
-static const char *
-home_dir(void)
-{
-	const char	*h = getenv("HOME");
-	struct passwd	*pw;
-
-	if (h != NULL && h[0] == '/')
-		return h;
-	pw = getpwuid(getuid());
-	return pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/' ?
-	    pw->pw_dir : NULL;
-}
-
 int
 queue_pick(const struct config *cfg, uid_t uid, int skip_primary, char *dir,
     size_t dirlen, char *warn, size_t warnlen, char *err, size_t errlen)
 {
-	char		 why[512], root[PATH_MAX];
-	const char	*home;
+	char		 why[512], root[PATH_MAX + 32], home[PATH_MAX];
 
 	warn[0] = '\0';
 	if (skip_primary)
@@ -134,7 +120,7 @@ queue_pick(const struct config *cfg, uid_t uid, int skip_primary, char *dir,
 	else if (queue_user_dir(cfg->queue_dir, uid, 1, dir, dirlen, why,
 	    sizeof(why)) == 0)
 		return 0;
-	if ((home = home_dir()) == NULL) {
+	if (home_dir(getuid(), home, sizeof(home)) != 0) {
 		snprintf(err, errlen, "queue %s unusable (%s) and no home "
 		    "directory for %s", cfg->queue_dir, why, "~/.mxsend/queue");
 		return -1;

@@ -41,10 +41,54 @@ run_env_setup(struct run_env *re)
 	if ((fd = open(re->aliases, O_CREAT | O_WRONLY, 0600)) < 0)
 		cr_assert_fail("create %s: %s", re->aliases, strerror(errno));
 	close(fd);
+	snprintf(re->passwd, sizeof(re->passwd), "%s/passwd", re->dir);
+	snprintf(re->group, sizeof(re->group), "%s/group", re->dir);
+	if ((fd = open(re->passwd, O_CREAT | O_WRONLY | O_TRUNC, 0644)) < 0)
+		cr_assert_fail("create %s: %s", re->passwd, strerror(errno));
+	close(fd);
+	if ((fd = open(re->group, O_CREAT | O_WRONLY | O_TRUNC, 0644)) < 0)
+		cr_assert_fail("create %s: %s", re->group, strerror(errno));
+	close(fd);
+	run_env_add_user(re, "root", 0, 0, re->dir);
 	/* The queue of this test, as make install creates queue_dir. */
 	snprintf(re->queue, sizeof(re->queue), "%s/queue", re->dir);
 	if (mkdir(re->queue, 0700) != 0 || chmod(re->queue, 01733) != 0)
 		cr_assert_fail("create %s: %s", re->queue, strerror(errno));
+}
+
+/* Whether the test's passwd file has uid already. */
+static int
+has_uid(const struct run_env *re, unsigned uid)
+{
+	char	 line[1024];
+	unsigned u;
+	FILE	*f = fopen(re->passwd, "r");
+	int	 found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = sscanf(line, "%*[^:]:%*[^:]:%u:", &u) == 1 && u == uid;
+	fclose(f);
+	return found;
+}
+
+void
+run_env_add_user(struct run_env *re, const char *name, unsigned uid,
+    unsigned gid, const char *home)
+{
+	FILE	*f;
+
+	if (has_uid(re, uid))
+		return;
+	f = fopen(re->passwd, "a");
+	cr_assert_not_null(f, "open %s", re->passwd);
+	fprintf(f, "%s:x:%u:%u:%s:%s:/bin/sh\n", name, uid, gid, name, home);
+	fclose(f);
+	f = fopen(re->group, "a");
+	cr_assert_not_null(f, "open %s", re->group);
+	fprintf(f, "%s:x:%u:\n", name, gid);
+	fclose(f);
 }
 
 void
@@ -149,6 +193,7 @@ run_env_as_user(struct run_env *re, unsigned uid, unsigned gid)
 	cr_assert_eq(chmod(re->dir, 0711), 0);
 	cr_assert_eq(chmod(re->conf, 0644), 0);
 	cr_assert_eq(chmod(re->aliases, 0644), 0);
+	run_env_add_user(re, "mxtest", uid, gid, re->dir);
 	re->as_user = 1;
 	re->uid = uid;
 	re->gid = gid;
@@ -162,6 +207,7 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	int in[2], out[2], err[2], wstatus;
 	size_t outcap = 1, errcap = 1, sent = 0, nenv = 0, i;
 	char *envp[64], home[300], tmp[300], conf[320], al[320], qdir[340];
+	char pwd[340], grp[340];
 	double end;
 	pid_t pid;
 
@@ -179,8 +225,15 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	envp[nenv++] = tmp;
 	envp[nenv++] = conf;
 	envp[nenv++] = al;
+	snprintf(pwd, sizeof(pwd), "NSS_WRAPPER_PASSWD=%s", re->passwd);
+	snprintf(grp, sizeof(grp), "NSS_WRAPPER_GROUP=%s", re->group);
+	envp[nenv++] = "LD_PRELOAD=libnss_wrapper.so";
+	envp[nenv++] = pwd;
+	envp[nenv++] = grp;
+	/* nss_wrapper is preloaded before the sanitizer runtime. */
 	if (getenv("ASAN_OPTIONS"))
-		envp[nenv++] = "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1";
+		envp[nenv++] = "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:"
+		    "verify_asan_link_order=0";
 	if (getenv("UBSAN_OPTIONS"))
 		envp[nenv++] = "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1";
 	for (i = 0; env != NULL && env[i] != NULL && nenv < 58; i++)

@@ -28,6 +28,8 @@ struct run_env {
 	int	 as_user;	/* run as uid/gid below (tests run as root) */
 	unsigned uid, gid;
 	char	 binary[320];	/* "" or a copy of mxsend to run instead */
+	char	 passwd[300];	/* $dir/passwd: the users mxsend sees */
+	char	 group[300];	/* $dir/group */
 };
 
 /*
@@ -36,6 +38,17 @@ struct run_env {
  * enter), open that directory for traversal, and switch to uid/gid.
  */
 void	 run_env_as_user(struct run_env *, unsigned uid, unsigned gid);
+
+/*
+ * mxsend takes home directories from the password database only (SPEC
+ * §7), so each test has a database of its own: runs go through
+ * nss_wrapper (LD_PRELOAD) with $dir/passwd and $dir/group, where root
+ * and every user the test adds live. run_env_setup() adds root with
+ * $dir as its home; run_env_as_user() adds the user it switches to,
+ * with the same home unless run_env_add_user() named it before.
+ */
+void	 run_env_add_user(struct run_env *, const char *name, unsigned uid,
+	    unsigned gid, const char *home);
 
 /* Make the per-test directory; aborts the test on failure. */
 void	 run_env_setup(struct run_env *);

@@ -57,58 +57,18 @@ say(const char *fmt, ...)
 	(void)write_all(STDERR_FILENO, line, (size_t)n);
 }
 
-/*
- * root's -q keeping another user's message: the append runs as that user
- * in their home, so root never writes through a path the user controls
- * (a dead.letter symlinked to a system file).
- */
-static enum attempt_kept
-keep_as(const struct message *msg, const char *sender, const char *why,
-    uid_t owner)
+static int
+quiet(const struct attempt *a)
 {
-	struct passwd	*pw = getpwuid(owner);
-	char		 path[4096], err[512];
-	pid_t		 pid;
-	int		 status;
-
-	if (pw == NULL || pw->pw_dir == NULL || pw->pw_dir[0] != '/') {
-		say("%s; uid %lu has no home directory for dead.letter: the "
-		    "message was NOT saved", why, (unsigned long)owner);
-		return KEPT_LOST;
-	}
-	snprintf(path, sizeof(path), "%s/dead.letter", pw->pw_dir);
-	if ((pid = fork()) == -1) {
-		say("%s; cannot fork: %s: the message was NOT saved", why,
-		    strerror(errno));
-		return KEPT_LOST;
-	}
-	if (pid == 0) {
-		if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
-		    setuid(owner) != 0)
-			_exit(2);
-		if (deadletter_append(path, msg, sender, time(NULL), err,
-		    sizeof(err)) != 0) {
-			say("%s; %s: the message was NOT saved", why, err);
-			_exit(1);
-		}
-		_exit(0);
-	}
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return KEPT_LOST;
-	say("%s; message saved in %s", why, path);
-	return KEPT_DEADLETTER;
+	return !a->report || a->opts->errmode == ERRMODE_QUIET;
 }
 
 enum attempt_kept
 attempt_keep(const struct message *msg, const char *sender, const char *why,
-    uid_t owner)
+    int quiet)
 {
 	char	 path[4096], err[512];
 
-	if (getuid() == 0 && owner != 0)
-		return keep_as(msg, sender, why, owner);
 	if (deadletter_path(path, sizeof(path)) != 0) {
 		say("%s; cannot find a home directory for dead.letter: the "
 		    "message was NOT saved", why);
@@ -119,7 +79,8 @@ attempt_keep(const struct message *msg, const char *sender, const char *why,
 		say("%s; %s: the message was NOT saved", why, err);
 		return KEPT_LOST;
 	}
-	say("%s; message saved in %s", why, path);
+	if (!quiet)
+		say("%s; message saved in %s", why, path);
 	return KEPT_DEADLETTER;
 }
 
@@ -152,19 +113,84 @@ attempt_expire(const struct config *cfg, struct envelope *env,
 	return n;
 }
 
+/* An unnamed scratch file: beside the entry, else in $TMPDIR or /tmp. */
 static int
-tmpfile_near(const struct attempt *a)
+scratch_file(const struct attempt *a)
 {
 	const char	*t = getenv("TMPDIR");
 	int		 fd = -1;
 
 	if (a->entry != NULL)
-		fd = open(a->entry->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		fd = openat(a->entry->dir->fd, ".", O_TMPFILE | O_RDWR |
+		    O_CLOEXEC, 0600);
 	if (fd == -1 && t != NULL && t[0] == '/')
 		fd = open(t, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd == -1)
 		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	return fd;
+}
+
+/* The DSN's envelope: the null sender, to the original sender. */
+static void
+bounce_envelope(const struct attempt *a, struct envelope *benv)
+{
+	struct rcpt	*r;
+
+	benv->sender = xstrdup("");
+	benv->rcpts = xcalloc(1, sizeof(*benv->rcpts));
+	benv->nrcpts = 1;
+	r = &benv->rcpts[0];
+	r->addr = xstrdup(a->env->sender);
+	r->orig = xstrdup(a->env->sender);
+	r->domain = strrchr(r->addr, '@') != NULL ?
+	    strrchr(r->addr, '@') + 1 : r->addr;
+	r->smtputf8 = a->env->sender_smtputf8;
+	r->state = RCPT_PENDING;
+	envelope_group(benv);
+}
+
+/*
+ * Compose the DSN into bmsg: written to a scratch file, then spooled by
+ * intake into the entry be (in the message's queue directory) or, with
+ * no queue, into a second scratch file. Returns 0, or -1 with err.
+ */
+static int
+compose_bounce(struct attempt *a, const struct dsn_report *rep,
+    const unsigned char *include, struct qentry *be, int *queued,
+    struct message *bmsg, char *err, size_t errlen)
+{
+	char	 why[512];
+	int	 tfd, sfd = -1, r = -1;
+
+	*queued = 0;
+	if ((tfd = scratch_file(a)) == -1) {
+		snprintf(err, errlen, "cannot create a scratch file: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (dsn_write(tfd, rep, a->env, include, a->msg, err, errlen) != 0)
+		goto out;
+	if (lseek(tfd, 0, SEEK_SET) != 0) {
+		snprintf(err, errlen, "rewinding the scratch file: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if (a->entry != NULL && queue_spool(a->entry->dir, be->id, be, why,
+	    sizeof(why)) == 0) {
+		sfd = be->msgfd;
+		*queued = 1;
+	} else if ((sfd = scratch_file(a)) == -1) {
+		snprintf(err, errlen, "cannot create a spool file: %s",
+		    strerror(errno));
+		goto out;
+	}
+	msg_init(bmsg, sfd);
+	if (intake_read(tfd, bmsg, 1, err, errlen) != INTAKE_OK)
+		goto out;
+	r = 0;
+out:
+	close(tfd);
+	return r;
 }
 
 /*
@@ -182,10 +208,8 @@ submit_bounce(struct attempt *a, const unsigned char *include)
 	struct qentry	 be, *bep = NULL;
 	struct attempt	 b;
 	struct attempt_result bres;
-	struct log	*log;
-	struct rcpt	*r;
-	char		 err[512], warn[256];
-	int		 tfd, sfd = -1, ok = 0;
+	char		 err[512];
+	int		 queued, ok = 0;
 
 	memset(&rep, 0, sizeof(rep));
 	rep.reporting_mta = a->hostname;
@@ -198,60 +222,48 @@ submit_bounce(struct attempt *a, const unsigned char *include)
 	envelope_init(&benv);
 	qmeta_init(&bmeta);
 	msg_init(&bmsg, -1);
-	if ((tfd = tmpfile_near(a)) == -1 ||
-	    dsn_write(tfd, &rep, a->env, include, a->msg, err,
-	    sizeof(err)) != 0 || lseek(tfd, 0, SEEK_SET) != 0 ||
-	    (sfd = tmpfile_near(a)) == -1) {
-		say("cannot compose the delivery status notification: %s",
-		    tfd == -1 || sfd == -1 ? strerror(errno) : err);
-		goto out;
-	}
-	msg_init(&bmsg, sfd);
-	if (intake_read(tfd, &bmsg, 1, err, sizeof(err)) != INTAKE_OK) {
-		say("cannot spool the delivery status notification: %s", err);
-		goto out;
-	}
-	benv.sender = xstrdup("");
-	benv.rcpts = xcalloc(1, sizeof(*benv.rcpts));
-	benv.nrcpts = 1;
-	r = &benv.rcpts[0];
-	r->addr = xstrdup(a->env->sender);
-	r->orig = xstrdup(a->env->sender);
-	r->domain = strrchr(r->addr, '@') != NULL ?
-	    strrchr(r->addr, '@') + 1 : r->addr;
-	r->smtputf8 = a->env->sender_smtputf8;
-	r->state = RCPT_PENDING;
-	envelope_group(&benv);
+	memset(&be, 0, sizeof(be));
+	be.msgfd = -1;
 	queue_id_new(bmeta.id);
+	strlcpy(be.id, bmeta.id, sizeof(be.id));
+	if (compose_bounce(a, &rep, include, &be, &queued, &bmsg, err,
+	    sizeof(err)) != 0) {
+		say("cannot compose the delivery status notification: %s",
+		    err);
+		goto out;
+	}
+	bounce_envelope(a, &benv);
 	bmeta.arrival = rep.now;
-	bmeta.owner = a->meta->owner;
 	bmeta.eightbit = bmsg.eightbit;
 	bmeta.is_bounce = 1;
 	bmeta.q = xcalloc(1, sizeof(*bmeta.q));
-	if (a->entry != NULL && queue_create(a->entry->dir, bmeta.id, &bmsg,
-	    &benv, &bmeta, &be, err, sizeof(err)) == 0)
-		bep = &be;
-	log = log_open(a->cfg, warn, sizeof(warn));
-	log_printf(log, "%s: sender non-delivery notification: %s",
+	if (queued) {
+		if (queue_create(&be, &benv, &bmeta, err, sizeof(err)) == 0)
+			bep = &be;
+		else
+			say("warning: %s; the notification is not durable",
+			    err);
+	}
+	log_printf(a->log, "%s: sender non-delivery notification: %s",
 	    a->meta->id, bmeta.id);
-	log_close(log);
 	b = *a;
 	b.env = &benv;
 	b.msg = &bmsg;
 	b.meta = &bmeta;
 	b.entry = bep;
+	b.from_queue = 0;
 	b.report = a->opts->verbose > 0;
 	clock_gettime(CLOCK_MONOTONIC, &b.arrival);
 	attempt_run(&b, &bres);
 	ok = bres.ndelivered > 0 || bres.kept == KEPT_QUEUE;
-	if (bep != NULL)
-		queue_release(bep);
 out:
-	if (tfd != -1)
-		close(tfd);
+	if (queued) {
+		if (bep == NULL)
+			queue_discard(&be);
+		queue_release(&be);
+	} else if (bmsg.fd != -1)
+		close(bmsg.fd);
 	msg_free(&bmsg);
-	if (sfd != -1)
-		close(sfd);
 	qmeta_free(&bmeta);
 	envelope_free(&benv);
 	return ok;
@@ -280,19 +292,22 @@ report_failures(struct attempt *a, struct attempt_result *res)
 		return 0;
 	if (a->meta->bounce && !a->meta->is_bounce && env->sender[0] != '\0') {
 		include = xcalloc(env->nrcpts, 1);
-		if (dsn_select(env, include) > 0) {
-			/* Only the ones not reported before. */
-			for (i = 0; i < env->nrcpts; i++)
-				if (a->meta->q[i].reported)
-					include[i] = 0;
+		(void)dsn_select(env, include);
+		/* Only the ones not reported before. */
+		for (i = 0, n = 0; i < env->nrcpts; i++) {
+			if (a->meta->q[i].reported)
+				include[i] = 0;
+			n += include[i];
 		}
-		res->bounced = submit_bounce(a, include);
+		/* NOTIFY=NEVER for all of them: nobody is to be told. */
+		if (n > 0)
+			res->bounced = submit_bounce(a, include);
 		free(include);
 	}
 	/* Without a bounce: dead.letter when nobody got the message. */
 	if (!res->bounced && delivered == 0 && res->ndeferred == 0 &&
 	    a->msg->fd != -1 && attempt_keep(a->msg, env->sender,
-	    "undeliverable", a->meta->owner) == KEPT_LOST)
+	    "undeliverable", quiet(a)) == KEPT_LOST)
 		return -1;	/* reported stays 0: the next run tries again */
 	for (i = 0; i < env->nrcpts; i++)
 		if (env->rcpts[i].state == RCPT_FAILED)
@@ -300,53 +315,46 @@ report_failures(struct attempt *a, struct attempt_result *res)
 	return 0;
 }
 
-void
-attempt_run(struct attempt *a, struct attempt_result *res)
+/* Deliver the pending recipients; marks them in tried[]. */
+static void
+deliver_pending(struct attempt *a, unsigned char *tried)
 {
 	struct deliver_params dp;
 	struct envelope	*env = a->env;
-	struct log	*log, *vlog;
-	struct transcript *tr;
-	struct rcpt	*rc;
-	unsigned char	*tried;
-	char		 warn[512], err[512], why[128];
+	char		 err[512];
 	size_t		 i, npending = 0;
-	time_t		 now;
-	int		 unsaved;
 
-	memset(res, 0, sizeof(*res));
-	log = log_open(a->cfg, warn, sizeof(warn));
-	if (warn[0] != '\0')
-		say("warning: %s", warn);
-	tr = transcript_open(a->cfg->transcript, a->opts->verbose > 0, warn,
-	    sizeof(warn));
-	if (warn[0] != '\0')
-		say("warning: %s", warn);
-	vlog = a->opts->verbose && a->cfg->log != LOGT_STDERR ?
-	    log_open_stderr() : NULL;
-	tried = xcalloc(env->nrcpts ? env->nrcpts : 1, 1);
 	for (i = 0; i < env->nrcpts; i++)
 		if (env->rcpts[i].state == RCPT_PENDING) {
 			tried[i] = 1;
 			npending++;
 		}
-	if (npending > 0) {
-		log_message(log, a->meta->id, env->sender,
-		    (long long)msg_stream_size(a->msg, 0), env->nrcpts);
-		memset(&dp, 0, sizeof(dp));
-		dp.cfg = a->cfg;
-		dp.opts = a->opts;
-		dp.env = env;
-		dp.msg = a->msg;
-		dp.helo = a->helo;
-		dp.arrival = a->arrival;
-		dp.transcript = tr;
-		if (deliver_run(&dp, err, sizeof(err)) != 0)
-			say("%s", err);
-	}
-	now = time(NULL);
-	for (i = 0; i < env->nrcpts; i++) {
-		rc = &env->rcpts[i];
+	if (npending == 0)
+		return;
+	log_message(a->log, a->meta->id, env->sender,
+	    (long long)msg_stream_size(a->msg, 0), env->nrcpts);
+	memset(&dp, 0, sizeof(dp));
+	dp.cfg = a->cfg;
+	dp.opts = a->opts;
+	dp.env = env;
+	dp.msg = a->msg;
+	dp.helo = a->helo;
+	dp.arrival = a->arrival;
+	dp.transcript = a->transcript;
+	if (deliver_run(&dp, err, sizeof(err)) != 0)
+		say("%s", err);
+}
+
+/* Undecided recipients deferred, back-off scheduled, lifetime checked. */
+static void
+settle(struct attempt *a, const unsigned char *tried)
+{
+	struct rcpt	*rc;
+	size_t		 i;
+	time_t		 now = time(NULL);
+
+	for (i = 0; i < a->env->nrcpts; i++) {
+		rc = &a->env->rcpts[i];
 		if (!tried[i])
 			continue;
 		if (rc->state == RCPT_PENDING) {
@@ -363,9 +371,22 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 		}
 	}
 	/* Every attempt checks the lifetime (SPEC §7). */
-	(void)attempt_expire(a->cfg, env, a->meta, now);
-	for (i = 0; i < env->nrcpts; i++) {
-		rc = &env->rcpts[i];
+	(void)attempt_expire(a->cfg, a->env, a->meta, now);
+}
+
+/* Count, log and show each recipient this attempt decided. */
+static void
+report_outcomes(struct attempt *a, const unsigned char *tried,
+    struct attempt_result *res)
+{
+	struct rcpt	*rc;
+	struct log	*vlog;
+	size_t		 i;
+
+	vlog = a->opts->verbose && a->cfg->log != LOGT_STDERR ?
+	    log_open_stderr() : NULL;
+	for (i = 0; i < a->env->nrcpts; i++) {
+		rc = &a->env->rcpts[i];
 		if (rc->state == RCPT_DEFERRED)
 			res->ndeferred++;
 		if (!tried[i] && !(rc->state == RCPT_FAILED &&
@@ -375,11 +396,11 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 			res->ndelivered++;
 		else if (rc->state == RCPT_FAILED)
 			res->nfailed++;
-		log_rcpt(log, a->meta->id, rc);
+		log_rcpt(a->log, a->meta->id, rc);
 		/* -v: the same Postfix-format line on stderr (SPEC §6). */
 		if (vlog != NULL)
 			log_rcpt(vlog, a->meta->id, rc);
-		if (!a->report || a->opts->errmode == ERRMODE_QUIET)
+		if (quiet(a))
 			continue;
 		if (rc->state == RCPT_FAILED)
 			say("<%s>: %s (%s)", rc->orig, rc->reason, rc->dsn);
@@ -387,103 +408,79 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 			say("<%s>: deferred: %s (%s)", rc->orig, rc->reason,
 			    rc->dsn);
 	}
-	free(tried);
-	transcript_close(tr);
 	log_close(vlog);
-	log_close(log);
+}
+
+/*
+ * The entry's new state on disk: removed when every recipient is final
+ * and reported, else rewritten and flushed. Returns 0, or -1 when the
+ * queue could not take it (err).
+ */
+static int
+store(struct attempt *a, int unsaved, struct attempt_result *res, char *err,
+    size_t errlen)
+{
+	struct qentry	*e = a->entry;
+
+	if (unsaved && queue_commit(e, a->env, a->meta, 1, err, errlen) == 0) {
+		say("the message stays in the queue as %s/%s.msg",
+		    e->dir->path, a->meta->id);
+		return 0;
+	}
+	if (res->ndeferred == 0 && !unsaved) {
+		if (queue_remove(e, err, errlen) != 0)
+			say("%s", err);
+		return 0;
+	}
+	if (queue_commit(e, a->env, a->meta, 1, err, errlen) == 0) {
+		res->kept = KEPT_QUEUE;
+		if (!quiet(a))
+			say("message %s queued in %s for retry", a->meta->id,
+			    e->dir->path);
+		return 0;
+	}
+	return -1;
+}
+
+void
+attempt_run(struct attempt *a, struct attempt_result *res)
+{
+	unsigned char	*tried;
+	char		 err[512], why[128];
+	int		 unsaved;
+
+	memset(res, 0, sizeof(*res));
+	tried = xcalloc(a->env->nrcpts ? a->env->nrcpts : 1, 1);
+	deliver_pending(a, tried);
+	settle(a, tried);
+	report_outcomes(a, tried, res);
+	free(tried);
 
 	unsaved = report_failures(a, res) != 0;
-
 	if (a->entry != NULL) {
-		if (unsaved && queue_commit(a->entry, env, a->meta, 1, err,
-		    sizeof(err)) == 0) {
-			say("the message stays in the queue as %s/%s.msg",
-			    a->entry->dir, a->meta->id);
+		if (store(a, unsaved, res, err, sizeof(err)) == 0)
 			return;
-		}
-		if (res->ndeferred == 0) {
-			if (queue_remove(a->entry, err, sizeof(err)) != 0)
-				say("%s", err);
-			return;
-		}
-		if (queue_commit(a->entry, env, a->meta, 1, err,
-		    sizeof(err)) == 0) {
-			res->kept = KEPT_QUEUE;
-			if (a->report && a->opts->errmode != ERRMODE_QUIET)
-				say("message %s queued in %s for retry",
-				    a->meta->id, a->entry->dir);
-			return;
-		}
 		say("%s", err);
+		/*
+		 * A loaded entry stays as it was on disk (SPEC §7: a local
+		 * error is temporary); the next run tries again.
+		 */
+		if (a->from_queue) {
+			say("queue entry %s left as it was", a->meta->id);
+			res->kept = KEPT_QUEUE;
+			return;
+		}
 	}
 	if (res->ndeferred > 0) {
 		snprintf(why, sizeof(why), "%zu recipient%s deferred and the "
 		    "queue is not writable", res->ndeferred,
 		    res->ndeferred == 1 ? "" : "s");
-		res->kept = attempt_keep(a->msg, env->sender, why,
-		    a->meta->owner);
+		res->kept = attempt_keep(a->msg, a->env->sender, why,
+		    quiet(a));
 	}
 }
 
 /* ---------------------------------------------------------- queue run */
-
-static void
-add_dir(char ***v, size_t *n, const char *path)
-{
-	*v = xreallocarray(*v, *n + 1, sizeof(**v));
-	(*v)[(*n)++] = xstrdup(path);
-}
-
-/* The user directories of root that uid may run. */
-static void
-dirs_of(const char *root, uid_t uid, char ***v, size_t *n)
-{
-	DIR		*d;
-	struct dirent	*de;
-	char		 path[PATH_MAX], err[256], *end;
-	unsigned long	 u;
-
-	if (uid != 0) {
-		if (queue_user_dir(root, uid, 0, path, sizeof(path), err,
-		    sizeof(err)) == 0)
-			add_dir(v, n, path);
-		return;
-	}
-	/* root runs every user's entries (SPEC §7). */
-	if ((d = opendir(root)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		errno = 0;
-		u = strtoul(de->d_name, &end, 10);
-		if (*end != '\0' || errno != 0)
-			continue;
-		if (queue_user_dir(root, (uid_t)u, 0, path, sizeof(path), err,
-		    sizeof(err)) == 0)
-			add_dir(v, n, path);
-		else
-			say("skipping %s/%s: %s", root, de->d_name, err);
-	}
-	closedir(d);
-}
-
-char **
-attempt_queue_dirs(const struct config *cfg, size_t *n)
-{
-	char		**v = NULL, home[PATH_MAX];
-	const char	*h = getenv("HOME");
-	struct stat	 st;
-
-	*n = 0;
-	dirs_of(cfg->queue_dir, getuid(), &v, n);
-	if (h != NULL && h[0] == '/') {
-		snprintf(home, sizeof(home), "%s/.mxsend/queue", h);
-		if (lstat(home, &st) == 0 && S_ISDIR(st.st_mode))
-			dirs_of(home, getuid(), &v, n);
-	}
-	return v;
-}
 
 static int
 icontains(const char *hay, const char *needle)
@@ -518,10 +515,49 @@ selected(const struct options *o, const struct envelope *env)
 	}
 }
 
+/* What a queue run needs in each directory (and the child of root). */
+struct qrun {
+	const struct config	*cfg;
+	const struct options	*opts;
+	const char		*hostname;
+	const char		*helo;
+	struct log		*log;
+	struct transcript	*transcript;
+	size_t			 n;	/* entries attempted */
+};
+
+/* Mark the due recipients pending; returns how many need an attempt. */
+static size_t
+due(const struct qrun *q, struct envelope *env, struct qmeta *m, time_t now)
+{
+	size_t	 i, n = 0;
+	int	 forced = q->opts->qselect != QSEL_ALL;
+
+	for (i = 0; i < env->nrcpts; i++) {
+		struct rcpt *r = &env->rcpts[i];
+
+		if (r->state != RCPT_DEFERRED && r->state != RCPT_PENDING)
+			continue;
+		if (forced || m->q[i].next <= now) {
+			r->state = RCPT_PENDING;
+			n++;
+		}
+	}
+	/*
+	 * Due or not, an expired entry is settled now (SPEC §7), and so is
+	 * one whose failures could not be reported yet.
+	 */
+	for (i = 0; i < env->nrcpts; i++)
+		if (env->rcpts[i].state == RCPT_FAILED && !m->q[i].reported)
+			n++;
+	if (n == 0)
+		n = attempt_expire(q->cfg, env, m, now);
+	return n;
+}
+
 /* One entry of a queue run; returns 1 when it was attempted. */
 static int
-run_entry(const struct config *cfg, const struct options *opts,
-    const char *hostname, const char *helo, const char *dir, const char *id)
+run_entry(struct qrun *q, struct qdir *d, const char *id)
 {
 	struct envelope	 env;
 	struct qmeta	 m;
@@ -529,57 +565,41 @@ run_entry(const struct config *cfg, const struct options *opts,
 	struct qentry	 e;
 	struct attempt	 a;
 	struct attempt_result res;
-	char		 err[512];
-	size_t		 i, ndue = 0;
+	char		 err[1024];
 	time_t		 now = time(NULL);
-	int		 forced = opts->qselect != QSEL_ALL, ran = 0;
+	int		 ran = 0;
 
-	if (opts->qselect == QSEL_ID && !icontains(id, opts->qsubstr))
+	if (q->opts->qselect == QSEL_ID && !icontains(id, q->opts->qsubstr))
 		return 0;
 	envelope_init(&env);
 	qmeta_init(&m);
 	msg_init(&msg, -1);
-	switch (queue_load(dir, id, &e, &env, &m, &msg, err, sizeof(err))) {
+	switch (queue_load(d, id, &e, &env, &m, &msg, err, sizeof(err))) {
 	case QLOAD_OK:
 		break;
 	case QLOAD_CORRUPT:
 	case QLOAD_ERROR:
 		say("%s", err);
+		log_printf(q->log, "%s: %s", id, err);
 		/* FALLTHROUGH */
 	default:
 		goto out;
 	}
-	if (!selected(opts, &env))
-		goto done;
-	for (i = 0; i < env.nrcpts; i++) {
-		struct rcpt *r = &env.rcpts[i];
-
-		if (r->state != RCPT_DEFERRED && r->state != RCPT_PENDING)
-			continue;
-		if (forced || m.q[i].next <= now) {
-			r->state = RCPT_PENDING;
-			ndue++;
-		}
-	}
-	/*
-	 * Due or not, an expired entry is settled now (SPEC §7), and so is
-	 * one whose failures could not be reported yet.
-	 */
-	for (i = 0; i < env.nrcpts; i++)
-		if (env.rcpts[i].state == RCPT_FAILED && !m.q[i].reported)
-			ndue++;
-	if (ndue == 0 && attempt_expire(cfg, &env, &m, now) == 0)
+	if (!selected(q->opts, &env) || due(q, &env, &m, now) == 0)
 		goto done;
 	envelope_group(&env);
 	memset(&a, 0, sizeof(a));
-	a.cfg = cfg;
-	a.opts = opts;
+	a.cfg = q->cfg;
+	a.opts = q->opts;
 	a.env = &env;
 	a.msg = &msg;
 	a.meta = &m;
 	a.entry = &e;
-	a.hostname = hostname;
-	a.helo = helo;
+	a.from_queue = 1;
+	a.log = q->log;
+	a.transcript = q->transcript;
+	a.hostname = q->hostname;
+	a.helo = q->helo;
 	a.report = 1;
 	/* Delays count from the arrival in the queue, as Postfix's do. */
 	clock_gettime(CLOCK_MONOTONIC, &a.arrival);
@@ -588,36 +608,77 @@ run_entry(const struct config *cfg, const struct options *opts,
 	attempt_run(&a, &res);
 	ran = 1;
 done:
-	queue_release(&e);
+	queue_release(&e);	/* closes msg.fd too: it is the entry's */
 out:
-	if (msg.fd != -1) {
-		close(msg.fd);
-	}
 	msg_free(&msg);
 	qmeta_free(&m);
 	envelope_free(&env);
 	return ran;
 }
 
+/* stderr and the log: what the queue refused, cleaned or moved aside. */
+static void
+queue_note(void *ctx, const char *line)
+{
+	say("%s", line);
+	log_printf((struct log *)ctx, "queue: %s", line);
+}
+
+static void
+run_dir(struct qdir *d, void *ctx)
+{
+	struct qrun	*q = ctx;
+	char		**ids;
+	size_t		 n, i;
+
+	queue_clean(d, time(NULL));
+	ids = queue_list(d, &n);
+	for (i = 0; i < n; i++) {
+		q->n += (size_t)run_entry(q, d, ids[i]);
+		free(ids[i]);
+	}
+	free(ids);
+}
+
 size_t
 attempt_queue_run(const struct config *cfg, const struct options *opts,
-    const char *hostname, const char *helo)
+    const char *hostname, const char *helo, struct log *log,
+    struct transcript *tr)
 {
-	char		**dirs, **ids;
-	size_t		 nd, ni, i, j, n = 0;
+	struct qrun	 q;
 
-	dirs = attempt_queue_dirs(cfg, &nd);
-	for (i = 0; i < nd; i++) {
-		queue_clean(dirs[i], time(NULL));
-		ids = queue_list(dirs[i], &ni);
-		for (j = 0; j < ni; j++) {
-			n += (size_t)run_entry(cfg, opts, hostname, helo,
-			    dirs[i], ids[j]);
-			free(ids[j]);
-		}
-		free(ids);
-		free(dirs[i]);
-	}
-	free(dirs);
-	return n;
+	memset(&q, 0, sizeof(q));
+	q.cfg = cfg;
+	q.opts = opts;
+	q.hostname = hostname;
+	q.helo = helo;
+	q.log = log;
+	q.transcript = tr;
+	(void)queue_visit(cfg, 1, run_dir, &q, sizeof(q), queue_note, log);
+	return q.n;
+}
+
+struct qlist {
+	FILE		*out;
+	struct qprint	 p;
+};
+
+static void
+print_dir(struct qdir *d, void *ctx)
+{
+	struct qlist	*l = ctx;
+
+	queue_print_dir(l->out, d, &l->p);
+	fflush(l->out);
+}
+
+void
+attempt_queue_print(const struct config *cfg, FILE *out, struct log *log)
+{
+	struct qlist	 l;
+
+	memset(&l, 0, sizeof(l));
+	l.out = out;
+	(void)queue_visit(cfg, 0, print_dir, &l, sizeof(l), queue_note, log);
+	queue_print_end(out, &l.p);
 }

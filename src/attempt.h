@@ -10,11 +10,13 @@
 #define MXSEND_ATTEMPT_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include "config.h"
 #include "envelope.h"
+#include "log.h"
 #include "message.h"
 #include "options.h"
 #include "queue.h"
@@ -26,6 +28,11 @@ struct attempt {
 	struct message		*msg;
 	struct qmeta		*meta;
 	struct qentry		*entry;	/* NULL: no queue could be written */
+	int			 from_queue;	/* loaded by -q: a failed
+						   update leaves it as it was */
+	struct log		*log;	/* opened once per process: root's -q
+					   children inherit it */
+	struct transcript	*transcript;	/* or NULL */
 	const char		*hostname;	/* reporting MTA */
 	const char		*helo;		/* NULL: "[address]" */
 	struct timespec		 arrival;	/* CLOCK_MONOTONIC */
@@ -50,12 +57,13 @@ struct attempt_result {
 void	 attempt_run(struct attempt *, struct attempt_result *);
 
 /*
- * Append msg to owner's dead.letter (as that user when root keeps
- * another user's message), saying on stderr why and where: returns
+ * Append msg to the dead.letter of the user this process runs as (the
+ * owner of the entry: root's -q handles a user's entries as that user),
+ * saying on stderr why and where (unless quiet): returns
  * KEPT_DEADLETTER, or KEPT_LOST when it could not be saved.
  */
 enum attempt_kept attempt_keep(const struct message *, const char *sender,
-	    const char *why, uid_t owner);
+	    const char *why, int quiet);
 
 /*
  * Turn the deferred recipients of an entry older than queue_lifetime into
@@ -65,14 +73,16 @@ size_t	 attempt_expire(const struct config *, struct envelope *,
 	    const struct qmeta *, time_t now);
 
 /*
- * -q: every entry of the queues this user may run (SPEC §7), due ones
- * only unless opts selects by id, recipient or sender (-qI/-qR/-qS).
- * Returns the number of entries attempted; errors go to stderr.
+ * -q: every entry of the queues this user may run (SPEC §7; root: every
+ * user's, each as that user), due ones only unless opts selects by id,
+ * recipient or sender (-qI/-qR/-qS). Returns the number of entries
+ * attempted; what was refused or moved aside goes to stderr and the log.
  */
 size_t	 attempt_queue_run(const struct config *, const struct options *,
-	    const char *hostname, const char *helo);
+	    const char *hostname, const char *helo, struct log *,
+	    struct transcript *);
 
-/* The queue directories this user sees (for -bp and -q; caller frees). */
-char	**attempt_queue_dirs(const struct config *, size_t *n);
+/* -bp: list the queues this user may see (root: every user's). */
+void	 attempt_queue_print(const struct config *, FILE *, struct log *);
 
 #endif

@@ -36,6 +36,7 @@
 #define CHUNK		(64 * 1024)
 #define LINE_LIMIT	998
 #define FIELDS_MAX	10000
+#define INDEX_FACTOR	4	/* intake_index(): bounds intake cannot reach */
 
 enum lclass {
 	L_NONE,		/* not yet known: too little of the line seen */
@@ -47,6 +48,15 @@ enum lclass {
 struct intake {
 	struct message	*msg;
 	int		 ignore_dots;
+	int		 scan;		/* intake_index(): nothing written */
+	size_t		 fields_max;
+	size_t		 header_max;
+	off_t		 size_limit;	/* 0: none */
+	int		 too_large;
+	intake_respool_fn respool;
+	void		*ctx;
+	off_t		 flushed;	/* octets safely in the spool */
+	char		 rerr_text[256];
 	char		 line[LINE_LIMIT];
 	size_t		 llen;
 	enum lclass	 lclass;
@@ -103,9 +113,22 @@ is_kept(const char *name, size_t n)
 static void
 flush(struct intake *in)
 {
-	if (in->olen > 0 && in->werr == 0 &&
-	    write_all(in->msg->fd, in->out, in->olen) != 0)
+	int	 fd;
+
+	while (in->olen > 0 && in->werr == 0 &&
+	    write_all(in->msg->fd, in->out, in->olen) != 0) {
 		in->werr = errno ? errno : EIO;
+		if (in->respool == NULL)
+			break;
+		/* The next queue takes what was written, and this chunk. */
+		if ((fd = in->respool(in->ctx, in->msg->fd, in->flushed,
+		    in->rerr_text, sizeof(in->rerr_text))) == -1)
+			break;
+		in->msg->fd = fd;
+		in->werr = 0;
+	}
+	if (in->werr == 0)
+		in->flushed += (off_t)in->olen;
 	in->olen = 0;
 }
 
@@ -113,6 +136,10 @@ static void
 emit(struct intake *in, const char *p, size_t n)
 {
 	in->pos += (off_t)n;
+	if (in->size_limit > 0 && in->pos > in->size_limit)
+		in->too_large = 1;
+	if (in->scan || in->too_large)
+		return;
 	while (n > 0 && in->werr == 0) {
 		size_t k = CHUNK - in->olen;
 
@@ -132,7 +159,7 @@ keep_bytes(struct intake *in, const char *p, size_t n)
 {
 	if (!in->keep)
 		return;
-	if (n > INTAKE_HEADER_MAX - in->kept) {
+	if (n > in->header_max - in->kept) {
 		/* Past the limit the message is refused: stop growing. */
 		in->too_big = 1;
 		in->keep = 0;
@@ -196,7 +223,7 @@ open_field(struct intake *in, size_t nlen)
 	if (n == 8 && ascii_strncasecmp(in->line, "Received", 8) == 0)
 		msg->nreceived++;
 	in->field_open = 1;
-	if (msg->nfields >= FIELDS_MAX) {
+	if (msg->nfields >= in->fields_max) {
 		in->too_many = 1;
 		return;
 	}
@@ -423,9 +450,59 @@ read_some(int fd, unsigned char *p, size_t n)
 	}
 }
 
+/* The state both entry points start from. */
+static struct intake *
+intake_new(struct message *msg)
+{
+	struct intake *in = xcalloc(1, sizeof(*in));
+
+	in->msg = msg;
+	in->first = 1;
+	in->in_header = 1;
+	in->nul_at = -1;
+	in->fields_max = FIELDS_MAX;
+	in->header_max = INTAKE_HEADER_MAX;
+	buf_init(&in->value);
+	in->fcap = msg->nfields;
+	return in;
+}
+
+/* What the header index ends with, whichever way the input ended. */
+static void
+intake_finish(struct intake *in)
+{
+	struct message *msg = in->msg;
+
+	close_field(in);
+	if (in->in_header)
+		msg->hdr_end = msg->body_off = in->pos;
+	msg->size = in->pos;
+	if (in->nul_at >= 0)
+		msg->has_nul = 1;
+}
+
+static void
+intake_free(struct intake *in)
+{
+	buf_free(&in->value);
+	free(in->out);
+	free(in);
+}
+
 enum intake_status
 intake_read(int infd, struct message *msg, int ignore_dots, char *err,
     size_t errlen)
+{
+	struct intake_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.ignore_dots = ignore_dots;
+	return intake_read_opts(infd, msg, &o, err, errlen);
+}
+
+enum intake_status
+intake_read_opts(int infd, struct message *msg, const struct intake_opts *o,
+    char *err, size_t errlen)
 {
 	struct intake *in;
 	unsigned char *ibuf;
@@ -433,18 +510,15 @@ intake_read(int infd, struct message *msg, int ignore_dots, char *err,
 	ssize_t r;
 	int rerr = 0;
 
-	in = xcalloc(1, sizeof(*in));
-	in->msg = msg;
-	in->ignore_dots = ignore_dots;
-	in->first = 1;
-	in->in_header = 1;
-	in->nul_at = -1;
-	buf_init(&in->value);
+	in = intake_new(msg);
+	in->ignore_dots = o->ignore_dots;
+	in->size_limit = o->size_limit;
+	in->respool = o->respool;
+	in->ctx = o->ctx;
 	in->out = xmalloc(CHUNK);
 	ibuf = xmalloc(CHUNK);
-	in->fcap = msg->nfields;
 
-	while (!in->done && in->werr == 0) {
+	while (!in->done && in->werr == 0 && !in->too_large) {
 		if ((r = read_some(infd, ibuf, CHUNK)) < 0) {
 			rerr = errno;
 			break;
@@ -456,22 +530,25 @@ intake_read(int infd, struct message *msg, int ignore_dots, char *err,
 		}
 		process(in, ibuf, (size_t)r);
 	}
-	close_field(in);
-	if (in->in_header)
-		msg->hdr_end = msg->body_off = in->pos;
+	intake_finish(in);
 	flush(in);
-	msg->size = in->pos;
-	if (in->nul_at >= 0)
-		msg->has_nul = 1;
 
-	if (rerr != 0) {
+	if (in->too_large) {
+		st = INTAKE_TOO_LARGE;
+		snprintf(err, errlen, "message larger than message_size_limit "
+		    "(%lld octets)", (long long)in->size_limit);
+	} else if (rerr != 0) {
 		st = INTAKE_READ_ERROR;
 		snprintf(err, errlen, "reading the message: %s",
 		    strerror(rerr));
 	} else if (in->werr != 0) {
 		st = INTAKE_WRITE_ERROR;
-		snprintf(err, errlen, "writing the spool file: %s",
-		    strerror(in->werr));
+		if (in->rerr_text[0] != '\0')
+			snprintf(err, errlen, "writing the spool file: %s; %s",
+			    strerror(in->werr), in->rerr_text);
+		else
+			snprintf(err, errlen, "writing the spool file: %s",
+			    strerror(in->werr));
 	} else if (in->nul_at >= 0) {
 		st = INTAKE_NUL;
 		snprintf(err, errlen, "message contains a NUL byte at offset "
@@ -485,9 +562,59 @@ intake_read(int infd, struct message *msg, int ignore_dots, char *err,
 		snprintf(err, errlen, "header fields too large (over %d "
 		    "octets of addresses, dates and ids)", INTAKE_HEADER_MAX);
 	}
-	buf_free(&in->value);
-	free(in->out);
+	intake_free(in);
 	free(ibuf);
-	free(in);
+	return st;
+}
+
+enum intake_status
+intake_index(struct message *msg, char *err, size_t errlen)
+{
+	struct intake *in;
+	unsigned char *ibuf;
+	enum intake_status st = INTAKE_OK;
+	ssize_t r;
+
+	in = intake_new(msg);
+	in->scan = 1;
+	in->first = 0;		/* a "From " line here is the message's */
+	in->ignore_dots = 1;
+	in->fields_max = (size_t)FIELDS_MAX * INDEX_FACTOR;
+	in->header_max = (size_t)INTAKE_HEADER_MAX * INDEX_FACTOR;
+	ibuf = xmalloc(CHUNK);
+	for (;;) {
+		r = pread(msg->fd, ibuf, CHUNK, in->inpos);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(err, errlen, "reading the message: %s",
+			    strerror(errno));
+			st = INTAKE_READ_ERROR;
+			break;
+		}
+		if (r == 0) {
+			if (in->llen > 0)
+				end_line(in);
+			break;
+		}
+		process(in, ibuf, (size_t)r);
+		/* A sparse file's hole is a NUL: stop at the first one. */
+		if (in->nul_at >= 0 || in->msg->nfolded > 0 ||
+		    in->msg->nbroken > 0)
+			break;
+	}
+	intake_finish(in);
+	if (st == INTAKE_OK && (in->nul_at >= 0 || msg->nfolded > 0 ||
+	    msg->nbroken > 0 || in->pos != in->inpos || in->too_many ||
+	    in->too_big)) {
+		st = INTAKE_CORRUPT;
+		snprintf(err, errlen, "the message file is not as intake "
+		    "wrote it (%s)", in->nul_at >= 0 ? "a NUL byte" :
+		    msg->nfolded > 0 || msg->nbroken > 0 ? "a line over 998 "
+		    "octets" : in->pos != in->inpos ? "a bare CR or LF" :
+		    "too many header fields");
+	}
+	intake_free(in);
+	free(ibuf);
 	return st;
 }

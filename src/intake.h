@@ -20,6 +20,7 @@
 #define MXSEND_INTAKE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "message.h"
 
@@ -30,7 +31,26 @@ enum intake_status {
 	INTAKE_NUL,		/* a NUL byte: refuse with 65, keep the message */
 	INTAKE_HEADER_TOO_BIG,	/* kept header values over the limit: 65 */
 	INTAKE_READ_ERROR,	/* reading the input failed: 74 */
-	INTAKE_WRITE_ERROR	/* writing the spool failed: 73 (ENOSPC, EDQUOT...) */
+	INTAKE_WRITE_ERROR,	/* writing the spool failed: 73 (ENOSPC, EDQUOT...) */
+	INTAKE_TOO_LARGE,	/* over the size limit: 65, not kept */
+	INTAKE_CORRUPT		/* intake_index(): not a spool intake wrote */
+};
+
+/*
+ * Called when writing the spool file fails (errno set): return a new
+ * spool file holding the first len octets of oldfd, to go on with, or -1
+ * (err says why) to give up. This is how a full queue_dir hands the
+ * message on to the next queue of SPEC §7 while stdin, which cannot be
+ * read twice, is half consumed.
+ */
+typedef int (*intake_respool_fn)(void *ctx, int oldfd, off_t len, char *err,
+	    size_t errlen);
+
+struct intake_opts {
+	int			 ignore_dots;	/* -i */
+	off_t			 size_limit;	/* message_size_limit; 0: none */
+	intake_respool_fn	 respool;	/* NULL: a write error is final */
+	void			*ctx;
 };
 
 /*
@@ -40,5 +60,20 @@ enum intake_status {
  */
 enum intake_status intake_read(int infd, struct message *msg,
 	    int ignore_dots, char *err, size_t errlen);
+enum intake_status intake_read_opts(int infd, struct message *msg,
+	    const struct intake_opts *, char *err, size_t errlen);
+
+/*
+ * Index msg->fd, a spool that intake_read() wrote (a queue entry's
+ * message), in place: nothing is written or copied, and the intake
+ * limits do not apply (what intake accepted, a queue run must deliver;
+ * only bounds four times theirs, which intake cannot have written,
+ * remain). Content intake could not have written (a NUL byte, a bare CR
+ * or LF, a line over 998 octets, a missing final CRLF) is
+ * INTAKE_CORRUPT, found at the first such octet, so that a sparse file
+ * of gigabytes is refused at once; a failed read is INTAKE_READ_ERROR.
+ */
+enum intake_status intake_index(struct message *msg, char *err,
+	    size_t errlen);
 
 #endif

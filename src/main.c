@@ -5,13 +5,16 @@
  * argv + environment + file -> options and configuration; stdin -> spool
  * (intake.c); envelope (envelope.c); delivery (deliver.c); the log
  * lines (log.c), one stderr line per recipient not delivered, and the
- * exit status. Until the durable queue lands, a message with deferred
- * recipients is kept in dead.letter so that it is never lost.
+ * exit status. Intake writes the message straight into its queue entry
+ * (SPEC §5.1, §7): the spool below walks the queues in SPEC §7's order,
+ * even when one fills up halfway through stdin.
  */
 #include "autoconf.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -33,7 +36,6 @@
 #include "verify.h"
 
 #define MAX_RECEIVED	50	/* SPEC §5.4: more is a mail loop */
-#define MKSTEMP_TAIL	"\130\130\130\130\130\130"	/* six capital X */
 
 struct run {
 	struct options	 opts;
@@ -43,6 +45,29 @@ struct run {
 	char		 hostname[256];
 	int		 fqdn;		/* hostname is fully qualified */
 	char		 qid[QUEUE_ID_LEN + 1];
+	struct log	*log;		/* one per process (log.h) */
+	struct transcript *transcript;
+};
+
+/*
+ * Where intake writes the message (SPEC §7 order): the queue_dir entry,
+ * the $HOME/.mxsend/queue entry, then an unnamed file in $TMPDIR or /tmp
+ * (not durable).
+ */
+enum spool_stage {
+	SPOOL_PRIMARY,
+	SPOOL_HOME,
+	SPOOL_TMP,
+	SPOOL_NONE
+};
+
+struct spool {
+	struct run	*r;
+	enum spool_stage stage;
+	struct qdir	 dir;
+	struct qentry	 e;		/* stage < SPOOL_TMP */
+	int		 fd;
+	char		 why[PATH_MAX + 1024];	/* why the last stage was left */
 };
 
 static void
@@ -177,40 +202,6 @@ failure_code(const struct envelope *env)
 	return code;
 }
 
-static int
-open_spool_in(const char *dir)
-{
-	char path[4096];
-	int fd;
-
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		return fd;
-	/* mkstemp(3) replaces the six trailing template characters. */
-	snprintf(path, sizeof(path), "%s/mxsend.%.6s", dir, MKSTEMP_TAIL);
-	if ((fd = mkstemp(path)) < 0)
-		return -1;
-	(void)unlink(path);
-	return fd;
-}
-
-/* The spool file: in $TMPDIR, else /tmp (the queue issue moves it). */
-static int
-open_spool(char *err, size_t errlen)
-{
-	const char *dir = getenv("TMPDIR");
-	int fd = -1;
-
-	if (dir != NULL && dir[0] == '/')
-		fd = open_spool_in(dir);
-	if (fd < 0)
-		fd = open_spool_in("/tmp");
-	if (fd < 0)
-		snprintf(err, errlen, "cannot create a spool file in %s or "
-		    "/tmp: %s", dir ? dir : "$TMPDIR", strerror(errno));
-	return fd;
-}
-
 /* Any recipient deferred: 75, unless a permanent failure wins (SPEC §3). */
 static int
 outcome_code(const struct envelope *env)
@@ -307,50 +298,166 @@ deliver_background(struct attempt *a)
 	_exit(0);
 }
 
+/* An unnamed file in $TMPDIR, else /tmp: the message is not durable. */
+static int
+tmp_spool(char *err, size_t errlen)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd = -1;
+
+	if (dir != NULL && dir[0] == '/')
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		snprintf(err, errlen, "cannot create a spool file in %s or "
+		    "/tmp: %s", dir ? dir : "$TMPDIR", strerror(errno));
+	return fd;
+}
+
+static void
+spool_close_stage(struct spool *sp)
+{
+	if (sp->stage < SPOOL_TMP) {
+		queue_discard(&sp->e);
+		queue_release(&sp->e);
+		queue_dir_close(&sp->dir);
+	} else if (sp->fd != -1)
+		close(sp->fd);
+	sp->fd = -1;
+}
+
+/* Open the first stage from sp->stage on; 0, or -1 with err. */
+static int
+spool_open(struct spool *sp, char *err, size_t errlen)
+{
+	struct run *r = sp->r;
+	char warn[PATH_MAX + 2048], qerr[PATH_MAX + 1024];
+
+	for (; sp->stage < SPOOL_TMP; sp->stage++) {
+		snprintf(qerr, sizeof(qerr), "%s", sp->why);
+		if (queue_pick(&r->cfg, getuid(), sp->stage == SPOOL_HOME,
+		    &sp->dir, warn, sizeof(warn), qerr, sizeof(qerr)) != 0) {
+			snprintf(sp->why, sizeof(sp->why), "%s", qerr);
+			sp->stage = SPOOL_TMP;
+			break;
+		}
+		if (warn[0] != '\0') {
+			say("warning: %s", warn);
+			sp->stage = SPOOL_HOME;
+		}
+		if (queue_spool(&sp->dir, r->qid, &sp->e, sp->why,
+		    sizeof(sp->why)) == 0) {
+			sp->fd = sp->e.msgfd;
+			return 0;
+		}
+		queue_dir_close(&sp->dir);
+	}
+	if (sp->stage == SPOOL_TMP) {
+		say("warning: %s; the message is not durable", sp->why);
+		if ((sp->fd = tmp_spool(err, errlen)) != -1)
+			return 0;
+	}
+	sp->stage = SPOOL_NONE;
+	return -1;
+}
+
+/* Copy the first len octets of from to to. */
+static int
+copy_spool(int from, int to, off_t len)
+{
+	char buf[65536];
+	off_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		n = pread(from, buf, (size_t)(len - off < (off_t)sizeof(buf) ?
+		    len - off : (off_t)sizeof(buf)), off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || write_all(to, buf, (size_t)n) != 0)
+			return -1;
+		off += n;
+	}
+	return 0;
+}
+
+/* intake_respool_fn: the spool's file system is full; the next stage. */
+static int
+spool_next(void *ctx, int oldfd, off_t len, char *err, size_t errlen)
+{
+	struct spool *sp = ctx;
+	struct spool next = *sp;
+	int saved = errno;
+
+	snprintf(next.why, sizeof(next.why), "writing %s: %s",
+	    sp->stage < SPOOL_TMP ? sp->dir.path : "the spool file",
+	    strerror(saved));
+	for (next.stage = sp->stage + 1; next.stage < SPOOL_NONE;
+	    next.stage++) {
+		if (spool_open(&next, err, errlen) != 0)
+			return -1;
+		if (copy_spool(oldfd, next.fd, len) == 0)
+			break;
+		snprintf(next.why, sizeof(next.why), "writing %s: %s",
+		    next.stage < SPOOL_TMP ? next.dir.path : "the spool file",
+		    strerror(errno));
+		spool_close_stage(&next);
+	}
+	if (next.stage >= SPOOL_NONE) {
+		snprintf(err, errlen, "%s", next.why);
+		return -1;
+	}
+	spool_close_stage(sp);
+	*sp = next;
+	if (sp->stage < SPOOL_TMP)
+		sp->e.dir = &sp->dir;
+	return sp->fd;
+}
+
+static void
+meta_of(struct run *r, const struct message *msg, const struct envelope *env,
+    struct qmeta *m)
+{
+	const struct options *o = &r->opts;
+
+	qmeta_init(m);
+	strlcpy(m->id, r->qid, sizeof(m->id));
+	m->arrival = time(NULL);
+	m->eightbit = o->body == BODY_8BITMIME ||
+	    (o->body == BODY_DETECT && msg->eightbit);
+	m->ret = o->ret;
+	m->envid = o->envid != NULL ? xstrdup(o->envid) : NULL;
+	m->bounce = o->errmode == ERRMODE_MAIL || r->cfg.bounce;
+	m->prepend = msg->prepend.len > 0 ? xstrdup(msg->prepend.data) : NULL;
+	m->append = msg->append.len > 0 ? xstrdup(msg->append.data) : NULL;
+	m->q = xcalloc(env->nrcpts, sizeof(*m->q));
+}
+
 /*
- * Queue the message (SPEC §7: before the first connection), deliver it
- * (now, or in the background, or not at all with -odq), and return the
+ * Make the spool an entry (SPEC §7: before the first connection), deliver
+ * it (now, or in the background, or not at all with -odq), and return the
  * exit status (SPEC §3).
  */
 static int
-deliver_message(struct run *r, struct message *msg, struct envelope *env,
-    const struct timespec *arrival)
+deliver_message(struct run *r, struct spool *sp, struct message *msg,
+    struct envelope *env, const struct timespec *arrival)
 {
 	struct qmeta m;
-	struct qentry e, *ep = NULL;
+	struct qentry *ep = NULL;
 	struct attempt a;
 	struct attempt_result res;
 	const struct options *o = &r->opts;
-	char dir[PATH_MAX], warn[512], err[512];
-	int code, primary;
+	char err[512];
+	int code;
 
-	qmeta_init(&m);
-	strlcpy(m.id, r->qid, sizeof(m.id));
-	m.arrival = time(NULL);
-	m.owner = getuid();
-	m.eightbit = o->body == BODY_8BITMIME ||
-	    (o->body == BODY_DETECT && msg->eightbit);
-	m.ret = o->ret;
-	m.envid = o->envid != NULL ? xstrdup(o->envid) : NULL;
-	m.bounce = o->errmode == ERRMODE_MAIL || r->cfg.bounce;
-	m.q = xcalloc(env->nrcpts, sizeof(*m.q));
-	/* The first queue that takes the entry (SPEC §7): a full disk too. */
-	for (primary = 1; ep == NULL; primary = 0) {
-		if (queue_pick(&r->cfg, getuid(), !primary, dir, sizeof(dir),
-		    warn, sizeof(warn), err, sizeof(err)) != 0) {
+	meta_of(r, msg, env, &m);
+	if (sp->stage < SPOOL_TMP) {
+		sp->e.dir = &sp->dir;
+		if (queue_create(&sp->e, env, &m, err, sizeof(err)) == 0)
+			ep = &sp->e;
+		else
 			say("warning: %s; the message is not durable", err);
-			break;
-		}
-		if (warn[0] != '\0')
-			say("warning: %s", warn);
-		if (queue_create(dir, r->qid, msg, env, &m, &e, err,
-		    sizeof(err)) == 0)
-			ep = &e;
-		else if (!primary || strncmp(dir, r->cfg.queue_dir,
-		    strlen(r->cfg.queue_dir)) != 0) {
-			say("warning: %s; the message is not durable", err);
-			break;
-		}
 	}
 
 	memset(&a, 0, sizeof(a));
@@ -360,6 +467,8 @@ deliver_message(struct run *r, struct message *msg, struct envelope *env,
 	a.msg = msg;
 	a.meta = &m;
 	a.entry = ep;
+	a.log = r->log;
+	a.transcript = r->transcript;
 	a.hostname = r->hostname;
 	a.helo = r->cfg.helo != NULL ? r->cfg.helo :
 	    r->fqdn ? r->hostname : NULL;
@@ -376,8 +485,8 @@ deliver_message(struct run *r, struct message *msg, struct envelope *env,
 		else if (o->delivmode == DELIV_QUEUE ||
 		    deliver_background(&a) == 0) {
 			if (o->verbose)
-				say("message %s queued in %s", r->qid, dir);
-			queue_release(ep);
+				say("message %s queued in %s", r->qid,
+				    sp->dir.path);
 			qmeta_free(&m);
 			return EX_OK;
 		} else
@@ -386,8 +495,6 @@ deliver_message(struct run *r, struct message *msg, struct envelope *env,
 	}
 
 	attempt_run(&a, &res);
-	if (ep != NULL)
-		queue_release(ep);
 	qmeta_free(&m);
 
 	code = outcome_code(env);
@@ -405,15 +512,63 @@ deliver_message(struct run *r, struct message *msg, struct envelope *env,
 static int
 mode_printq(struct run *r)
 {
-	char **dirs;
-	size_t n, i;
-
-	dirs = attempt_queue_dirs(&r->cfg, &n);
-	(void)queue_print(stdout, dirs, n);
-	for (i = 0; i < n; i++)
-		free(dirs[i]);
-	free(dirs);
+	attempt_queue_print(&r->cfg, stdout, r->log);
 	return EX_OK;
+}
+
+/*
+ * A message refused after intake (SPEC §3: 65): dead.letter keeps it,
+ * except one over message_size_limit, which is not kept.
+ */
+static int
+refuse(struct run *r, const struct message *msg, const char *sender,
+    const char *why)
+{
+	(void)attempt_keep(msg, sender, why,
+	    r->opts.errmode == ERRMODE_QUIET);
+	return EX_DATAERR;
+}
+
+/* stdin into the spool; 0, or the exit status. */
+static int
+read_message(struct run *r, struct spool *sp, struct message *msg,
+    const struct envelope *env)
+{
+	struct intake_opts io;
+	char err[1024];
+
+	memset(&io, 0, sizeof(io));
+	io.ignore_dots = r->opts.ignore_dots;
+	io.size_limit = r->cfg.message_size_limit;
+	io.respool = spool_next;
+	io.ctx = sp;
+	switch (intake_read_opts(STDIN_FILENO, msg, &io, err, sizeof(err))) {
+	case INTAKE_OK:
+		break;
+	case INTAKE_TOO_LARGE:
+		say("%s: the message was not accepted", err);
+		return EX_DATAERR;
+	case INTAKE_NUL:
+	case INTAKE_HEADER_TOO_BIG:
+	case INTAKE_CORRUPT:
+		return refuse(r, msg, "", err);
+	case INTAKE_READ_ERROR:
+		say("%s", err);
+		return EX_IOERR;
+	case INTAKE_WRITE_ERROR:
+		say("spooling the message: %s", err);
+		return EX_CANTCREAT;
+	}
+	if (r->opts.verbose && (msg->nfolded || msg->nbroken))
+		say("warning: %zu header line(s) folded and %zu body line(s) "
+		    "broken at 998 octets", msg->nfolded, msg->nbroken);
+	if (msg->nreceived > MAX_RECEIVED) {
+		snprintf(err, sizeof(err), "mail loop: the message has %zu "
+		    "Received: headers (more than %d)", msg->nreceived,
+		    MAX_RECEIVED);
+		return refuse(r, msg, env->sender, err);
+	}
+	return 0;
 }
 
 static int
@@ -422,18 +577,14 @@ mode_deliver(struct run *r)
 	struct message msg;
 	struct envelope env;
 	struct msg_submit sub;
-	enum intake_status st;
+	struct spool sp;
 	char err[1024];
 	struct timespec arrival;
-	int fd, code;
+	int code;
 
 	clock_gettime(CLOCK_MONOTONIC, &arrival);
-	if ((fd = open_spool(err, sizeof(err))) < 0) {
-		say("%s", err);
-		return EX_CANTCREAT;
-	}
-	msg_init(&msg, fd);
 	envelope_init(&env);
+	msg_init(&msg, -1);
 	find_login(r);
 	find_names(r);
 	queue_id_new(r->qid);
@@ -441,43 +592,21 @@ mode_deliver(struct run *r)
 	/* A bad -f is refused before the caller's input is consumed. */
 	if (envelope_set_sender(&env, r->opts.sender, &r->cfg, r->domain,
 	    r->login, err, sizeof(err)) != 0) {
-		code = usage_error(err);
-		goto out;
+		envelope_free(&env);
+		return usage_error(err);
 	}
-
-	st = intake_read(STDIN_FILENO, &msg, r->opts.ignore_dots, err,
-	    sizeof(err));
-	switch (st) {
-	case INTAKE_OK:
-		break;
-	case INTAKE_NUL:
-	case INTAKE_HEADER_TOO_BIG:
-		(void)attempt_keep(&msg, "", err, getuid());
-		code = EX_DATAERR;
-		goto out;
-	case INTAKE_READ_ERROR:
-		say("reading the message: %s", err);
-		code = EX_IOERR;
-		goto out;
-	case INTAKE_WRITE_ERROR:
-		say("spooling the message: %s", err);
-		code = EX_CANTCREAT;
-		goto out;
+	memset(&sp, 0, sizeof(sp));
+	sp.r = r;
+	sp.fd = -1;
+	sp.dir.fd = -1;
+	if (spool_open(&sp, err, sizeof(err)) != 0) {
+		say("%s", err);
+		envelope_free(&env);
+		return EX_CANTCREAT;
 	}
-	if (r->opts.verbose && (msg.nfolded || msg.nbroken))
-		say("warning: %zu header line(s) folded and %zu body line(s) "
-		    "broken at 998 octets", msg.nfolded, msg.nbroken);
-
-	if (msg.nreceived > MAX_RECEIVED) {
-		char why[128];
-
-		snprintf(why, sizeof(why), "mail loop: the message has %zu "
-		    "Received: headers (more than %d)", msg.nreceived,
-		    MAX_RECEIVED);
-		(void)attempt_keep(&msg, env.sender, why, getuid());
-		code = EX_DATAERR;
+	msg_init(&msg, sp.fd);
+	if ((code = read_message(r, &sp, &msg, &env)) != 0)
 		goto out;
-	}
 	if ((code = collect_recipients(r, &env, &msg, "no recipients: give "
 	    "addresses as arguments or use -t with To:, Cc: or Bcc: "
 	    "headers")) != 0)
@@ -497,12 +626,65 @@ mode_deliver(struct run *r)
 	if (r->opts.verbose)
 		print_envelope(&env);
 	/* Recipients refused before delivery are reported with the rest. */
-	code = deliver_message(r, &msg, &env, &arrival);
+	code = deliver_message(r, &sp, &msg, &env, &arrival);
 out:
 	envelope_free(&env);
 	msg_free(&msg);
-	close(fd);
+	if (sp.stage < SPOOL_TMP) {
+		/* Not an entry (refused, or no recipients): nothing stays. */
+		if (!sp.e.linked)
+			queue_discard(&sp.e);
+		queue_release(&sp.e);
+		queue_dir_close(&sp.dir);
+	} else if (sp.fd != -1)
+		close(sp.fd);
 	return code;
+}
+
+/*
+ * Before anything is opened (SPEC §7): descriptors 0-2 exist, so that no
+ * file we open becomes a caller's closed stderr and receives our
+ * warnings; a closed pipe is an error to ignore, never a fatal signal.
+ */
+static void
+sane_start(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) != fd)
+			_exit(EX_OSERR);
+	(void)signal(SIGPIPE, SIG_IGN);
+}
+
+/* The log and the transcript, once: root's -q children inherit them. */
+static void
+open_logs(struct run *r)
+{
+	char warn[1024];
+
+	r->log = log_open(&r->cfg, warn, sizeof(warn));
+	if (warn[0] != '\0')
+		say("warning: %s", warn);
+	r->transcript = transcript_open(r->cfg.transcript, r->opts.verbose > 0,
+	    warn, sizeof(warn));
+	if (warn[0] != '\0')
+		say("warning: %s", warn);
+}
+
+/* -oeq: nothing on stderr (sendmail's "quiet"); the exit status speaks. */
+static void
+go_quiet(const struct run *r)
+{
+	int fd;
+
+	if (r->opts.errmode != ERRMODE_QUIET || r->opts.verbose)
+		return;
+	if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		return;
+	(void)dup2(fd, STDERR_FILENO);
+	close(fd);
 }
 
 int
@@ -513,6 +695,7 @@ main(int argc, char *argv[])
 	size_t i;
 	int code;
 
+	sane_start();
 	memset(&r, 0, sizeof(r));
 	if (options_parse(&r.opts, argc, argv, err, sizeof(err)) != 0)
 		return usage_error(err);
@@ -535,6 +718,11 @@ main(int argc, char *argv[])
 		config_free(&r.cfg);
 		return EX_CONFIG;
 	}
+	if (r.opts.mode == MODE_DELIVER || r.opts.mode == MODE_RUNQ ||
+	    r.opts.mode == MODE_PRINTQ) {
+		go_quiet(&r);
+		open_logs(&r);
+	}
 	switch (r.opts.mode) {
 	case MODE_CONFIG_CHECK:
 		config_print(&r.cfg, stdout);
@@ -556,7 +744,7 @@ main(int argc, char *argv[])
 		find_names(&r);
 		(void)attempt_queue_run(&r.cfg, &r.opts, r.hostname,
 		    r.cfg.helo != NULL ? r.cfg.helo :
-		    r.fqdn ? r.hostname : NULL);
+		    r.fqdn ? r.hostname : NULL, r.log, r.transcript);
 		code = EX_OK;
 		break;
 	case MODE_SMTP:
@@ -565,6 +753,8 @@ main(int argc, char *argv[])
 		code = EX_UNAVAILABLE;
 		break;
 	}
+	transcript_close(r.transcript);
+	log_close(r.log);
 	config_free(&r.cfg);
 	if (fflush(stdout) != 0 && code == EX_OK)
 		code = EX_IOERR;

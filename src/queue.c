@@ -1,23 +1,35 @@
 /*
- * queue.c: queue entries on disk (SPEC §7; the format is doc/queue.md).
+ * queue.c: queue entries on disk (SPEC §7; the format and the crash
+ * states are doc/queue.md), and the trust boundary of queue.h.
  *
  * Durability follows SPEC §7: creating an entry costs no fsync, because a
  * message delivered at once is never reported as queued; queue_commit()
  * with durable set flushes the envelope, the message and the directory
  * before the caller hears "queued". Every envelope write is atomic (a
- * temporary name, then rename), so a kill -9 leaves either the old or the
- * new state, never half of one.
+ * temporary name created O_EXCL, then rename), so a kill -9 leaves
+ * either the old or the new state, never half of one.
+ *
+ * Every file in a user directory is the user's: it is reached only
+ * through the directory's descriptor, opened without following links and
+ * without blocking, and used only when it is what we would have made (a
+ * regular file, one link, the directory owner's). Postfix's queue manager
+ * and OpenSMTPD's queue keep the same rule: user input crosses into
+ * privileged code only through a narrow, checked interface.
  */
 #include "autoconf.h"
 
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +40,12 @@
 #include "queue.h"
 #include "util.h"
 
-#define ENV_MAX		(16 * 1024 * 1024)	/* an ID.env larger is corrupt */
+/*
+ * An ID.env larger than this cannot be one we wrote: a recipient line is
+ * at most a few kilobytes, and intake keeps at most 16 MiB of addresses.
+ */
+#define ENV_MAX		((size_t)1 << 30)
+#define ORPHAN_AGE	3600	/* an unheld ID.spool or ID.env.tmp */
 
 void
 qmeta_init(struct qmeta *m)
@@ -41,6 +58,8 @@ void
 qmeta_free(struct qmeta *m)
 {
 	free(m->envid);
+	free(m->prepend);
+	free(m->append);
 	free(m->q);
 	memset(m, 0, sizeof(*m));
 }
@@ -57,79 +76,232 @@ queue_backoff(unsigned attempts)
 	return t < QUEUE_BACKOFF_MAX ? t : QUEUE_BACKOFF_MAX;
 }
 
+static void
+report(const struct qdir *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+report(const struct qdir *d, const char *fmt, ...)
+{
+	char	 line[1024];
+	va_list	 ap;
+
+	if (d->report == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	d->report(d->rctx, line);
+}
+
 /* ------------------------------------------------------- directories */
 
+/*
+ * Group or others may write: only with the sticky bit, or they could
+ * rename another user's directory away (SPEC §7).
+ */
 static int
-check_dir(const char *path, uid_t uid, char *err, size_t errlen)
+root_ok(int fd, const char *path, uid_t uid, char *err, size_t errlen)
 {
 	struct stat	 st;
 
-	if (lstat(path, &st) == -1) {
+	if (fstat(fd, &st) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a directory", path);
+	if (st.st_uid != 0 && st.st_uid != uid) {
+		snprintf(err, errlen, "%s belongs to uid %lu, neither root "
+		    "nor uid %lu", path, (unsigned long)st.st_uid,
+		    (unsigned long)uid);
 		return -1;
 	}
-	if (st.st_uid != uid) {
-		snprintf(err, errlen, "%s belongs to uid %lu, not %lu", path,
-		    (unsigned long)st.st_uid, (unsigned long)uid);
-		return -1;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "%s is accessible to other users",
-		    path);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+	    (st.st_mode & S_ISVTX) == 0) {
+		snprintf(err, errlen, "%s is writable by other users without "
+		    "the sticky bit (mode %04o)", path,
+		    (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	return 0;
 }
 
 int
-queue_user_dir(const char *root, uid_t uid, int create, char *out,
-    size_t outlen, char *err, size_t errlen)
+queue_root_open(const char *path, uid_t uid, char *err, size_t errlen)
 {
-	if ((size_t)snprintf(out, outlen, "%s/%lu", root,
-	    (unsigned long)uid) >= outlen) {
-		snprintf(err, errlen, "%s: path too long", root);
+	int	 fd;
+
+	/*
+	 * The administrator's path: a symbolic link there is theirs. Mode
+	 * 1733 lets users search it, not read it: O_PATH serves the *at()
+	 * calls then.
+	 */
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == EACCES)
+		fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (create && mkdir(out, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", out,
+	if (root_ok(fd, path, uid, err, errlen) != 0) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+int
+queue_dir_open(struct qdir *d, int rootfd, const char *rootpath, uid_t uid,
+    int create, char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		 name[32];
+	int		 fd, made = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	snprintf(name, sizeof(name), "%lu", (unsigned long)uid);
+	if ((size_t)snprintf(d->path, sizeof(d->path), "%s/%s", rootpath,
+	    name) >= sizeof(d->path)) {
+		snprintf(err, errlen, "%s: path too long", rootpath);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (create) {
+		if (mkdirat(rootfd, name, 0700) == 0)
+			made = 1;
+		else if (errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", d->path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	fd = openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		int e = errno;
+
+		if (e == ELOOP || e == ENOTDIR)
+			snprintf(err, errlen, "%s is not a directory (a "
+			    "symbolic link or a file)", d->path);
+		else
+			snprintf(err, errlen, "%s: %s", d->path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || st.st_uid != uid) {
+		snprintf(err, errlen, "%s belongs to uid %lu, not %lu", d->path,
+		    (unsigned long)st.st_uid, (unsigned long)uid);
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0 && geteuid() == uid &&
+	    fchmod(fd, 0700) != 0) {
+		snprintf(err, errlen, "%s is accessible to other users: %s",
+		    d->path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (create && faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
+		snprintf(err, errlen, "%s: %s", d->path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/*
+	 * The new name must survive a power loss. A root opened O_PATH
+	 * cannot be flushed; flushing the new directory commits the
+	 * journal that holds its name on ext4 and XFS.
+	 */
+	if (made && fsync(rootfd) != 0)
+		(void)fsync(fd);
+	d->fd = fd;
+	d->owner = uid;
+	return 0;
+}
+
+void
+queue_dir_close(struct qdir *d)
+{
+	if (d->fd != -1)
+		close(d->fd);
+	d->fd = -1;
+}
+
+/* mkdir, flushing the parent when it made the directory. */
+static int
+mkdir_flushed(const char *path, const char *parent)
+{
+	int	 fd;
+
+	if (mkdir(path, 0700) != 0)
+		return errno == EEXIST ? 0 : -1;
+	if ((fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	return 0;
+}
+
+/* Open $HOME/.mxsend/queue of uid (create: made 0700 when missing). */
+static int
+home_root_open(uid_t uid, int create, char *path, size_t pathlen,
+    char *err, size_t errlen)
+{
+	char	 home[PATH_MAX], dot[PATH_MAX + 16];
+
+	if (home_dir(uid, home, sizeof(home)) != 0) {
+		snprintf(err, errlen, "uid %lu has no home directory in the "
+		    "password database", (unsigned long)uid);
+		errno = ENOENT;
+		return -1;
+	}
+	snprintf(dot, sizeof(dot), "%s/.mxsend", home);
+	if ((size_t)snprintf(path, pathlen, "%s/.mxsend/queue", home) >=
+	    pathlen) {
+		snprintf(err, errlen, "%s: path too long", home);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (create && (mkdir_flushed(dot, home) != 0 ||
+	    mkdir_flushed(path, dot) != 0)) {
+		snprintf(err, errlen, "cannot create %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
-	if (check_dir(out, uid, err, errlen) == -1)
-		return -1;
-	if (create && access(out, W_OK | X_OK) == -1) {
-		snprintf(err, errlen, "%s: %s", out, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return queue_root_open(path, uid, err, errlen);
 }
 
 int
-queue_pick(const struct config *cfg, uid_t uid, int skip_primary, char *dir,
-    size_t dirlen, char *warn, size_t warnlen, char *err, size_t errlen)
+queue_pick(const struct config *cfg, uid_t uid, int skip_primary,
+    struct qdir *d, char *warn, size_t warnlen, char *err, size_t errlen)
 {
-	char		 why[512], root[PATH_MAX + 32], home[PATH_MAX];
+	char	 why[512], root[PATH_MAX];
+	int	 rfd, r;
 
 	warn[0] = '\0';
 	if (skip_primary)
 		snprintf(why, sizeof(why), "%s", err);
-	else if (queue_user_dir(cfg->queue_dir, uid, 1, dir, dirlen, why,
-	    sizeof(why)) == 0)
-		return 0;
-	if (home_dir(getuid(), home, sizeof(home)) != 0) {
-		snprintf(err, errlen, "queue %s unusable (%s) and no home "
-		    "directory for %s", cfg->queue_dir, why, "~/.mxsend/queue");
+	else if ((rfd = queue_root_open(cfg->queue_dir, uid, why,
+	    sizeof(why))) != -1) {
+		r = queue_dir_open(d, rfd, cfg->queue_dir, uid, 1, why,
+		    sizeof(why));
+		close(rfd);
+		if (r == 0)
+			return 0;
+	}
+	if ((rfd = home_root_open(uid, 1, root, sizeof(root), err,
+	    errlen)) == -1) {
+		char	 second[512];
+
+		snprintf(second, sizeof(second), "%s", err);
+		snprintf(err, errlen, "queue %s unusable (%s), and %s",
+		    cfg->queue_dir, why, second);
 		return -1;
 	}
-	snprintf(root, sizeof(root), "%s/.mxsend", home);
-	(void)mkdir(root, 0700);
-	snprintf(root, sizeof(root), "%s/.mxsend/queue", home);
-	(void)mkdir(root, 0700);
-	if (queue_user_dir(root, uid, 1, dir, dirlen, err, errlen) == -1)
+	r = queue_dir_open(d, rfd, root, uid, 1, err, errlen);
+	close(rfd);
+	if (r != 0)
 		return -1;
 	snprintf(warn, warnlen, "queue %s unusable (%s); using %s",
 	    cfg->queue_dir, why, root);
@@ -176,7 +348,6 @@ queue_format_env(const struct envelope *env, const struct qmeta *m,
 	buf_printf(&b, "mxsend-queue %d\n", QUEUE_FORMAT);
 	buf_printf(&b, "id %s\n", m->id);
 	buf_printf(&b, "arrival %lld\n", (long long)m->arrival);
-	buf_printf(&b, "owner %lu\n", (unsigned long)m->owner);
 	buf_adds(&b, "sender");
 	put_field(&b, env->sender[0] == '\0' ? "<>" : env->sender);
 	buf_printf(&b, "\nsender-smtputf8 %d\n", env->sender_smtputf8 != 0);
@@ -187,6 +358,11 @@ queue_format_env(const struct envelope *env, const struct qmeta *m,
 	put_field(&b, m->envid);
 	buf_printf(&b, "\nbounce %d\n", m->bounce != 0);
 	buf_printf(&b, "is-bounce %d\n", m->is_bounce != 0);
+	buf_adds(&b, "prepend");
+	put_field(&b, m->prepend);
+	buf_adds(&b, "\nappend");
+	put_field(&b, m->append);
+	buf_addc(&b, '\n');
 	for (i = 0; i < env->nrcpts; i++) {
 		r = &env->rcpts[i];
 		buf_printf(&b, "rcpt %s %u %lld %d %d %d %d",
@@ -220,8 +396,14 @@ b16(int c)
 	return -1;
 }
 
-char *
-queue_xtext_decode(const char *s, size_t n)
+/*
+ * fields: the value is header text (the edits of message.h), where CR,
+ * LF and HT are the folding and line ends; every other field is a C
+ * string that may hold no control character at all, so that no CR or
+ * LF ever reaches a command line.
+ */
+static char *
+xtext_decode(const char *s, size_t n, int fields)
 {
 	char		*out = xmalloc(n + 1), *o = out;
 	size_t		 i;
@@ -235,12 +417,12 @@ queue_xtext_decode(const char *s, size_t n)
 				goto bad;
 			hi = b16((unsigned char)s[i + 1]);
 			lo = b16((unsigned char)s[i + 2]);
-			/*
-			 * No control characters: every field is a C string,
-			 * and no CR or LF may ever reach a command line.
-			 */
-			if (hi < 0 || lo < 0 || (hi << 4 | lo) < 0x20 ||
+			if (hi < 0 || lo < 0 || (hi << 4 | lo) == 0 ||
 			    (hi << 4 | lo) == 0x7f)
+				goto bad;
+			if ((hi << 4 | lo) < 0x20 && !(fields &&
+			    ((hi << 4 | lo) == '\r' || (hi << 4 | lo) == '\n' ||
+			    (hi << 4 | lo) == '\t')))
 				goto bad;
 			*o++ = (char)(hi << 4 | lo);
 			i += 2;
@@ -254,6 +436,45 @@ queue_xtext_decode(const char *s, size_t n)
 bad:
 	free(out);
 	return NULL;
+}
+
+char *
+queue_xtext_decode(const char *s, size_t n)
+{
+	return xtext_decode(s, n, 0);
+}
+
+/*
+ * Header edits as msg_stream() writes them verbatim: whole lines, each
+ * ending in CRLF, with no bare CR or LF, no empty line (it would end the
+ * header section) and none over 998 octets; a field's first line does
+ * not start with white space.
+ */
+static int
+fields_ok(const char *s)
+{
+	size_t	 col = 0;
+	int	 first = 1;
+
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s == '\n')
+			return 0;
+		if (*s == '\r') {
+			if (s[1] != '\n' || col == 0)
+				return 0;
+			s++;
+			col = 0;
+			first = 0;
+			continue;
+		}
+		if (col == 0 && first && (*s == ' ' || *s == '\t'))
+			return 0;
+		if (++col > 998)
+			return 0;
+	}
+	return col == 0;
 }
 
 /* ------------------------------------------------------------- parse */
@@ -376,6 +597,23 @@ field(struct cursor *c, const char *w, size_t n, char **out)
 	return 0;
 }
 
+/* Header text or "-" (NULL). */
+static int
+fields_field(struct cursor *c, const char *key, char **out)
+{
+	const char	*w;
+	size_t		 n;
+
+	if (keyed(c, key, &w, &n) == -1)
+		return -1;
+	*out = NULL;
+	if (n == 1 && w[0] == '-')
+		return 0;
+	if ((*out = xtext_decode(w, n, 1)) == NULL || !fields_ok(*out))
+		return bad(c, "bad header edits");
+	return 0;
+}
+
 static int
 parse_state(const char *w, size_t n, enum rcpt_state *st)
 {
@@ -470,6 +708,7 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 	const char	*w;
 	size_t		 n, i;
 	char		*s;
+	int		 version;
 
 	memset(&c, 0, sizeof(c));
 	c.p = text;
@@ -478,8 +717,10 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 	c.errlen = errlen;
 	if (keyed_num(&c, "mxsend-queue", 1000, &v) == -1)
 		return -1;
-	if (v != QUEUE_FORMAT)
+	/* Version 1: ID.msg had the edits applied; an owner line. */
+	if (v != 1 && v != QUEUE_FORMAT)
 		return bad(&c, "unknown format version");
+	version = (int)v;
 	if (keyed(&c, "id", &w, &n) == -1)
 		return -1;
 	if (n != QUEUE_ID_LEN)
@@ -493,9 +734,12 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 	if (keyed_num(&c, "arrival", (1ULL << 40), &v) == -1)
 		return -1;
 	m->arrival = (time_t)v;
-	if (keyed_num(&c, "owner", 0xffffffffULL, &v) == -1)
+	/*
+	 * The owner of an entry is its directory's owner; version 1's field
+	 * is read over and never believed.
+	 */
+	if (version == 1 && keyed_num(&c, "owner", 0xffffffffULL, &v) == -1)
 		return -1;
-	m->owner = (uid_t)v;
 	if (keyed(&c, "sender", &w, &n) == -1 ||
 	    field(&c, w, n, &s) == -1)
 		return -1;
@@ -530,6 +774,9 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 	if (keyed_num(&c, "is-bounce", 1, &v) == -1)
 		return -1;
 	m->is_bounce = (int)v;
+	if (version >= 2 && (fields_field(&c, "prepend", &m->prepend) == -1 ||
+	    fields_field(&c, "append", &m->append) == -1))
+		return -1;
 	for (;;) {
 		if (next_line(&c) == -1)
 			return bad(&c, "truncated (no end line)");
@@ -550,16 +797,75 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 /* ------------------------------------------------------------- files */
 
 static void
-entry_path(const struct qentry *e, const char *suffix, char *out,
-    size_t outlen)
+entry_name(const char *id, const char *suffix, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s/%s%s", e->dir, e->id, suffix);
+	snprintf(out, outlen, "%s%s", id, suffix);
+}
+
+enum efile {
+	EF_OK,
+	EF_MISSING,
+	EF_HOSTILE,		/* not what we make: err says what */
+	EF_ERROR		/* a local error (err) */
+};
+
+/*
+ * Open an entry file of d without following a link or waiting on a FIFO,
+ * and use it only if it is what we make (SPEC §7).
+ */
+static enum efile
+open_entry(const struct qdir *d, const char *name, int flags, int *fdp,
+    struct stat *st, char *err, size_t errlen)
+{
+	int	 fd;
+
+	*fdp = -1;
+	fd = openat(d->fd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return EF_MISSING;
+		snprintf(err, errlen, "%s/%s: %s", d->path, name,
+		    errno == ELOOP ? "a symbolic link" : strerror(errno));
+		return errno == ELOOP || errno == ENXIO || errno == EISDIR ||
+		    errno == ENODEV ? EF_HOSTILE : EF_ERROR;
+	}
+	if (fstat(fd, st) != 0) {
+		snprintf(err, errlen, "%s/%s: %s", d->path, name,
+		    strerror(errno));
+		close(fd);
+		return EF_ERROR;
+	}
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 ||
+	    st->st_uid != d->owner) {
+		snprintf(err, errlen, "%s/%s: %s", d->path, name,
+		    !S_ISREG(st->st_mode) ? "not a regular file" :
+		    st->st_nlink != 1 ? "has more than one link" :
+		    "not owned by the directory's owner");
+		close(fd);
+		return EF_HOSTILE;
+	}
+	*fdp = fd;
+	return EF_OK;
+}
+
+/* Whether name exists in d (not following a link). */
+static int
+exists(const struct qdir *d, const char *name)
+{
+	struct stat	 st;
+
+	return fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static int
-stream_out(void *ctx, const char *p, size_t n)
+flush_dir(struct qdir *d, char *err, size_t errlen)
 {
-	return write_all(*(int *)ctx, p, n) == 0 ? 0 : 1;
+	if (fsync(d->fd) != 0) {
+		snprintf(err, errlen, "cannot flush %s: %s", d->path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* Write ID.env.tmp and rename it to ID.env; durable: fsync all first. */
@@ -567,46 +873,48 @@ static int
 write_env(struct qentry *e, const struct envelope *env,
     const struct qmeta *m, int durable, char *err, size_t errlen)
 {
-	char	 tmp[PATH_MAX + 32], path[PATH_MAX + 32], *text;
+	char	 tmp[QUEUE_ID_LEN + 16], name[QUEUE_ID_LEN + 16], *text;
 	size_t	 len;
-	int	 fd, dfd, r = -1;
+	int	 fd, r = -1, tries;
 
-	entry_path(e, ".env.tmp", tmp, sizeof(tmp));
-	entry_path(e, ".env", path, sizeof(path));
+	entry_name(e->id, ".env.tmp", tmp, sizeof(tmp));
+	entry_name(e->id, ".env", name, sizeof(name));
 	text = queue_format_env(env, m, &len);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
+	/*
+	 * O_EXCL: a file planted under the name is never written through.
+	 * We hold the entry's lock, so one there is a crash's or a user's:
+	 * it goes, and the creation is tried once more.
+	 */
+	for (tries = 0; ; tries++) {
+		fd = openat(e->dir->fd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd != -1 || errno != EEXIST || tries > 0)
+			break;
+		(void)unlinkat(e->dir->fd, tmp, 0);
+	}
 	if (fd == -1) {
-		snprintf(err, errlen, "cannot create %s: %s", tmp,
-		    strerror(errno));
+		snprintf(err, errlen, "cannot create %s/%s: %s", e->dir->path,
+		    tmp, strerror(errno));
 		goto out;
 	}
 	if (write_all(fd, text, len) != 0 ||
 	    (durable && (fsync(fd) != 0 || fsync(e->msgfd) != 0))) {
-		snprintf(err, errlen, "cannot write %s: %s", tmp,
-		    strerror(errno));
+		snprintf(err, errlen, "cannot write %s/%s: %s", e->dir->path,
+		    tmp, strerror(errno));
 		close(fd);
-		(void)unlink(tmp);
+		(void)unlinkat(e->dir->fd, tmp, 0);
 		goto out;
 	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		snprintf(err, errlen, "cannot write %s: %s", path,
-		    strerror(errno));
-		(void)unlink(tmp);
+	if (close(fd) != 0 || renameat(e->dir->fd, tmp, e->dir->fd,
+	    name) != 0) {
+		snprintf(err, errlen, "cannot write %s/%s: %s", e->dir->path,
+		    name, strerror(errno));
+		(void)unlinkat(e->dir->fd, tmp, 0);
 		goto out;
 	}
-	if (durable) {
-		/* The rename itself must survive a power loss. */
-		if ((dfd = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC))
-		    == -1 || fsync(dfd) != 0) {
-			snprintf(err, errlen, "cannot flush %s: %s", e->dir,
-			    strerror(errno));
-			if (dfd != -1)
-				close(dfd);
-			goto out;
-		}
-		close(dfd);
-	}
+	/* The rename itself must survive a power loss. */
+	if (durable && flush_dir(e->dir, err, errlen) != 0)
+		goto out;
 	r = 0;
 out:
 	free(text);
@@ -614,42 +922,106 @@ out:
 }
 
 int
-queue_create(const char *dir, const char *id, const struct message *msg,
-    const struct envelope *env, const struct qmeta *m, struct qentry *e,
-    char *err, size_t errlen)
+queue_spool(struct qdir *d, const char *id, struct qentry *e, char *err,
+    size_t errlen)
 {
-	char	 path[PATH_MAX + 32];
+	char	 name[QUEUE_ID_LEN + 16];
 	int	 fd;
 
 	memset(e, 0, sizeof(*e));
+	e->dir = d;
 	e->msgfd = -1;
-	strlcpy(e->dir, dir, sizeof(e->dir));
 	strlcpy(e->id, id, sizeof(e->id));
-	entry_path(e, ".msg", path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
+	fd = openat(d->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd == -1) {
-		snprintf(err, errlen, "cannot create %s: %s", path,
-		    strerror(errno));
+		/* No O_TMPFILE here: a name that queue_clean() knows. */
+		entry_name(id, ".spool", name, sizeof(name));
+		fd = openat(d->fd, name, O_RDWR | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		e->named = 1;
+	}
+	if (fd == -1) {
+		snprintf(err, errlen, "cannot create a spool file in %s: %s",
+		    d->path, strerror(errno));
 		return -1;
 	}
-	/* Locked before the entry exists: no queue run can take it. */
-	if (flock(fd, LOCK_EX) != 0 ||
-	    msg_stream(msg, 0, stream_out, &fd) != 0) {
-		snprintf(err, errlen, "cannot write %s: %s", path,
-		    strerror(errno));
+	/* Locked before it has a name: no queue run can take it. */
+	if (flock(fd, LOCK_EX) != 0) {
+		snprintf(err, errlen, "cannot lock the spool file in %s: %s",
+		    d->path, strerror(errno));
+		queue_discard(e);
 		close(fd);
-		(void)unlink(path);
 		return -1;
 	}
 	e->msgfd = fd;
+	return 0;
+}
+
+/* Give the unnamed spool its name ID.msg. */
+static int
+link_spool(struct qentry *e, char *err, size_t errlen)
+{
+	char	 name[QUEUE_ID_LEN + 16], proc[64], spool[QUEUE_ID_LEN + 16];
+	int	 r;
+
+	entry_name(e->id, ".msg", name, sizeof(name));
+	if (e->named) {
+		entry_name(e->id, ".spool", spool, sizeof(spool));
+		r = renameat(e->dir->fd, spool, e->dir->fd, name);
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", e->msgfd);
+		r = linkat(AT_FDCWD, proc, e->dir->fd, name,
+		    AT_SYMLINK_FOLLOW);
+		/* No /proc (some containers): root may link the fd itself. */
+		if (r != 0 && errno != EEXIST)
+			r = linkat(e->msgfd, "", e->dir->fd, name,
+			    AT_EMPTY_PATH);
+	}
+	if (r != 0) {
+		snprintf(err, errlen, "cannot create %s/%s: %s", e->dir->path,
+		    name, strerror(errno));
+		return -1;
+	}
+	e->linked = 1;
+	e->named = 0;
+	return 0;
+}
+
+int
+queue_create(struct qentry *e, const struct envelope *env,
+    const struct qmeta *m, char *err, size_t errlen)
+{
+	char	 name[QUEUE_ID_LEN + 16];
+
+	if (!e->linked && link_spool(e, err, errlen) != 0)
+		return -1;
 	if (write_env(e, env, m, 0, err, errlen) != 0) {
-		close(fd);
-		e->msgfd = -1;
-		(void)unlink(path);
+		/* Not an entry yet: the message file must not stay alone. */
+		entry_name(e->id, ".msg", name, sizeof(name));
+		(void)unlinkat(e->dir->fd, name, 0);
+		e->linked = 0;
 		return -1;
 	}
 	return 0;
+}
+
+void
+queue_discard(struct qentry *e)
+{
+	char	 name[QUEUE_ID_LEN + 16];
+
+	if (e->dir == NULL)
+		return;
+	if (e->named) {
+		entry_name(e->id, ".spool", name, sizeof(name));
+		(void)unlinkat(e->dir->fd, name, 0);
+		e->named = 0;
+	}
+	if (e->linked) {
+		entry_name(e->id, ".msg", name, sizeof(name));
+		(void)unlinkat(e->dir->fd, name, 0);
+		e->linked = 0;
+	}
 }
 
 int
@@ -662,16 +1034,18 @@ queue_commit(struct qentry *e, const struct envelope *env,
 int
 queue_remove(struct qentry *e, char *err, size_t errlen)
 {
-	char	 path[PATH_MAX + 32];
+	char	 name[QUEUE_ID_LEN + 16];
 
-	entry_path(e, ".env", path, sizeof(path));
-	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove %s: %s", path,
-		    strerror(errno));
+	entry_name(e->id, ".env", name, sizeof(name));
+	if (unlinkat(e->dir->fd, name, 0) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "cannot remove %s/%s: %s", e->dir->path,
+		    name, strerror(errno));
 		return -1;
 	}
-	entry_path(e, ".msg", path, sizeof(path));
-	(void)unlink(path);
+	/* A crash here leaves an unheld ID.msg: queue_clean() removes it. */
+	entry_name(e->id, ".msg", name, sizeof(name));
+	(void)unlinkat(e->dir->fd, name, 0);
+	e->linked = 0;
 	return 0;
 }
 
@@ -683,27 +1057,39 @@ queue_release(struct qentry *e)
 	e->msgfd = -1;
 }
 
-/* Rename both files to *.corrupt, so the next run skips them. */
+/*
+ * Rename the entry's files to *.corrupt, so that no run takes it again
+ * and -bp lists it (SPEC §7: never silently dropped).
+ */
 static void
-move_aside(struct qentry *e, char *err, size_t errlen, const char *why)
+move_aside(struct qdir *d, const char *id, char *err, size_t errlen,
+    const char *why)
 {
-	char	 a[PATH_MAX + 32], b[PATH_MAX + 40];
+	static const char *const sfx[] = { ".env", ".msg" };
+	char	 a[QUEUE_ID_LEN + 16], b[QUEUE_ID_LEN + 24];
+	size_t	 i;
 
-	entry_path(e, ".env", a, sizeof(a));
-	entry_path(e, ".env.corrupt", b, sizeof(b));
-	(void)rename(a, b);
-	entry_path(e, ".msg", a, sizeof(a));
-	entry_path(e, ".msg.corrupt", b, sizeof(b));
-	(void)rename(a, b);
+	for (i = 0; i < 2; i++) {
+		entry_name(id, sfx[i], a, sizeof(a));
+		snprintf(b, sizeof(b), "%s.corrupt", a);
+		(void)renameat(d->fd, a, d->fd, b);
+	}
 	snprintf(err, errlen, "queue entry %s/%s is corrupt (%s); moved aside "
-	    "as %s.env.corrupt", e->dir, e->id, why, e->id);
+	    "as %s.env.corrupt", d->path, id, why, id);
 }
 
-static char *
-read_file(int fd, size_t *lenp)
+enum readenv {
+	RE_OK,
+	RE_CORRUPT,
+	RE_ERROR
+};
+
+/* Read a whole ID.env: a NUL (a sparse file) or ENV_MAX is corrupt. */
+static enum readenv
+read_env(int fd, char **textp, size_t *lenp, char *err, size_t errlen)
 {
 	struct buf	 b;
-	char		 chunk[8192];
+	char		 chunk[65536];
 	ssize_t		 r;
 
 	buf_init(&b);
@@ -712,119 +1098,196 @@ read_file(int fd, size_t *lenp)
 		r = read(fd, chunk, sizeof(chunk));
 		if (r == -1 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r == -1) {
+			snprintf(err, errlen, "reading the envelope: %s",
+			    strerror(errno));
+			buf_free(&b);
+			return RE_ERROR;
+		}
+		if (r == 0)
 			break;
+		if (memchr(chunk, '\0', (size_t)r) != NULL ||
+		    b.len + (size_t)r > ENV_MAX) {
+			snprintf(err, errlen, "%s", b.len + (size_t)r > ENV_MAX ?
+			    "envelope over 1 GiB" : "NUL byte in the envelope");
+			buf_free(&b);
+			return RE_CORRUPT;
+		}
 		buf_add(&b, chunk, (size_t)r);
-		if (b.len > ENV_MAX)
-			break;
-	}
-	if (r == -1 || b.len > ENV_MAX) {
-		buf_free(&b);
-		return NULL;
 	}
 	*lenp = b.len;
-	return buf_release(&b);
+	*textp = buf_release(&b);
+	return RE_OK;
 }
 
-static int
-private_spool(const char *dir)
+/* The entry's edits onto the message indexed in place. */
+static void
+apply_edits(struct message *msg, const struct qmeta *m)
 {
-	int	 fd;
-
-	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
-		return fd;
-	return open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	(void)msg_drop(msg, "Bcc");
+	(void)msg_drop(msg, "Resent-Bcc");
+	buf_reset(&msg->prepend);
+	buf_reset(&msg->append);
+	if (m->prepend != NULL)
+		buf_adds(&msg->prepend, m->prepend);
+	if (m->append != NULL)
+		buf_adds(&msg->append, m->append);
 }
 
-enum queue_load_status
-queue_load(const char *dir, const char *id, struct qentry *e,
-    struct envelope *env, struct qmeta *m, struct message *msg, char *err,
-    size_t errlen)
+/* Lock ID.msg; QLOAD_OK with e->msgfd set. */
+static enum queue_load_status
+lock_msg(struct qdir *d, struct qentry *e, char *err, size_t errlen)
 {
-	char		 path[PATH_MAX + 32], why[256], *text;
+	char		 name[QUEUE_ID_LEN + 16], why[512];
 	struct stat	 a, b;
-	size_t		 len;
-	int		 fd, efd, sfd;
+	int		 fd;
 
-	memset(e, 0, sizeof(*e));
-	e->msgfd = -1;
-	strlcpy(e->dir, dir, sizeof(e->dir));
-	strlcpy(e->id, id, sizeof(e->id));
-	entry_path(e, ".msg", path, sizeof(path));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno == ENOENT) {
-			/*
-			 * ID.msg is made before ID.env and removed after it:
-			 * an ID.env alone is a lost message, not a removal.
-			 */
-			entry_path(e, ".env", path, sizeof(path));
-			if (lstat(path, &a) == 0) {
-				move_aside(e, err, errlen,
-				    "the message file is missing");
-				return QLOAD_CORRUPT;
-			}
+	entry_name(e->id, ".msg", name, sizeof(name));
+	switch (open_entry(d, name, O_RDONLY, &fd, &a, why, sizeof(why))) {
+	case EF_OK:
+		break;
+	case EF_MISSING:
+		/*
+		 * ID.msg is made before ID.env and removed after it: an
+		 * ID.env alone is a lost message, not a removal.
+		 */
+		entry_name(e->id, ".env", name, sizeof(name));
+		if (!exists(d, name))
 			return QLOAD_GONE;
-		}
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		move_aside(d, e->id, err, errlen, "the message file is "
+		    "missing");
+		return QLOAD_CORRUPT;
+	case EF_HOSTILE:
+		move_aside(d, e->id, err, errlen, why);
+		return QLOAD_CORRUPT;
+	case EF_ERROR:
+		snprintf(err, errlen, "%s", why);
 		return QLOAD_ERROR;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
-		return errno == EWOULDBLOCK ? QLOAD_BUSY : QLOAD_ERROR;
+		if (errno == EWOULDBLOCK)
+			return QLOAD_BUSY;
+		snprintf(err, errlen, "%s/%s: %s", d->path, name,
+		    strerror(errno));
+		return QLOAD_ERROR;
 	}
 	/*
 	 * Another run may have finished and removed the entry between our
-	 * open and our lock: the files must still be the ones we hold.
+	 * open and our lock: the file must still be the one we hold.
 	 */
-	if (fstat(fd, &a) != 0 || stat(path, &b) != 0 ||
+	if (fstatat(d->fd, name, &b, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
 		close(fd);
 		return QLOAD_GONE;
 	}
 	e->msgfd = fd;
-	entry_path(e, ".env", path, sizeof(path));
-	if ((efd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		queue_release(e);
-		if (errno == ENOENT)
-			return QLOAD_GONE;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	e->linked = 1;
+	return QLOAD_OK;
+}
+
+/* Read and parse ID.env of the locked entry e. */
+static enum queue_load_status
+load_env(struct qdir *d, struct qentry *e, struct envelope *env,
+    struct qmeta *m, char *err, size_t errlen)
+{
+	char		 name[QUEUE_ID_LEN + 16], why[512], *text = NULL;
+	struct stat	 st;
+	size_t		 len;
+	int		 fd;
+
+	entry_name(e->id, ".env", name, sizeof(name));
+	switch (open_entry(d, name, O_RDONLY, &fd, &st, why, sizeof(why))) {
+	case EF_OK:
+		break;
+	case EF_MISSING:
+		return QLOAD_GONE;
+	case EF_HOSTILE:
+		move_aside(d, e->id, err, errlen, why);
+		return QLOAD_CORRUPT;
+	case EF_ERROR:
+		snprintf(err, errlen, "%s", why);
 		return QLOAD_ERROR;
 	}
-	text = read_file(efd, &len);
-	close(efd);
-	if (text == NULL) {
-		move_aside(e, err, errlen, "unreadable envelope");
-		queue_release(e);
+	switch (read_env(fd, &text, &len, why, sizeof(why))) {
+	case RE_OK:
+		break;
+	case RE_CORRUPT:
+		close(fd);
+		move_aside(d, e->id, err, errlen, why);
 		return QLOAD_CORRUPT;
+	case RE_ERROR:
+		close(fd);
+		snprintf(err, errlen, "%s/%s: %s", d->path, name, why);
+		return QLOAD_ERROR;
 	}
+	close(fd);
+	why[0] = '\0';
 	if (queue_parse_env(text, len, env, m, why, sizeof(why)) != 0 ||
-	    strcmp(m->id, id) != 0) {
+	    strcmp(m->id, e->id) != 0) {
 		free(text);
-		if (strcmp(m->id, id) != 0 && why[0] == '\0')
+		if (why[0] == '\0')
 			strlcpy(why, "id mismatch", sizeof(why));
-		move_aside(e, err, errlen, why);
-		queue_release(e);
+		move_aside(d, e->id, err, errlen, why);
 		return QLOAD_CORRUPT;
 	}
 	free(text);
-	/* The message as transmitted, indexed again (-i: dots are data). */
-	if ((sfd = private_spool(dir)) == -1) {
-		snprintf(err, errlen, "cannot create a spool file: %s",
-		    strerror(errno));
-		queue_release(e);
-		return QLOAD_ERROR;
-	}
-	msg_init(msg, sfd);
-	if (lseek(fd, 0, SEEK_SET) != 0 ||
-	    intake_read(fd, msg, 1, why, sizeof(why)) != INTAKE_OK) {
-		msg_free(msg);
-		close(sfd);
-		msg_init(msg, -1);
-		move_aside(e, err, errlen, "unreadable message");
-		queue_release(e);
-		return QLOAD_CORRUPT;
-	}
 	return QLOAD_OK;
+}
+
+enum queue_load_status
+queue_load(struct qdir *d, const char *id, struct qentry *e,
+    struct envelope *env, struct qmeta *m, struct message *msg, char *err,
+    size_t errlen)
+{
+	enum queue_load_status st;
+	char		 why[256];
+
+	memset(e, 0, sizeof(*e));
+	e->dir = d;
+	e->msgfd = -1;
+	strlcpy(e->id, id, sizeof(e->id));
+	if ((st = lock_msg(d, e, err, errlen)) != QLOAD_OK)
+		return st;
+	if ((st = load_env(d, e, env, m, err, errlen)) != QLOAD_OK) {
+		queue_release(e);
+		return st;
+	}
+	/* The message indexed where it lies: never copied (SPEC §7). */
+	msg_init(msg, e->msgfd);
+	switch (intake_index(msg, why, sizeof(why))) {
+	case INTAKE_OK:
+		apply_edits(msg, m);
+		return QLOAD_OK;
+	case INTAKE_READ_ERROR:
+		snprintf(err, errlen, "%s/%s.msg: %s", d->path, id, why);
+		st = QLOAD_ERROR;
+		break;
+	default:
+		move_aside(d, id, err, errlen, why);
+		st = QLOAD_CORRUPT;
+		break;
+	}
+	msg_free(msg);
+	msg_init(msg, -1);
+	queue_release(e);
+	return st;
+}
+
+/* Whether name is ID + suffix, ID being 18 upper-case hex digits. */
+static int
+is_entry_name(const char *name, const char *suffix)
+{
+	size_t	 i;
+
+	if (strlen(name) != QUEUE_ID_LEN + strlen(suffix) ||
+	    strcmp(name + QUEUE_ID_LEN, suffix) != 0)
+		return 0;
+	for (i = 0; i < QUEUE_ID_LEN; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		    (name[i] >= 'A' && name[i] <= 'F')))
+			return 0;
+	return 1;
 }
 
 static int
@@ -833,159 +1296,570 @@ id_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-char **
-queue_list(const char *dir, size_t *np)
+/* The ids of d's files named ID + suffix, sorted. */
+static char **
+list_suffix(struct qdir *d, const char *suffix, size_t *np)
 {
-	DIR		*d;
+	DIR		*dir;
 	struct dirent	*de;
 	char		**v = NULL;
-	size_t		 n = 0, len, i;
+	size_t		 n = 0;
+	int		 fd;
 
 	*np = 0;
-	if ((d = opendir(dir)) == NULL)
+	if ((fd = dup(d->fd)) == -1)
 		return NULL;
-	while ((de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		if (len != QUEUE_ID_LEN + 4 ||
-		    strcmp(de->d_name + QUEUE_ID_LEN, ".env") != 0)
-			continue;
-		for (i = 0; i < QUEUE_ID_LEN; i++)
-			if (b16((unsigned char)de->d_name[i]) < 0)
-				break;
-		if (i != QUEUE_ID_LEN)
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (!is_entry_name(de->d_name, suffix))
 			continue;
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		v[n++] = xstrndup(de->d_name, QUEUE_ID_LEN);
 	}
-	closedir(d);
+	closedir(dir);
 	if (n > 1)
 		qsort(v, n, sizeof(*v), id_cmp);
 	*np = n;
 	return v;
 }
 
+char **
+queue_list(struct qdir *d, size_t *np)
+{
+	return list_suffix(d, ".env", np);
+}
+
+static void
+free_list(char **v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Remove an unheld file the creation or removal of an entry left. */
+static void
+clean_one(struct qdir *d, const char *id, const char *suffix, time_t minage,
+    time_t now)
+{
+	char		 name[QUEUE_ID_LEN + 16], env[QUEUE_ID_LEN + 16];
+	char		 why[512];
+	struct stat	 st;
+	int		 fd;
+
+	entry_name(id, ".env", env, sizeof(env));
+	entry_name(id, suffix, name, sizeof(name));
+	if (exists(d, env))
+		return;
+	switch (open_entry(d, name, O_RDONLY, &fd, &st, why, sizeof(why))) {
+	case EF_OK:
+		break;
+	case EF_HOSTILE:
+		report(d, "removing %s", why);
+		(void)unlinkat(d->fd, name, 0);
+		return;
+	default:
+		return;
+	}
+	/* A live creator holds the lock from before the name exists. */
+	if (now - st.st_mtime >= minage && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+	    !exists(d, env)) {
+		report(d, "removing %s/%s left by an interrupted run", d->path,
+		    name);
+		(void)unlinkat(d->fd, name, 0);
+	}
+	close(fd);
+}
+
+void
+queue_clean(struct qdir *d, time_t now)
+{
+	static const struct {
+		const char	*suffix;
+		time_t		 minage;
+	} orphans[] = {
+		/* Between link and ID.env, or ID.env and the unlink. */
+		{ ".msg", 0 },
+		/* ID.spool: unheld from its creation to its flock(). */
+		{ ".spool", ORPHAN_AGE },
+	};
+	char		**ids, name[QUEUE_ID_LEN + 16];
+	struct stat	 st;
+	size_t		 n, i, k;
+
+	for (k = 0; k < sizeof(orphans) / sizeof(orphans[0]); k++) {
+		ids = list_suffix(d, orphans[k].suffix, &n);
+		for (i = 0; i < n; i++)
+			clean_one(d, ids[i], orphans[k].suffix,
+			    orphans[k].minage, now);
+		free_list(ids, n);
+	}
+	/* Written and renamed under the entry's lock: old means a crash. */
+	ids = list_suffix(d, ".env.tmp", &n);
+	for (i = 0; i < n; i++) {
+		entry_name(ids[i], ".env.tmp", name, sizeof(name));
+		if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (!S_ISREG(st.st_mode) || now - st.st_mtime > ORPHAN_AGE))
+			(void)unlinkat(d->fd, name, 0);
+	}
+	free_list(ids, n);
+}
+
 /* ------------------------------------------------------------ mailq */
 
 /* Whether a delivery holds the entry now (Postfix marks it '*'). */
 static int
-entry_active(const char *dir, const char *id)
+entry_active(struct qdir *d, const char *id, off_t *size)
 {
-	char	 path[PATH_MAX + 32];
-	int	 fd, busy;
+	char		 name[QUEUE_ID_LEN + 16], why[512];
+	struct stat	 st;
+	int		 fd, busy;
 
-	snprintf(path, sizeof(path), "%s/%s.msg", dir, id);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	*size = 0;
+	entry_name(id, ".msg", name, sizeof(name));
+	if (open_entry(d, name, O_RDONLY, &fd, &st, why, sizeof(why)) != EF_OK)
 		return 0;
+	*size = st.st_size;
 	busy = flock(fd, LOCK_SH | LOCK_NB) != 0;
 	close(fd);
 	return busy;
 }
 
+/* Text from a user's file, safe on root's terminal. */
+static const char *
+shown(const char *s, char *buf, size_t buflen)
+{
+	size_t	 n = strlcpy(buf, s, buflen);
+
+	(void)text_printable(buf, n < buflen ? n : buflen - 1);
+	return buf;
+}
+
 static void
-print_entry(FILE *out, const char *dir, const char *id, size_t *nreq,
-    unsigned long long *bytes)
+print_header(FILE *out, struct qprint *p)
+{
+	if (p->header)
+		return;
+	fprintf(out, "-Queue ID--------- --Size-- ----Arrival Time---- "
+	    "-Sender/Recipient-------\n");
+	p->header = 1;
+}
+
+static void
+print_corrupt(FILE *out, struct qdir *d, const char *id, const char *why,
+    struct qprint *p)
+{
+	char	 b[512];
+
+	print_header(out, p);
+	fprintf(out, "%-18s  (corrupt entry in %s: %s)\n\n", id, d->path,
+	    shown(why, b, sizeof(b)));
+	p->nreq++;
+}
+
+static void
+print_entry(FILE *out, struct qdir *d, const char *id, struct qprint *p)
 {
 	struct envelope	 env;
 	struct qmeta	 m;
 	struct stat	 st;
 	struct tm	 tm;
-	char		 path[PATH_MAX + 32], when[32], err[256], *text;
+	char		 name[QUEUE_ID_LEN + 16], when[32], err[512], b[1024];
+	char		*text = NULL;
 	size_t		 len, i;
+	off_t		 size;
 	time_t		 t;
-	int		 fd;
+	int		 fd, active;
 
-	snprintf(path, sizeof(path), "%s/%s.env", dir, id);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	entry_name(id, ".env", name, sizeof(name));
+	switch (open_entry(d, name, O_RDONLY, &fd, &st, err, sizeof(err))) {
+	case EF_OK:
+		break;
+	case EF_MISSING:
 		return;		/* delivered meanwhile */
-	text = read_file(fd, &len);
-	close(fd);
+	default:
+		print_corrupt(out, d, id, err, p);
+		return;
+	}
 	envelope_init(&env);
 	qmeta_init(&m);
-	if (text == NULL || queue_parse_env(text, len, &env, &m, err,
-	    sizeof(err)) != 0) {
-		fprintf(out, "%-18s  (corrupt entry in %s: %s)\n\n", id, dir,
-		    text == NULL ? "unreadable" : err);
-		(*nreq)++;
+	if (read_env(fd, &text, &len, err, sizeof(err)) != RE_OK ||
+	    queue_parse_env(text, len, &env, &m, err, sizeof(err)) != 0) {
+		print_corrupt(out, d, id, err, p);
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s.msg", dir, id);
-	if (stat(path, &st) != 0)
-		st.st_size = 0;
+	active = entry_active(d, id, &size);
 	t = m.arrival;
 	localtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
-	fprintf(out, "%-18s%c %8lld %s  %s\n", id,
-	    entry_active(dir, id) ? '*' : ' ', (long long)st.st_size, when,
-	    env.sender[0] != '\0' ? env.sender : "MAILER-DAEMON");
+	print_header(out, p);
+	fprintf(out, "%-18s%c %8lld %s  %s\n", id, active ? '*' : ' ',
+	    (long long)size, when, env.sender[0] != '\0' ?
+	    shown(env.sender, b, sizeof(b)) : "MAILER-DAEMON");
 	for (i = 0; i < env.nrcpts; i++) {
 		const struct rcpt *r = &env.rcpts[i];
 
 		if (r->state != RCPT_PENDING && r->state != RCPT_DEFERRED)
 			continue;
 		if (r->reason != NULL)
-			fprintf(out, "%29s(%.200s)\n", "", r->reason);
-		fprintf(out, "%29s%s\n", "", r->addr);
+			fprintf(out, "%29s(%.200s)\n", "",
+			    shown(r->reason, b, sizeof(b)));
+		fprintf(out, "%29s%s\n", "", shown(r->addr, b, sizeof(b)));
 	}
 	fputc('\n', out);
-	(*nreq)++;
-	*bytes += (unsigned long long)st.st_size;
+	p->nreq++;
+	p->bytes += (unsigned long long)size;
 out:
+	close(fd);
 	free(text);
 	qmeta_free(&m);
 	envelope_free(&env);
 }
 
-size_t
-queue_print(FILE *out, char *const *dirs, size_t ndirs)
+void
+queue_print_dir(FILE *out, struct qdir *d, struct qprint *p)
 {
-	unsigned long long bytes = 0;
-	size_t		 i, j, n, nreq = 0;
-	char		**ids;
-	int		 header = 0;
+	char	**ids, **bad, **badmsg;
+	size_t	 n, nbad, nbadmsg, i, j;
 
-	for (i = 0; i < ndirs; i++) {
-		ids = queue_list(dirs[i], &n);
-		for (j = 0; j < n; j++) {
-			if (!header) {
-				fprintf(out, "-Queue ID--------- --Size-- "
-				    "----Arrival Time---- "
-				    "-Sender/Recipient-------\n");
-				header = 1;
-			}
-			print_entry(out, dirs[i], ids[j], &nreq, &bytes);
-			free(ids[j]);
-		}
-		free(ids);
+	ids = queue_list(d, &n);
+	for (i = 0; i < n; i++)
+		print_entry(out, d, ids[i], p);
+	free_list(ids, n);
+	/* Moved aside: listed until an administrator deals with them. */
+	bad = list_suffix(d, ".env.corrupt", &nbad);
+	for (i = 0; i < nbad; i++)
+		print_corrupt(out, d, bad[i], "moved aside", p);
+	badmsg = list_suffix(d, ".msg.corrupt", &nbadmsg);
+	for (i = 0; i < nbadmsg; i++) {
+		for (j = 0; j < nbad && strcmp(bad[j], badmsg[i]) != 0; j++)
+			;
+		if (j == nbad)
+			print_corrupt(out, d, badmsg[i], "moved aside", p);
 	}
-	if (nreq == 0)
-		fprintf(out, "Mail queue is empty\n");
-	else
-		fprintf(out, "-- %llu Kbytes in %zu Request%s.\n",
-		    (bytes + 1023) / 1024, nreq, nreq == 1 ? "" : "s");
-	return nreq;
+	free_list(bad, nbad);
+	free_list(badmsg, nbadmsg);
 }
 
 void
-queue_clean(const char *dir, time_t now)
+queue_print_end(FILE *out, const struct qprint *p)
 {
-	DIR		*d;
+	if (p->nreq == 0)
+		fprintf(out, "Mail queue is empty\n");
+	else
+		fprintf(out, "-- %llu Kbytes in %zu Request%s.\n",
+		    (p->bytes + 1023) / 1024, p->nreq, p->nreq == 1 ? "" : "s");
+}
+
+/* ------------------------------------------------------------ visits */
+
+struct visit {
+	queue_visit_fn	 fn;
+	void		*ctx;
+	size_t		 ctxsize;
+	queue_report_fn	 report;
+	void		*rctx;
+	size_t		 n;
+};
+
+static void
+say(const struct visit *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+say(const struct visit *v, const char *fmt, ...)
+{
+	char	 line[1024];
+	va_list	 ap;
+
+	if (v->report == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	v->report(v->rctx, line);
+}
+
+/* fn on ROOT/uid, when it exists. */
+static void
+visit_dir(struct visit *v, int rootfd, const char *rootpath, uid_t uid)
+{
+	struct qdir	 d;
+	char		 err[1024];
+
+	if (queue_dir_open(&d, rootfd, rootpath, uid, 0, err,
+	    sizeof(err)) != 0) {
+		if (errno != ENOENT)
+			say(v, "skipping %s", err);
+		return;
+	}
+	d.report = v->report;
+	d.rctx = v->rctx;
+	v->fn(&d, v->ctx);
+	queue_dir_close(&d);
+	v->n++;
+}
+
+/* fn on uid's $HOME/.mxsend/queue/uid, when it exists. */
+static void
+visit_home(struct visit *v, uid_t uid)
+{
+	char	 root[PATH_MAX], err[1024];
+	int	 rfd;
+
+	if ((rfd = home_root_open(uid, 0, root, sizeof(root), err,
+	    sizeof(err))) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			say(v, "skipping %s", err);
+		return;
+	}
+	visit_dir(v, rfd, root, uid);
+	close(rfd);
+}
+
+/*
+ * Become uid for good: groups, gid, uid, each checked, and no way back
+ * (a user's files are handled with that user's rights only).
+ */
+static int
+become(uid_t uid, gid_t gid, const char *name, char *err, size_t errlen)
+{
+	if ((name != NULL ? initgroups(name, gid) : setgroups(1, &gid)) != 0 ||
+	    setgid(gid) != 0 || setuid(uid) != 0) {
+		snprintf(err, errlen, "cannot become uid %lu: %s",
+		    (unsigned long)uid, strerror(errno));
+		return -1;
+	}
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid || setuid(0) == 0) {
+		snprintf(err, errlen, "cannot become uid %lu for good",
+		    (unsigned long)uid);
+		return -1;
+	}
+	/* Root's configuration and log descriptor stay out of reach. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return 0;
+}
+
+static int
+read_full(int fd, void *p, size_t n)
+{
+	char	*c = p;
+	ssize_t	 r;
+
+	while (n > 0) {
+		r = read(fd, c, n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Root: fn on uid's directories in a child that has become uid; what fn
+ * made of ctx comes back through a pipe.
+ */
+static void
+visit_as(struct visit *v, uid_t uid, gid_t gid, int rootfd,
+    const char *rootpath, int home)
+{
+	struct passwd	*pw = getpwuid(uid);
+	char		 name[256], err[512], *back;
+	size_t		 n;
+	pid_t		 pid;
+	int		 p[2], status;
+
+	if (pw != NULL && pw->pw_name != NULL)
+		strlcpy(name, pw->pw_name, sizeof(name));
+	if (pw != NULL)
+		gid = pw->pw_gid;
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		say(v, "cannot visit the queue of uid %lu: %s",
+		    (unsigned long)uid, strerror(errno));
+		return;
+	}
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		say(v, "cannot visit the queue of uid %lu: %s",
+		    (unsigned long)uid, strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		if (become(uid, gid, pw != NULL ? name : NULL, err,
+		    sizeof(err)) != 0) {
+			say(v, "%s", err);
+			_exit(1);
+		}
+		v->n = 0;
+		if (rootfd != -1)
+			visit_dir(v, rootfd, rootpath, uid);
+		if (home)
+			visit_home(v, uid);
+		fflush(NULL);
+		(void)write_all(p[1], &v->n, sizeof(v->n));
+		(void)write_all(p[1], v->ctx, v->ctxsize);
+		_exit(0);
+	}
+	close(p[1]);
+	back = xmalloc(v->ctxsize + 1);
+	if (read_full(p[0], &n, sizeof(n)) == 0 &&
+	    read_full(p[0], back, v->ctxsize) == 0) {
+		memcpy(v->ctx, back, v->ctxsize);
+		v->n += n;
+	}
+	free(back);
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+}
+
+/* A queue_dir/N that is not N's own directory: report, maybe move. */
+static void
+squatted(struct visit *v, int rootfd, const char *rootpath,
+    const char *name, const struct stat *st, int move)
+{
+	char	 aside[512];
+
+	say(v, "%s/%s is not the queue of uid %s (%s owned by uid %lu): "
+	    "squatted", rootpath, name, name, S_ISDIR(st->st_mode) ?
+	    "a directory" : "not a directory", (unsigned long)st->st_uid);
+	if (!move)
+		return;
+	snprintf(aside, sizeof(aside), ".squatted.%s.%lld.%ld", name,
+	    (long long)time(NULL), (long)getpid());
+	if (renameat(rootfd, name, rootfd, aside) == 0) {
+		(void)fsync(rootfd);
+		say(v, "moved %s/%s aside as %s", rootpath, name, aside);
+	} else
+		say(v, "cannot move %s/%s aside: %s", rootpath, name,
+		    strerror(errno));
+}
+
+/* Root: every queue_dir/UID, each as its user. */
+static void
+visit_queue_dir(struct visit *v, const char *path, int move)
+{
+	DIR		*dir;
 	struct dirent	*de;
 	struct stat	 st;
-	char		 path[PATH_MAX + 300];
-	size_t		 len;
+	char		 err[1024], *end;
+	unsigned long	 u;
+	int		 rfd, fd;
 
-	if ((d = opendir(dir)) == NULL)
+	if ((rfd = queue_root_open(path, 0, err, sizeof(err))) == -1) {
+		if (errno != ENOENT)
+			say(v, "skipping %s", err);
 		return;
-	while ((de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		if (len != QUEUE_ID_LEN + 8 ||
-		    strcmp(de->d_name + QUEUE_ID_LEN, ".env.tmp") != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		/* Written and renamed within one attempt: old means a crash. */
-		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		    now - st.st_mtime > 3600)
-			(void)unlink(path);
 	}
-	closedir(d);
+	if ((fd = dup(rfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
+		say(v, "skipping %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		close(rfd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		errno = 0;
+		u = strtoul(de->d_name, &end, 10);
+		if (*end != '\0' || errno != 0 || u > (uid_t)-2)
+			continue;
+		if (fstatat(rfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (!S_ISDIR(st.st_mode) || st.st_uid != (uid_t)u) {
+			squatted(v, rfd, path, de->d_name, &st, move);
+			continue;
+		}
+		if (u == 0)
+			visit_dir(v, rfd, path, 0);
+		else
+			visit_as(v, (uid_t)u, st.st_gid, rfd, path, 0);
+	}
+	closedir(dir);
+	close(rfd);
+}
+
+/* Root: every local user's $HOME/.mxsend/queue/UID, as that user. */
+static void
+visit_homes(struct visit *v)
+{
+	struct passwd	*pw;
+	struct stat	 st;
+	uid_t		*seen = NULL;
+	gid_t		*gids = NULL;
+	char		**paths = NULL;
+	size_t		 n = 0, i, j;
+
+	setpwent();
+	while ((pw = getpwent()) != NULL) {
+		if (pw->pw_uid == 0 || pw->pw_dir == NULL ||
+		    pw->pw_dir[0] != '/')
+			continue;
+		for (j = 0; j < n && seen[j] != pw->pw_uid; j++)
+			;
+		if (j < n)
+			continue;
+		seen = xreallocarray(seen, n + 1, sizeof(*seen));
+		gids = xreallocarray(gids, n + 1, sizeof(*gids));
+		paths = xreallocarray(paths, n + 1, sizeof(*paths));
+		seen[n] = pw->pw_uid;
+		gids[n] = pw->pw_gid;
+		paths[n] = xasprintf("%s/.mxsend/queue/%lu", pw->pw_dir,
+		    (unsigned long)pw->pw_uid);
+		n++;
+	}
+	endpwent();
+	for (i = 0; i < n; i++) {
+		/* A stat only, as root: the child opens what is there. */
+		if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+			visit_as(v, seen[i], gids[i], -1, NULL, 1);
+		free(paths[i]);
+	}
+	free(paths);
+	free(gids);
+	free(seen);
+}
+
+size_t
+queue_visit(const struct config *cfg, int move_squatted, queue_visit_fn fn,
+    void *ctx, size_t ctxsize, queue_report_fn rep, void *rctx)
+{
+	struct visit	 v;
+	char		 err[1024];
+	uid_t		 me = getuid();
+	int		 rfd;
+
+	memset(&v, 0, sizeof(v));
+	v.fn = fn;
+	v.ctx = ctx;
+	v.ctxsize = ctxsize;
+	v.report = rep;
+	v.rctx = rctx;
+	if (me != 0 || geteuid() != 0) {
+		if ((rfd = queue_root_open(cfg->queue_dir, me, err,
+		    sizeof(err))) != -1) {
+			visit_dir(&v, rfd, cfg->queue_dir, me);
+			close(rfd);
+		}
+		visit_home(&v, me);
+		return v.n;
+	}
+	visit_queue_dir(&v, cfg->queue_dir, move_squatted);
+	visit_home(&v, 0);
+	visit_homes(&v);
+	return v.n;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,6 +31,9 @@ run_env_setup(struct run_env *re)
 
 	re->as_user = 0;
 	re->binary[0] = '\0';
+	re->no_home = 0;
+	re->stderr_mode = RUN_STDERR_PIPE;
+	re->stdin_path = NULL;
 	strcpy(re->dir, "/tmp/mxsend-test.XXXXXX");
 	if (mkdtemp(re->dir) == NULL)
 		cr_assert_fail("mkdtemp: %s", strerror(errno));
@@ -221,8 +225,11 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	snprintf(conf, sizeof(conf), "MXSEND_CONFIG=%s", re->conf);
 	snprintf(al, sizeof(al), "MXSEND_ALIASES=%s", re->aliases);
 	envp[nenv++] = "PATH=/usr/bin:/bin";
-	envp[nenv++] = home;
-	envp[nenv++] = tmp;
+	/* The test's own HOME or TMPDIR (in env, below) replaces $dir. */
+	if (!re->no_home && !env_has(env, home))
+		envp[nenv++] = home;
+	if (!env_has(env, tmp))
+		envp[nenv++] = tmp;
 	envp[nenv++] = conf;
 	envp[nenv++] = al;
 	snprintf(pwd, sizeof(pwd), "NSS_WRAPPER_PASSWD=%s", re->passwd);
@@ -255,14 +262,30 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
-		int devnull;
+		int devnull, fd;
 
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
 		if (input == NULL && (devnull = open("/dev/null", O_RDONLY)) >= 0)
 			dup2(devnull, 0);
+		if (re->stdin_path != NULL) {
+			if ((fd = open(re->stdin_path, O_RDONLY)) < 0)
+				_exit(126);
+			dup2(fd, 0);
+		}
+		if (re->stderr_mode == RUN_STDERR_BROKEN) {
+			int p[2];
+
+			/* The reader is closed before mxsend starts. */
+			if (pipe(p) != 0 || dup2(p[1], 2) < 0)
+				_exit(126);
+			close(p[0]);
+			signal(SIGPIPE, SIG_DFL);
+		}
 		closefrom(3);
+		if (re->stderr_mode == RUN_STDERR_CLOSED)
+			close(2);
 		if (re->as_user && (setgroups(0, NULL) != 0 ||
 		    setgid((gid_t)re->gid) != 0 || setuid((uid_t)re->uid) != 0))
 			_exit(126);
@@ -273,7 +296,12 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
-	if (input == NULL || len == 0) {
+	if (re->stderr_mode != RUN_STDERR_PIPE) {
+		/* Nothing comes on this pipe: the child's fd 2 is elsewhere. */
+		close(err[0]);
+		err[0] = -1;
+	}
+	if (input == NULL || len == 0 || re->stdin_path != NULL) {
 		close(in[1]);
 		in[1] = -1;
 	} else
@@ -368,10 +396,95 @@ slurp(const char *path, size_t *lenp)
 	return buf;
 }
 
+/* The xtext value of the ID.env line "key VALUE" (NULL for "-"). */
+static char *
+env_field(const char *env, const char *key)
+{
+	char	 want[64], *out, *o;
+	const char *p, *e;
+
+	snprintf(want, sizeof(want), "\n%s ", key);
+	if ((p = strstr(env, want)) == NULL)
+		return NULL;
+	p += strlen(want);
+	e = strchr(p, '\n');
+	if (e == NULL || (e - p == 1 && *p == '-'))
+		return NULL;
+	out = o = calloc(1, (size_t)(e - p) + 1);
+	for (; p < e; p++) {
+		unsigned v;
+
+		if (*p == '+' && sscanf(p + 1, "%2x", &v) == 1) {
+			*o++ = (char)v;
+			p += 2;
+		} else
+			*o++ = *p;
+	}
+	return out;
+}
+
+/* Whether the header line at p starts a field named name (Bcc:). */
+static int
+field_is(const char *p, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	return strncasecmp(p, name, n) == 0 && p[n] == ':';
+}
+
+/*
+ * The message as a delivery would transmit it (message.h): ID.env's
+ * prepended fields, ID.msg's header without Bcc:/Resent-Bcc:, the
+ * appended fields, then the rest.
+ */
+static char *
+as_transmitted(const char *msgpath, const char *envpath)
+{
+	char	*m = slurp(msgpath, NULL), *env = slurp(envpath, NULL);
+	char	*pre, *app, *out, *p, *hend, *o;
+	size_t	 size;
+	int	 skip = 0;
+
+	if (m == NULL || env == NULL) {
+		free(m);
+		free(env);
+		return NULL;
+	}
+	pre = env_field(env, "prepend");
+	app = env_field(env, "append");
+	hend = strstr(m, "\r\n\r\n");
+	hend = hend != NULL ? hend + 2 : m + strlen(m);
+	size = strlen(m) + (pre ? strlen(pre) : 0) + (app ? strlen(app) : 0) +
+	    1;
+	out = o = calloc(1, size);
+	if (pre != NULL)
+		o = stpcpy(o, pre);
+	for (p = m; p < hend; ) {
+		char *eol = strstr(p, "\r\n");
+		size_t n = eol != NULL ? (size_t)(eol - p) + 2 : strlen(p);
+
+		if (*p != ' ' && *p != '\t')
+			skip = field_is(p, "Bcc") || field_is(p, "Resent-Bcc");
+		if (!skip) {
+			memcpy(o, p, n);
+			o += n;
+		}
+		p += n;
+	}
+	if (app != NULL)
+		o = stpcpy(o, app);
+	strcpy(o, hend);
+	free(pre);
+	free(app);
+	free(m);
+	free(env);
+	return out;
+}
+
 char *
 queued_message(const char *root, unsigned uid)
 {
-	char		 dir[400], path[700], found[700] = "";
+	char		 dir[400], path[700], found[700] = "", envp[710];
 	DIR		*d;
 	struct dirent	*de;
 	size_t		 len, n = 0;
@@ -388,5 +501,9 @@ queued_message(const char *root, unsigned uid)
 		}
 	}
 	closedir(d);
-	return n == 1 ? slurp(found, NULL) : NULL;
+	if (n != 1)
+		return NULL;
+	snprintf(envp, sizeof(envp), "%.*s.env", (int)strlen(found) - 4,
+	    found);
+	return as_transmitted(found, envp);
 }

@@ -30,6 +30,22 @@ struct run_env {
 	char	 binary[320];	/* "" or a copy of mxsend to run instead */
 	char	 passwd[300];	/* $dir/passwd: the users mxsend sees */
 	char	 group[300];	/* $dir/group */
+	/*
+	 * How the next runs are started; run_env_setup() resets them.
+	 * HOME and TMPDIR are $dir unless the env argument of run_mxsend()
+	 * sets them; no_home leaves HOME out of the environment (as env -i,
+	 * PHP-FPM or a systemd unit do).
+	 */
+	int	 no_home;
+	enum run_stderr {
+		RUN_STDERR_PIPE = 0,	/* captured in run_result.err */
+		RUN_STDERR_CLOSED,	/* descriptor 2 closed (2>&-) */
+		RUN_STDERR_BROKEN	/* a pipe whose reader has gone, with
+					   SIGPIPE at its default action, as a
+					   shell leaves it */
+	}	 stderr_mode;
+	const char *stdin_path;	/* stdin from this file (e.g. /dev/zero)
+				   instead of the input argument */
 };
 
 /*
@@ -74,8 +90,9 @@ int	 run_mxsend(const struct run_env *, const char *const argv[],
 void	 run_result_free(struct run_result *);
 
 /*
- * The message file of the only entry of the queue of uid in queue root
- * (root/UID/ID.msg), read whole; NULL when there is none or several.
+ * The message of the only entry of the queue of uid in queue root, as a
+ * delivery would transmit it (ID.msg with the header edits ID.env
+ * records); NULL when there is none or several.
  */
 char	*queued_message(const char *root, unsigned uid);
 

@@ -46,10 +46,9 @@ teardown(void)
 TestSuite(queue, .init = setup, .fini = teardown);
 
 static const char good[] =
-    "mxsend-queue 1\n"
+    "mxsend-queue 2\n"
     "id 6619E253F078505671\n"
     "arrival 1764633970\n"
-    "owner 1000\n"
     "sender root@test.example\n"
     "sender-smtputf8 0\n"
     "eightbit 1\n"
@@ -57,6 +56,8 @@ static const char good[] =
     "envid abc+2B1\n"
     "bounce 1\n"
     "is-bounce 0\n"
+    "prepend Received:+20by+20x+0D+0A+09for+20y+0D+0A\n"
+    "append -\n"
     "rcpt deferred 2 1764634570 12 0 0 0 4.4.1 u@a.test - "
     "mx1.a.test[127.0.0.2]:25 host+20mx1.a.test:+20refused\n"
     "rcpt failed 1 0 0 0 6 1 5.1.1 \"j+20d\"@b.test - - -\n"
@@ -74,7 +75,8 @@ Test(queue, parse_good_entry)
 	    sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(m.id, "6619E253F078505671");
 	cr_assert_eq(m.arrival, 1764633970);
-	cr_assert_eq(m.owner, 1000);
+	cr_assert_str_eq(m.prepend, "Received: by x\r\n\tfor y\r\n");
+	cr_assert_null(m.append);
 	cr_assert_str_eq(env.sender, "root@test.example");
 	cr_assert_eq(m.eightbit, 1);
 	cr_assert_eq(m.ret, RET_HDRS);
@@ -95,6 +97,41 @@ Test(queue, parse_good_entry)
 	cr_assert_str_eq(env.rcpts[1].addr, "\"j d\"@b.test");
 	cr_assert_str_eq(env.rcpts[1].orig, "\"j d\"@b.test");
 	cr_assert_null(env.rcpts[1].reason);
+	qmeta_free(&m);
+	envelope_free(&env);
+}
+
+/* Version 1 entries (before this release) still load: owner ignored. */
+Test(queue, version_1_entries_load)
+{
+	static const char v1[] =
+	    "mxsend-queue 1\n"
+	    "id 6619E253F078505671\n"
+	    "arrival 1764633970\n"
+	    "owner 0\n"
+	    "sender root@test.example\n"
+	    "sender-smtputf8 0\n"
+	    "eightbit 0\n"
+	    "ret -\n"
+	    "envid -\n"
+	    "bounce 0\n"
+	    "is-bounce 0\n"
+	    "rcpt deferred 2 1764634570 12 0 0 0 4.4.1 u@a.test - - -\n"
+	    "end\n";
+	struct envelope env;
+	struct qmeta m;
+	char err[256], *t;
+	size_t l;
+
+	envelope_init(&env);
+	qmeta_init(&m);
+	cr_assert_eq(queue_parse_env(v1, strlen(v1), &env, &m, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_null(m.prepend);
+	t = queue_format_env(&env, &m, &l);
+	cr_assert(strncmp(t, "mxsend-queue 2\n", 15) == 0);
+	cr_assert_null(strstr(t, "owner"), "an owner field written");
+	free(t);
 	qmeta_free(&m);
 	envelope_free(&env);
 }
@@ -151,11 +188,16 @@ parse_edited(const char *from, const char *to, char *err, size_t errlen)
 Test(queue, malformed_entries_are_refused)
 {
 	static const char *const edits[][2] = {
-		{ "mxsend-queue 1", "mxsend-queue 2" },
+		{ "mxsend-queue 2", "mxsend-queue 3" },
+		{ "prepend Received", "prepend +20Received" },
+		{ "prepend Received:+20by+20x+0D+0A", "prepend Received:+0A" },
+		{ "+0D+0A+09for+20y+0D+0A", "+0D+0A+0D+0A" },
+		{ "+0D+0A+09for+20y+0D+0A", "+0D+0A+09for+20y" },
+		{ "+09for", "+01for" },
+		{ "append -\n", "" },
 		{ "id 6619E253F078505671", "id 6619E253" },
 		{ "arrival 1764633970", "arrival -5" },
 		{ "arrival 1764633970", "arrival 99999999999999999999999" },
-		{ "owner 1000\n", "" },
 		{ "sender root@test.example", "sender root@test.example x" },
 		{ "sender root@test.example", "sender ro+0Aot@x" },
 		{ "sender root@test.example", "sender ro+00t@x" },
@@ -170,7 +212,7 @@ Test(queue, malformed_entries_are_refused)
 		{ "end\n", "end" },
 		{ "end\n", "" },
 		{ "end\n", "end\nrcpt\n" },
-		{ "is-bounce 0\nrcpt deferred", "is-bounce 0\nbogus\nrcpt deferred" },
+		{ "append -\nrcpt deferred", "append -\nbogus\nrcpt deferred" },
 	};
 	char err[256];
 	size_t i;
@@ -226,18 +268,63 @@ Test(queue, xtext_decode)
 	cr_assert_null(queue_xtext_decode("a+G0", 4));
 }
 
-/* A spooled message from text (LF endings). */
+/* dir as the queue directory of this user. */
 static void
-spool(struct message *msg, const char *text)
+open_qdir(struct qdir *d)
+{
+	char err[512];
+	int rfd;
+
+	snprintf(err, sizeof(err), "%s/q", dir);
+	(void)mkdir(err, 01733);
+	rfd = open(err, O_RDONLY | O_DIRECTORY);
+	cr_assert_neq(rfd, -1);
+	cr_assert_eq(queue_dir_open(d, rfd, err, getuid(), 1, err,
+	    sizeof(err)), 0, "%s", err);
+	close(rfd);
+}
+
+static void
+qpath(const struct qdir *d, const char *name, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/%s", d->path, name);
+}
+
+/* Intake of text (LF endings) into a spool of entry id in d. */
+static void
+spool_entry(struct qdir *d, const char *id, struct qentry *e,
+    struct message *msg, const char *text)
 {
 	char err[256];
 	int in = memfd_create("in", 0);
 
 	cr_assert_eq(write(in, text, strlen(text)), (ssize_t)strlen(text));
 	lseek(in, 0, SEEK_SET);
-	msg_init(msg, memfd_create("spool", 0));
+	cr_assert_eq(queue_spool(d, id, e, err, sizeof(err)), 0, "%s", err);
+	msg_init(msg, e->msgfd);
 	cr_assert_eq(intake_read(in, msg, 0, err, sizeof(err)), INTAKE_OK);
 	close(in);
+}
+
+/* Everything msg_stream() writes, as a string. */
+static int
+collect(void *ctx, const char *p, size_t n)
+{
+	struct buf *b = ctx;
+
+	buf_add(b, p, n);
+	return 0;
+}
+
+static char *
+streamed(const struct message *msg)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_add(&b, "", 0);
+	cr_assert_eq(msg_stream(msg, 0, collect, &b), 0);
+	return buf_release(&b);
 }
 
 static void
@@ -256,8 +343,27 @@ sample_envelope(struct envelope *env, struct qmeta *m, const char *id)
 	env->rcpts[1].domain = strchr(env->rcpts[1].addr, '@') + 1;
 	strcpy(m->id, id);
 	m->arrival = 1000;
-	m->owner = getuid();
 	m->q = calloc(2, sizeof(*m->q));
+}
+
+/* A whole entry of id in d, released: what a crash-free submission left. */
+static void
+make_entry(struct qdir *d, const char *id, const char *text)
+{
+	struct message msg;
+	struct envelope env;
+	struct qmeta m;
+	struct qentry e;
+	char err[256];
+
+	spool_entry(d, id, &e, &msg, text);
+	sample_envelope(&env, &m, id);
+	cr_assert_eq(queue_create(&e, &env, &m, err, sizeof(err)), 0, "%s",
+	    err);
+	queue_release(&e);
+	msg_free(&msg);
+	qmeta_free(&m);
+	envelope_free(&env);
 }
 
 Test(queue, create_commit_load_remove)
@@ -266,20 +372,31 @@ Test(queue, create_commit_load_remove)
 	struct envelope env, env2;
 	struct qmeta m, m2;
 	struct qentry e, e2;
-	char err[256], path[600];
+	struct qdir d;
+	char err[256], path[900], *before, *after;
 	const char *id = "00112233445566778A";
 	struct stat st;
 
-	spool(&msg, "Subject: hi\n\n.dot\nbody\n");
+	open_qdir(&d);
+	spool_entry(&d, id, &e, &msg, "Subject: hi\nBcc: hidden@x.test\n\n"
+	    ".dot\nbody\n");
+	msg_drop(&msg, "Bcc");
 	msg_prepend(&msg, "Received", "by test");
+	msg_append(&msg, "Date", "Tue, 01 Dec 2026 22:26:10 +0000");
 	sample_envelope(&env, &m, id);
-	cr_assert_eq(queue_create(dir, id, &msg, &env, &m, &e, err,
-	    sizeof(err)), 0, "%s", err);
-	snprintf(path, sizeof(path), "%s/%s.msg", dir, id);
+	m.prepend = strdup(msg.prepend.data);
+	m.append = strdup(msg.append.data);
+	/* Not an entry before queue_create(): no name in the directory. */
+	qpath(&d, "00112233445566778A.msg", path, sizeof(path));
+	cr_assert_neq(stat(path, &st), 0, "the spool has a name already");
+	cr_assert_eq(queue_create(&e, &env, &m, err, sizeof(err)), 0, "%s",
+	    err);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0600, "message readable by others");
-	cr_assert_eq(st.st_size, msg_stream_size(&msg, 0));
-	snprintf(path, sizeof(path), "%s/%s.env", dir, id);
+	cr_assert_eq(st.st_nlink, 1);
+	/* Intake's spool itself: the edits live in ID.env. */
+	cr_assert_eq(st.st_size, msg.size);
+	qpath(&d, "00112233445566778A.env", path, sizeof(path));
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0600);
 
@@ -287,7 +404,7 @@ Test(queue, create_commit_load_remove)
 	envelope_init(&env2);
 	qmeta_init(&m2);
 	msg_init(&got, -1);
-	cr_assert_eq(queue_load(dir, id, &e2, &env2, &m2, &got, err,
+	cr_assert_eq(queue_load(&d, id, &e2, &env2, &m2, &got, err,
 	    sizeof(err)), QLOAD_BUSY);
 
 	env.rcpts[0].state = RCPT_DELIVERED;
@@ -297,9 +414,10 @@ Test(queue, create_commit_load_remove)
 	m.q[1].next = 2000;
 	cr_assert_eq(queue_commit(&e, &env, &m, 1, err, sizeof(err)), 0,
 	    "%s", err);
+	before = streamed(&msg);
 	queue_release(&e);
 
-	cr_assert_eq(queue_load(dir, id, &e2, &env2, &m2, &got, err,
+	cr_assert_eq(queue_load(&d, id, &e2, &env2, &m2, &got, err,
 	    sizeof(err)), QLOAD_OK, "%s", err);
 	cr_assert_eq(env2.nrcpts, 2);
 	cr_assert_eq(env2.rcpts[0].state, RCPT_DELIVERED);
@@ -307,59 +425,165 @@ Test(queue, create_commit_load_remove)
 	cr_assert_str_eq(env2.rcpts[1].reason, "host z said: 451 later");
 	cr_assert_str_eq(env2.rcpts[1].orig, "b");
 	cr_assert_eq(m2.q[1].next, 2000);
-	/* The message as transmitted, byte for byte. */
-	cr_assert_eq(msg_stream_size(&got, 0), msg_stream_size(&msg, 0));
+	/* The message as transmitted, byte for byte: edits, no Bcc. */
+	after = streamed(&got);
+	cr_assert_str_eq(after, before);
+	cr_assert_null(strstr(after, "hidden@"), "Bcc transmitted");
+	cr_assert_not_null(strstr(after, "Received: by test\r\n"));
+	cr_assert_eq(got.fd, e2.msgfd, "the message was copied");
+	free(before);
+	free(after);
 	cr_assert_eq(queue_remove(&e2, err, sizeof(err)), 0);
 	queue_release(&e2);
 	cr_assert_neq(stat(path, &st), 0, "env left behind");
 	{
 		size_t n;
-		char **ids = queue_list(dir, &n);
+		char **ids = queue_list(&d, &n);
 
 		cr_assert_eq(n, 0);
 		free(ids);
 	}
-	close(got.fd);
 	msg_free(&got);
 	qmeta_free(&m2);
 	envelope_free(&env2);
 	msg_free(&msg);
 	qmeta_free(&m);
 	envelope_free(&env);
+	queue_dir_close(&d);
 }
 
-Test(queue, corrupt_entry_is_moved_aside)
+Test(queue, discarded_spool_leaves_nothing)
+{
+	struct message msg;
+	struct qentry e;
+	struct qdir d;
+	char **ids;
+	size_t n;
+
+	open_qdir(&d);
+	spool_entry(&d, "00112233445566778B", &e, &msg, "Subject: x\n\nb\n");
+	queue_discard(&e);
+	queue_release(&e);
+	msg_free(&msg);
+	ids = queue_list(&d, &n);
+	cr_assert_eq(n, 0);
+	free(ids);
+	cr_assert_eq(rmdir(d.path), 0, "files left in %s", d.path);
+	queue_dir_close(&d);
+}
+
+/* Load id: the status, with err. */
+static enum queue_load_status
+load(struct qdir *d, const char *id, char *err, size_t errlen)
 {
 	struct envelope env;
 	struct qmeta m;
 	struct message got;
 	struct qentry e;
-	char err[512], path[600];
-	const char *id = "00112233445566778B";
-	FILE *f;
-	struct stat st;
+	enum queue_load_status st;
 
-	snprintf(path, sizeof(path), "%s/%s.msg", dir, id);
-	f = fopen(path, "w");
-	fputs("Subject: x\r\n\r\nbody\r\n", f);
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/%s.env", dir, id);
-	f = fopen(path, "w");
-	fputs("mxsend-queue 1\nid 00112233445566778B\narriv", f);
-	fclose(f);
 	envelope_init(&env);
 	qmeta_init(&m);
 	msg_init(&got, -1);
-	cr_assert_eq(queue_load(dir, id, &e, &env, &m, &got, err, sizeof(err)),
-	    QLOAD_CORRUPT);
-	cr_assert(strstr(err, "corrupt") != NULL, "%s", err);
-	cr_assert_neq(stat(path, &st), 0, "still in the queue");
-	snprintf(path, sizeof(path), "%s/%s.env.corrupt", dir, id);
-	cr_assert_eq(stat(path, &st), 0, "not kept aside");
-	snprintf(path, sizeof(path), "%s/%s.msg.corrupt", dir, id);
-	cr_assert_eq(stat(path, &st), 0, "message not kept aside");
+	st = queue_load(d, id, &e, &env, &m, &got, err, errlen);
+	if (st == QLOAD_OK) {
+		msg_free(&got);
+		queue_release(&e);
+	}
 	qmeta_free(&m);
 	envelope_free(&env);
+	return st;
+}
+
+static int
+exists_in(const struct qdir *d, const char *name)
+{
+	char path[900];
+	struct stat st;
+
+	qpath(d, name, path, sizeof(path));
+	return lstat(path, &st) == 0;
+}
+
+Test(queue, corrupt_entry_is_moved_aside)
+{
+	struct qdir d;
+	char err[1024], path[900];
+	const char *id = "00112233445566778B";
+	FILE *f;
+
+	open_qdir(&d);
+	make_entry(&d, id, "Subject: x\n\nbody\n");
+	qpath(&d, "00112233445566778B.env", path, sizeof(path));
+	f = fopen(path, "w");
+	fputs("mxsend-queue 1\nid 00112233445566778B\narriv", f);
+	fclose(f);
+	cr_assert_eq(load(&d, id, err, sizeof(err)), QLOAD_CORRUPT);
+	cr_assert(strstr(err, "corrupt") != NULL, "%s", err);
+	cr_assert(!exists_in(&d, "00112233445566778B.env"), "still queued");
+	cr_assert(exists_in(&d, "00112233445566778B.env.corrupt"));
+	cr_assert(exists_in(&d, "00112233445566778B.msg.corrupt"));
+	queue_dir_close(&d);
+}
+
+/*
+ * What a user can plant in their own directory for root's -q: each is
+ * refused at once (never read, never waited on) and moved aside.
+ */
+Test(queue, planted_files_are_refused_without_blocking)
+{
+	static const char *const ids[] = { "00112233445566778C",
+	    "00112233445566778D", "00112233445566778E", "00112233445566778F",
+	    "001122334455667790", "001122334455667791" };
+	struct qdir d;
+	char err[1024], path[900], other[900];
+	time_t t0;
+	size_t i;
+	int fd;
+
+	open_qdir(&d);
+	for (i = 0; i < 6; i++)
+		make_entry(&d, ids[i], "Subject: x\n\nbody\n");
+	/* A FIFO as the message, and as the envelope. */
+	snprintf(other, sizeof(other), "%s.msg", ids[0]);
+	qpath(&d, other, path, sizeof(path));
+	unlink(path);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	snprintf(other, sizeof(other), "%s.env", ids[1]);
+	qpath(&d, other, path, sizeof(path));
+	unlink(path);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	/* A second link to the message (a file elsewhere). */
+	snprintf(other, sizeof(other), "%s.msg", ids[2]);
+	qpath(&d, other, path, sizeof(path));
+	snprintf(other, sizeof(other), "%s/elsewhere", dir);
+	cr_assert_eq(link(path, other), 0);
+	/* A symbolic link as the message. */
+	snprintf(other, sizeof(other), "%s.msg", ids[3]);
+	qpath(&d, other, path, sizeof(path));
+	unlink(path);
+	cr_assert_eq(symlink("/etc/passwd", path), 0);
+	/* A sparse message of 5 GiB. */
+	snprintf(other, sizeof(other), "%s.msg", ids[4]);
+	qpath(&d, other, path, sizeof(path));
+	cr_assert_eq(truncate(path, 5LL << 30), 0);
+	/* A directory as the envelope. */
+	snprintf(other, sizeof(other), "%s.env", ids[5]);
+	qpath(&d, other, path, sizeof(path));
+	unlink(path);
+	cr_assert_eq(mkdir(path, 0700), 0);
+
+	t0 = time(NULL);
+	for (i = 0; i < 6; i++) {
+		cr_assert_eq(load(&d, ids[i], err, sizeof(err)), QLOAD_CORRUPT,
+		    "%s: %s", ids[i], err);
+		snprintf(other, sizeof(other), "%s.env", ids[i]);
+		cr_assert(!exists_in(&d, other), "%s still queued", ids[i]);
+	}
+	cr_assert_leq(time(NULL) - t0, 2, "planted files took long");
+	fd = open(path, O_RDONLY);	/* the env directory moved aside */
+	cr_assert_eq(fd, -1);
+	queue_dir_close(&d);
 }
 
 Test(queue, list_ignores_other_files)
@@ -367,41 +591,65 @@ Test(queue, list_ignores_other_files)
 	const char *names[] = { "00112233445566778C.env", "0011.env",
 	    "00112233445566778D.env.tmp", "00112233445566778E.msg",
 	    "zz112233445566778F.env", "00112233445566778A.env" };
-	char path[600], **ids;
+	char path[900], **ids;
+	struct qdir d;
 	size_t i, n;
 	FILE *f;
 
+	open_qdir(&d);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		qpath(&d, names[i], path, sizeof(path));
 		f = fopen(path, "w");
 		fclose(f);
 	}
-	ids = queue_list(dir, &n);
+	ids = queue_list(&d, &n);
 	cr_assert_eq(n, 2);
 	cr_assert_str_eq(ids[0], "00112233445566778A");
 	cr_assert_str_eq(ids[1], "00112233445566778C");
 	for (i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);
+	queue_dir_close(&d);
 }
 
 Test(queue, user_dir_checks)
 {
-	char out[600], err[256], root[300];
+	struct qdir d;
+	char err[512], root[300], path[600];
+	struct stat st;
+	int rfd;
 
 	snprintf(root, sizeof(root), "%s/q", dir);
-	mkdir(root, 01733);
-	cr_assert_eq(queue_user_dir(root, getuid(), 1, out, sizeof(out), err,
+	mkdir(root, 0700);
+	chmod(root, 01733);
+	rfd = queue_root_open(root, getuid(), err, sizeof(err));
+	cr_assert_neq(rfd, -1, "%s", err);
+	cr_assert_eq(queue_dir_open(&d, rfd, root, getuid(), 1, err,
 	    sizeof(err)), 0, "%s", err);
-	cr_assert_eq(queue_user_dir(root, getuid(), 0, out, sizeof(out), err,
+	queue_dir_close(&d);
+	/* Opened up by its owner: made private again, not stranded. */
+	snprintf(path, sizeof(path), "%s/%lu", root, (unsigned long)getuid());
+	chmod(path, 0755);
+	cr_assert_eq(queue_dir_open(&d, rfd, root, getuid(), 0, err,
 	    sizeof(err)), 0, "%s", err);
-	chmod(out, 0755);
-	cr_assert_eq(queue_user_dir(root, getuid(), 0, out, sizeof(out), err,
-	    sizeof(err)), -1, "a directory others can read was accepted");
-	cr_assert(strstr(err, "accessible") != NULL, "%s", err);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0700);
+	queue_dir_close(&d);
+	/* A symbolic link in its place is never followed. */
+	cr_assert_eq(rename(path, "/tmp/.test_queue_moved") == 0 ? 0 : 0, 0);
+	cr_assert_eq(symlink("/tmp/.test_queue_moved", path), 0);
+	cr_assert_eq(queue_dir_open(&d, rfd, root, getuid(), 0, err,
+	    sizeof(err)), -1, "a symbolic link was followed");
+	unlink(path);
+	rmdir("/tmp/.test_queue_moved");
 	/* Someone else's number: not ours. */
-	cr_assert_eq(queue_user_dir(root, getuid() + 1, 1, out, sizeof(out),
-	    err, sizeof(err)), -1);
+	cr_assert_eq(queue_dir_open(&d, rfd, root, getuid() + 1, 1, err,
+	    sizeof(err)), -1);
+	close(rfd);
+	/* Writable by others without the sticky bit: refused. */
+	chmod(root, 0777);
+	cr_assert_eq(queue_root_open(root, getuid(), err, sizeof(err)), -1);
+	cr_assert(strstr(err, "sticky") != NULL, "%s", err);
 }
 
 Test(queue, clean_removes_only_old_temporary_envelopes)
@@ -409,24 +657,52 @@ Test(queue, clean_removes_only_old_temporary_envelopes)
 	const char *names[] = { "00112233445566778C.env.tmp",
 	    "00112233445566778D.env.tmp", "00112233445566778E.env" };
 	struct utimbuf old = { 1000, 1000 };
-	char path[600];
+	char path[900];
+	struct qdir d;
 	struct stat st;
 	size_t i;
 	FILE *f;
 
+	open_qdir(&d);
 	for (i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		qpath(&d, names[i], path, sizeof(path));
 		f = fopen(path, "w");
 		fclose(f);
 		if (i != 1)
 			utime(path, &old);
 	}
-	queue_clean(dir, time(NULL));
-	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	queue_clean(&d, time(NULL));
+	qpath(&d, names[0], path, sizeof(path));
 	cr_assert_neq(stat(path, &st), 0, "old .env.tmp kept");
-	snprintf(path, sizeof(path), "%s/%s", dir, names[1]);
+	qpath(&d, names[1], path, sizeof(path));
 	cr_assert_eq(stat(path, &st), 0, "a fresh .env.tmp (a write in "
 	    "progress) removed");
-	snprintf(path, sizeof(path), "%s/%s", dir, names[2]);
+	qpath(&d, names[2], path, sizeof(path));
 	cr_assert_eq(stat(path, &st), 0, "an entry removed");
+	queue_dir_close(&d);
+}
+
+/* A crash between link and ID.env, or ID.env and unlink: cleaned. */
+Test(queue, clean_removes_unheld_orphan_messages_only)
+{
+	struct qdir d;
+	FILE *f;
+	char path[900];
+	int fd;
+
+	open_qdir(&d);
+	qpath(&d, "00112233445566778A.msg", path, sizeof(path));
+	f = fopen(path, "w");
+	fputs("Subject: orphan\r\n\r\n", f);
+	fclose(f);
+	/* A live creator holds its message from before it has a name. */
+	fd = open(path, O_RDONLY);
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
+	queue_clean(&d, time(NULL));
+	cr_assert(exists_in(&d, "00112233445566778A.msg"), "a held message "
+	    "was removed");
+	close(fd);
+	queue_clean(&d, time(NULL));
+	cr_assert(!exists_in(&d, "00112233445566778A.msg"), "orphan kept");
+	queue_dir_close(&d);
 }

@@ -5,6 +5,13 @@
  * literals RFC 5321 §4.1.3, the relay URL RFC 3986 §3.2 (percent-encoded
  * userinfo). Secrets are wiped with explicit_bzero() wherever a copy of
  * them dies (SPEC §10).
+ *
+ * -C is on the command line, which PHP's mail() lets a web user extend
+ * (CVE-2016-10033): a file that user uploaded must not choose the log or
+ * transcript path. So, as Postfix >= 3.2 does with
+ * alternate_config_directories, -C is honoured for root, or for a file in
+ * a directory that the default file lists in config_directories, a key no
+ * other source may set.
  */
 #include "autoconf.h"
 
@@ -50,6 +57,13 @@ struct key {
 	int		(*set)(struct config *, const char *, const char **);
 	enum echo	 echo;
 	const char	*hint;
+};
+
+/* What a configuration text is: it decides which keys it may set. */
+enum source {
+	SRC_DEFAULT,	/* the default file: every key */
+	SRC_OTHER,	/* -C, config_parse(): all but config_directories */
+	SRC_DIRS	/* the default file, read before -C: that key alone */
 };
 
 static const char *const mech_names[AUTH_NMECH] = {
@@ -184,6 +198,46 @@ config_parse_duration(const char *s, unsigned *out)
 	if (v * mult > UINT_MAX)
 		return -1;
 	*out = (unsigned)(v * mult);
+	return 0;
+}
+
+int
+config_parse_size(const char *s, off_t *out)
+{
+	/* The largest off_t, whatever its width. */
+	const unsigned long long max =
+	    (1ULL << (sizeof(off_t) * CHAR_BIT - 1)) - 1;
+	unsigned long long v = 0, mult = 1;
+
+	if (s == NULL || !is_digit((unsigned char)*s))
+		return -1;
+	for (; is_digit((unsigned char)*s); s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (v > (max - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	switch (ascii_tolower((unsigned char)*s)) {
+	case '\0':
+		break;
+	case 'k':
+		mult = 1024;
+		break;
+	case 'm':
+		mult = 1024 * 1024;
+		break;
+	case 'g':
+		mult = 1024 * 1024 * 1024;
+		break;
+	default:
+		return -1;
+	}
+	if (*s != '\0' && s[1] != '\0')
+		return -1;
+	if (v > max / mult)
+		return -1;
+	*out = (off_t)(v * mult);
 	return 0;
 }
 
@@ -877,6 +931,13 @@ set_queue_lifetime(struct config *cfg, const char *v, const char **hint)
 }
 
 static int
+set_message_size_limit(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	return config_parse_size(v, &cfg->message_size_limit);
+}
+
+static int
 set_max_parallel(struct config *cfg, const char *v, const char **hint)
 {
 	unsigned long n;
@@ -956,6 +1017,56 @@ set_transcript(struct config *cfg, const char *v, const char **hint)
 	return 0;
 }
 
+/* ---------------------------------------------------------- -C */
+
+static void
+free_list(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+struct dirs_acc {
+	char	**v;
+	size_t	 n;
+};
+
+static int
+dir_item(void *arg, const char *item)
+{
+	struct dirs_acc *da = arg;
+
+	if (!valid_path(item, 1))
+		return -1;
+	da->v = xreallocarray(da->v, da->n + 1, sizeof(*da->v));
+	da->v[da->n++] = xstrdup(item);
+	return 0;
+}
+
+/*
+ * Kept as written: they are resolved when -C is checked, so that a
+ * directory made after this file was written still counts.
+ */
+static int
+set_config_directories(struct config *cfg, const char *v, const char **hint)
+{
+	struct dirs_acc da;
+
+	(void)hint;
+	memset(&da, 0, sizeof(da));
+	if (each_item(v, dir_item, &da) <= 0) {
+		free_list(da.v, da.n);
+		return -1;
+	}
+	free_list(cfg->config_directories, cfg->nconfig_directories);
+	cfg->config_directories = da.v;
+	cfg->nconfig_directories = da.n;
+	return 0;
+}
+
 #define DURATION_HINT	"a duration such as 30, 5m, 2h"
 #define PATH_HINT	"a file name"
 #define ABSPATH_HINT	"an absolute path"
@@ -1000,10 +1111,15 @@ static const struct key keys[] = {
 	    "a number 1-100" },
 	{ "queue_dir", set_queue_dir, ECHO_PLAIN, ABSPATH_HINT },
 	{ "queue_lifetime", set_queue_lifetime, ECHO_PLAIN, DURATION_HINT },
+	{ "message_size_limit", set_message_size_limit, ECHO_PLAIN,
+	    "a size such as 64m, 512k or 1g (binary units), or 0 for no "
+	    "limit" },
 	{ "bounce", set_bounce, ECHO_PLAIN, "on or off" },
 	{ "log", set_log, ECHO_PLAIN,
 	    "syslog, stderr, none, or an absolute path" },
 	{ "transcript", set_transcript, ECHO_PLAIN, ABSPATH_HINT },
+	{ "config_directories", set_config_directories, ECHO_PLAIN,
+	    "absolute directories, space or comma separated" },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -1052,9 +1168,10 @@ echo_value(char *out, size_t outlen, const char *v, enum echo how)
 	out[o] = '\0';
 }
 
-int
-config_set(struct config *cfg, const char *key, const char *value,
-    const char *origin, char *err, size_t errlen)
+/* default_file: the text is the default file, which may set every key. */
+static int
+set_key(struct config *cfg, const char *key, const char *value,
+    const char *origin, int default_file, char *err, size_t errlen)
 {
 	const struct key *k;
 	const char *hint = NULL;
@@ -1063,6 +1180,13 @@ config_set(struct config *cfg, const char *key, const char *value,
 	if ((k = find_key(key)) == NULL) {
 		echo_value(shown, sizeof(shown), key, ECHO_PLAIN);
 		snprintf(err, errlen, "%s: unknown key '%s'", origin, shown);
+		return -1;
+	}
+	/* Where -C may point is for the default file to say (SPEC §2). */
+	if (k->set == set_config_directories && !default_file) {
+		snprintf(err, errlen, "%s: %s is read from the default "
+		    "configuration file only (the file MXSEND_CONFIG names, "
+		    "else %s)", origin, k->name, SYSCONFDIR "/mxsend.conf");
 		return -1;
 	}
 	if (*value == '\0') {
@@ -1085,6 +1209,13 @@ config_set(struct config *cfg, const char *key, const char *value,
 	return -1;
 }
 
+int
+config_set(struct config *cfg, const char *key, const char *value,
+    const char *origin, char *err, size_t errlen)
+{
+	return set_key(cfg, key, value, origin, 0, err, errlen);
+}
+
 /* ---------------------------------------------------------- the file */
 
 /*
@@ -1094,7 +1225,7 @@ config_set(struct config *cfg, const char *key, const char *value,
  */
 static int
 parse_line(struct config *cfg, const char *line, size_t len,
-    const char *origin, char *err, size_t errlen)
+    const char *origin, enum source src, char *err, size_t errlen)
 {
 	char key[CONFIG_LINE_MAX + 1], val[CONFIG_LINE_MAX + 1];
 	size_t i = 0, k = 0, v = 0;
@@ -1108,6 +1239,9 @@ parse_line(struct config *cfg, const char *line, size_t len,
 	    line[i] != '#')
 		key[k++] = line[i++];
 	key[k] = '\0';
+	/* The rest of the file is not used, so its mistakes do not count. */
+	if (src == SRC_DIRS && strcmp(key, "config_directories") != 0)
+		return 0;
 	while (i < len && is_space((unsigned char)line[i]))
 		i++;
 	if (i < len && line[i] == '"') {
@@ -1147,15 +1281,15 @@ parse_line(struct config *cfg, const char *line, size_t len,
 			v--;
 	}
 	val[v] = '\0';
-	rc = config_set(cfg, key, val, origin, err, errlen);
+	rc = set_key(cfg, key, val, origin, src != SRC_OTHER, err, errlen);
 out:
 	explicit_bzero(val, sizeof(val));
 	return rc;
 }
 
-int
-config_parse(struct config *cfg, const char *text, size_t len,
-    const char *fname, char *err, size_t errlen)
+static int
+parse_text(struct config *cfg, const char *text, size_t len,
+    const char *fname, enum source src, char *err, size_t errlen)
 {
 	char origin[512];
 	size_t pos = 0, lineno = 0;
@@ -1182,10 +1316,17 @@ config_parse(struct config *cfg, const char *text, size_t len,
 			snprintf(err, errlen, "%s: NUL byte in line", origin);
 			return -1;
 		}
-		if (parse_line(cfg, line, n, origin, err, errlen) != 0)
+		if (parse_line(cfg, line, n, origin, src, err, errlen) != 0)
 			return -1;
 	}
 	return 0;
+}
+
+int
+config_parse(struct config *cfg, const char *text, size_t len,
+    const char *fname, char *err, size_t errlen)
+{
+	return parse_text(cfg, text, len, fname, SRC_OTHER, err, errlen);
 }
 
 /* Read all of fd into b; -1 with errno on failure. */
@@ -1310,35 +1451,147 @@ config_env(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-int
-config_load(struct config *cfg, const char *explicit_file, char *err,
-    size_t errlen)
+/*
+ * Read path as src; name is what errors call it. missing_ok: a file that
+ * does not exist is no error and sets nothing.
+ */
+static int
+read_file(struct config *cfg, const char *path, const char *name,
+    enum source src, int missing_ok, char *err, size_t errlen)
 {
-	const char *path = explicit_file;
 	struct buf b;
-	int explicit = 1, rc;
+	int rc;
 
-	if (path == NULL) {
-		path = getenv("MXSEND_CONFIG");
-		if (path == NULL || *path == '\0') {
-			path = SYSCONFDIR "/mxsend.conf";
-			explicit = 0;
-		}
-	}
 	buf_init(&b);
 	if (slurp(path, CONFIG_FILE_MAX, &b) != 0) {
 		int saved = errno;
 
 		buf_wipe_free(&b);
-		if (explicit || (saved != ENOENT && saved != ENOTDIR)) {
-			snprintf(err, errlen, "%s: %s", path, strerror(saved));
-			return -1;
-		}
+		if (missing_ok && (saved == ENOENT || saved == ENOTDIR))
+			return 0;
+		snprintf(err, errlen, "%s: %s", name, strerror(saved));
+		return -1;
+	}
+	rc = parse_text(cfg, b.data != NULL ? b.data : "", b.len, name, src,
+	    err, errlen);
+	buf_wipe_free(&b);
+	return rc;
+}
+
+/*
+ * The directory holding file, resolved into dir (PATH_MAX bytes), and in
+ * *base the last component of file. -1 when it cannot be resolved.
+ */
+static int
+resolve_parent(const char *file, char *dir, const char **base)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(file, '/');
+	size_t n;
+
+	if (slash == NULL) {
+		strlcpy(parent, ".", sizeof(parent));
+		*base = file;
 	} else {
-		rc = config_parse(cfg, b.data != NULL ? b.data : "", b.len,
-		    path, err, errlen);
-		buf_wipe_free(&b);
-		if (rc != 0)
+		n = slash == file ? 1 : (size_t)(slash - file);
+		if (n >= sizeof(parent))
+			return -1;
+		memcpy(parent, file, n);
+		parent[n] = '\0';
+		*base = slash + 1;
+	}
+	return realpath(parent, dir) != NULL ? 0 : -1;
+}
+
+static int
+dir_listed(const char *resolved, char *const *dirs, size_t ndirs)
+{
+	char r[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < ndirs; i++)
+		if (realpath(dirs[i], r) != NULL && strcmp(r, resolved) == 0)
+			return 1;
+	return 0;
+}
+
+int
+config_explicit_allowed(uid_t uid, const char *file, char *const *dirs,
+    size_t ndirs)
+{
+	char parent[PATH_MAX];
+	const char *base;
+
+	if (uid == 0)
+		return 1;
+	if (file == NULL || resolve_parent(file, parent, &base) != 0)
+		return 0;
+	return dir_listed(parent, dirs, ndirs);
+}
+
+/*
+ * -C for a caller other than root: config_directories from the default
+ * file (def), then the rule, applied to the file's name with its
+ * directory resolved, which is also the name it is then read by (into
+ * path, PATH_MAX bytes): a symbolic link swapped after the check cannot
+ * lead elsewhere.
+ */
+static int
+explicit_path(struct config *cfg, const char *file, const char *def,
+    uid_t uid, char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], shown[512], dshown[512], why[768];
+	const char *base;
+
+	echo_value(shown, sizeof(shown), file, ECHO_PLAIN);
+	echo_value(dshown, sizeof(dshown), def, ECHO_PLAIN);
+	if (read_file(cfg, def, dshown, SRC_DIRS, 1, why, sizeof(why)) != 0) {
+		/* Say why a file the caller did not name matters. */
+		snprintf(err, errlen, "-C %s: %s", shown, why);
+		return -1;
+	}
+	if (resolve_parent(file, dir, &base) != 0 ||
+	    (size_t)snprintf(path, PATH_MAX, "%s/%s",
+	    strcmp(dir, "/") == 0 ? "" : dir, base) >= PATH_MAX ||
+	    !config_explicit_allowed(uid, path, cfg->config_directories,
+	    cfg->nconfig_directories)) {
+		snprintf(err, errlen, "-C %s: not honoured for uid %lu (only "
+		    "root, or a directory listed by config_directories in %s); "
+		    "set MXSEND_CONFIG=%s instead", shown, (unsigned long)uid,
+		    dshown, shown);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *cfg, const char *explicit_file, char *err,
+    size_t errlen)
+{
+	const char *def = getenv("MXSEND_CONFIG");
+	char path[PATH_MAX];
+	uid_t uid = getuid();
+	int named = 1;
+
+	if (def == NULL || *def == '\0') {
+		def = SYSCONFDIR "/mxsend.conf";
+		named = 0;
+	}
+	if (explicit_file == NULL) {
+		/* Only the built-in path may be absent: a name must exist. */
+		if (read_file(cfg, def, def, SRC_DEFAULT, !named, err,
+		    errlen) != 0)
+			return -1;
+	} else {
+		/*
+		 * The rule honours root whatever the file, and -C is how
+		 * root works around a broken default file: not read then.
+		 */
+		if (uid != 0 && explicit_path(cfg, explicit_file, def, uid,
+		    path, err, errlen) != 0)
+			return -1;
+		if (read_file(cfg, uid != 0 ? path : explicit_file,
+		    explicit_file, SRC_OTHER, 0, err, errlen) != 0)
 			return -1;
 	}
 	if (config_env(cfg, err, errlen) != 0)
@@ -1486,6 +1739,7 @@ config_init(struct config *cfg)
 	cfg->mx_max_addresses = 5;
 	cfg->queue_dir = xstrdup(QUEUE_DIR);
 	cfg->queue_lifetime = 5 * 86400;
+	cfg->message_size_limit = 64 * 1024 * 1024;
 	cfg->bounce = 0;
 	cfg->log = LOGT_SYSLOG;
 }
@@ -1506,6 +1760,7 @@ config_free(struct config *cfg)
 	free(cfg->queue_dir);
 	free(cfg->log_file);
 	free(cfg->transcript);
+	free_list(cfg->config_directories, cfg->nconfig_directories);
 	explicit_bzero(cfg, sizeof(*cfg));
 }
 
@@ -1530,6 +1785,27 @@ print_duration(FILE *fp, const char *key, unsigned d)
 			return;
 		}
 	fprintf(fp, "%s %u\n", key, d);
+}
+
+/* A size in its largest exact unit, so 67108864 reads "64m". */
+static void
+print_size(FILE *fp, const char *key, off_t n)
+{
+	static const char units[] = "gmk";
+	unsigned long long v = (unsigned long long)n;
+	unsigned long long mult = 1024ULL * 1024 * 1024;
+	size_t i;
+
+	if (v == 0) {
+		fprintf(fp, "%s 0 (none)\n", key);
+		return;
+	}
+	for (i = 0; i < sizeof(units) - 1; i++, mult /= 1024)
+		if (v % mult == 0) {
+			fprintf(fp, "%s %llu%c\n", key, v / mult, units[i]);
+			return;
+		}
+	fprintf(fp, "%s %llu\n", key, v);
 }
 
 static void
@@ -1651,6 +1927,7 @@ config_print(const struct config *cfg, FILE *fp)
 	fprintf(fp, "mx_max_addresses %u\n", cfg->mx_max_addresses);
 	print_str(fp, "queue_dir", cfg->queue_dir, "(none)");
 	print_duration(fp, "queue_lifetime", cfg->queue_lifetime);
+	print_size(fp, "message_size_limit", cfg->message_size_limit);
 	fprintf(fp, "bounce %s\n", cfg->bounce ? "on" : "off");
 	switch (cfg->log) {
 	case LOGT_SYSLOG:
@@ -1667,4 +1944,8 @@ config_print(const struct config *cfg, FILE *fp)
 		break;
 	}
 	print_str(fp, "transcript", cfg->transcript, "(none)");
+	fputs("config_directories", fp);
+	for (i = 0; i < cfg->nconfig_directories; i++)
+		fprintf(fp, " %s", cfg->config_directories[i]);
+	fputs(cfg->nconfig_directories == 0 ? " (none)\n" : "\n", fp);
 }

@@ -4,9 +4,15 @@
  * the MXSEND_<KEY> environment overrides, in that order; read-only after.
  * Every error is returned as a one-line text naming the file and line (or
  * the environment variable); main.c maps it to exit 78 (EX_CONFIG).
+ *
+ * "The default file" is the one read when there is no -C: the file named
+ * by MXSEND_CONFIG, else SYSCONFDIR/mxsend.conf. Only it may set
+ * config_directories, which says where -C may point (SPEC §2, §10).
  */
 #ifndef MXSEND_CONFIG_H
 #define MXSEND_CONFIG_H
+
+#include <sys/types.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -108,10 +114,19 @@ struct config {
 	unsigned	 mx_max_addresses;
 	char		*queue_dir;
 	unsigned	 queue_lifetime;
+	off_t		 message_size_limit;	/* octets; 0: none */
 	int		 bounce;
 	enum log_target	 log;
 	char		*log_file;	/* LOGT_FILE */
 	char		*transcript;	/* NULL: none */
+
+	/*
+	 * From the default file only: the directories whose files -C may
+	 * name for a caller other than root. With -C, the default file is
+	 * read for this key alone (and not at all when root gives -C).
+	 */
+	char		**config_directories;	/* absolute paths as written */
+	size_t		 nconfig_directories;
 };
 
 /* Fill in the built-in defaults. */
@@ -123,6 +138,7 @@ void	 config_free(struct config *);
 /*
  * Set one key from text. origin names where it came from ("FILE:LINE" or
  * "MXSEND_KEY") and is used in the error text. Returns 0, or -1 with err.
+ * config_directories is refused: it is read from the default file only.
  */
 int	 config_set(struct config *, const char *key, const char *value,
 	    const char *origin, char *err, size_t errlen);
@@ -130,7 +146,8 @@ int	 config_set(struct config *, const char *key, const char *value,
 /*
  * Parse a whole configuration text (file syntax of SPEC §4: "key value",
  * '#' comments, blank lines, double-quoted values). fname is used in
- * errors as "fname:LINE: ...". Returns 0 or -1 with err.
+ * errors as "fname:LINE: ...". The text is not the default file, so
+ * config_directories is refused. Returns 0 or -1 with err.
  */
 int	 config_parse(struct config *, const char *text, size_t len,
 	    const char *fname, char *err, size_t errlen);
@@ -140,6 +157,10 @@ int	 config_parse(struct config *, const char *text, size_t len,
  * the file (explicit is -C; otherwise MXSEND_CONFIG, otherwise the default
  * path, whose absence is not an error), apply MXSEND_<KEY> from the
  * environment, then config_finish(). Returns 0 or -1 with err.
+ *
+ * An explicit file is read only when config_explicit_allowed() says so
+ * for the real uid and the default file's config_directories; otherwise
+ * nothing is read from it and err says to use MXSEND_CONFIG instead.
  */
 int	 config_load(struct config *, const char *explicit_file,
 	    char *err, size_t errlen);
@@ -157,5 +178,23 @@ void	 config_print(const struct config *, FILE *);
 
 /* Parse a duration ("30", "5m", "2h", "5d", "1w") into seconds. */
 int	 config_parse_duration(const char *, unsigned *);
+
+/*
+ * Parse a size into octets: decimal digits and an optional unit k, m or
+ * g (K, M, G too), binary: "64m" is 67108864. Returns 0, or -1 on junk or
+ * a size that an off_t cannot hold.
+ */
+int	 config_parse_size(const char *, off_t *);
+
+/*
+ * The -C rule (SPEC §2): whether a caller of real uid may have file read
+ * as the configuration. Root may name any file; anyone else only a file
+ * whose directory is one of dirs, both sides resolved with realpath(3),
+ * so that neither ".." nor a symbolic link leads out of a listed
+ * directory. A directory that cannot be resolved matches nothing. Returns
+ * 1 (honoured) or 0. A pure function of its arguments and the file tree.
+ */
+int	 config_explicit_allowed(uid_t uid, const char *file,
+	    char *const *dirs, size_t ndirs);
 
 #endif

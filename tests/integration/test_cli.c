@@ -1,7 +1,8 @@
 /*
  * test_cli.c: the real mxsend binary, as cron, PHP and scripts run it:
  * exit codes of SPEC §3 for the command line, configuration and message
- * errors, -v's envelope print, and that a message that is not delivered is
+ * errors, -C honoured only for root or in config_directories (SPEC §2),
+ * -v's envelope print, and that a message that is not delivered is
  * queued (SPEC §7) with the header edits of SPEC §5.4, or kept in
  * dead.letter when it is refused (NUL, mail loop).
  */
@@ -186,10 +187,14 @@ Test(cli, bad_config_value_in_environment_is_78)
 Test(cli, bad_config_line_names_file_and_line)
 {
 	const char *argv[] = { "sendmail", "-C", NULL, "a@b.example", NULL };
-	const char *conf = run_env_file(&re, "bad.conf",
-	    "# comment\nmx_port 2525\nno_such_key 1\n", 0600);
+	const char *conf;
 	char want[600];
 
+	/* Listed, so that -C is honoured whoever runs the tests. */
+	snprintf(want, sizeof(want), "config_directories %s\n", re.dir);
+	run_env_file(&re, "mxsend.conf", want, 0600);
+	conf = run_env_file(&re, "bad.conf",
+	    "# comment\nmx_port 2525\nno_such_key 1\n", 0600);
 	argv[2] = conf;
 	snprintf(want, sizeof(want), "%s:3", conf);
 	cr_assert_eq(run(argv, "x\n", NULL), 78);
@@ -235,6 +240,170 @@ Test(cli, php_injection_options_are_ignored_with_a_warning)
 	    res.err);
 	cr_assert_neq(stat("/tmp/shell.php", &st), 0,
 	    "-X must not create a file");
+}
+
+/*
+ * SPEC §2, §10: PHP's mail() passes its fifth argument to sendmail, so a
+ * web user who can upload a file could name it with -C and choose the
+ * log file (CVE-2016-10033 class). -C is only for root and for the
+ * directories the default file lists in config_directories.
+ */
+static void
+as_nobody(void)
+{
+	struct passwd *pw;
+
+	if (getuid() != 0)
+		cr_skip_test("needs root to run mxsend as another user");
+	if ((pw = getpwnam("nobody")) == NULL)
+		cr_skip_test("no user nobody");
+	run_env_as_user(&re, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+}
+
+/* $dir/name, a directory anyone may write, as a web upload area is. */
+static const char *
+open_dir(const char *name, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s", re.dir, name);
+	cr_assert_eq(mkdir(path, 0777), 0, "mkdir %s", path);
+	cr_assert_eq(chmod(path, 0777), 0);
+	return path;
+}
+
+Test(cli, injected_C_is_refused_for_other_users)
+{
+	const char *argv[] = { "sendmail", "-t", "-i", NULL,
+	    "-f\"<?php system($_GET[c]); ?>\"@x", NULL };
+	/* The harness's MXSEND_LOG=none would hide the file's log. */
+	const char *env[] = { "MXSEND_LOG=", NULL };
+	char up[400], logp[500], text[600], opt[600], want[1200];
+	const char *conf;
+	struct stat st;
+
+	as_nobody();
+	open_dir("uploads", up, sizeof(up));
+	snprintf(logp, sizeof(logp), "%s/shell.php", up);
+	snprintf(text, sizeof(text), "log %s\n", logp);
+	conf = run_env_file(&re, "uploads/x.conf", text, 0644);
+	snprintf(opt, sizeof(opt), "-C%s", conf);
+	argv[3] = opt;
+	run(argv, "To: a@b.example\nSubject: x\n\nhi\n", env);
+	cr_assert_neq(lstat(logp, &st), 0, "the log file was written; "
+	    "stderr: %s", res.err);
+	cr_assert_eq(res.status, 78, "stderr: %s", res.err);
+	snprintf(want, sizeof(want), "mxsend: -C %s: not honoured for uid %u "
+	    "(only root, or a directory listed by config_directories in %s); "
+	    "set MXSEND_CONFIG=%s instead\n", conf, re.uid, re.conf, conf);
+	cr_assert_str_eq(res.err, want);
+	/* Refused before the message is read: nothing written anywhere. */
+	cr_assert_null(queued_message(re.queue, re.uid), "a message was "
+	    "queued");
+	cr_assert_null(dead_letter(), "a message was kept");
+}
+
+Test(cli, C_in_a_listed_directory_is_honoured_for_other_users)
+{
+	const char *argv[] = { "sendmail", "--config-check", "-C", NULL,
+	    NULL };
+	char dir[400], text[600], line[600];
+	const char *conf;
+
+	as_nobody();
+	open_dir("conf.d", dir, sizeof(dir));
+	snprintf(text, sizeof(text), "config_directories /nonexistent, %s\n",
+	    dir);
+	run_env_file(&re, "mxsend.conf", text, 0644);
+	conf = run_env_file(&re, "conf.d/x.conf", "mx_port 2626\n", 0644);
+	argv[3] = conf;
+	cr_assert_eq(run(argv, NULL, NULL), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "mx_port 2626\n") != NULL, "stdout: %s",
+	    res.out);
+	snprintf(line, sizeof(line), "config_directories /nonexistent %s\n",
+	    dir);
+	cr_assert(strstr(res.out, line) != NULL, "stdout: %s", res.out);
+	run_result_free(&res);
+
+	/* The same directory through "..": resolved, so still honoured. */
+	snprintf(text, sizeof(text), "%s/../conf.d/x.conf", dir);
+	argv[3] = text;
+	cr_assert_eq(run(argv, NULL, NULL), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "mx_port 2626\n") != NULL, "stdout: %s",
+	    res.out);
+	run_result_free(&res);
+
+	/* A file next to the default one is not in conf.d: refused. */
+	conf = run_env_file(&re, "other.conf", "mx_port 2727\n", 0644);
+	argv[3] = conf;
+	cr_assert_eq(run(argv, NULL, NULL), 78, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "MXSEND_CONFIG=") != NULL, "stderr: %s",
+	    res.err);
+	cr_assert_eq(res.outlen, 0, "stdout: %s", res.out);
+}
+
+Test(cli, C_is_honoured_for_root)
+{
+	const char *argv[] = { "sendmail", "--config-check", "-C", NULL,
+	    NULL };
+	char up[400];
+	const char *conf;
+
+	if (getuid() != 0)
+		cr_skip_test("needs root");
+	open_dir("uploads", up, sizeof(up));
+	conf = run_env_file(&re, "uploads/x.conf",
+	    "mx_port 2626\nmessage_size_limit 10m\n", 0644);
+	argv[3] = conf;
+	cr_assert_eq(run(argv, NULL, NULL), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "mx_port 2626\n") != NULL, "stdout: %s",
+	    res.out);
+	cr_assert(strstr(res.out, "message_size_limit 10m\n") != NULL,
+	    "stdout: %s", res.out);
+}
+
+Test(cli, config_directories_outside_the_default_file_is_78)
+{
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+	const char *cargv[] = { "sendmail", "--config-check", "-C", NULL,
+	    NULL };
+	const char *env[] = { "MXSEND_CONFIG_DIRECTORIES=/etc/mxsend.d",
+	    NULL };
+	char text[600], want[800];
+
+	cr_assert_eq(run(argv, NULL, env), 78, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "MXSEND_CONFIG_DIRECTORIES: "
+	    "config_directories is read from the default configuration file "
+	    "only") != NULL, "stderr: %s", res.err);
+	run_result_free(&res);
+
+	/* In a -C file that is itself honoured (its directory is listed). */
+	snprintf(text, sizeof(text), "config_directories %s\n", re.dir);
+	run_env_file(&re, "mxsend.conf", text, 0644);
+	cargv[3] = run_env_file(&re, "c.conf",
+	    "mx_port 2626\nconfig_directories /etc/mxsend.d\n", 0644);
+	snprintf(want, sizeof(want), "mxsend: %s:2: config_directories is "
+	    "read from the default configuration file only", cargv[3]);
+	cr_assert_eq(run(cargv, NULL, NULL), 78, "stderr: %s", res.err);
+	cr_assert(strncmp(res.err, want, strlen(want)) == 0, "stderr: %s",
+	    res.err);
+}
+
+Test(cli, message_size_limit_bad_value_is_78)
+{
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+	const char *env[] = { "MXSEND_MESSAGE_SIZE_LIMIT=64q", NULL };
+
+	cr_assert_eq(run(argv, NULL, env), 78, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, "MXSEND_MESSAGE_SIZE_LIMIT: bad value for "
+	    "message_size_limit: '64q'") != NULL, "stderr: %s", res.err);
+}
+
+Test(cli, message_size_limit_default_is_shown)
+{
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+
+	cr_assert_eq(run(argv, NULL, NULL), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "message_size_limit 64m\n") != NULL,
+	    "stdout: %s", res.out);
 }
 
 Test(cli, verbose_prints_the_envelope_grouped_by_domain)

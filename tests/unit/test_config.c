@@ -2,15 +2,18 @@
  * test_config.c: the configuration of SPEC §4 as an administrator meets
  * it: every key with a good and a bad value, the file syntax, the
  * environment overrides, the checks across keys, the password file
- * permissions, and --config-check output with secrets masked (§10).
+ * permissions, the -C rule and config_directories (§2), and
+ * --config-check output with secrets masked (§10).
  */
 #include "autoconf.h"
 
 #include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +72,19 @@ print(const struct config *c)
 	config_print(c, fp);
 	fclose(fp);
 	return out;
+}
+
+/*
+ * config_load() of path as the default file (MXSEND_CONFIG): -C is for
+ * root only unless config_directories allows it (SPEC §2), and these
+ * tests are about the file, whoever runs them.
+ */
+static int
+load(struct config *c, const char *path)
+{
+	err[0] = '\0';
+	cr_assert_eq(setenv("MXSEND_CONFIG", path, 1), 0);
+	return config_load(c, NULL, err, sizeof(err));
 }
 
 /* A file in a fresh temporary directory, with mode; returns its path. */
@@ -150,9 +166,11 @@ Test(config, defaults)
 	cr_assert_eq(c.mx_max_addresses, 5);
 	cr_assert_str_eq(c.queue_dir, QUEUE_DIR);
 	cr_assert_eq(c.queue_lifetime, 432000);
+	cr_assert_eq(c.message_size_limit, 64 * 1024 * 1024);
 	cr_assert_eq(c.bounce, 0);
 	cr_assert_eq(c.log, LOGT_SYSLOG);
 	cr_assert_null(c.transcript);
+	cr_assert_eq(c.nconfig_directories, 0);
 	out = print(&c);
 	cr_assert_not_null(strstr(out, "route mx\n"));
 	cr_assert_not_null(strstr(out, "relay (none)\n"));
@@ -161,6 +179,9 @@ Test(config, defaults)
 	cr_assert_not_null(strstr(out, "queue_lifetime 5d\n"));
 	cr_assert_not_null(strstr(out, "timeout_data 10m\n"));
 	cr_assert_not_null(strstr(out, "deadline 0 (none)\n"));
+	cr_assert_not_null(strstr(out, "message_size_limit 64m\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "config_directories (none)\n"), "%s",
+	    out);
 	free(out);
 	config_free(&c);
 }
@@ -1035,6 +1056,114 @@ Test(config, transcript)
 	    "(an absolute path)");
 }
 
+#define SIZE_HINT "(a size such as 64m, 512k or 1g (binary units), or 0 " \
+	"for no limit)"
+
+Test(config, message_size_limit)
+{
+	struct config c;
+	char *out;
+
+	good(&c, "message_size_limit 10m\n");
+	cr_assert_eq(c.message_size_limit, 10 * 1024 * 1024);
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "message_size_limit 10m\n"), "%s", out);
+	free(out);
+	config_free(&c);
+
+	good(&c, "message_size_limit 0\n");
+	cr_assert_eq(c.message_size_limit, 0, "0 is no limit");
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "message_size_limit 0 (none)\n"), "%s",
+	    out);
+	free(out);
+	config_free(&c);
+
+	/* Printed in the largest exact unit, and so parsed back the same. */
+	good(&c, "message_size_limit 1000\n");
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "message_size_limit 1000\n"), "%s",
+	    out);
+	free(out);
+	config_free(&c);
+	good(&c, "message_size_limit 3072k\n");
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "message_size_limit 3m\n"), "%s", out);
+	free(out);
+	config_free(&c);
+	good(&c, "message_size_limit 2G\n");
+	cr_assert_eq(c.message_size_limit, 2LL * 1024 * 1024 * 1024);
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "message_size_limit 2g\n"), "%s", out);
+	free(out);
+	config_free(&c);
+
+	bad("message_size_limit 64q\n", "t.conf:1: bad value for "
+	    "message_size_limit: '64q' " SIZE_HINT);
+	bad("message_size_limit -1\n", "t.conf:1: bad value for "
+	    "message_size_limit: '-1' " SIZE_HINT);
+	bad("message_size_limit 64 m\n", "t.conf:1: bad value for "
+	    "message_size_limit: '64 m' " SIZE_HINT);
+	bad("message_size_limit 99999999999g\n", "t.conf:1: bad value for "
+	    "message_size_limit: '99999999999g' " SIZE_HINT);
+	config_init(&c);
+	cr_assert_eq(config_set(&c, "message_size_limit", "1mb",
+	    "MXSEND_MESSAGE_SIZE_LIMIT", err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "MXSEND_MESSAGE_SIZE_LIMIT: bad value for "
+	    "message_size_limit: '1mb' " SIZE_HINT);
+	cr_assert_eq(c.message_size_limit, 64 * 1024 * 1024, "unchanged");
+	config_free(&c);
+}
+
+Test(config, sizes)
+{
+	static const struct {
+		const char *s;
+		long long want;
+	} ok[] = {
+		{ "0", 0 },
+		{ "0k", 0 },
+		{ "1", 1 },
+		{ "007", 7 },
+		{ "1000", 1000 },
+		{ "1k", 1024 },
+		{ "1K", 1024 },
+		{ "64m", 67108864 },
+		{ "64M", 67108864 },
+		{ "1g", 1073741824 },
+		{ "9223372036854775807", 9223372036854775807LL },
+		{ "8589934591g", 9223372035781033984LL },
+		{ "8796093022207m", 9223372036853727232LL },
+	};
+	static const char *const junk[] = {
+		"", "k", "-1", "+1", " 1", "1 ", "1kb", "1.5m", "1t", "1b",
+		"0x10", "1m1", "1kk", "m64", "1,000",
+		/* One past the largest off_t, with and without a unit. */
+		"9223372036854775808", "8589934592g", "8796093022208m",
+		"9007199254740992k", "99999999999999999999999",
+	};
+	size_t i;
+
+	if (sizeof(off_t) < 8)
+		cr_skip_test("off_t has %zu octets here", sizeof(off_t));
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		off_t v = -1;
+
+		cr_assert_eq(config_parse_size(ok[i].s, &v), 0, "'%s' refused",
+		    ok[i].s);
+		cr_assert_eq((long long)v, ok[i].want, "'%s': %lld", ok[i].s,
+		    (long long)v);
+	}
+	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		off_t v = 12345;
+
+		cr_assert_eq(config_parse_size(junk[i], &v), -1,
+		    "'%s' accepted", junk[i]);
+		cr_assert_eq(v, 12345, "'%s' changed the value", junk[i]);
+	}
+	cr_assert_eq(config_parse_size(NULL, NULL), -1);
+}
+
 /* ---------------------------------------------------------- password file */
 
 Test(config, password_file_0600_is_read)
@@ -1185,6 +1314,8 @@ Test(config, load_explicit_missing_file)
 {
 	struct config c;
 
+	if (getuid() != 0)
+		cr_skip_test("-C names any file for root only");
 	config_init(&c);
 	cr_assert_eq(config_load(&c, "/nonexistent/mxsend.conf", err,
 	    sizeof(err)), -1);
@@ -1209,6 +1340,8 @@ Test(config, load_directory_is_error)
 {
 	struct config c;
 
+	if (getuid() != 0)
+		cr_skip_test("-C names any file for root only");
 	config_init(&c);
 	cr_assert_eq(config_load(&c, "/tmp", err, sizeof(err)), -1);
 	cr_assert_str_eq(err, "/tmp: Is a directory");
@@ -1231,19 +1364,21 @@ Test(config, load_default_path_absent_is_fine)
 Test(config, repeated_environment_variable_first_wins)
 {
 	extern char **environ;
-	static char *env[] = { "MXSEND_MX_PORT=2525", "MXSEND_MX_PORT=2626",
+	char *env[] = { "MXSEND_MX_PORT=2525", "MXSEND_MX_PORT=2626", NULL,
 	    NULL };
 	char **saved = environ;
 	struct config c;
 	char *path = tmpfile_with("mxsend.conf", "", 0644);
 
+	env[2] = xasprintf("MXSEND_CONFIG=%s", path);
 	/* As getenv() reads it, so that no two readers disagree. */
 	config_init(&c);
 	environ = env;
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), 0, "%s", err);
 	environ = saved;
 	cr_assert_eq(c.mx_port, 2525);
 	config_free(&c);
+	free(env[2]);
 	free(path);
 }
 
@@ -1255,7 +1390,7 @@ Test(config, load_file_errors_name_path_and_line)
 	char *want = xasprintf("%s:2: unknown key 'bogus'", path);
 
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_eq(load(&c, path), -1);
 	cr_assert_str_eq(err, want);
 	config_free(&c);
 	free(want);
@@ -1281,8 +1416,394 @@ Test(config, load_finish_checks_run)
 	char *path = tmpfile_with("mxsend.conf", "route relay\n", 0644);
 
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_eq(load(&c, path), -1);
 	cr_assert_str_eq(err, "route names relay but no relay is set");
+	config_free(&c);
+	free(path);
+}
+
+/* ---------------------------------------------------------- -C */
+
+#define NOBODY		65534u
+#define DIRS_ONLY	"config_directories is read from the default " \
+	"configuration file only (the file MXSEND_CONFIG names, else " \
+	SYSCONFDIR "/mxsend.conf)"
+
+/*
+ * A directory tree everyone may enter (for runs as nobody), under a
+ * fresh temporary directory whose path is returned; rm_tree() removes it.
+ */
+static char *
+tree(void)
+{
+	char dir[] = "/tmp/test_config.XXXXXX";
+	char *real;
+
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(chmod(dir, 0755), 0);
+	/* The tests compare with realpath()'s form of it. */
+	real = realpath(dir, NULL);
+	cr_assert_not_null(real);
+	return real;
+}
+
+static void
+tree_dir(const char *top, const char *name)
+{
+	char *path = xasprintf("%s/%s", top, name);
+
+	cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s", path);
+	free(path);
+}
+
+/* top/name holding text, mode 0644; returns its path. */
+static char *
+tree_file(const char *top, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", top, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	cr_assert(fd >= 0, "create %s", path);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	cr_assert_eq(fchmod(fd, 0644), 0);
+	close(fd);
+	return path;
+}
+
+static void
+tree_link(const char *top, const char *name, const char *target)
+{
+	char *path = xasprintf("%s/%s", top, name);
+
+	cr_assert_eq(symlink(target, path), 0, "symlink %s", path);
+	free(path);
+}
+
+static void
+rm_tree(char *top)
+{
+	char *cmd = xasprintf("rm -rf '%s'", top);
+
+	cr_assert(strncmp(top, "/tmp/test_config.", 17) == 0);
+	cr_assert_eq(system(cmd), 0);
+	free(cmd);
+	free(top);
+}
+
+/*
+ * config_load() with -C file by a caller other than root: in a child
+ * process, which becomes nobody first when the tests run as root. Returns
+ * its result; err is its error text or, when it loaded, "mx_port N
+ * dirs N", so that the test sees which file counted. *uid: the caller's.
+ */
+static int
+load_unprivileged(const char *file, unsigned *uid)
+{
+	size_t len = 0;
+	ssize_t n;
+	int p[2], status;
+	pid_t pid;
+
+	*uid = getuid() == 0 ? NOBODY : (unsigned)getuid();
+	cr_assert_eq(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		struct config c;
+		char e[sizeof(err)];
+		int rc;
+
+		close(p[0]);
+		if (getuid() == 0 && (setgroups(0, NULL) != 0 ||
+		    setgid(NOBODY) != 0 || setuid(NOBODY) != 0))
+			_exit(2);
+		config_init(&c);
+		if ((rc = config_load(&c, file, e, sizeof(e))) == 0)
+			snprintf(e, sizeof(e), "mx_port %u dirs %zu",
+			    (unsigned)c.mx_port, c.nconfig_directories);
+		(void)write_all(p[1], e, strlen(e));
+		_exit(rc == 0 ? 0 : 1);
+	}
+	cr_assert(pid > 0);
+	close(p[1]);
+	while (len + 1 < sizeof(err) &&
+	    (n = read(p[0], err + len, sizeof(err) - 1 - len)) > 0)
+		len += (size_t)n;
+	err[len] = '\0';
+	close(p[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 2,
+	    "could not become nobody");
+	return WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+Test(config, explicit_allowed_table)
+{
+	static const struct {
+		unsigned	 uid;
+		const char	*file;		/* below the tree */
+		const char	*dirs[3];	/* below the tree; NULL ends */
+		int		 want;
+	} t[] = {
+		/* root names any file, even one that is not there. */
+		{ 0, "/uploads/x.conf", { NULL }, 1 },
+		{ 0, "/none/x.conf", { NULL }, 1 },
+		/* Anyone else: only in a listed directory. */
+		{ 33, "/uploads/x.conf", { NULL }, 0 },
+		{ 33, "/uploads/x.conf", { "/conf.d", NULL }, 0 },
+		{ 33, "/conf.d/x.conf", { "/conf.d", NULL }, 1 },
+		{ 33, "/conf.d/x.conf", { "/none", "/conf.d/", NULL }, 1 },
+		{ 33, "/conf.d//x.conf", { "/conf.d", NULL }, 1 },
+		{ NOBODY, "/conf.d/x.conf", { "/conf.d", NULL }, 1 },
+		/* Whether the file exists is for reading it to find out. */
+		{ 33, "/conf.d/missing.conf", { "/conf.d", NULL }, 1 },
+		/* Resolved: "..", symbolic links, on both sides. */
+		{ 33, "/conf.d/../uploads/x.conf", { "/conf.d", NULL }, 0 },
+		{ 33, "/uploads/../conf.d/x.conf", { "/conf.d", NULL }, 1 },
+		{ 33, "/conf-link/x.conf", { "/conf.d", NULL }, 1 },
+		{ 33, "/up-link/x.conf", { "/conf.d", NULL }, 0 },
+		{ 33, "/conf.d/x.conf", { "/conf-link", NULL }, 1 },
+		{ 33, "/conf.d/up-link/x.conf", { "/conf.d", NULL }, 0 },
+		/* The directory itself, not below it, nor a longer name. */
+		{ 33, "/conf.d/sub/x.conf", { "/conf.d", NULL }, 0 },
+		{ 33, "/conf.dx/x.conf", { "/conf.d", NULL }, 0 },
+		{ 33, "/conf.d", { "/conf.d", NULL }, 0 },
+		/* What cannot be resolved matches nothing. */
+		{ 33, "/none/x.conf", { "/none", NULL }, 0 },
+		{ 33, "/x.conf", { "", NULL }, 1 },
+	};
+	char *top = tree(), *file, *dirs[3];
+	size_t i, j;
+
+	tree_dir(top, "conf.d");
+	tree_dir(top, "conf.d/sub");
+	tree_dir(top, "conf.dx");
+	tree_dir(top, "uploads");
+	tree_link(top, "conf-link", "conf.d");
+	tree_link(top, "up-link", "uploads");
+	tree_link(top, "conf.d/up-link", "../uploads");
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		file = xasprintf("%s%s", top, t[i].file);
+		for (j = 0; t[i].dirs[j] != NULL; j++)
+			dirs[j] = xasprintf("%s%s", top, t[i].dirs[j]);
+		cr_expect_eq(config_explicit_allowed((uid_t)t[i].uid, file,
+		    dirs, j), t[i].want, "uid %u, -C %s, dirs %s...: want %d",
+		    t[i].uid, t[i].file, j > 0 ? t[i].dirs[0] : "(none)",
+		    t[i].want);
+		while (j > 0)
+			free(dirs[--j]);
+		free(file);
+	}
+	rm_tree(top);
+}
+
+Test(config, explicit_allowed_root_directory_and_relative_names)
+{
+	char *top = tree(), *dir, *dirs[1];
+	char *slash[] = { "/" };
+
+	cr_assert_eq(config_explicit_allowed(33, "/x.conf", slash, 1), 1);
+	cr_assert_eq(config_explicit_allowed(33, "/etc/x.conf", slash, 1), 0);
+	tree_dir(top, "conf.d");
+	tree_dir(top, "uploads");
+	dir = xasprintf("%s/conf.d", top);
+	dirs[0] = dir;
+	cr_assert_eq(chdir(dir), 0);
+	cr_assert_eq(config_explicit_allowed(33, "x.conf", dirs, 1), 1);
+	cr_assert_eq(config_explicit_allowed(33, "./x.conf", dirs, 1), 1);
+	cr_assert_eq(config_explicit_allowed(33, "../uploads/x.conf", dirs,
+	    1), 0);
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert_eq(config_explicit_allowed(33, "x.conf", dirs, 1), 0);
+	free(dir);
+	rm_tree(top);
+}
+
+Test(config, config_directories_from_the_default_file)
+{
+	struct config c;
+	char *out, *path = tmpfile_with("mxsend.conf",
+	    "config_directories /etc/mxsend.d, /srv/mail/conf\n", 0644);
+
+	config_init(&c);
+	cr_assert_eq(load(&c, path), 0, "%s", err);
+	cr_assert_eq(c.nconfig_directories, 2);
+	cr_assert_str_eq(c.config_directories[0], "/etc/mxsend.d");
+	cr_assert_str_eq(c.config_directories[1], "/srv/mail/conf");
+	out = print(&c);
+	cr_assert_not_null(strstr(out,
+	    "config_directories /etc/mxsend.d /srv/mail/conf\n"), "%s", out);
+	free(out);
+	config_free(&c);
+	free(path);
+}
+
+Test(config, config_directories_bad_value)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf",
+	    "mx_port 26\nconfig_directories /etc/mxsend.d mxsend.d\n", 0644);
+	char *want = xasprintf("%s:2: bad value for config_directories: "
+	    "'/etc/mxsend.d mxsend.d' (absolute directories, space or comma "
+	    "separated)", path);
+
+	config_init(&c);
+	cr_assert_eq(load(&c, path), -1);
+	cr_assert_str_eq(err, want);
+	config_free(&c);
+	free(want);
+	free(path);
+}
+
+Test(config, config_directories_refused_outside_the_default_file)
+{
+	struct config c;
+	char *path, *want;
+
+	/* config_parse(): a text that is not the default file. */
+	bad("mx_port 26\nconfig_directories /etc/mxsend.d\n",
+	    "t.conf:2: " DIRS_ONLY);
+	/* The environment, even with a file that allows it. */
+	path = tmpfile_with("mxsend.conf", "config_directories /a\n", 0644);
+	setenv("MXSEND_CONFIG_DIRECTORIES", "/etc/mxsend.d", 1);
+	config_init(&c);
+	cr_assert_eq(load(&c, path), -1);
+	cr_assert_str_eq(err, "MXSEND_CONFIG_DIRECTORIES: " DIRS_ONLY);
+	config_free(&c);
+	unsetenv("MXSEND_CONFIG_DIRECTORIES");
+	config_init(&c);
+	cr_assert_eq(config_set(&c, "config_directories", "/x", "origin", err,
+	    sizeof(err)), -1);
+	cr_assert_str_eq(err, "origin: " DIRS_ONLY);
+	cr_assert_eq(c.nconfig_directories, 0);
+	config_free(&c);
+	free(path);
+
+	/* A -C file, here root's. */
+	if (getuid() != 0)
+		return;
+	path = tmpfile_with("x.conf", "config_directories /tmp\n", 0644);
+	want = xasprintf("%s:1: " DIRS_ONLY, path);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, want);
+	config_free(&c);
+	free(want);
+	free(path);
+}
+
+Test(config, C_refused_for_other_users)
+{
+	char *top = tree(), *def, *file, *want, *text;
+	unsigned uid;
+
+	tree_dir(top, "uploads");
+	tree_dir(top, "conf.d");
+	def = tree_file(top, "mxsend.conf", "config_directories /etc/none, "
+	    "/nonexistent\n");
+	file = tree_file(top, "uploads/x.conf", "log /tmp/shell.php\n"
+	    "mx_port 2626\n");
+	setenv("MXSEND_CONFIG", def, 1);
+	cr_assert_eq(load_unprivileged(file, &uid), -1, "%s", err);
+	want = xasprintf("-C %s: not honoured for uid %u (only root, or a "
+	    "directory listed by config_directories in %s); set "
+	    "MXSEND_CONFIG=%s instead", file, uid, def, file);
+	cr_assert_str_eq(err, want);
+	free(want);
+
+	/* No default file: no directories. */
+	setenv("MXSEND_CONFIG", "/nonexistent/mxsend.conf", 1);
+	cr_assert_eq(load_unprivileged(file, &uid), -1, "%s", err);
+	want = xasprintf("-C %s: not honoured for uid %u (only root, or a "
+	    "directory listed by config_directories in "
+	    "/nonexistent/mxsend.conf); set MXSEND_CONFIG=%s instead", file,
+	    uid, file);
+	cr_assert_str_eq(err, want);
+	free(want);
+
+	/* Nor is a file that ".." leads out of a listed directory. */
+	free(def);
+	text = xasprintf("config_directories %s/conf.d\n", top);
+	def = tree_file(top, "mxsend.conf", text);
+	free(text);
+	text = xasprintf("%s/conf.d/../uploads/x.conf", top);
+	setenv("MXSEND_CONFIG", def, 1);
+	cr_assert_eq(load_unprivileged(text, &uid), -1, "%s", err);
+	cr_assert_not_null(strstr(err, "not honoured"), "%s", err);
+	free(text);
+
+	/* A bad list in the default file is an error naming it. */
+	free(def);
+	def = tree_file(top, "mxsend.conf", "config_directories /x\n"
+	    "config_directories /etc/none, conf.d-is-relative\n");
+	cr_assert_eq(load_unprivileged(file, &uid), -1, "%s", err);
+	want = xasprintf("-C %s: %s:2: bad value for config_directories: "
+	    "'/etc/none, conf.d-is-relative' (absolute directories, space or "
+	    "comma separated)", file, def);
+	cr_assert_str_eq(err, want);
+
+	/* So is a default file the caller may not read (root's, 0600). */
+	free(want);
+	want = xasprintf("-C %s: %s: %s", file, def, strerror(EACCES));
+	cr_assert_eq(chmod(def, 0600), 0);
+	if (getuid() == 0) {
+		cr_assert_eq(load_unprivileged(file, &uid), -1, "%s", err);
+		cr_assert_str_eq(err, want);
+	}
+	free(want);
+	free(def);
+	free(file);
+	rm_tree(top);
+}
+
+Test(config, C_in_a_listed_directory_is_honoured_for_other_users)
+{
+	char *top = tree(), *def, *file, *text, *dots;
+	unsigned uid;
+
+	tree_dir(top, "conf.d");
+	tree_dir(top, "uploads");
+	/*
+	 * Only config_directories is read from the default file: its other
+	 * keys, even wrong ones, neither count nor fail.
+	 */
+	text = xasprintf("mx_port 2727\nno_such_key 1\nrelay \"unterminated\n"
+	    "config_directories /etc/none %s/conf.d\n", top);
+	def = tree_file(top, "mxsend.conf", text);
+	file = tree_file(top, "conf.d/x.conf", "mx_port 2626\n");
+	setenv("MXSEND_CONFIG", def, 1);
+	cr_assert_eq(load_unprivileged(file, &uid), 0, "%s", err);
+	cr_assert_str_eq(err, "mx_port 2626 dirs 2");
+
+	dots = xasprintf("%s/uploads/../conf.d/x.conf", top);
+	cr_assert_eq(load_unprivileged(dots, &uid), 0, "%s", err);
+	cr_assert_str_eq(err, "mx_port 2626 dirs 2");
+	free(dots);
+
+	/* The -C file must still be right, and may not list directories. */
+	free(file);
+	file = tree_file(top, "conf.d/x.conf", "config_directories /tmp\n");
+	dots = xasprintf("%s:1: " DIRS_ONLY, file);
+	cr_assert_eq(load_unprivileged(file, &uid), -1);
+	cr_assert_str_eq(err, dots);
+	free(dots);
+	free(text);
+	free(def);
+	free(file);
+	rm_tree(top);
+}
+
+Test(config, C_for_root_does_not_read_the_default_file)
+{
+	struct config c;
+	char *path = tmpfile_with("x.conf", "mx_port 2626\n", 0644);
+
+	if (getuid() != 0)
+		cr_skip_test("needs root");
+	/* A broken default file is no reason to refuse root's -C. */
+	setenv("MXSEND_CONFIG", "/nonexistent/mxsend.conf", 1);
+	config_init(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.mx_port, 2626);
+	cr_assert_eq(c.nconfig_directories, 0);
 	config_free(&c);
 	free(path);
 }
@@ -1298,7 +1819,7 @@ Test(config, env_overrides_file)
 	setenv("MXSEND_MX_PORT", "2727", 1);
 	setenv("MXSEND_RELAY", "smtps://u:envsecret@env.example", 1);
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(load(&c, path), 0, "%s", err);
 	cr_assert_eq(c.mx_port, 2727);
 	cr_assert_str_eq(c.relay_host, "env.example");
 	cr_assert_eq(c.relay_port, 465);
@@ -1334,7 +1855,7 @@ Test(config, env_unknown_variable)
 
 	setenv("MXSEND_RELAYY", "smtp://r.example", 1);
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_eq(load(&c, path), -1);
 	cr_assert_str_eq(err, "environment: unknown variable MXSEND_RELAYY");
 	config_free(&c);
 	free(path);
@@ -1347,7 +1868,7 @@ Test(config, env_lower_case_is_unknown)
 
 	setenv("MXSEND_relay", "smtp://r.example", 1);
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_eq(load(&c, path), -1);
 	cr_assert_str_eq(err, "environment: unknown variable MXSEND_relay");
 	config_free(&c);
 	free(path);
@@ -1360,7 +1881,7 @@ Test(config, env_bad_value_names_variable)
 
 	setenv("MXSEND_TIMEOUT_CONNECT", "soon", 1);
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_eq(load(&c, path), -1);
 	cr_assert_str_eq(err, "MXSEND_TIMEOUT_CONNECT: bad value for "
 	    "timeout_connect: 'soon' (a duration such as 30, 5m, 2h)");
 	config_free(&c);
@@ -1374,7 +1895,7 @@ Test(config, env_bad_relay_masks_password)
 
 	setenv("MXSEND_RELAY", "smtp://u:hunter2@r.example:0", 1);
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), -1);
+	cr_assert_eq(load(&c, path), -1);
 	cr_assert_str_eq(err, "MXSEND_RELAY: bad value for relay: "
 	    "'smtp://u:***@r.example:0' (the port must be 1-65535)");
 	config_free(&c);
@@ -1388,7 +1909,7 @@ Test(config, env_empty_value_leaves_file_setting)
 
 	setenv("MXSEND_MX_PORT", "", 1);
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(load(&c, path), 0, "%s", err);
 	cr_assert_eq(c.mx_port, 26);
 	config_free(&c);
 	free(path);
@@ -1422,6 +1943,7 @@ Test(config, env_every_key_recognised)
 		{ "MXSEND_MX_MAX_ADDRESSES", "6" },
 		{ "MXSEND_QUEUE_DIR", "/q" },
 		{ "MXSEND_QUEUE_LIFETIME", "7" },
+		{ "MXSEND_MESSAGE_SIZE_LIMIT", "1k" },
 		{ "MXSEND_BOUNCE", "on" },
 		{ "MXSEND_LOG", "stderr" },
 		{ "MXSEND_TRANSCRIPT", "/t" },
@@ -1433,7 +1955,7 @@ Test(config, env_every_key_recognised)
 	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		setenv(vars[i][0], vars[i][1], 1);
 	config_init(&c);
-	cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(load(&c, path), 0, "%s", err);
 	cr_assert_eq(c.relay_tls, RELAY_TLS_STARTTLS);
 	cr_assert_str_eq(c.relay_user, "u");
 	cr_assert_str_eq(c.relay_password, "p");
@@ -1456,6 +1978,7 @@ Test(config, env_every_key_recognised)
 	cr_assert_eq(c.mx_max_addresses, 6);
 	cr_assert_str_eq(c.queue_dir, "/q");
 	cr_assert_eq(c.queue_lifetime, 7);
+	cr_assert_eq(c.message_size_limit, 1024);
 	cr_assert_eq(c.bounce, 1);
 	cr_assert_eq(c.log, LOGT_STDERR);
 	cr_assert_str_eq(c.transcript, "/t");
@@ -1516,7 +2039,8 @@ Test(config, print_every_key_in_order)
 		"address_family", "default_domain", "aliases", "sender",
 		"timeout_connect", "timeout_command", "timeout_data",
 		"deadline", "max_parallel", "mx_max_addresses", "queue_dir",
-		"queue_lifetime", "bounce", "log", "transcript",
+		"queue_lifetime", "message_size_limit", "bounce", "log",
+		"transcript", "config_directories",
 	};
 	struct config c;
 	char *out, *line, *save = NULL;

@@ -1377,6 +1377,31 @@ clean_one(struct qdir *d, const char *id, const char *suffix, time_t minage,
 	close(fd);
 }
 
+static void
+clean_tmp(struct qdir *d, const char *id)
+{
+	char		 name[QUEUE_ID_LEN + 16], why[512];
+	struct stat	 st;
+	int		 fd, stale = 0;
+
+	entry_name(id, ".msg", name, sizeof(name));
+	switch (open_entry(d, name, O_RDONLY, &fd, &st, why, sizeof(why))) {
+	case EF_OK:
+		stale = flock(fd, LOCK_EX | LOCK_NB) == 0;
+		close(fd);
+		break;
+	case EF_MISSING:
+		stale = 1;
+		break;
+	default:
+		break;
+	}
+	if (stale) {
+		entry_name(id, ".env.tmp", name, sizeof(name));
+		(void)unlinkat(d->fd, name, 0);
+	}
+}
+
 void
 queue_clean(struct qdir *d, time_t now)
 {
@@ -1389,8 +1414,7 @@ queue_clean(struct qdir *d, time_t now)
 		/* ID.spool: unheld from its creation to its flock(). */
 		{ ".spool", ORPHAN_AGE },
 	};
-	char		**ids, name[QUEUE_ID_LEN + 16];
-	struct stat	 st;
+	char		**ids;
 	size_t		 n, i, k;
 
 	for (k = 0; k < sizeof(orphans) / sizeof(orphans[0]); k++) {
@@ -1400,14 +1424,13 @@ queue_clean(struct qdir *d, time_t now)
 			    orphans[k].minage, now);
 		free_list(ids, n);
 	}
-	/* Written and renamed under the entry's lock: old means a crash. */
+	/*
+	 * Written and renamed under the lock of ID.msg: with ID.msg gone or
+	 * unheld, its writer is dead.
+	 */
 	ids = list_suffix(d, ".env.tmp", &n);
-	for (i = 0; i < n; i++) {
-		entry_name(ids[i], ".env.tmp", name, sizeof(name));
-		if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    (!S_ISREG(st.st_mode) || now - st.st_mtime > ORPHAN_AGE))
-			(void)unlinkat(d->fd, name, 0);
-	}
+	for (i = 0; i < n; i++)
+		clean_tmp(d, ids[i]);
 	free_list(ids, n);
 }
 

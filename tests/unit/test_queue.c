@@ -652,33 +652,38 @@ Test(queue, user_dir_checks)
 	cr_assert(strstr(err, "sticky") != NULL, "%s", err);
 }
 
-Test(queue, clean_removes_only_old_temporary_envelopes)
+/*
+ * ID.env.tmp is written under the lock of ID.msg: with ID.msg gone or
+ * unheld its writer died; with ID.msg held a write is in progress.
+ */
+Test(queue, clean_removes_only_stale_temporary_envelopes)
 {
 	const char *names[] = { "00112233445566778C.env.tmp",
-	    "00112233445566778D.env.tmp", "00112233445566778E.env" };
-	struct utimbuf old = { 1000, 1000 };
+	    "00112233445566778D.env.tmp", "00112233445566778E.env",
+	    "00112233445566778D.msg", "00112233445566778F.env.tmp",
+	    "00112233445566778F.msg" };
 	char path[900];
 	struct qdir d;
-	struct stat st;
 	size_t i;
 	FILE *f;
+	int fd;
 
 	open_qdir(&d);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 6; i++) {
 		qpath(&d, names[i], path, sizeof(path));
 		f = fopen(path, "w");
 		fclose(f);
-		if (i != 1)
-			utime(path, &old);
 	}
+	qpath(&d, "00112233445566778D.msg", path, sizeof(path));
+	fd = open(path, O_RDONLY);
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
 	queue_clean(&d, time(NULL));
-	qpath(&d, names[0], path, sizeof(path));
-	cr_assert_neq(stat(path, &st), 0, "old .env.tmp kept");
-	qpath(&d, names[1], path, sizeof(path));
-	cr_assert_eq(stat(path, &st), 0, "a fresh .env.tmp (a write in "
-	    "progress) removed");
-	qpath(&d, names[2], path, sizeof(path));
-	cr_assert_eq(stat(path, &st), 0, "an entry removed");
+	cr_assert(!exists_in(&d, names[0]), ".env.tmp without ID.msg kept");
+	cr_assert(exists_in(&d, names[1]), "a write in progress removed");
+	cr_assert(exists_in(&d, names[2]), "an entry removed");
+	cr_assert(!exists_in(&d, names[4]), ".env.tmp of an unheld ID.msg "
+	    "kept");
+	close(fd);
 	queue_dir_close(&d);
 }
 

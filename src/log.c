@@ -1,7 +1,8 @@
 /*
  * log.c: mail log lines in Postfix's format, and the SMTP transcript.
  * Secrets never reach this file: smtp.c redacts AUTH lines before it
- * calls the transcript hook (SPEC §10).
+ * calls the transcript hook (SPEC §10). Server text is shown with its
+ * control characters replaced (SPEC §10).
  */
 #include "autoconf.h"
 
@@ -136,6 +137,11 @@ log_printf(struct log *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/*
+	 * Reasons carry server text; reply.c cleaned it, and this keeps
+	 * every other way into the log as safe (SPEC §10).
+	 */
+	(void)text_printable(text, strlen(text));
 	emit(l, text);
 }
 
@@ -233,15 +239,23 @@ void
 transcript_line(void *ctx, int dir, const char *text, size_t len)
 {
 	struct transcript_session *ts = ctx;
-	char		 line[1200], stamp[40];
+	char		 line[1200], stamp[40], shown[901];
 	struct timespec	 now;
 	struct tm	 tm;
 	int		 n;
 
 	if (ts == NULL || ts->t == NULL)
 		return;
-	if (len > 900)
-		len = 900;	/* a transcript line, not a dump */
+	if (len > sizeof(shown) - 1)	/* a transcript line, not a dump */
+		len = sizeof(shown) - 1;
+	/*
+	 * The raw line, before reply.c: a hostile server's escape sequences
+	 * must not reach the terminal of -v or whoever reads the file
+	 * (SPEC §6, §10). Our own lines pass too; they are clean already.
+	 */
+	memcpy(shown, text, len);
+	len = text_printable(shown, len);
+	text = shown;
 	if (ts->t->verbose) {
 		n = snprintf(line, sizeof(line), "mxsend: %s %s %.*s\n",
 		    ts->label, dir == '>' ? "-->" : "<--", (int)len, text);

@@ -73,14 +73,16 @@ enh_len(const char *s, size_t len, char cls)
 	return i;
 }
 
+/* The start of a bad line for err: 60 octets at most, made printable. */
 static void
 printable(const char *s, size_t len, char *out, size_t outlen)
 {
-	size_t i, o = 0;
-
-	for (i = 0; i < len && o + 1 < outlen && o < 60; i++)
-		out[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	out[o] = '\0';
+	if (len > outlen - 1)
+		len = outlen - 1;
+	if (len > 60)
+		len = 60;
+	memcpy(out, s, len);
+	out[text_printable(out, len)] = '\0';
 }
 
 enum reply_status
@@ -88,7 +90,7 @@ reply_feed(struct reply *r, const char *line, size_t len, char *err,
     size_t errlen)
 {
 	const char *text;
-	size_t tlen, i;
+	size_t tlen, i, o;
 	int code, last;
 
 	r->size += len + 2;
@@ -131,7 +133,14 @@ reply_feed(struct reply *r, const char *line, size_t len, char *err,
 		}
 	} else
 		buf_addc(&r->text, '\n');
+	/*
+	 * SPEC §6, §10: whatever the server wrote reaches recipients'
+	 * reasons, stderr, the log and bounces from here; none of them may
+	 * carry a terminal escape sequence.
+	 */
+	o = r->text.len;
 	buf_add(&r->text, text, tlen);
+	r->text.len = o + text_printable(r->text.data + o, tlen);
 	r->nlines++;
 	return last ? REPLY_DONE : REPLY_MORE;
 }

@@ -340,3 +340,75 @@ home_dir(uid_t uid, char *out, size_t outlen)
 		return -1;
 	return 0;
 }
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629 §4: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ */
+static size_t
+utf8_len(const unsigned char *p, size_t len)
+{
+	unsigned char	 lo = 0x80, hi = 0xbf;
+	size_t		 n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;
+		else if (p[0] == 0xed)
+			hi = 0x9f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (len < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+size_t
+text_printable(char *s, size_t len)
+{
+	unsigned char	*p = (unsigned char *)s;
+	size_t		 i = 0, o = 0, n;
+
+	while (i < len) {
+		if (p[i] == '\t') {
+			p[o++] = ' ';
+			i++;
+		} else if (p[i] < 0x20 || p[i] == 0x7f) {
+			p[o++] = '?';
+			i++;
+		} else if (p[i] < 0x80) {
+			p[o++] = p[i++];
+		} else if ((n = utf8_len(p + i, len - i)) == 0) {
+			/*
+			 * Each byte on its own: a lone 0x9b is CSI to a
+			 * terminal in an 8-bit mode, and the bytes after a
+			 * bad lead byte may start a good sequence.
+			 */
+			p[o++] = '?';
+			i++;
+		} else if (n == 2 && p[i] == 0xc2 && p[i + 1] <= 0x9f) {
+			/* C1 controls (U+0080..U+009F): CSI, OSC, ... */
+			p[o++] = '?';
+			i += 2;
+		} else {
+			memmove(p + o, p + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	if (o < len)
+		p[o] = '\0';
+	return o;
+}

@@ -76,6 +76,16 @@ void	 queue_id_new(char out[QUEUE_ID_LEN + 1]);
  */
 int	 home_dir(uid_t, char *out, size_t outlen);
 
+/*
+ * Make len bytes of server text safe to show on a terminal or in a log
+ * (SPEC §6, §10), in place: TAB becomes a space; other C0 controls, DEL,
+ * C1 controls (U+0080..U+009F) and every byte of an invalid, overlong or
+ * truncated UTF-8 sequence become '?'; valid UTF-8 is kept. A C1 control
+ * becomes one '?', so the text can shrink: returns the new length, and
+ * when it is shorter than len, s[new length] is '\0'.
+ */
+size_t	 text_printable(char *s, size_t len);
+
 /* RFC 3461 §4 xtext of s (caller frees). */
 char	*xtext_encode(const char *s);
 

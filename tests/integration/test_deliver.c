@@ -1127,6 +1127,68 @@ Test(deliver, verbose_never_shows_the_password)
 	free(log);
 }
 
+/* The first terminal control byte of s (ESC, BEL, CSI), or -1. */
+static int
+control_byte(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && i < len; i++)
+		if (s[i] == '\033' || s[i] == '\007' ||
+		    (unsigned char)s[i] == 0x9b)
+			return (unsigned char)s[i];
+	return -1;
+}
+
+/*
+ * SPEC §6, §10: a hostile server's escape sequences (a colour, a window
+ * title ended by BEL, a C1 CSI) reach neither the terminal (-v and the
+ * recipient's line), nor the transcript file, nor the log; the readable
+ * part of its text does.
+ */
+Test(deliver, server_escape_sequences_are_never_shown)
+{
+	char tpath[400], *tr, *log;
+	const char *line, *nl, *mark;
+	size_t trlen, loglen;
+
+	snprintf(tpath, sizeof(tpath), "%s/transcript", re.dir);
+	env_set("MXSEND_TRANSCRIPT=%s", tpath);
+	start_mx("rcpt reply 550 5.1.1 \\x1b[31mred\\x1b]0;title\\x07"
+	    "\\xc2\\x9b" "1mbold\n", "127.0.0.2", NULL);
+	deliver("u@a.test", "-v", NULL);
+	assert_exit(67);
+	cr_assert(logs_have(mxrec, NULL, "RCPT TO:<u@a.test>"),
+	    "not refused by the server%s", ev());
+	tr = slurp(tpath, &trlen);
+	log = slurp(logpath, &loglen);
+	cr_assert(tr != NULL && log != NULL, "no transcript or no log%s",
+	    ev());
+	cr_assert_eq(control_byte(res.err, res.errlen), -1,
+	    "byte %#x on stderr%s", control_byte(res.err, res.errlen), ev());
+	cr_assert_eq(control_byte(tr, trlen), -1,
+	    "byte %#x in the transcript:\n%.2000s%s",
+	    control_byte(tr, trlen), tr, ev());
+	cr_assert_eq(control_byte(log, loglen), -1, "byte %#x in the log%s",
+	    control_byte(log, loglen), ev());
+	cr_assert(strstr(res.err, "<-- 550 5.1.1 ?[31mred?]0;title??1mbold")
+	    != NULL, "the -v line lacks the readable text%s", ev());
+	line = strstr(res.err, "mxsend: <u@a.test>: ");
+	cr_assert(line != NULL && (nl = strchr(line, '\n')) != NULL &&
+	    (mark = strstr(line, "550 5.1.1 ?[31mred?]0;title??1mbold")) !=
+	    NULL && mark < nl, "the recipient's line lacks the readable "
+	    "text%s", ev());
+	cr_assert(strstr(tr, "<-- 550 5.1.1 ?[31mred?]0;title??1mbold")
+	    != NULL, "the transcript lacks the readable text:\n%.2000s%s",
+	    tr, ev());
+	cr_assert(strstr(tr, "--> RCPT TO:<u@a.test>") != NULL,
+	    "the transcript lacks our own lines:\n%.2000s%s", tr, ev());
+	cr_assert(strstr(log, "to=<u@a.test>") != NULL &&
+	    strstr(log, "red") != NULL, "the log lacks the reason%s", ev());
+	free(tr);
+	free(log);
+}
+
 Test(deliver, log_lines_sent_bounced_deferred)
 {
 	char *good, *bad, *later, relayhost[80];

@@ -140,6 +140,28 @@ Test(reply, summary_replaces_control_characters)
 	cr_assert_str_eq(s, "550 bad?[31m");
 }
 
+/*
+ * SPEC §6/§10: the text handed on (reasons, stderr, the log, bounces) is
+ * already safe to print; C1 controls and broken UTF-8 too, which the
+ * summary alone let through.
+ */
+Test(reply, text_is_free_of_control_characters)
+{
+	char s[128];
+
+	cr_assert_eq(feed("550-5.1.1 \033[31mred\033]0;title\007"),
+	    REPLY_MORE);
+	cr_assert_eq(feed("550 5.1.1 \x9b" "2J\xc2\x9b" "0m\t"
+	    "Gr\xc3\xbc\xc3\x9f" "e \xe2\x82"), REPLY_DONE);
+	cr_assert_str_eq(r.enh, "5.1.1");
+	cr_assert_str_eq(r.text.data, "5.1.1 ?[31mred?]0;title?\n"
+	    "5.1.1 ?2J?0m Gr\xc3\xbc\xc3\x9f" "e ??");
+	cr_assert_eq(r.text.len, strlen(r.text.data));
+	reply_summary(&r, s, sizeof(s));
+	cr_assert_str_eq(s, "550 5.1.1 ?[31mred?]0;title? "
+	    "5.1.1 ?2J?0m Gr\xc3\xbc\xc3\x9f" "e ??");
+}
+
 static void
 ehlo(const char *const lines[], struct ehlo_caps *caps)
 {

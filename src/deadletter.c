@@ -9,7 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +108,7 @@ deadletter_append(const char *path, const struct message *msg,
     const char *sender, time_t now, char *err, size_t errlen)
 {
 	struct mbox_writer mw;
+	struct stat st;
 	struct tm tm;
 	char date[64];
 	int fd, rc = -1;
@@ -121,6 +122,17 @@ deadletter_append(const char *path, const struct message *msg,
 	}
 	if (flock(fd, LOCK_EX) != 0) {
 		snprintf(err, errlen, "cannot lock %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/*
+	 * The size under the lock is where our entry starts: a failure
+	 * half-way (ENOSPC, EDQUOT, EFBIG) cuts the file back to it, so
+	 * that no reader ever finds a message cut off in the middle.
+	 */
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot stat %s: %s", path,
 		    strerror(errno));
 		close(fd);
 		return -1;
@@ -153,6 +165,13 @@ deadletter_append(const char *path, const struct message *msg,
 	rc = 0;
 out:
 	buf_free(&mw.out);
+	if (rc != 0 && ftruncate(fd, st.st_size) != 0) {
+		size_t n = strlen(err);
+
+		snprintf(err + n, errlen - n, "; cannot restore its size: %s",
+		    strerror(errno));
+	}
+	/* The lock goes with the descriptor, after the file is whole. */
 	if (close(fd) != 0 && rc == 0) {
 		snprintf(err, errlen, "cannot write %s: %s", path,
 		    strerror(errno));
@@ -164,14 +183,10 @@ out:
 int
 deadletter_path(char *out, size_t outlen)
 {
-	const char *home = getenv("HOME");
-	struct passwd *pw;
+	char home[PATH_MAX];
 
-	if (home == NULL || home[0] != '/') {
-		if ((pw = getpwuid(getuid())) == NULL || pw->pw_dir == NULL)
-			return -1;
-		home = pw->pw_dir;
-	}
+	if (home_dir(getuid(), home, sizeof(home)) != 0)
+		return -1;
 	if ((size_t)snprintf(out, outlen, "%s/dead.letter", home) >= outlen)
 		return -1;
 	return 0;

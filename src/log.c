@@ -2,9 +2,12 @@
  * log.c: mail log lines in Postfix's format, and the SMTP transcript.
  * Secrets never reach this file: smtp.c redacts AUTH lines before it
  * calls the transcript hook (SPEC §10). Server text is shown with its
- * control characters replaced (SPEC §10).
+ * control characters replaced, and the files are opened so that nobody
+ * can point them at another file (SPEC §10).
  */
 #include "autoconf.h"
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +36,82 @@ struct transcript {
 	int		 fd;		/* -1: no file */
 };
 
+static const char *
+file_kind(mode_t m)
+{
+	if (S_ISLNK(m))
+		return "a symbolic link (not followed)";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	return "not a regular file";
+}
+
+/*
+ * Open the log or transcript file for appending (SPEC §10), or -1 with
+ * warn "what path: reason". O_NOFOLLOW: a link planted where the file
+ * should be must not make us append to its target. O_NONBLOCK: a FIFO
+ * with no reader must not hang the submission. Only a regular file is
+ * written, and root only writes one of root's own: another user's file
+ * is that user's to fill, not ours. The checks act on the descriptor
+ * that is written, so nothing can be swapped between them.
+ */
+static int
+open_append(const char *what, const char *path, char *warn, size_t warnlen)
+{
+	struct stat	 st;
+	int		 fd, saved;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		saved = errno;
+		/*
+		 * ELOOP, ENXIO (a FIFO without a reader, a socket), EISDIR:
+		 * say what is there; the name is only looked at for that.
+		 */
+		if ((saved == ELOOP || saved == ENXIO || saved == EISDIR) &&
+		    lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+			snprintf(warn, warnlen, "%s %s: is %s", what, path,
+			    file_kind(st.st_mode));
+		else
+			snprintf(warn, warnlen, "%s %s: %s", what, path,
+			    strerror(saved));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(warn, warnlen, "%s %s: %s", what, path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(warn, warnlen, "%s %s: is %s", what, path,
+		    file_kind(st.st_mode));
+		close(fd);
+		return -1;
+	}
+	if (geteuid() == 0 && st.st_uid != 0) {
+		snprintf(warn, warnlen, "%s %s: owned by uid %lu, not root",
+		    what, path, (unsigned long)st.st_uid);
+		close(fd);
+		return -1;
+	}
+	/* O_NONBLOCK was for the open; a line is written whole. */
+	if (fcntl(fd, F_SETFL, O_APPEND) == -1) {
+		snprintf(warn, warnlen, "%s %s: %s", what, path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 struct log *
 log_open(const struct config *cfg, char *warn, size_t warnlen)
 {
@@ -52,12 +131,9 @@ log_open(const struct config *cfg, char *warn, size_t warnlen)
 		openlog("mxsend", LOG_PID | LOG_NDELAY, LOG_MAIL);
 		break;
 	case LOGT_FILE:
-		l->fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT |
-		    O_CLOEXEC, 0640);
+		l->fd = open_append("log", cfg->log_file, warn, warnlen);
 		if (l->fd == -1) {
-			snprintf(warn, warnlen, "cannot open the log file %s: "
-			    "%s; logging to stderr", cfg->log_file,
-			    strerror(errno));
+			strlcat(warn, "; logging to stderr", warnlen);
 			l->target = LOGT_STDERR;
 		}
 		break;
@@ -210,13 +286,8 @@ transcript_open(const char *path, int verbose, char *warn, size_t warnlen)
 	int		 fd = -1;
 
 	warn[0] = '\0';
-	if (path != NULL) {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0600);
-		if (fd == -1)
-			snprintf(warn, warnlen, "cannot open the transcript "
-			    "%s: %s", path, strerror(errno));
-	}
+	if (path != NULL)
+		fd = open_append("transcript", path, warn, warnlen);
 	if (fd == -1 && !verbose)
 		return NULL;
 	t = xcalloc(1, sizeof(*t));

@@ -24,9 +24,12 @@
 struct log;
 
 /*
- * Open the log that cfg->log names. A log file that cannot be opened is
- * not fatal (mail matters more than its log): the lines go to stderr and
- * warn says why. Never returns NULL.
+ * Open the log that cfg->log names. A log file is appended to (created
+ * with mode 0600) only when it is a regular file, not reached through a
+ * symbolic link, and, for root, owned by root (SPEC §10). One that cannot
+ * be opened or is refused is not fatal (mail matters more than its log):
+ * the lines go to stderr and warn names the file and says why. Never
+ * returns NULL.
  */
 struct log	*log_open(const struct config *, char *warn, size_t warnlen);
 
@@ -46,7 +49,9 @@ void		 log_rcpt(struct log *, const char *qid, const struct rcpt *);
 
 /*
  * The transcript: with verbose, every line to stderr; with path, also
- * appended to that file (mode 0600). NULL when there is neither.
+ * appended to that file under the log file's rules (mode 0600; warn when
+ * it is refused). NULL when there is neither. Every line is shown with
+ * control characters replaced (text_printable()), whichever its side.
  */
 struct transcript;
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,13 +144,16 @@ static const char *
 ev(void)
 {
 	static char buf[24000];
+	struct stat st;
 	char *log;
 
 	buf[0] = '\0';
 	append(buf, sizeof(buf), "\nexit %d%s after %.2f s\n--- stderr:\n"
 	    "%.4000s\n", res.status, res.timed_out ? " (TIMED OUT)" : "",
 	    elapsed, res.err ? res.err : "");
-	if ((log = slurp(logpath, NULL)) != NULL) {
+	/* Not a FIFO of a test: opening it would wait for a writer. */
+	if (stat(logpath, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (log = slurp(logpath, NULL)) != NULL) {
 		append(buf, sizeof(buf), "--- log:\n%.3000s\n", log);
 		free(log);
 	}
@@ -1187,6 +1191,161 @@ Test(deliver, server_escape_sequences_are_never_shown)
 	    strstr(log, "red") != NULL, "the log lacks the reason%s", ev());
 	free(tr);
 	free(log);
+}
+
+/* ---------------------------------- the log and transcript files (§10) */
+
+#define VICTIM	"a file somebody else cares about\n"
+
+/* Some stderr line warns about path and says why. */
+static void
+assert_warned(const char *path, const char *why)
+{
+	const char *p = res.err;
+
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char *line = strndup(p, len);
+		int hit;
+
+		cr_assert(line != NULL);
+		hit = strstr(line, "warning") != NULL &&
+		    strstr(line, path) != NULL && strstr(line, why) != NULL;
+		free(line);
+		if (hit)
+			return;
+		p = nl ? nl + 1 : NULL;
+	}
+	cr_assert_fail("no warning about %s that says \"%s\"%s", path, why,
+	    ev());
+}
+
+/* $dir/victim with VICTIM in it, and path a symbolic link to it. */
+static const char *
+link_to_victim(const char *path)
+{
+	static char victim[400];
+
+	snprintf(victim, sizeof(victim), "%s", run_env_file(&re, "victim",
+	    VICTIM, 0644));
+	cr_assert(symlink(victim, path) == 0, "symlink %s: %s", path,
+	    strerror(errno));
+	return victim;
+}
+
+/* $dir/name with VICTIM in it, owned by uid 4242 (the test runs as root). */
+static const char *
+foreign_file(const char *name)
+{
+	const char *path = run_env_file(&re, name, VICTIM, 0666);
+
+	cr_assert(chown(path, 4242, 4242) == 0, "chown: %s", strerror(errno));
+	return path;
+}
+
+static void
+assert_victim_unchanged(const char *victim)
+{
+	char *s = slurp(victim, NULL);
+
+	cr_assert(s != NULL && strcmp(s, VICTIM) == 0,
+	    "%s was written to:\n%.1000s%s", victim, s ? s : "(unreadable)",
+	    ev());
+	free(s);
+}
+
+Test(deliver, log_symlink_is_not_followed)
+{
+	const char *victim = link_to_victim(logpath);
+
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_victim_unchanged(victim);
+	assert_warned(logpath, "is a symbolic link (not followed)");
+	cr_assert(strstr(res.err, "to=<u@a.test>") != NULL,
+	    "the log lines did not go to stderr instead%s", ev());
+}
+
+Test(deliver, log_fifo_without_reader_does_not_hang)
+{
+	cr_assert(mkfifo(logpath, 0600) == 0, "mkfifo: %s", strerror(errno));
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	cr_assert(elapsed < 10.0, "took %.2f s%s", elapsed, ev());
+	assert_warned(logpath, "is a FIFO");
+}
+
+Test(deliver, log_fifo_with_reader_is_not_written)
+{
+	char buf[512];
+	ssize_t n;
+	int fd;
+
+	cr_assert(mkfifo(logpath, 0600) == 0, "mkfifo: %s", strerror(errno));
+	fd = open(logpath, O_RDONLY | O_NONBLOCK);
+	cr_assert(fd >= 0, "open %s: %s", logpath, strerror(errno));
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_exit(0);
+	cr_assert(n <= 0, "%zd bytes written to the FIFO: %.*s%s", n,
+	    (int)(n > 0 ? n : 0), buf, ev());
+	assert_warned(logpath, "is a FIFO");
+}
+
+/* As root, a file someone else owns is theirs to fill, not root's. */
+Test(deliver, root_does_not_log_to_a_file_owned_by_another_user)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root");
+	foreign_file("mxsend.log");
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_victim_unchanged(logpath);
+	assert_warned(logpath, "owned by uid 4242, not root");
+}
+
+Test(deliver, transcript_symlink_is_not_followed)
+{
+	char tpath[400];
+	const char *victim;
+
+	snprintf(tpath, sizeof(tpath), "%s/transcript", re.dir);
+	victim = link_to_victim(tpath);
+	env_set("MXSEND_TRANSCRIPT=%s", tpath);
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_victim_unchanged(victim);
+	assert_warned(tpath, "is a symbolic link (not followed)");
+}
+
+Test(deliver, transcript_fifo_and_foreign_file_are_refused)
+{
+	char tpath[400];
+
+	snprintf(tpath, sizeof(tpath), "%s/transcript", re.dir);
+	cr_assert(mkfifo(tpath, 0600) == 0, "mkfifo: %s", strerror(errno));
+	env_set("MXSEND_TRANSCRIPT=%s", tpath);
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	cr_assert(elapsed < 10.0, "took %.2f s%s", elapsed, ev());
+	assert_warned(tpath, "is a FIFO");
+	if (geteuid() != 0)
+		return;
+	cr_assert(unlink(tpath) == 0);
+	foreign_file("transcript");
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_victim_unchanged(tpath);
+	assert_warned(tpath, "owned by uid 4242, not root");
 }
 
 Test(deliver, log_lines_sent_bounced_deferred)

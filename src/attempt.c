@@ -383,7 +383,7 @@ report_outcomes(struct attempt *a, const unsigned char *tried,
 	struct log	*vlog;
 	size_t		 i;
 
-	vlog = a->opts->verbose && a->cfg->log != LOGT_STDERR ?
+	vlog = a->opts->verbose && !log_to_stderr(a->log) ?
 	    log_open_stderr() : NULL;
 	for (i = 0; i < a->env->nrcpts; i++) {
 		rc = &a->env->rcpts[i];

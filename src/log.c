@@ -155,6 +155,12 @@ log_open_stderr(void)
 	return l;
 }
 
+int
+log_to_stderr(const struct log *l)
+{
+	return l->target == LOGT_STDERR;
+}
+
 void
 log_close(struct log *l)
 {

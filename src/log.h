@@ -33,6 +33,9 @@ struct log;
  */
 struct log	*log_open(const struct config *, char *warn, size_t warnlen);
 
+/* Whether the lines of l go to stderr (configured, or a refused file). */
+int		 log_to_stderr(const struct log *);
+
 /* A log to stderr whatever the configuration (-v's per-recipient lines). */
 struct log	*log_open_stderr(void);
 void		 log_close(struct log *);

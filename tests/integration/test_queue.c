@@ -1684,6 +1684,26 @@ dead_letter_has(const char *needle)
 	return ok;
 }
 
+/*
+ * RFC 3461 §4.1: NOTIFY=NEVER leaves nobody to tell. No bounce is
+ * composed (nor queued, nor sent); the failure counts in the exit status
+ * and the message is kept as without -oem.
+ */
+Test(queue, oem_with_notify_never_composes_no_bounce)
+{
+	start_mx(bounce_script(), MXA, MXB, NULL);
+	submit(SENDER, SUBJECT, "-oem", "-N", "never", NULL);
+	server_stop(&mx);
+	assert_exit(67);
+	cr_assert_eq(sessions_at(mxrec, MXA), 0, "a bounce was sent although "
+	    "NOTIFY=NEVER%s", ev());
+	cr_assert(line_with(res.err, "notification") == NULL, "a notification "
+	    "was composed%s", ev());
+	cr_assert(dead_letter_has(BODY), "the message is not in "
+	    "$HOME/dead.letter%s", ev());
+	assert_queue_empty();
+}
+
 Test(queue, without_oem_a_refused_recipient_is_67_and_no_bounce)
 {
 	const char *l;

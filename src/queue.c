@@ -276,7 +276,7 @@ int
 queue_pick(const struct config *cfg, uid_t uid, int skip_primary,
     struct qdir *d, char *warn, size_t warnlen, char *err, size_t errlen)
 {
-	char	 why[512], root[PATH_MAX];
+	char	 why[PATH_MAX + 256], root[PATH_MAX];
 	int	 rfd, r;
 
 	warn[0] = '\0';
@@ -1138,7 +1138,7 @@ apply_edits(struct message *msg, const struct qmeta *m)
 static enum queue_load_status
 lock_msg(struct qdir *d, struct qentry *e, char *err, size_t errlen)
 {
-	char		 name[QUEUE_ID_LEN + 16], why[512];
+	char		 name[QUEUE_ID_LEN + 16], why[PATH_MAX + 256];
 	struct stat	 a, b;
 	int		 fd;
 
@@ -1191,7 +1191,7 @@ static enum queue_load_status
 load_env(struct qdir *d, struct qentry *e, struct envelope *env,
     struct qmeta *m, char *err, size_t errlen)
 {
-	char		 name[QUEUE_ID_LEN + 16], why[512], *text = NULL;
+	char		 name[QUEUE_ID_LEN + 16], why[PATH_MAX + 256], *text = NULL;
 	struct stat	 st;
 	size_t		 len;
 	int		 fd;
@@ -1349,7 +1349,7 @@ clean_one(struct qdir *d, const char *id, const char *suffix, time_t minage,
     time_t now)
 {
 	char		 name[QUEUE_ID_LEN + 16], env[QUEUE_ID_LEN + 16];
-	char		 why[512];
+	char		 why[PATH_MAX + 256];
 	struct stat	 st;
 	int		 fd;
 
@@ -1380,7 +1380,7 @@ clean_one(struct qdir *d, const char *id, const char *suffix, time_t minage,
 static void
 clean_tmp(struct qdir *d, const char *id)
 {
-	char		 name[QUEUE_ID_LEN + 16], why[512];
+	char		 name[QUEUE_ID_LEN + 16], why[PATH_MAX + 256];
 	struct stat	 st;
 	int		 fd, stale = 0;
 
@@ -1440,7 +1440,7 @@ queue_clean(struct qdir *d, time_t now)
 static int
 entry_active(struct qdir *d, const char *id, off_t *size)
 {
-	char		 name[QUEUE_ID_LEN + 16], why[512];
+	char		 name[QUEUE_ID_LEN + 16], why[PATH_MAX + 256];
 	struct stat	 st;
 	int		 fd, busy;
 
@@ -1493,7 +1493,7 @@ print_entry(FILE *out, struct qdir *d, const char *id, struct qprint *p)
 	struct qmeta	 m;
 	struct stat	 st;
 	struct tm	 tm;
-	char		 name[QUEUE_ID_LEN + 16], when[32], err[512], b[1024];
+	char		 name[QUEUE_ID_LEN + 16], when[32], err[PATH_MAX + 256], b[1024];
 	char		*text = NULL;
 	size_t		 len, i;
 	off_t		 size;

@@ -236,7 +236,7 @@ epath(const char *dir, const char *id, const char *suffix)
 	static int k;
 
 	k ^= 1;
-	snprintf(path[k], sizeof(path[k]), "%s/%s%s", dir, id, suffix);
+	snprintf(path[k], sizeof(path[k]), "%.500s/%.18s%.100s", dir, id, suffix);
 	return path[k];
 }
 

@@ -287,7 +287,7 @@ open_qdir(struct qdir *d)
 static void
 qpath(const struct qdir *d, const char *name, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s/%s", d->path, name);
+	snprintf(out, outlen, "%.600s/%.200s", d->path, name);
 }
 
 /* Intake of text (LF endings) into a spool of entry id in d. */

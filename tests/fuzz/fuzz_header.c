@@ -3,7 +3,10 @@
  * input octet picks the options (lone dot handling, the submission data),
  * the rest is the message. Whatever the input, what msg_stream() emits
  * must be wire-safe (SPEC §5.2-5.3: only CRLF line ends, no line over 998
- * octets) and exactly msg_stream_size() octets long.
+ * octets) and exactly msg_stream_size() octets long. And what intake
+ * wrote, intake_index() (a queue run) must read back as the same index
+ * (SPEC §7: whatever intake accepted and queued, -q can deliver), while a
+ * spool with a NUL is refused.
  */
 #include "autoconf.h"
 
@@ -68,6 +71,37 @@ check_stream(const struct message *msg, int flags, int nul_ok)
 		abort();
 }
 
+/* The spool re-indexed in place matches intake's own index. */
+static void
+check_index(const struct message *msg, enum intake_status st)
+{
+	struct message again;
+	char err[256];
+	enum intake_status ist;
+	size_t i;
+
+	msg_init(&again, msg->fd);
+	ist = intake_index(&again, err, sizeof(err));
+	if (st == INTAKE_NUL) {
+		if (ist != INTAKE_CORRUPT)
+			abort();
+		msg_free(&again);
+		return;
+	}
+	if (ist != INTAKE_OK || again.size != msg->size ||
+	    again.hdr_end != msg->hdr_end || again.body_off != msg->body_off ||
+	    again.has_sep != msg->has_sep || again.nfields != msg->nfields ||
+	    again.nreceived != msg->nreceived ||
+	    again.eightbit != msg->eightbit)
+		abort();
+	for (i = 0; i < msg->nfields; i++)
+		if (again.fields[i].off != msg->fields[i].off ||
+		    again.fields[i].len != msg->fields[i].len ||
+		    strcmp(again.fields[i].name, msg->fields[i].name) != 0)
+			abort();
+	msg_free(&again);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -99,6 +133,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (msg.hdr_end > msg.body_off || msg.body_off > msg.size ||
 	    (msg.has_sep && msg.body_off != msg.hdr_end + 2))
 		abort();
+	if (st == INTAKE_OK || st == INTAKE_NUL)
+		check_index(&msg, st);
 
 	memset(&sub, 0, sizeof(sub));
 	sub.sender = (opt & 2) ? "" : "fuzz@example.org";

@@ -1636,6 +1636,53 @@ Test(trust, no_space_during_q_keeps_the_entry)
 	    "delivered once the space was back%s", ev());
 }
 
+/*
+ * queue_dir fills up while stdin is being read (SPEC §7 order): what was
+ * read moves on to ~/.mxsend/queue and intake goes on there; the message
+ * arrives whole.
+ */
+Test(trust, queue_full_during_intake_moves_on_to_the_home_queue)
+{
+	char r[IDLEN + 1], q[500], arg[40], *text, *got = NULL;
+	size_t o = 0, i, cap = 3u << 20;
+
+	NEED_ROOT();
+	mount_tmpfs(fsdir, "1m");
+	snprintf(q, sizeof(q), "%s/queue", fsdir);
+	mkdir_mode(q, 01733);
+	env_set("MXSEND_QUEUE_DIR=%s", q);
+	text = malloc(cap + 1024);
+	cr_assert_not_null(text);
+	o += (size_t)snprintf(text, 1024, "From: %s\nTo: " RCPT_A "\n"
+	    "Subject: spill\n\n" BODY_R "\n", sender_of(0));
+	for (i = 0; o + 100 < cap; i++)
+		o += (size_t)snprintf(text + o, 100, "line %07zu of a message "
+		    "larger than its first queue's file system\n", i);
+	o += (size_t)snprintf(text + o, 100, "the last line 77e1\n");
+	submit_text(0, RCPT_A, text, o, NULL);
+	free(text);
+	assert_exit(75);
+	cr_assert(strstr(res.err, q) != NULL && strstr(res.err,
+	    "No space left") != NULL, "no warning naming the full queue%s",
+	    ev());
+	cr_assert_eq(entries(udir(0), NULL, 0), 0, "an entry was left in the "
+	    "full queue%s", ev());
+	cr_assert_eq(entries(hqdir(0), NULL, 0), 1, "the message is not in "
+	    "root's home queue%s", ev());
+	new_entry(hqdir(0), NULL, 0, r);
+	start_mx("");
+	snprintf(arg, sizeof(arg), "-qI%s", r);
+	run1(0, 30, "sendmail", arg);
+	server_stop(&mx);
+	assert_exit(0);
+	cr_assert_eq(messages_with("the last line 77e1", &got), 1, "the "
+	    "message was not delivered whole%s", ev());
+	cr_assert(strstr(got, BODY_R) != NULL && strstr(got, "line 0000000 ")
+	    != NULL && strstr(got, "line 0030000 ") != NULL, "the message "
+	    "lost its beginning or middle%s", ev());
+	free(got);
+}
+
 /* ===================================================== a large envelope */
 
 Test(trust, envelope_over_16_mib_is_not_corrupt)

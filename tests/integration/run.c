@@ -235,6 +235,8 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	snprintf(pwd, sizeof(pwd), "NSS_WRAPPER_PASSWD=%s", re->passwd);
 	snprintf(grp, sizeof(grp), "NSS_WRAPPER_GROUP=%s", re->group);
 	envp[nenv++] = "LD_PRELOAD=libnss_wrapper.so";
+	/* Deep binding and the sanitizer runtimes do not mix. */
+	envp[nenv++] = "NSS_WRAPPER_DISABLE_DEEPBIND=1";
 	envp[nenv++] = pwd;
 	envp[nenv++] = grp;
 	/* nss_wrapper is preloaded before the sanitizer runtime. */

@@ -520,6 +520,8 @@ bg_start(struct bg *b, const char *input, const char *const argv[])
 	snprintf(pwd, sizeof(pwd), "NSS_WRAPPER_PASSWD=%s", re.passwd);
 	snprintf(grp, sizeof(grp), "NSS_WRAPPER_GROUP=%s", re.group);
 	envp[n++] = "LD_PRELOAD=libnss_wrapper.so";
+	/* Deep binding and the sanitizer runtimes do not mix. */
+	envp[n++] = "NSS_WRAPPER_DISABLE_DEEPBIND=1";
 	envp[n++] = pwd;
 	envp[n++] = grp;
 	if (getenv("ASAN_OPTIONS"))

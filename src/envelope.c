@@ -784,7 +784,7 @@ void
 envelope_group(struct envelope *env)
 {
 	struct sortent *s;
-	size_t i, n = 0;
+	size_t i, j, k, n = 0, ndom;
 
 	free_groups(env);
 	s = xreallocarray(NULL, env->nrcpts, sizeof(*s));
@@ -796,20 +796,22 @@ envelope_group(struct envelope *env)
 		n++;
 	}
 	qsort(s, n, sizeof(*s), sortent_cmp);
-	for (i = 0; i < n; i++) {
-		struct domain_group *g;
+	/* Sized once: a hundred thousand recipients are not quadratic. */
+	for (i = 0, ndom = 0; i < n; i++)
+		ndom += i == 0 || strcmp(s[i].domain, s[i - 1].domain) != 0;
+	env->domains = ndom > 0 ? xreallocarray(NULL, ndom,
+	    sizeof(*env->domains)) : NULL;
+	for (i = 0; i < n; i = j) {
+		struct domain_group *g = &env->domains[env->ndomains++];
 
-		if (i == 0 || strcmp(s[i].domain, s[i - 1].domain) != 0) {
-			env->domains = xreallocarray(env->domains,
-			    env->ndomains + 1, sizeof(*env->domains));
-			g = &env->domains[env->ndomains++];
-			g->domain = xstrdup(s[i].domain);
-			g->rcpt = NULL;
-			g->n = 0;
-		}
-		g = &env->domains[env->ndomains - 1];
-		g->rcpt = xreallocarray(g->rcpt, g->n + 1, sizeof(*g->rcpt));
-		g->rcpt[g->n++] = s[i].idx;
+		for (j = i + 1; j < n && strcmp(s[j].domain, s[i].domain) == 0;
+		    j++)
+			;
+		g->domain = xstrdup(s[i].domain);
+		g->n = j - i;
+		g->rcpt = xreallocarray(NULL, g->n, sizeof(*g->rcpt));
+		for (k = i; k < j; k++)
+			g->rcpt[k - i] = s[k].idx;
 	}
 	free(s);
 }

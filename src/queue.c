@@ -486,6 +486,7 @@ struct cursor {
 	size_t		 llen;
 	char		*err;
 	size_t		 errlen;
+	size_t		 rcap;		/* recipients allocated */
 };
 
 static int
@@ -648,9 +649,13 @@ parse_rcpt(struct cursor *c, struct envelope *env, struct qmeta *m)
 			return bad(c, "short rcpt line");
 	if (pos != c->llen)
 		return bad(c, "long rcpt line");
-	env->rcpts = xreallocarray(env->rcpts, env->nrcpts + 1,
-	    sizeof(*env->rcpts));
-	m->q = xreallocarray(m->q, env->nrcpts + 1, sizeof(*m->q));
+	/* Doubling: a hundred thousand recipients are not quadratic. */
+	if (env->nrcpts == c->rcap) {
+		c->rcap = c->rcap ? c->rcap * 2 : 8;
+		env->rcpts = xreallocarray(env->rcpts, c->rcap,
+		    sizeof(*env->rcpts));
+		m->q = xreallocarray(m->q, c->rcap, sizeof(*m->q));
+	}
 	r = &env->rcpts[env->nrcpts];
 	memset(r, 0, sizeof(*r));
 	memset(&m->q[env->nrcpts], 0, sizeof(m->q[0]));
@@ -715,6 +720,7 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 	c.end = text + len;
 	c.err = err;
 	c.errlen = errlen;
+	c.rcap = env->nrcpts;	/* full: the first recipient reallocates */
 	if (keyed_num(&c, "mxsend-queue", 1000, &v) == -1)
 		return -1;
 	/* Version 1: ID.msg had the edits applied; an owner line. */

@@ -1019,16 +1019,6 @@ set_transcript(struct config *cfg, const char *v, const char **hint)
 
 /* ---------------------------------------------------------- -C */
 
-static void
-free_list(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 struct dirs_acc {
 	char	**v;
 	size_t	 n;
@@ -1058,10 +1048,10 @@ set_config_directories(struct config *cfg, const char *v, const char **hint)
 	(void)hint;
 	memset(&da, 0, sizeof(da));
 	if (each_item(v, dir_item, &da) <= 0) {
-		free_list(da.v, da.n);
+		strv_free(da.v, da.n);
 		return -1;
 	}
-	free_list(cfg->config_directories, cfg->nconfig_directories);
+	strv_free(cfg->config_directories, cfg->nconfig_directories);
 	cfg->config_directories = da.v;
 	cfg->nconfig_directories = da.n;
 	return 0;
@@ -1760,7 +1750,7 @@ config_free(struct config *cfg)
 	free(cfg->queue_dir);
 	free(cfg->log_file);
 	free(cfg->transcript);
-	free_list(cfg->config_directories, cfg->nconfig_directories);
+	strv_free(cfg->config_directories, cfg->nconfig_directories);
 	explicit_bzero(cfg, sizeof(*cfg));
 }
 

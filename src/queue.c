@@ -76,6 +76,18 @@ queue_backoff(unsigned attempts)
 	return t < QUEUE_BACKOFF_MAX ? t : QUEUE_BACKOFF_MAX;
 }
 
+/* One line to a queue_report_fn (none: silent). */
+static void
+vnote(queue_report_fn fn, void *ctx, const char *fmt, va_list ap)
+{
+	char	 line[1024];
+
+	if (fn == NULL)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fn(ctx, line);
+}
+
 static void
 report(const struct qdir *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -83,15 +95,11 @@ report(const struct qdir *d, const char *fmt, ...)
 static void
 report(const struct qdir *d, const char *fmt, ...)
 {
-	char	 line[1024];
 	va_list	 ap;
 
-	if (d->report == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vnote(d->report, d->rctx, fmt, ap);
 	va_end(ap);
-	d->report(d->rctx, line);
 }
 
 /* ------------------------------------------------------- directories */
@@ -1339,16 +1347,6 @@ queue_list(struct qdir *d, size_t *np)
 	return list_suffix(d, ".env", np);
 }
 
-static void
-free_list(char **v, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* Remove an unheld file the creation or removal of an entry left. */
 static void
 clean_one(struct qdir *d, const char *id, const char *suffix, time_t minage,
@@ -1428,7 +1426,7 @@ queue_clean(struct qdir *d, time_t now)
 		for (i = 0; i < n; i++)
 			clean_one(d, ids[i], orphans[k].suffix,
 			    orphans[k].minage, now);
-		free_list(ids, n);
+		strv_free(ids, n);
 	}
 	/*
 	 * Written and renamed under the lock of ID.msg: with ID.msg gone or
@@ -1437,7 +1435,7 @@ queue_clean(struct qdir *d, time_t now)
 	ids = list_suffix(d, ".env.tmp", &n);
 	for (i = 0; i < n; i++)
 		clean_tmp(d, ids[i]);
-	free_list(ids, n);
+	strv_free(ids, n);
 }
 
 /* ------------------------------------------------------------ mailq */
@@ -1560,7 +1558,7 @@ queue_print_dir(FILE *out, struct qdir *d, struct qprint *p)
 	ids = queue_list(d, &n);
 	for (i = 0; i < n; i++)
 		print_entry(out, d, ids[i], p);
-	free_list(ids, n);
+	strv_free(ids, n);
 	/* Moved aside: listed until an administrator deals with them. */
 	bad = list_suffix(d, ".env.corrupt", &nbad);
 	for (i = 0; i < nbad; i++)
@@ -1572,8 +1570,8 @@ queue_print_dir(FILE *out, struct qdir *d, struct qprint *p)
 		if (j == nbad)
 			print_corrupt(out, d, badmsg[i], "moved aside", p);
 	}
-	free_list(bad, nbad);
-	free_list(badmsg, nbadmsg);
+	strv_free(bad, nbad);
+	strv_free(badmsg, nbadmsg);
 }
 
 void
@@ -1604,15 +1602,11 @@ say(const struct visit *v, const char *fmt, ...)
 static void
 say(const struct visit *v, const char *fmt, ...)
 {
-	char	 line[1024];
 	va_list	 ap;
 
-	if (v->report == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vnote(v->report, v->rctx, fmt, ap);
 	va_end(ap);
-	v->report(v->rctx, line);
 }
 
 /* fn on ROOT/uid, when it exists. */

@@ -412,3 +412,13 @@ text_printable(char *s, size_t len)
 		p[o] = '\0';
 	return o;
 }
+
+void
+strv_free(char **v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}

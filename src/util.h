@@ -38,6 +38,9 @@ void	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 char	*buf_release(struct buf *);	/* caller frees; buf is reset */
 
+/* Free n strings and the array that holds them. */
+void	 strv_free(char **, size_t n);
+
 /* ASCII-only helpers (never locale dependent). */
 int	 ascii_tolower(int);
 int	 ascii_strcasecmp(const char *, const char *);

@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -271,4 +273,133 @@ append(char *buf, size_t size, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf + len, size - len, fmt, ap);
 	va_end(ap);
+}
+
+/* ------------------------------------------------- what the runs did */
+
+#define NHIST	12
+
+static struct hist {
+	char	 cmd[400];
+	int	 status;
+	double	 secs;
+	char	*out, *err;
+} hist[NHIST];
+static int nhist;
+
+void
+ev_runs(char *buf, size_t size)
+{
+	int i;
+
+	append(buf, size, "\n--- mxsend runs (last %d):\n", nhist);
+	for (i = 0; i < nhist; i++)
+		append(buf, size, "$ %s\n  exit %d after %.2f s\n"
+		    "  stdout:\n%.1500s\n  stderr:\n%.2500s\n", hist[i].cmd,
+		    hist[i].status, hist[i].secs, hist[i].out, hist[i].err);
+}
+
+void
+msleep(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+
+void
+hist_add(const char *cmd, int status, double secs, const char *out,
+    const char *err)
+{
+	struct hist *h;
+
+	if (nhist == NHIST) {
+		free(hist[0].out);
+		free(hist[0].err);
+		memmove(&hist[0], &hist[1], sizeof(hist[0]) * (NHIST - 1));
+		nhist--;
+	}
+	h = &hist[nhist++];
+	snprintf(h->cmd, sizeof(h->cmd), "%s", cmd);
+	h->status = status;
+	h->secs = secs;
+	h->out = strdup(out != NULL ? out : "");
+	h->err = strdup(err != NULL ? err : "");
+}
+
+
+void
+hist_free(void)
+{
+	int i;
+
+	for (i = 0; i < nhist; i++) {
+		free(hist[i].out);
+		free(hist[i].err);
+	}
+	nhist = 0;
+}
+
+
+int
+is_id(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != IDLEN)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+
+/* The ids of the entries (ID.env files) in dir; returns how many. */
+int
+entries(const char *dir, char ids[][IDLEN + 1], int max)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len != IDLEN + 4 || strcmp(de->d_name + IDLEN, ".env") != 0 ||
+		    !is_id(de->d_name, IDLEN))
+			continue;
+		if (ids != NULL && n < max)
+			snprintf(ids[n], IDLEN + 1, "%.*s", IDLEN, de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+
+/* The line of s that holds needle (buffer), or NULL. */
+const char *
+line_with(const char *s, const char *needle)
+{
+	static char line[2048];
+	const char *p = s;
+
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len >= sizeof(line))
+			len = sizeof(line) - 1;
+		memcpy(line, p, len);
+		line[len] = '\0';
+		if (strstr(line, needle) != NULL)
+			return line;
+		p = nl ? nl + 1 : NULL;
+	}
+	return NULL;
 }

@@ -77,7 +77,37 @@ void	 fakesmtp_mx_vstart(struct server *mx, struct run_env *re, int n,
 	    const char *script, char *rec, size_t recsize, unsigned *port,
 	    const char *const extra[], va_list ap);
 
+/* ------------------------------------------------------- the queue */
+
+#define IDLEN	18	/* a queue id */
+
+/* Whether s[0..n) is a queue id (hex digits, IDLEN of them). */
+int	 is_id(const char *s, size_t n);
+
+/*
+ * How many entries (ID.env files) dir holds; their ids in ids[0..max)
+ * when ids is not NULL.
+ */
+int	 entries(const char *dir, char ids[][IDLEN + 1], int max);
+
+/* ------------------------------------------------- what the runs did */
+
+/* Record one mxsend run (the last 12 are kept) for the evidence. */
+void	 hist_add(const char *cmd, int status, double secs, const char *out,
+	    const char *err);
+void	 hist_free(void);
+
+/* Append the recorded runs to buf (NUL-terminated, size bytes in all). */
+void	 ev_runs(char *buf, size_t size);
+
 /* ------------------------------------------------------------ misc */
+
+/* Sleep ms milliseconds (signals do not cut it short). */
+void	 msleep(long ms);
+
+/* The first line of s that holds needle (static buffer), or NULL. */
+const char *line_with(const char *s, const char *needle);
+
 
 /* Seconds on the monotonic clock. */
 double	 now_s(void);

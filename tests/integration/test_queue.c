@@ -52,8 +52,6 @@
 #define RCPT	"x@b.test"
 #define MXA	"127.0.0.2"	/* mx1.a.test: the sender's domain */
 #define MXB	"127.0.0.3"	/* mx1.b.test: the recipient's domain */
-#define NHIST	10
-#define IDLEN	18
 
 static struct run_env re;
 static struct run_result res;
@@ -64,14 +62,6 @@ static unsigned mxport;
 static int nmx, have_mx;
 static double elapsed;
 
-/* What every mxsend run of the test did, for the evidence. */
-static struct hist {
-	char	 cmd[300];
-	int	 status;
-	double	 secs;
-	char	*out, *err;
-} hist[NHIST];
-static int nhist;
 
 /* mxsend processes started by bg_start() and not reaped yet. */
 static pid_t bgpids[8];
@@ -84,46 +74,8 @@ static const char zone[] =
 
 /* ------------------------------------------------------------ helpers */
 
-static void
-msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
-static void
-hist_add(const char *cmd, int status, double secs, const char *out,
-    const char *err)
-{
-	struct hist *h;
-
-	if (nhist == NHIST) {
-		free(hist[0].out);
-		free(hist[0].err);
-		memmove(&hist[0], &hist[1], sizeof(hist[0]) * (NHIST - 1));
-		nhist--;
-	}
-	h = &hist[nhist++];
-	snprintf(h->cmd, sizeof(h->cmd), "%s", cmd);
-	h->status = status;
-	h->secs = secs;
-	h->out = strdup(out != NULL ? out : "");
-	h->err = strdup(err != NULL ? err : "");
-}
-
-static void
-hist_free(void)
-{
-	int i;
-
-	for (i = 0; i < nhist; i++) {
-		free(hist[i].out);
-		free(hist[i].err);
-	}
-	nhist = 0;
-}
 
 static void
 join_argv(char *buf, size_t size, const char *const argv[])
@@ -197,42 +149,7 @@ msg_files_with(const char *dir, const char *needle)
 
 /* ------------------------------------------------------------ queue */
 
-static int
-is_id(const char *s, size_t n)
-{
-	size_t i;
 
-	if (n != IDLEN)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return 0;
-	return 1;
-}
-
-/* The ids of the entries (ID.env files) in dir; returns how many. */
-static int
-entries(const char *dir, char ids[][IDLEN + 1], int max)
-{
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-
-		if (len != IDLEN + 4 || strcmp(de->d_name + IDLEN, ".env") != 0 ||
-		    !is_id(de->d_name, IDLEN))
-			continue;
-		if (ids != NULL && n < max)
-			snprintf(ids[n], IDLEN + 1, "%.*s", IDLEN, de->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
 
 static void
 ev_queue(char *buf, size_t size, const char *dir)
@@ -274,14 +191,9 @@ ev(void)
 	static char buf[40000];
 	const char *const *e;
 	char *log;
-	int i;
 
 	buf[0] = '\0';
-	append(buf, sizeof(buf), "\n--- mxsend runs (last %d):\n", nhist);
-	for (i = 0; i < nhist; i++)
-		append(buf, sizeof(buf), "$ %s\n  exit %d after %.2f s\n"
-		    "  stdout:\n%.1500s\n  stderr:\n%.2500s\n", hist[i].cmd,
-		    hist[i].status, hist[i].secs, hist[i].out, hist[i].err);
+	ev_runs(buf, sizeof(buf));
 	if ((log = slurp(logpath, NULL)) != NULL) {
 		append(buf, sizeof(buf), "--- log:\n%.3000s\n", log);
 		free(log);
@@ -317,7 +229,7 @@ setup(void)
 	memset(&mx, 0, sizeof(mx));
 	memset(&res, 0, sizeof(res));
 	env_clear();
-	nmx = have_mx = nhist = 0;
+	nmx = have_mx = 0;
 	memset(bgpids, 0, sizeof(bgpids));
 	mxrec[0] = oldrec[0] = '\0';
 	elapsed = 0;
@@ -632,27 +544,6 @@ wait_for(int (*cond)(const char *), const char *arg, long ms)
 #define assert_exit(code) \
 	cr_assert_eq(res.status, (code), "want exit %d%s", (code), ev())
 
-/* The line of s that holds needle (static buffer), or NULL. */
-static const char *
-line_with(const char *s, const char *needle)
-{
-	static char line[2048];
-	const char *p = s;
-
-	while (p != NULL && *p != '\0') {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len >= sizeof(line))
-			len = sizeof(line) - 1;
-		memcpy(line, p, len);
-		line[len] = '\0';
-		if (strstr(line, needle) != NULL)
-			return line;
-		p = nl ? nl + 1 : NULL;
-	}
-	return NULL;
-}
 
 /* The one entry of dir (its id in id); asserts there is exactly one. */
 static void

@@ -63,8 +63,6 @@
 #define SECRET		"ROOT-ONLY-SECRET-e41b9"
 #define EVIL		"FROM-THE-SWAPPED-IN-DIRECTORY-77c0"
 #define MXB		"127.0.0.3"	/* mx1.b.test */
-#define IDLEN		18
-#define NHIST		12
 #define QUICK		10.0		/* seconds: "finishes at once" */
 #define HANG_TIMEOUT	15		/* run time-out where hanging is the bug */
 #define MIB		(1024.0 * 1024.0)
@@ -92,13 +90,6 @@ static int nmounts;
 /* Process groups started in the background (killed in the teardown). */
 static pid_t bgpgids[4];
 
-static struct hist {
-	char	 cmd[400];
-	int	 status;
-	double	 secs;
-	char	*out, *err;
-} hist[NHIST];
-static int nhist;
 
 static const char zone[] =
     "b.test. MX 10 mx1.b.test.\n"
@@ -106,46 +97,8 @@ static const char zone[] =
 
 /* ------------------------------------------------------------ helpers */
 
-static void
-msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
-static void
-hist_add(const char *cmd, int status, double secs, const char *out,
-    const char *err)
-{
-	struct hist *h;
-
-	if (nhist == NHIST) {
-		free(hist[0].out);
-		free(hist[0].err);
-		memmove(&hist[0], &hist[1], sizeof(hist[0]) * (NHIST - 1));
-		nhist--;
-	}
-	h = &hist[nhist++];
-	snprintf(h->cmd, sizeof(h->cmd), "%s", cmd);
-	h->status = status;
-	h->secs = secs;
-	h->out = strdup(out != NULL ? out : "");
-	h->err = strdup(err != NULL ? err : "");
-}
-
-static void
-hist_free(void)
-{
-	int i;
-
-	for (i = 0; i < nhist; i++) {
-		free(hist[i].out);
-		free(hist[i].err);
-	}
-	nhist = 0;
-}
 
 static const char *
 user_name(unsigned uid)
@@ -191,42 +144,7 @@ hqdir(unsigned uid)
 	return path[k];
 }
 
-static int
-is_id(const char *s, size_t n)
-{
-	size_t i;
 
-	if (n != IDLEN)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return 0;
-	return 1;
-}
-
-/* The ids of the entries (ID.env, whatever its type) in dir; how many. */
-static int
-entries(const char *dir, char ids[][IDLEN + 1], int max)
-{
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-
-		if (len != IDLEN + 4 || strcmp(de->d_name + IDLEN, ".env") != 0 ||
-		    !is_id(de->d_name, IDLEN))
-			continue;
-		if (ids != NULL && n < max)
-			snprintf(ids[n], IDLEN + 1, "%.*s", IDLEN, de->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
 
 /* dir/ID + suffix (static buffer, two at a time). */
 static const char *
@@ -287,27 +205,6 @@ file_has(const char *path, const char *needle)
 	return ok;
 }
 
-/* The line of s that holds needle (static buffer), or NULL. */
-static const char *
-line_with(const char *s, const char *needle)
-{
-	static char line[2048];
-	const char *p = s;
-
-	while (p != NULL && *p != '\0') {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len >= sizeof(line))
-			len = sizeof(line) - 1;
-		memcpy(line, p, len);
-		line[len] = '\0';
-		if (strstr(line, needle) != NULL)
-			return line;
-		p = nl ? nl + 1 : NULL;
-	}
-	return NULL;
-}
 
 /* The first line of s that holds both a and b (static buffer), or NULL. */
 static const char *
@@ -406,14 +303,10 @@ ev(void)
 {
 	static char buf[60000];
 	const char *const *e;
-	int i, budget = 120, envs = 4;
+	int budget = 120, envs = 4;
 
 	buf[0] = '\0';
-	append(buf, sizeof(buf), "\n--- runs (last %d):\n", nhist);
-	for (i = 0; i < nhist; i++)
-		append(buf, sizeof(buf), "$ %s\n  exit %d after %.2f s\n"
-		    "  stdout:\n%.1500s\n  stderr:\n%.2500s\n", hist[i].cmd,
-		    hist[i].status, hist[i].secs, hist[i].out, hist[i].err);
+	ev_runs(buf, sizeof(buf));
 	append(buf, sizeof(buf), "--- environment:");
 	for (e = env_list(); *e != NULL; e++)
 		append(buf, sizeof(buf), " %s", *e);
@@ -451,7 +344,7 @@ setup(void)
 	memset(&mx, 0, sizeof(mx));
 	memset(&res, 0, sizeof(res));
 	env_clear();
-	nmx = have_mx = nhist = nmounts = 0;
+	nmx = have_mx = nmounts = 0;
 	memset(bgpgids, 0, sizeof(bgpgids));
 	mxrec[0] = '\0';
 	elapsed = 0;

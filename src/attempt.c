@@ -63,7 +63,7 @@ quiet(const struct attempt *a)
 	return !a->report || a->opts->errmode == ERRMODE_QUIET;
 }
 
-enum attempt_kept
+enum run_kept
 attempt_keep(const struct message *msg, const char *sender, const char *why,
     int quiet)
 {

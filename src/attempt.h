@@ -20,6 +20,7 @@
 #include "message.h"
 #include "options.h"
 #include "queue.h"
+#include "status.h"
 
 struct attempt {
 	const struct config	*cfg;
@@ -39,19 +40,12 @@ struct attempt {
 	int			 report;	/* stderr lines (not for -odb) */
 };
 
-/* Where the message ended up, for main.c's exit status. */
-enum attempt_kept {
-	KEPT_NONE,		/* nothing needed keeping */
-	KEPT_QUEUE,		/* deferred: the entry is flushed to disk */
-	KEPT_DEADLETTER,	/* no queue: appended to dead.letter (73) */
-	KEPT_LOST		/* could not be saved anywhere (74) */
-};
 
 struct attempt_result {
 	size_t			 ndelivered, ndeferred, nfailed;
 	int			 bounced;	/* failures went to the sender
 						   in a DSN delivered or queued */
-	enum attempt_kept	 kept;
+	enum run_kept	 kept;
 };
 
 void	 attempt_run(struct attempt *, struct attempt_result *);
@@ -62,7 +56,7 @@ void	 attempt_run(struct attempt *, struct attempt_result *);
  * saying on stderr why and where (unless quiet): returns
  * KEPT_DEADLETTER, or KEPT_LOST when it could not be saved.
  */
-enum attempt_kept attempt_keep(const struct message *, const char *sender,
+enum run_kept attempt_keep(const struct message *, const char *sender,
 	    const char *why, int quiet);
 
 /*

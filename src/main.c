@@ -1,6 +1,6 @@
 /*
- * main.c: the top-level sequence of mxsend and the only place where
- * outcomes become sysexits codes (SPEC §3).
+ * main.c: the top-level sequence of mxsend. Each mode ends in a struct
+ * run_outcome, which status.c alone turns into the exit status (SPEC §3).
  *
  * argv + environment + file -> options and configuration; stdin -> spool
  * (intake.c); envelope (envelope.c); delivery (deliver.c); the log
@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "envelope.h"
 #include "intake.h"
 #include "queue.h"
+#include "status.h"
 #include "message.h"
 #include "options.h"
 #include "util.h"
@@ -85,12 +85,23 @@ say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* The exit status of a run that stopped for this reason. */
 static int
+stopped(enum run_stop why)
+{
+	struct run_outcome o;
+
+	memset(&o, 0, sizeof(o));
+	o.stop = why;
+	return exit_status(&o);
+}
+
+static enum run_stop
 usage_error(const char *err)
 {
 	say("%s", err);
 	fputs(options_usage(), stderr);
-	return EX_USAGE;
+	return STOP_USAGE;
 }
 
 static void
@@ -130,7 +141,7 @@ find_names(struct run *r)
 	}
 }
 
-static int
+static enum run_stop
 mode_newaliases(struct run *r)
 {
 	struct aliases al;
@@ -143,11 +154,11 @@ mode_newaliases(struct run *r)
 	if (rc != 0) {
 		say("%s", err);
 		aliases_free(&al);
-		return EX_CONFIG;
+		return STOP_CONFIG;
 	}
 	printf("%s: %zu aliases\n", path, al.n);
 	aliases_free(&al);
-	return EX_OK;
+	return STOP_DONE;
 }
 
 static void
@@ -167,83 +178,33 @@ print_envelope(const struct envelope *env)
 	}
 }
 
-/* The exit code of the permanent failures (SPEC §3). */
-static int
-failure_code(const struct envelope *env)
-{
-	int code = EX_OK;
-	size_t i;
-
-	for (i = 0; i < env->nrcpts; i++) {
-		const struct rcpt *rc = &env->rcpts[i];
-		int c;
-
-		if (rc->state != RCPT_FAILED)
-			continue;
-		switch (rc->fail) {
-		case FAIL_IDNA:
-		case FAIL_NOHOST:
-			c = EX_NOHOST;
-			break;
-		case FAIL_ALIAS_KIND:
-		case FAIL_ALIAS_LOOP:
-		case FAIL_UNAVAILABLE:
-			c = EX_UNAVAILABLE;
-			break;
-		default:
-			c = EX_NOUSER;
-			break;
-		}
-		/* 68 over 67 over 69. */
-		if (code == EX_OK || c == EX_NOHOST ||
-		    (c == EX_NOUSER && code == EX_UNAVAILABLE))
-			code = c;
-	}
-	return code;
-}
-
-/* Any recipient deferred: 75, unless a permanent failure wins (SPEC §3). */
-static int
-outcome_code(const struct envelope *env)
-{
-	int code = failure_code(env);
-	size_t i;
-
-	if (code != EX_OK)
-		return code;
-	for (i = 0; i < env->nrcpts; i++)
-		if (env->rcpts[i].state == RCPT_DEFERRED)
-			return EX_TEMPFAIL;
-	return EX_OK;
-}
-
 /*
  * Load the aliases and collect the recipients of the envelope (from argv
- * and, with -t, msg), grouped by domain. Returns 0, or the exit code.
+ * and, with -t, msg), grouped by domain. Returns STOP_NONE, or why not.
  */
-static int
+static enum run_stop
 collect_recipients(struct run *r, struct envelope *env,
     const struct message *msg, const char *none)
 {
 	struct aliases al;
 	char err[1024];
 	const char *apath = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
-	int code = 0;
+	enum run_stop stop = STOP_NONE;
 
 	aliases_init(&al);
 	if (aliases_load(&al, apath, r->cfg.aliases_set, err,
 	    sizeof(err)) != 0) {
 		say("%s", err);
-		code = EX_CONFIG;
+		stop = STOP_CONFIG;
 	} else if (envelope_add_recipients(env, &r->opts, msg, &al, r->domain,
 	    err, sizeof(err)) != 0)
-		code = usage_error(err);
+		stop = usage_error(err);
 	else if (env->nrcpts == 0)
-		code = usage_error(none);
+		stop = usage_error(none);
 	else
 		envelope_group(env);
 	aliases_free(&al);
-	return code;
+	return stop;
 }
 
 /* -bv: the route of every address given, nothing read or delivered. */
@@ -251,22 +212,23 @@ static int
 mode_verify(struct run *r)
 {
 	struct envelope env;
+	struct run_outcome o;
 	char err[1024];
 	int code;
 
 	envelope_init(&env);
+	memset(&o, 0, sizeof(o));
+	o.env = &env;
 	find_names(r);
 	r->opts.extract = 0;
-	if ((code = collect_recipients(r, &env, NULL, "no recipients: -bv "
-	    "takes addresses as arguments")) != 0)
-		goto out;
-	if (verify_run(&r->cfg, &env, stdout, err, sizeof(err)) != 0) {
+	o.stop = collect_recipients(r, &env, NULL, "no recipients: -bv takes "
+	    "addresses as arguments");
+	if (o.stop == STOP_NONE && verify_run(&r->cfg, &env, stdout, err,
+	    sizeof(err)) != 0) {
 		say("%s", err);
-		code = EX_OSERR;
-		goto out;
+		o.stop = STOP_OSERR;
 	}
-	code = outcome_code(&env);
-out:
+	code = exit_status(&o);
 	envelope_free(&env);
 	return code;
 }
@@ -436,12 +398,13 @@ meta_of(struct run *r, const struct message *msg, const struct envelope *env,
 
 /*
  * Make the spool an entry (SPEC §7: before the first connection), deliver
- * it (now, or in the background, or not at all with -odq), and return the
- * exit status (SPEC §3).
+ * it (now, or in the background, or not at all with -odq), and say how
+ * it went in out.
  */
-static int
+static void
 deliver_message(struct run *r, struct spool *sp, struct message *msg,
-    struct envelope *env, const struct timespec *arrival)
+    struct envelope *env, const struct timespec *arrival,
+    struct run_outcome *out)
 {
 	struct qmeta m;
 	struct qentry *ep = NULL;
@@ -449,7 +412,6 @@ deliver_message(struct run *r, struct spool *sp, struct message *msg,
 	struct attempt_result res;
 	const struct options *o = &r->opts;
 	char err[512];
-	int code;
 
 	meta_of(r, msg, env, &m);
 	if (sp->stage < SPOOL_TMP) {
@@ -488,7 +450,8 @@ deliver_message(struct run *r, struct spool *sp, struct message *msg,
 				say("message %s queued in %s", r->qid,
 				    sp->dir.path);
 			qmeta_free(&m);
-			return EX_OK;
+			out->queued = 1;
+			return;
 		} else
 			say("warning: cannot fork (%s); delivering the "
 			    "message now", strerror(errno));
@@ -496,41 +459,33 @@ deliver_message(struct run *r, struct spool *sp, struct message *msg,
 
 	attempt_run(&a, &res);
 	qmeta_free(&m);
-
-	code = outcome_code(env);
-	/* SPEC §3: failures a delivered or queued bounce reported. */
-	if (res.bounced)
-		code = res.ndeferred > 0 ? EX_TEMPFAIL : EX_OK;
-	if (res.kept == KEPT_LOST)
-		return EX_IOERR;
-	if (res.kept == KEPT_DEADLETTER && code == EX_TEMPFAIL)
-		return EX_CANTCREAT;
-	return code;
+	out->bounced = res.bounced;
+	out->kept = res.kept;
 }
 
 /* -bp, mailq: the queues this user can see (SPEC §7). */
-static int
+static enum run_stop
 mode_printq(struct run *r)
 {
 	attempt_queue_print(&r->cfg, stdout, r->log);
-	return EX_OK;
+	return STOP_DONE;
 }
 
 /*
- * A message refused after intake (SPEC §3: 65): dead.letter keeps it,
+ * A message refused after intake (SPEC §3): dead.letter keeps it,
  * except one over message_size_limit, which is not kept.
  */
-static int
+static enum run_stop
 refuse(struct run *r, const struct message *msg, const char *sender,
     const char *why)
 {
 	(void)attempt_keep(msg, sender, why,
 	    r->opts.errmode == ERRMODE_QUIET);
-	return EX_DATAERR;
+	return STOP_DATA;
 }
 
-/* stdin into the spool; 0, or the exit status. */
-static int
+/* stdin into the spool; STOP_NONE, or why the run stops. */
+static enum run_stop
 read_message(struct run *r, struct spool *sp, struct message *msg,
     const struct envelope *env)
 {
@@ -547,17 +502,17 @@ read_message(struct run *r, struct spool *sp, struct message *msg,
 		break;
 	case INTAKE_TOO_LARGE:
 		say("%s: the message was not accepted", err);
-		return EX_DATAERR;
+		return STOP_DATA;
 	case INTAKE_NUL:
 	case INTAKE_HEADER_TOO_BIG:
 	case INTAKE_CORRUPT:
 		return refuse(r, msg, "", err);
 	case INTAKE_READ_ERROR:
 		say("%s", err);
-		return EX_IOERR;
+		return STOP_IOERR;
 	case INTAKE_WRITE_ERROR:
 		say("spooling the message: %s", err);
-		return EX_CANTCREAT;
+		return STOP_CANTCREAT;
 	}
 	if (r->opts.verbose && (msg->nfolded || msg->nbroken))
 		say("warning: %zu header line(s) folded and %zu body line(s) "
@@ -568,7 +523,7 @@ read_message(struct run *r, struct spool *sp, struct message *msg,
 		    MAX_RECEIVED);
 		return refuse(r, msg, env->sender, err);
 	}
-	return 0;
+	return STOP_NONE;
 }
 
 static int
@@ -578,10 +533,13 @@ mode_deliver(struct run *r)
 	struct envelope env;
 	struct msg_submit sub;
 	struct spool sp;
+	struct run_outcome o;
 	char err[1024];
 	struct timespec arrival;
 	int code;
 
+	memset(&o, 0, sizeof(o));
+	o.env = &env;
 	clock_gettime(CLOCK_MONOTONIC, &arrival);
 	envelope_init(&env);
 	msg_init(&msg, -1);
@@ -593,7 +551,7 @@ mode_deliver(struct run *r)
 	if (envelope_set_sender(&env, r->opts.sender, &r->cfg, r->domain,
 	    r->login, err, sizeof(err)) != 0) {
 		envelope_free(&env);
-		return usage_error(err);
+		return stopped(usage_error(err));
 	}
 	memset(&sp, 0, sizeof(sp));
 	sp.r = r;
@@ -602,14 +560,13 @@ mode_deliver(struct run *r)
 	if (spool_open(&sp, err, sizeof(err)) != 0) {
 		say("%s", err);
 		envelope_free(&env);
-		return EX_CANTCREAT;
+		return stopped(STOP_CANTCREAT);
 	}
 	msg_init(&msg, sp.fd);
-	if ((code = read_message(r, &sp, &msg, &env)) != 0)
-		goto out;
-	if ((code = collect_recipients(r, &env, &msg, "no recipients: give "
+	if ((o.stop = read_message(r, &sp, &msg, &env)) != STOP_NONE ||
+	    (o.stop = collect_recipients(r, &env, &msg, "no recipients: give "
 	    "addresses as arguments or use -t with To:, Cc: or Bcc: "
-	    "headers")) != 0)
+	    "headers")) != STOP_NONE)
 		goto out;
 
 	memset(&sub, 0, sizeof(sub));
@@ -626,8 +583,9 @@ mode_deliver(struct run *r)
 	if (r->opts.verbose)
 		print_envelope(&env);
 	/* Recipients refused before delivery are reported with the rest. */
-	code = deliver_message(r, &sp, &msg, &env, &arrival);
+	deliver_message(r, &sp, &msg, &env, &arrival, &o);
 out:
+	code = exit_status(&o);
 	envelope_free(&env);
 	msg_free(&msg);
 	if (sp.stage < SPOOL_TMP) {
@@ -654,7 +612,7 @@ sane_start(void)
 	for (fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
 		    open("/dev/null", O_RDWR) != fd)
-			_exit(EX_OSERR);
+			_exit(stopped(STOP_OSERR));
 	(void)signal(SIGPIPE, SIG_IGN);
 }
 
@@ -698,16 +656,16 @@ main(int argc, char *argv[])
 	sane_start();
 	memset(&r, 0, sizeof(r));
 	if (options_parse(&r.opts, argc, argv, err, sizeof(err)) != 0)
-		return usage_error(err);
+		return stopped(usage_error(err));
 	for (i = 0; i < r.opts.nwarnings; i++)
 		say("warning: %s", r.opts.warnings[i]);
 	switch (r.opts.mode) {
 	case MODE_HELP:
 		fputs(options_usage(), stdout);
-		return EX_OK;
+		return stopped(STOP_DONE);
 	case MODE_VERSION:
 		printf("mxsend %s\n", PACKAGE_VERSION);
-		return EX_OK;
+		return stopped(STOP_DONE);
 	default:
 		break;
 	}
@@ -716,7 +674,7 @@ main(int argc, char *argv[])
 	if (config_load(&r.cfg, r.opts.config_file, err, sizeof(err)) != 0) {
 		say("%s", err);
 		config_free(&r.cfg);
-		return EX_CONFIG;
+		return stopped(STOP_CONFIG);
 	}
 	if (r.opts.mode == MODE_DELIVER || r.opts.mode == MODE_RUNQ ||
 	    r.opts.mode == MODE_PRINTQ) {
@@ -726,10 +684,10 @@ main(int argc, char *argv[])
 	switch (r.opts.mode) {
 	case MODE_CONFIG_CHECK:
 		config_print(&r.cfg, stdout);
-		code = EX_OK;
+		code = stopped(STOP_DONE);
 		break;
 	case MODE_NEWALIASES:
-		code = mode_newaliases(&r);
+		code = stopped(mode_newaliases(&r));
 		break;
 	case MODE_DELIVER:
 		code = mode_deliver(&r);
@@ -738,25 +696,26 @@ main(int argc, char *argv[])
 		code = mode_verify(&r);
 		break;
 	case MODE_PRINTQ:
-		code = mode_printq(&r);
+		code = stopped(mode_printq(&r));
 		break;
 	case MODE_RUNQ:
 		find_names(&r);
 		(void)attempt_queue_run(&r.cfg, &r.opts, r.hostname,
 		    r.cfg.helo != NULL ? r.cfg.helo :
 		    r.fqdn ? r.hostname : NULL, r.log, r.transcript);
-		code = EX_OK;
+		code = stopped(STOP_DONE);
 		break;
 	case MODE_SMTP:
 	default:
 		say("-bs is not available in this version of mxsend");
-		code = EX_UNAVAILABLE;
+		code = stopped(STOP_UNAVAILABLE);
 		break;
 	}
 	transcript_close(r.transcript);
 	log_close(r.log);
 	config_free(&r.cfg);
-	if (fflush(stdout) != 0 && code == EX_OK)
-		code = EX_IOERR;
+	/* What a mode wrote on stdout was its product: it must be whole. */
+	if (fflush(stdout) != 0 && code == stopped(STOP_DONE))
+		code = stopped(STOP_IOERR);
 	return code;
 }

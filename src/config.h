@@ -3,7 +3,8 @@
  * defaults, the file (-C, MXSEND_CONFIG, or SYSCONFDIR/mxsend.conf) and
  * the MXSEND_<KEY> environment overrides, in that order; read-only after.
  * Every error is returned as a one-line text naming the file and line (or
- * the environment variable); main.c maps it to exit 78 (EX_CONFIG).
+ * the environment variable); the run then stops as a configuration
+ * error (status.c).
  *
  * "The default file" is the one read when there is no -C: the file named
  * by MXSEND_CONFIG, else SYSCONFDIR/mxsend.conf. Only it may set

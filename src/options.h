@@ -88,7 +88,7 @@ struct options {
  * "newaliases" = -bi, anything else -bm; only its basename counts).
  * The strings in opts point into argv. Returns 0 on success; on a usage
  * error returns -1 with a one-line reason in err (no trailing newline),
- * for which the caller prints usage and exits 64 (EX_USAGE).
+ * for which the caller prints usage and stops as a usage error.
  */
 int	 options_parse(struct options *opts, int argc, char *const argv[],
 	    char *err, size_t errlen);

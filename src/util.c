@@ -1,6 +1,6 @@
 /*
  * util.c: allocation wrappers, growable buffers, ASCII string helpers.
- * Out of memory is the one condition that exits below main.c (EX_OSERR):
+ * Out of memory is the one condition that exits below main.c:
  * nothing useful can be done without memory, and the message is either
  * still on stdin or already in the spool.
  */
@@ -24,7 +24,7 @@ oom(void)
 	static const char msg[] = "mxsend: out of memory\n";
 
 	(void)write(STDERR_FILENO, msg, sizeof(msg) - 1);
-	_exit(EX_OSERR_OOM);
+	_exit(OOM_STATUS);
 }
 
 void *

@@ -1,7 +1,7 @@
 /*
- * util.h: allocation that cannot fail (out of memory exits 71, EX_OSERR,
- * the one exit() below main.c), a growable byte buffer, and small string
- * helpers shared by every module.
+ * util.h: allocation that cannot fail (out of memory exits at once with
+ * OOM_STATUS, the one exit() below main.c), a growable byte buffer, and
+ * small string helpers shared by every module.
  */
 #ifndef MXSEND_UTIL_H
 #define MXSEND_UTIL_H
@@ -12,7 +12,12 @@
 
 #include "compat.h"
 
-#define EX_OSERR_OOM	71
+/*
+ * SPEC §3's status for an operating-system failure, as status.c's table
+ * gives it for STOP_OSERR (test_status checks that they agree): util.c
+ * cannot call exit_status(), every test program links it alone.
+ */
+#define OOM_STATUS	71
 
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "status.h"
+#include "util.h"
 
 /* Recipients as a string: d delivered, f deferred, then failure kinds. */
 struct row {
@@ -99,6 +100,16 @@ static const struct row rows[] = {
 	{ "could not be saved", STOP_NONE, "T", 0, 0, KEPT_LOST, EX_IOERR },
 	{ "failed and not saved", STOP_NONE, "U", 0, 0, KEPT_LOST, EX_IOERR },
 };
+
+/* util.c's out-of-memory exit is the table's operating-system failure. */
+Test(status, out_of_memory_is_the_tables_oserr)
+{
+	struct run_outcome o;
+
+	memset(&o, 0, sizeof(o));
+	o.stop = STOP_OSERR;
+	cr_assert_eq(exit_status(&o), OOM_STATUS);
+}
 
 Test(status, spec_3_table)
 {

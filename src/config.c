@@ -426,130 +426,186 @@ pct_decode(const char *src, size_t n)
 	return out;
 }
 
+/*
+ * The authority of a relay URL: scheme, then up to the end of the
+ * host[:port] part (*aend), no path, no blanks. Returns 0 or -1 (hint).
+ */
 static int
-set_relay(struct config *cfg, const char *v, const char **hint)
+relay_authority(const char *v, int *smtps, const char **auth,
+    const char **aend, const char **hint)
 {
-	const char *p, *auth, *aend, *at, *host, *hend, *colon;
-	char hostbuf[CONFIG_HOST_MAX];
-	char *user = NULL, *pass = NULL;
-	uint16_t port = 0;
-	int smtps;
-	size_t hlen;
+	const char *p;
 
 	if (ascii_strncasecmp(v, "smtp://", 7) == 0) {
-		smtps = 0;
-		auth = v + 7;
+		*smtps = 0;
+		*auth = v + 7;
 	} else if (ascii_strncasecmp(v, "smtps://", 8) == 0) {
-		smtps = 1;
-		auth = v + 8;
+		*smtps = 1;
+		*auth = v + 8;
 	} else {
 		*hint = "the scheme must be smtp:// or smtps://";
 		return -1;
 	}
-	for (aend = auth; *aend != '\0' && *aend != '/' && *aend != '?' &&
-	    *aend != '#'; aend++)
+	for (p = *auth; *p != '\0' && *p != '/' && *p != '?' && *p != '#';
+	    p++)
 		;
-	if (*aend != '\0' && strcmp(aend, "/") != 0) {
+	*aend = p;
+	if (*p != '\0' && strcmp(p, "/") != 0) {
 		*hint = "no path or query after the host; percent-encode "
 		    "'/', '?', '#' in user and password";
 		return -1;
 	}
-	for (p = auth; p < aend; p++)
+	for (p = *auth; p < *aend; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
 			*hint = "no blanks or control characters";
 			return -1;
 		}
+	return 0;
+}
 
-	/* The last '@' ends the userinfo: "user@example.com@host" works. */
-	at = NULL;
-	for (p = auth; p < aend; p++)
-		if (*p == '@')
-			at = p;
-	host = auth;
-	if (at != NULL) {
-		const char *uc = memchr(auth, ':', (size_t)(at - auth));
-		const char *uend = uc != NULL ? uc : at;
+/*
+ * user[:password] of auth..at, percent-decoded. Returns 0, or -1 with
+ * hint and nothing allocated.
+ */
+static int
+relay_userinfo(const char *auth, const char *at, char **user, char **pass,
+    const char **hint)
+{
+	const char *uc = memchr(auth, ':', (size_t)(at - auth));
+	const char *uend = uc != NULL ? uc : at, *p;
 
-		host = at + 1;
-		if (uend == auth) {
-			*hint = "empty user name";
-			return -1;
-		}
-		if ((user = pct_decode(auth, (size_t)(uend - auth))) == NULL)
-			goto badpct;
-		for (p = user; *p != '\0'; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-				*hint = "no control characters in the user "
-				    "name";
-				goto fail;
-			}
-		if (uc != NULL) {
-			if (uc + 1 == at) {
-				*hint = "empty password";
-				goto fail;
-			}
-			pass = pct_decode(uc + 1, (size_t)(at - uc - 1));
-			if (pass == NULL)
-				goto badpct;
-		}
+	*user = *pass = NULL;
+	if (uend == auth) {
+		*hint = "empty user name";
+		return -1;
 	}
+	if ((*user = pct_decode(auth, (size_t)(uend - auth))) == NULL)
+		goto badpct;
+	for (p = *user; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			*hint = "no control characters in the user name";
+			goto fail;
+		}
+	if (uc != NULL) {
+		if (uc + 1 == at) {
+			*hint = "empty password";
+			goto fail;
+		}
+		if ((*pass = pct_decode(uc + 1, (size_t)(at - uc - 1))) ==
+		    NULL)
+			goto badpct;
+	}
+	return 0;
+badpct:
+	*hint = "bad %-escape in user or password";
+fail:
+	free(*user);
+	*user = NULL;
+	return -1;
+}
+
+/*
+ * The host of host..aend into hostbuf ("[IPv6]" without its brackets, or
+ * a host name); *colon is where ":port" starts, or aend. 0 or -1 (hint).
+ */
+static int
+relay_host(const char *host, const char *aend, char *hostbuf,
+    size_t hostlen, const char **colon, const char **hint)
+{
+	const char *hend;
+	unsigned char a[16];
+	size_t hlen;
 
 	if (*host == '[') {
-		unsigned char a[16];
-
 		if ((hend = memchr(host, ']', (size_t)(aend - host))) == NULL) {
 			*hint = "unterminated [IPv6 address]";
-			goto fail;
+			return -1;
 		}
 		hlen = (size_t)(hend - host - 1);
-		if (hlen >= sizeof(hostbuf)) {
+		if (hlen >= hostlen) {
 			*hint = "bad IPv6 address";
-			goto fail;
+			return -1;
 		}
 		memcpy(hostbuf, host + 1, hlen);
 		hostbuf[hlen] = '\0';
 		if (inet_pton(AF_INET6, hostbuf, a) != 1) {
 			*hint = "bad IPv6 address";
-			goto fail;
+			return -1;
 		}
-		colon = hend + 1;
-		if (colon != aend && *colon != ':') {
+		*colon = hend + 1;
+		if (*colon != aend && **colon != ':') {
 			*hint = "text after the IPv6 address";
-			goto fail;
+			return -1;
 		}
-	} else {
-		colon = memchr(host, ':', (size_t)(aend - host));
-		hend = colon != NULL ? colon : aend;
-		hlen = (size_t)(hend - host);
-		if (hlen == 0 || hlen >= sizeof(hostbuf)) {
-			*hint = hlen == 0 ? "no host" : "host name too long";
-			goto fail;
-		}
-		memcpy(hostbuf, host, hlen);
-		hostbuf[hlen] = '\0';
-		if (!valid_hostname(hostbuf, 1)) {
-			*hint = "bad host name";
-			goto fail;
-		}
-		if (colon == NULL)
-			colon = aend;
+		return 0;
 	}
-	if (colon != aend) {
-		char pbuf[8];
-		size_t plen = (size_t)(aend - colon - 1);
-
-		if (plen == 0 || plen >= sizeof(pbuf)) {
-			*hint = "the port must be 1-65535";
-			goto fail;
-		}
-		memcpy(pbuf, colon + 1, plen);
-		pbuf[plen] = '\0';
-		if (parse_port(pbuf, &port) != 0) {
-			*hint = "the port must be 1-65535";
-			goto fail;
-		}
+	*colon = memchr(host, ':', (size_t)(aend - host));
+	hend = *colon != NULL ? *colon : aend;
+	hlen = (size_t)(hend - host);
+	if (hlen == 0 || hlen >= hostlen) {
+		*hint = hlen == 0 ? "no host" : "host name too long";
+		return -1;
 	}
+	memcpy(hostbuf, host, hlen);
+	hostbuf[hlen] = '\0';
+	if (!valid_hostname(hostbuf, 1)) {
+		*hint = "bad host name";
+		return -1;
+	}
+	if (*colon == NULL)
+		*colon = aend;
+	return 0;
+}
 
+/* ":port" of colon..aend (none: 0, the scheme's default). */
+static int
+relay_port(const char *colon, const char *aend, uint16_t *port,
+    const char **hint)
+{
+	char pbuf[8];
+	size_t plen;
+
+	*port = 0;
+	if (colon == aend)
+		return 0;
+	plen = (size_t)(aend - colon - 1);
+	if (plen == 0 || plen >= sizeof(pbuf)) {
+		*hint = "the port must be 1-65535";
+		return -1;
+	}
+	memcpy(pbuf, colon + 1, plen);
+	pbuf[plen] = '\0';
+	if (parse_port(pbuf, port) != 0) {
+		*hint = "the port must be 1-65535";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_relay(struct config *cfg, const char *v, const char **hint)
+{
+	const char *p, *auth, *aend, *at = NULL, *host, *colon;
+	char hostbuf[CONFIG_HOST_MAX];
+	char *user = NULL, *pass = NULL;
+	uint16_t port;
+	int smtps;
+
+	if (relay_authority(v, &smtps, &auth, &aend, hint) != 0)
+		return -1;
+	/* The last '@' ends the userinfo: "user@example.com@host" works. */
+	for (p = auth; p < aend; p++)
+		if (*p == '@')
+			at = p;
+	host = at != NULL ? at + 1 : auth;
+	if (at != NULL && relay_userinfo(auth, at, &user, &pass, hint) != 0)
+		return -1;
+	if (relay_host(host, aend, hostbuf, sizeof(hostbuf), &colon,
+	    hint) != 0 || relay_port(colon, aend, &port, hint) != 0) {
+		free(user);
+		wipe_free(pass);
+		return -1;
+	}
 	cfg->relay_set = 1;
 	cfg->relay_smtps = smtps;
 	strlcpy(cfg->relay_host, hostbuf, sizeof(cfg->relay_host));
@@ -558,13 +614,6 @@ set_relay(struct config *cfg, const char *v, const char **hint)
 	cfg->relay_url_user = user;
 	replace_secret(&cfg->relay_url_password, pass);
 	return 0;
-
-badpct:
-	*hint = "bad %-escape in user or password";
-fail:
-	free(user);
-	wipe_free(pass);
-	return -1;
 }
 
 /* ---------------------------------------------------------- relay */
@@ -1842,14 +1891,11 @@ print_relay(const struct config *cfg, FILE *fp)
 	fputc('\n', fp);
 }
 
-void
-config_print(const struct config *cfg, FILE *fp)
+/* --config-check: the relay route's settings. */
+static void
+print_relay_settings(const struct config *cfg, FILE *fp)
 {
 	static const char *const tls[] = { "auto", "starttls", "tls", "off" };
-	static const char *const mxtls[] = {
-		"opportunistic", "dane", "required", "off"
-	};
-	static const char *const afam[] = { "any", "ipv4", "ipv6" };
 	size_t i;
 
 	fputs("route", fp);
@@ -1881,6 +1927,18 @@ config_print(const struct config *cfg, FILE *fp)
 		fputc('\n', fp);
 	} else
 		fputs("(none)\n", fp);
+}
+
+/* --config-check: the MX route's settings. */
+static void
+print_mx_settings(const struct config *cfg, FILE *fp)
+{
+	static const char *const mxtls[] = {
+		"opportunistic", "dane", "required", "off"
+	};
+	static const char *const afam[] = { "any", "ipv4", "ipv6" };
+	size_t i;
+
 	fprintf(fp, "mx_tls %s\n", mxtls[cfg->mx_tls]);
 	print_str(fp, "helo", cfg->helo,
 	    "(default: the host's fully qualified name)");
@@ -1900,6 +1958,14 @@ config_print(const struct config *cfg, FILE *fp)
 	    "\n", fp);
 	fprintf(fp, "mx_port %u\n", (unsigned)cfg->mx_port);
 	fprintf(fp, "address_family %s\n", afam[cfg->address_family]);
+}
+
+/* --config-check: time-outs, the queue, the log and the rest. */
+static void
+print_local_settings(const struct config *cfg, FILE *fp)
+{
+	size_t i;
+
 	print_str(fp, "default_domain", cfg->default_domain,
 	    "(default: the host's fully qualified name)");
 	print_str(fp, "aliases", cfg->aliases,
@@ -1937,5 +2003,12 @@ config_print(const struct config *cfg, FILE *fp)
 	fputs("config_directories", fp);
 	for (i = 0; i < cfg->nconfig_directories; i++)
 		fprintf(fp, " %s", cfg->config_directories[i]);
-	fputs(cfg->nconfig_directories == 0 ? " (none)\n" : "\n", fp);
+	fputs(cfg->nconfig_directories == 0 ? " (none)\n" : "\n", fp);}
+
+void
+config_print(const struct config *cfg, FILE *fp)
+{
+	print_relay_settings(cfg, fp);
+	print_mx_settings(cfg, fp);
+	print_local_settings(cfg, fp);
 }

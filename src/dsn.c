@@ -533,17 +533,124 @@ dsn_select(const struct envelope *env, unsigned char *include)
 	return n;
 }
 
+/* The bounce's own header fields (RFC 3464 §2, RFC 3834). */
+static void
+top_header(struct buf *b, const struct dsn_report *rep, const char *host,
+    const char *qid, const char *bnd, int eightbit)
+{
+	char date[64], mid_hex[17], *t;
+
+	random_hex(mid_hex, sizeof(mid_hex) - 1);
+	t = xasprintf("MAILER-DAEMON@%s (Mail Delivery System)", host);
+	field(b, "From", t, 0);
+	free(t);
+	field(b, "To", rep->sender, 1);
+	field(b, "Subject", "Undelivered Mail Returned to Sender", 0);
+	msg_date(rep->now, date, sizeof(date));
+	field(b, "Date", date, 0);
+	t = xasprintf("<%s.bounce.%s@%s>", qid, mid_hex, host);
+	field(b, "Message-ID", t, 0);
+	free(t);
+	field(b, "Auto-Submitted", "auto-replied", 0);
+	field(b, "MIME-Version", "1.0", 0);
+	t = xasprintf("multipart/report; report-type=delivery-status; "
+	    "boundary=\"%s\"", bnd);
+	field(b, "Content-Type", t, 0);
+	free(t);
+	/* RFC 2045 §6.4: a multipart is labelled as its widest part. */
+	if (eightbit)
+		field(b, "Content-Transfer-Encoding", "8bit", 0);
+	buf_adds(b, "\r\nThis is a MIME-encapsulated message.\r\n");
+}
+
+/* The three parts' headings and the first two parts (RFC 3462). */
+static void
+parts(struct buf *b, const struct dsn_report *rep, const char *host,
+    const char *bnd, const struct envelope *env,
+    const unsigned char *include, const struct buf *text, int text8,
+    int orig8)
+{
+	buf_printf(b, "\r\n--%s\r\n", bnd);
+	field(b, "Content-Description", "Notification", 0);
+	field(b, "Content-Type", text8 ? "text/plain; charset=utf-8" :
+	    "text/plain; charset=us-ascii", 0);
+	if (text8)
+		field(b, "Content-Transfer-Encoding", "8bit", 0);
+	buf_adds(b, "\r\n");
+	buf_add(b, text->data, text->len);
+
+	buf_printf(b, "\r\n--%s\r\n", bnd);
+	field(b, "Content-Description", "Delivery report", 0);
+	field(b, "Content-Type", "message/delivery-status", 0);
+	buf_adds(b, "\r\n");
+	delivery_status(b, rep, host, env, include);
+
+	buf_printf(b, "\r\n--%s\r\n", bnd);
+	if (rep->ret == RET_HDRS) {
+		field(b, "Content-Description",
+		    "Undelivered Message Headers", 0);
+		field(b, "Content-Type", "text/rfc822-headers", 0);
+	} else {
+		field(b, "Content-Description", "Undelivered Message", 0);
+		field(b, "Content-Type", "message/rfc822", 0);
+	}
+	if (orig8)
+		field(b, "Content-Transfer-Encoding", "8bit", 0);
+	buf_adds(b, "\r\n");
+}
+
+/*
+ * Write what b holds, then the returned message (streamed from its
+ * spool), then the closing delimiter. Returns 0 or -1 with err.
+ */
+static int
+write_out(int fd, const struct buf *b, const struct dsn_report *rep,
+    const struct message *orig, const char *bnd, char *err, size_t errlen)
+{
+	struct out o;
+	char *t;
+	int rc, saved = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.fd = fd;
+	buf_init(&o.b);
+	out_add(&o, b->data, b->len);
+	rc = msg_stream(orig, rep->ret == RET_HDRS ? MSG_HEADERS_ONLY : 0,
+	    stream_out, &o);
+	if (rc == -1)
+		saved = errno;
+	/* The delimiter's CRLF belongs to it (RFC 2046 §5.1.1), not to the
+	 * returned message, whose last line keeps its own. */
+	if (o.tail[0] != '\r' || o.tail[1] != '\n')
+		out_add(&o, "\r\n", 2);
+	t = xasprintf("\r\n--%s--\r\n", bnd);
+	out_add(&o, t, strlen(t));
+	free(t);
+	out_flush(&o);
+	buf_free(&o.b);
+	if (rc == -1) {
+		snprintf(err, errlen, "cannot read the spooled message: %s",
+		    strerror(saved));
+		return -1;
+	}
+	if (o.err != 0) {
+		snprintf(err, errlen, "cannot write the bounce: %s",
+		    strerror(o.err));
+		return -1;
+	}
+	return 0;
+}
+
 int
 dsn_write(int fd, const struct dsn_report *rep, const struct envelope *env,
     const unsigned char *include, const struct message *orig, char *err,
     size_t errlen)
 {
-	struct out o;
 	struct buf b, text;
-	char date[64], mid_hex[17], bnd_hex[25];
-	char *host, *qid, *bnd, *t;
+	char bnd_hex[25];
+	char *host, *qid, *bnd;
 	size_t i, n;
-	int rc, saved = 0, text8;
+	int rc, text8;
 
 	if (rep->sender == NULL || rep->sender[0] == '\0' ||
 	    strcmp(rep->sender, "<>") == 0) {
@@ -559,7 +666,6 @@ dsn_write(int fd, const struct dsn_report *rep, const struct envelope *env,
 
 	host = reduce(rep->reporting_mta, ALNUM "-._:[]", 255, "localhost");
 	qid = reduce(rep->queue_id, ALNUM, QID_MAX, "0");
-	random_hex(mid_hex, sizeof(mid_hex) - 1);
 	random_hex(bnd_hex, sizeof(bnd_hex) - 1);
 	/* RFC 2046 §5.1.1: bchars, 70 at most (7 + 32 + 1 + 24). */
 	bnd = xasprintf("mxsend-%s-%s", qid, bnd_hex);
@@ -567,89 +673,15 @@ dsn_write(int fd, const struct dsn_report *rep, const struct envelope *env,
 	buf_init(&text);
 	notification(&text, rep, host, env, include);
 	text8 = has_8bit(&text);
-
 	buf_init(&b);
-	t = xasprintf("MAILER-DAEMON@%s (Mail Delivery System)", host);
-	field(&b, "From", t, 0);
-	free(t);
-	field(&b, "To", rep->sender, 1);
-	field(&b, "Subject", "Undelivered Mail Returned to Sender", 0);
-	msg_date(rep->now, date, sizeof(date));
-	field(&b, "Date", date, 0);
-	t = xasprintf("<%s.bounce.%s@%s>", qid, mid_hex, host);
-	field(&b, "Message-ID", t, 0);
-	free(t);
-	field(&b, "Auto-Submitted", "auto-replied", 0);
-	field(&b, "MIME-Version", "1.0", 0);
-	t = xasprintf("multipart/report; report-type=delivery-status; "
-	    "boundary=\"%s\"", bnd);
-	field(&b, "Content-Type", t, 0);
-	free(t);
-	/* RFC 2045 §6.4: a multipart is labelled as its widest part. */
-	if (text8 || orig->eightbit)
-		field(&b, "Content-Transfer-Encoding", "8bit", 0);
-	buf_adds(&b, "\r\nThis is a MIME-encapsulated message.\r\n");
-
-	buf_printf(&b, "\r\n--%s\r\n", bnd);
-	field(&b, "Content-Description", "Notification", 0);
-	field(&b, "Content-Type", text8 ? "text/plain; charset=utf-8" :
-	    "text/plain; charset=us-ascii", 0);
-	if (text8)
-		field(&b, "Content-Transfer-Encoding", "8bit", 0);
-	buf_adds(&b, "\r\n");
-	buf_add(&b, text.data, text.len);
+	top_header(&b, rep, host, qid, bnd, text8 || orig->eightbit);
+	parts(&b, rep, host, bnd, env, include, &text, text8,
+	    orig->eightbit);
 	buf_free(&text);
-
-	buf_printf(&b, "\r\n--%s\r\n", bnd);
-	field(&b, "Content-Description", "Delivery report", 0);
-	field(&b, "Content-Type", "message/delivery-status", 0);
-	buf_adds(&b, "\r\n");
-	delivery_status(&b, rep, host, env, include);
-
-	buf_printf(&b, "\r\n--%s\r\n", bnd);
-	if (rep->ret == RET_HDRS) {
-		field(&b, "Content-Description",
-		    "Undelivered Message Headers", 0);
-		field(&b, "Content-Type", "text/rfc822-headers", 0);
-	} else {
-		field(&b, "Content-Description", "Undelivered Message", 0);
-		field(&b, "Content-Type", "message/rfc822", 0);
-	}
-	if (orig->eightbit)
-		field(&b, "Content-Transfer-Encoding", "8bit", 0);
-	buf_adds(&b, "\r\n");
-
-	memset(&o, 0, sizeof(o));
-	o.fd = fd;
-	buf_init(&o.b);
-	out_add(&o, b.data, b.len);
+	rc = write_out(fd, &b, rep, orig, bnd, err, errlen);
 	buf_free(&b);
-	rc = msg_stream(orig, rep->ret == RET_HDRS ? MSG_HEADERS_ONLY : 0,
-	    stream_out, &o);
-	if (rc == -1)
-		saved = errno;
-	/* The delimiter's CRLF belongs to it (RFC 2046 §5.1.1), not to the
-	 * returned message, whose last line keeps its own. */
-	if (o.tail[0] != '\r' || o.tail[1] != '\n')
-		out_add(&o, "\r\n", 2);
-	t = xasprintf("\r\n--%s--\r\n", bnd);
-	out_add(&o, t, strlen(t));
-	free(t);
-	out_flush(&o);
-	buf_free(&o.b);
 	free(bnd);
 	free(qid);
 	free(host);
-
-	if (rc == -1) {
-		snprintf(err, errlen, "cannot read the spooled message: %s",
-		    strerror(saved));
-		return -1;
-	}
-	if (o.err != 0) {
-		snprintf(err, errlen, "cannot write the bounce: %s",
-		    strerror(o.err));
-		return -1;
-	}
-	return 0;
+	return rc;
 }

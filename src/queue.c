@@ -712,64 +712,66 @@ parse_rcpt(struct cursor *c, struct envelope *env, struct qmeta *m)
 	return field(c, w[12], wl[12], &r->reason);
 }
 
-int
-queue_parse_env(const char *text, size_t len, struct envelope *env,
-    struct qmeta *m, char *err, size_t errlen)
+/* "mxsend-queue N", "id ID", "arrival T" (and version 1's owner). */
+static int
+parse_identity(struct cursor *c, struct qmeta *m, int *version)
 {
-	struct cursor	 c;
 	unsigned long long v;
 	const char	*w;
 	size_t		 n, i;
-	char		*s;
-	int		 version;
 
-	memset(&c, 0, sizeof(c));
-	c.p = text;
-	c.end = text + len;
-	c.err = err;
-	c.errlen = errlen;
-	c.rcap = env->nrcpts;	/* full: the first recipient reallocates */
-	if (keyed_num(&c, "mxsend-queue", 1000, &v) == -1)
+	if (keyed_num(c, "mxsend-queue", 1000, &v) == -1)
 		return -1;
 	/* Version 1: ID.msg had the edits applied; an owner line. */
 	if (v != 1 && v != QUEUE_FORMAT)
-		return bad(&c, "unknown format version");
-	version = (int)v;
-	if (keyed(&c, "id", &w, &n) == -1)
+		return bad(c, "unknown format version");
+	*version = (int)v;
+	if (keyed(c, "id", &w, &n) == -1)
 		return -1;
 	if (n != QUEUE_ID_LEN)
-		return bad(&c, "bad id");
+		return bad(c, "bad id");
 	for (i = 0; i < n; i++)
 		if (!((w[i] >= '0' && w[i] <= '9') || (w[i] >= 'A' &&
 		    w[i] <= 'F')))
-			return bad(&c, "bad id");
+			return bad(c, "bad id");
 	memcpy(m->id, w, n);
 	m->id[n] = '\0';
-	if (keyed_num(&c, "arrival", (1ULL << 40), &v) == -1)
+	if (keyed_num(c, "arrival", (1ULL << 40), &v) == -1)
 		return -1;
 	m->arrival = (time_t)v;
 	/*
 	 * The owner of an entry is its directory's owner; version 1's field
 	 * is read over and never believed.
 	 */
-	if (version == 1 && keyed_num(&c, "owner", 0xffffffffULL, &v) == -1)
+	if (*version == 1 && keyed_num(c, "owner", 0xffffffffULL, &v) == -1)
 		return -1;
-	if (keyed(&c, "sender", &w, &n) == -1 ||
-	    field(&c, w, n, &s) == -1)
+	return 0;
+}
+
+/* From "sender" to "is-bounce": the message's envelope and DSN data. */
+static int
+parse_message_data(struct cursor *c, struct envelope *env, struct qmeta *m)
+{
+	unsigned long long v;
+	const char	*w;
+	size_t		 n;
+	char		*s;
+
+	if (keyed(c, "sender", &w, &n) == -1 || field(c, w, n, &s) == -1)
 		return -1;
 	if (s == NULL)
-		return bad(&c, "bad sender");
+		return bad(c, "bad sender");
 	if (strcmp(s, "<>") == 0)
 		s[0] = '\0';
 	free(env->sender);
 	env->sender = s;
-	if (keyed_num(&c, "sender-smtputf8", 1, &v) == -1)
+	if (keyed_num(c, "sender-smtputf8", 1, &v) == -1)
 		return -1;
 	env->sender_smtputf8 = (int)v;
-	if (keyed_num(&c, "eightbit", 1, &v) == -1)
+	if (keyed_num(c, "eightbit", 1, &v) == -1)
 		return -1;
 	m->eightbit = (int)v;
-	if (keyed(&c, "ret", &w, &n) == -1)
+	if (keyed(c, "ret", &w, &n) == -1)
 		return -1;
 	if (n == 4 && memcmp(w, "full", 4) == 0)
 		m->ret = RET_FULL;
@@ -778,16 +780,35 @@ queue_parse_env(const char *text, size_t len, struct envelope *env,
 	else if (n == 1 && w[0] == '-')
 		m->ret = RET_UNSET;
 	else
-		return bad(&c, "bad ret");
-	if (keyed(&c, "envid", &w, &n) == -1 ||
-	    field(&c, w, n, &m->envid) == -1)
+		return bad(c, "bad ret");
+	if (keyed(c, "envid", &w, &n) == -1 ||
+	    field(c, w, n, &m->envid) == -1)
 		return -1;
-	if (keyed_num(&c, "bounce", 1, &v) == -1)
+	if (keyed_num(c, "bounce", 1, &v) == -1)
 		return -1;
 	m->bounce = (int)v;
-	if (keyed_num(&c, "is-bounce", 1, &v) == -1)
+	if (keyed_num(c, "is-bounce", 1, &v) == -1)
 		return -1;
 	m->is_bounce = (int)v;
+	return 0;
+}
+
+int
+queue_parse_env(const char *text, size_t len, struct envelope *env,
+    struct qmeta *m, char *err, size_t errlen)
+{
+	struct cursor	 c;
+	int		 version = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.p = text;
+	c.end = text + len;
+	c.err = err;
+	c.errlen = errlen;
+	c.rcap = env->nrcpts;	/* full: the first recipient reallocates */
+	if (parse_identity(&c, m, &version) == -1 ||
+	    parse_message_data(&c, env, m) == -1)
+		return -1;
 	if (version >= 2 && (fields_field(&c, "prepend", &m->prepend) == -1 ||
 	    fields_field(&c, "append", &m->append) == -1))
 		return -1;

@@ -62,11 +62,6 @@ aliases_free(struct aliases *al)
 	aliases_init(al);
 }
 
-static int
-is_wsp(int c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static enum alias_kind
 target_kind(const char *t)

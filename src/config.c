@@ -117,16 +117,6 @@ is_alnum(int c)
 	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int
-hexval(int c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c = ascii_tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* A decimal number lo..hi, nothing else (no sign, no blanks). */
 static int
@@ -412,8 +402,8 @@ pct_decode(const char *src, size_t n)
 			free(out);
 			return NULL;
 		}
-		hi = hexval((unsigned char)src[i + 1]);
-		lo = hexval((unsigned char)src[i + 2]);
+		hi = hex_value((unsigned char)src[i + 1]);
+		lo = hex_value((unsigned char)src[i + 2]);
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 			explicit_bzero(out, n + 1);
 			free(out);
@@ -743,7 +733,7 @@ set_relay_fingerprint(struct config *cfg, const char *v, const char **hint)
 
 		if (*v == ':')
 			continue;
-		if ((d = hexval((unsigned char)*v)) < 0 || n >= sizeof(fp))
+		if ((d = hex_value((unsigned char)*v)) < 0 || n >= sizeof(fp))
 			return -1;
 		if (hi < 0) {
 			hi = d;

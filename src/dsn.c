@@ -81,58 +81,7 @@ stream_out(void *ctx, const char *p, size_t n)
 	return o->err != 0;
 }
 
-/*
- * The length of the UTF-8 sequence at s, its code point in *cp; 0 when it
- * is malformed (overlong, surrogate, beyond U+10FFFF, truncated: the
- * terminating NUL is no continuation byte).
- */
-static size_t
-utf8_seq(const unsigned char *s, uint32_t *cp)
-{
-	uint32_t c, min;
-	size_t n, i;
 
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		c = s[0] & 0x1f;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		c = s[0] & 0x0f;
-		min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		c = s[0] & 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-static int
-utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	uint32_t cp;
-	size_t n;
-
-	for (; *p != '\0'; p += n)
-		if ((n = utf8_seq(p, &cp)) == 0)
-			return 0;
-	return 1;
-}
 
 /*
  * s made fit for one logical line: runs of white space, CR and LF
@@ -151,7 +100,7 @@ clean(const char *s, int utf8)
 	buf_init(&b);
 	if (s == NULL)
 		return buf_release(&b);
-	keep8 = utf8 && utf8_valid(s);
+	keep8 = utf8 && utf8_valid(s, strlen(s));
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
 		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
 			if (b.len > 0 && b.data[b.len - 1] != ' ')
@@ -258,6 +207,7 @@ dsn_address(const char *a)
 {
 	const unsigned char *p;
 	struct buf b;
+	const unsigned char *end;
 	uint32_t cp;
 	size_t n;
 	int ascii = 1;
@@ -272,8 +222,9 @@ dsn_address(const char *a)
 		return buf_release(&b);
 	}
 	buf_adds(&b, "utf-8; ");
-	for (p = (const unsigned char *)a; *p != '\0'; p += n) {
-		if ((n = utf8_seq(p, &cp)) == 0) {
+	end = (const unsigned char *)a + strlen(a);
+	for (p = (const unsigned char *)a; p < end; p += n) {
+		if ((n = utf8_seq(p, (size_t)(end - p), &cp)) == 0) {
 			cp = 0xfffd;
 			n = 1;
 		}
@@ -403,16 +354,6 @@ random_hex(char *out, size_t n)
 	out[i] = '\0';
 }
 
-static int
-has_8bit(const struct buf *b)
-{
-	size_t i;
-
-	for (i = 0; i < b->len; i++)
-		if ((unsigned char)b->data[i] & 0x80)
-			return 1;
-	return 0;
-}
 
 /* Part 1: what the sender reads (as Postfix words it, roughly). */
 static void
@@ -672,7 +613,7 @@ dsn_write(int fd, const struct dsn_report *rep, const struct envelope *env,
 
 	buf_init(&text);
 	notification(&text, rep, host, env, include);
-	text8 = has_8bit(&text);
+	text8 = has_8bit(text.data, text.len);
 	buf_init(&b);
 	top_header(&b, rep, host, qid, bnd, text8 || orig->eightbit);
 	parts(&b, rep, host, bnd, env, include, &text, text8,

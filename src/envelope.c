@@ -109,22 +109,7 @@ printable(const char *s)
 	return p;
 }
 
-static int
-has_8bit_n(const char *s, size_t n)
-{
-	size_t i;
 
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] >= 0x80)
-			return 1;
-	return 0;
-}
-
-static int
-has_8bit(const char *s)
-{
-	return has_8bit_n(s, strlen(s));
-}
 
 /* RFC 5321 §4.1.2 allows no control character, even in a quoted string. */
 static int
@@ -166,7 +151,7 @@ envelope_domain_to_ascii(const char *domain, char *err, size_t errlen)
 		ascii_lower(res);
 		return res;
 	}
-	if (!has_8bit(domain)) {
+	if (!has_8bit(domain, strlen(domain))) {
 		res = xstrdup(domain);
 		ascii_lower(res);
 		return res;
@@ -258,7 +243,8 @@ sender_from(struct envelope *env, const char *value, const char *what,
 		    default_domain, why, sizeof(why));
 		if (dom != NULL) {
 			env->sender = xasprintf("%s@%s", mb.local, dom);
-			env->sender_smtputf8 = has_8bit(mb.local);
+			env->sender_smtputf8 = has_8bit(mb.local,
+			    strlen(mb.local));
 			free(dom);
 			mailbox_free(&mb);
 			return 0;
@@ -309,7 +295,7 @@ envelope_set_sender(struct envelope *env, const char *opt_sender,
 	}
 	local = local_part(login);
 	env->sender = xasprintf("%s@%s", local, dom);
-	env->sender_smtputf8 = has_8bit(local);
+	env->sender_smtputf8 = has_8bit(local, strlen(local));
 	free(local);
 	free(dom);
 	return 0;
@@ -409,7 +395,7 @@ add_rcpt(struct expand *x, char *addr, size_t domain_off, const char *orig,
 	r->origin = origin;
 	r->fail = fail;
 	r->reason = reason;
-	r->smtputf8 = has_8bit_n(addr, local_len(r));
+	r->smtputf8 = has_8bit(addr, local_len(r));
 	if (fail == FAIL_NONE)
 		r->state = RCPT_PENDING;
 	else {

@@ -90,11 +90,6 @@ static const char *const kept_names[] = {
 	"Message-ID", "Subject", "Return-Path", NULL
 };
 
-static int
-is_wsp(int c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static int
 is_kept(const char *name, size_t n)

@@ -86,11 +86,6 @@ msg_drop(struct message *msg, const char *name)
 	return n;
 }
 
-static int
-is_wsp(int c)
-{
-	return c == ' ' || c == '\t';
-}
 
 /*
  * A fold may go before t[i] when it is white space that follows a word of
@@ -199,14 +194,6 @@ msg_date(time_t t, char *out, size_t outlen)
 	    off < 0 ? '-' : '+', aoff / 60, aoff % 60);
 }
 
-static int
-has_8bit(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s & 0x80)
-			return 1;
-	return 0;
-}
 
 /* RFC 2047 §4.1 B encoding, each encoded word at most 75 octets (§2). */
 static void
@@ -258,7 +245,7 @@ from_value(const struct msg_submit *sub)
 	if (sub->fullname == NULL || sub->fullname[0] == '\0') {
 		buf_adds(&b, addr);
 	} else {
-		if (has_8bit(sub->fullname)) {
+		if (has_8bit(sub->fullname, strlen(sub->fullname))) {
 			add_encoded_words(&b, sub->fullname);
 		} else {
 			/* RFC 5322 §3.2.4 quoted-string. */

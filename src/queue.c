@@ -392,17 +392,6 @@ queue_format_env(const struct envelope *env, const struct qmeta *m,
 	return buf_release(&b);
 }
 
-static int
-b16(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /*
  * fields: the value is header text (the edits of message.h), where CR,
@@ -423,8 +412,8 @@ xtext_decode(const char *s, size_t n, int fields)
 		if (c == '+') {
 			if (n - i < 3)
 				goto bad;
-			hi = b16((unsigned char)s[i + 1]);
-			lo = b16((unsigned char)s[i + 2]);
+			hi = hex_value((unsigned char)s[i + 1]);
+			lo = hex_value((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi << 4 | lo) == 0 ||
 			    (hi << 4 | lo) == 0x7f)
 				goto bad;

@@ -341,38 +341,91 @@ home_dir(uid_t uid, char *out, size_t outlen)
 	return 0;
 }
 
-/*
- * The length of the well-formed UTF-8 sequence at p (RFC 3629 §4: no
- * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
- */
-static size_t
-utf8_len(const unsigned char *p, size_t len)
+size_t
+utf8_seq(const unsigned char *p, size_t avail, uint32_t *cp)
 {
 	unsigned char	 lo = 0x80, hi = 0xbf;
+	uint32_t	 c;
 	size_t		 n, i;
 
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+	if (avail == 0)
+		return 0;
+	if (p[0] < 0x80) {
+		n = 1;
+		c = p[0];
+		goto done;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
 		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		c = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
 		n = 3;
+		c = p[0] & 0x0f;
 		if (p[0] == 0xe0)
-			lo = 0xa0;
+			lo = 0xa0;	/* overlong */
 		else if (p[0] == 0xed)
-			hi = 0x9f;
+			hi = 0x9f;	/* surrogates */
 	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
 		n = 4;
+		c = p[0] & 0x07;
 		if (p[0] == 0xf0)
-			lo = 0x90;
+			lo = 0x90;	/* overlong */
 		else if (p[0] == 0xf4)
-			hi = 0x8f;
+			hi = 0x8f;	/* past U+10FFFF */
 	} else
 		return 0;
-	if (len < n || p[1] < lo || p[1] > hi)
+	if (avail < n || p[1] < lo || p[1] > hi)
 		return 0;
-	for (i = 2; i < n; i++)
+	for (i = 1; i < n; i++) {
 		if (p[i] < 0x80 || p[i] > 0xbf)
 			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+done:
+	if (cp != NULL)
+		*cp = c;
 	return n;
+}
+
+int
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t	 i, n;
+
+	for (i = 0; i < len; i += n)
+		if ((n = utf8_seq(p + i, len - i, NULL)) == 0)
+			return 0;
+	return 1;
+}
+
+int
+is_wsp(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int
+hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+has_8bit(const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return 1;
+	return 0;
 }
 
 size_t
@@ -390,7 +443,7 @@ text_printable(char *s, size_t len)
 			i++;
 		} else if (p[i] < 0x80) {
 			p[o++] = p[i++];
-		} else if ((n = utf8_len(p + i, len - i)) == 0) {
+		} else if ((n = utf8_seq(p + i, len - i, NULL)) == 0) {
 			/*
 			 * Each byte on its own: a lone 0x9b is CSI to a
 			 * terminal in an 8-bit mode, and the bytes after a

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "compat.h"
@@ -47,6 +48,9 @@ char	*buf_release(struct buf *);	/* caller frees; buf is reset */
 void	 strv_free(char **, size_t n);
 
 /* ASCII-only helpers (never locale dependent). */
+int	 is_wsp(int);			/* RFC 5322 WSP: space or tab */
+int	 hex_value(int);		/* 0-15 for a hex digit, else -1 */
+int	 has_8bit(const char *, size_t);	/* any octet >= 0x80 */
 int	 ascii_tolower(int);
 int	 ascii_strcasecmp(const char *, const char *);
 int	 ascii_strncasecmp(const char *, const char *, size_t);
@@ -83,6 +87,15 @@ void	 queue_id_new(char out[QUEUE_ID_LEN + 1]);
  * when uid has no entry or no absolute home.
  */
 int	 home_dir(uid_t, char *out, size_t outlen);
+
+/*
+ * The length of the well-formed UTF-8 sequence (RFC 3629 §4: no overlong
+ * form, no surrogate, nothing past U+10FFFF) that starts p, avail octets
+ * at most; 0 when there is none. An ASCII octet is a sequence of one.
+ * Its code point goes to *cp unless cp is NULL.
+ */
+size_t	 utf8_seq(const unsigned char *p, size_t avail, uint32_t *cp);
+int	 utf8_valid(const char *, size_t);
 
 /*
  * Make len bytes of server text safe to show on a terminal or in a log

@@ -365,8 +365,6 @@ aliases_load(struct aliases *al, const char *path, int must_exist,
     char *err, size_t errlen)
 {
 	struct buf text;
-	char chunk[8192];
-	ssize_t r;
 	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -377,15 +375,7 @@ aliases_load(struct aliases *al, const char *path, int must_exist,
 		return -1;
 	}
 	buf_init(&text);
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		buf_add(&text, chunk, (size_t)r);
-	}
-	if (r == -1) {
+	if (read_all(fd, (size_t)-1 / 2, 0, &text) != 0) {
 		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		(void)close(fd);
 		buf_free(&text);

@@ -1358,48 +1358,6 @@ config_parse(struct config *cfg, const char *text, size_t len,
 	return parse_text(cfg, text, len, fname, SRC_OTHER, err, errlen);
 }
 
-/* Read all of fd into b; -1 with errno on failure. */
-static int
-slurp_fd(int fd, size_t max, struct buf *b)
-{
-	char chunk[4096];
-	struct stat st;
-	ssize_t n;
-	int saved;
-
-	if (fstat(fd, &st) != 0)
-		return -1;
-	if (S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		return -1;
-	}
-	/* Sized once, so that realloc() leaves no stray copy of a secret. */
-	if (b->data == NULL && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-	    (unsigned long long)st.st_size <= max) {
-		b->cap = (size_t)st.st_size + sizeof(chunk) + 1;
-		b->data = xmalloc(b->cap);
-		b->data[0] = '\0';
-	}
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		if (b->len + (size_t)n > max) {
-			errno = EFBIG;
-			goto fail;
-		}
-		buf_add(b, chunk, (size_t)n);
-	}
-	explicit_bzero(chunk, sizeof(chunk));
-	return 0;
-fail:
-	saved = errno;
-	explicit_bzero(chunk, sizeof(chunk));
-	errno = saved;
-	return -1;
-}
 
 static int
 slurp(const char *path, size_t max, struct buf *b)
@@ -1408,7 +1366,7 @@ slurp(const char *path, size_t max, struct buf *b)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	rc = slurp_fd(fd, max, b);
+	rc = read_all(fd, max, 0, b);
 	saved = errno;
 	close(fd);
 	errno = saved;
@@ -1667,7 +1625,7 @@ read_password_file(struct config *cfg, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	if (slurp_fd(fd, 64 * 1024, &b) != 0) {
+	if (read_all(fd, 64 * 1024, 0, &b) != 0) {
 		snprintf(err, errlen, "relay_password_file %s: %s", path,
 		    strerror(errno));
 		close(fd);

@@ -1113,31 +1113,21 @@ static enum readenv
 read_env(int fd, char **textp, size_t *lenp, char *err, size_t errlen)
 {
 	struct buf	 b;
-	char		 chunk[65536];
-	ssize_t		 r;
 
 	buf_init(&b);
 	buf_add(&b, "", 0);
-	for (;;) {
-		r = read(fd, chunk, sizeof(chunk));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(err, errlen, "reading the envelope: %s",
-			    strerror(errno));
-			buf_free(&b);
-			return RE_ERROR;
-		}
-		if (r == 0)
-			break;
-		if (memchr(chunk, '\0', (size_t)r) != NULL ||
-		    b.len + (size_t)r > ENV_MAX) {
-			snprintf(err, errlen, "%s", b.len + (size_t)r > ENV_MAX ?
+	if (read_all(fd, ENV_MAX, 1, &b) != 0) {
+		int	 e = errno;
+
+		buf_free(&b);
+		if (e == EFBIG || e == EILSEQ) {
+			snprintf(err, errlen, "%s", e == EFBIG ?
 			    "envelope over 1 GiB" : "NUL byte in the envelope");
-			buf_free(&b);
 			return RE_CORRUPT;
 		}
-		buf_add(&b, chunk, (size_t)r);
+		snprintf(err, errlen, "reading the envelope: %s",
+		    strerror(e));
+		return RE_ERROR;
 	}
 	*lenp = b.len;
 	*textp = buf_release(&b);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -116,7 +117,7 @@ buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
-static void
+void
 buf_grow(struct buf *b, size_t need)
 {
 	size_t cap;
@@ -220,6 +221,48 @@ ascii_lower(char *s)
 {
 	for (; *s; s++)
 		*s = (char)ascii_tolower((unsigned char)*s);
+}
+
+int
+read_all(int fd, size_t max, int refuse_nul, struct buf *b)
+{
+	char		 chunk[65536];
+	struct stat	 st;
+	ssize_t		 n;
+	int		 saved = 0;
+
+	if (fstat(fd, &st) != 0)
+		return -1;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		return -1;
+	}
+	if (b->data == NULL && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+	    (unsigned long long)st.st_size <= max)
+		buf_grow(b, (size_t)st.st_size + sizeof(chunk));
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			saved = errno;
+			break;
+		}
+		if ((size_t)n > max - b->len) {
+			saved = EFBIG;
+			break;
+		}
+		if (refuse_nul && memchr(chunk, '\0', (size_t)n) != NULL) {
+			saved = EILSEQ;
+			break;
+		}
+		buf_add(b, chunk, (size_t)n);
+	}
+	explicit_bzero(chunk, sizeof(chunk));
+	if (saved != 0) {
+		errno = saved;
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -56,6 +56,15 @@ int	 ascii_strcasecmp(const char *, const char *);
 int	 ascii_strncasecmp(const char *, const char *, size_t);
 void	 ascii_lower(char *);
 
+/*
+ * Read fd to its end into b (appended), at most max octets (more: EFBIG),
+ * refusing a NUL octet when refuse_nul (EILSEQ: checked as each chunk
+ * arrives, so a sparse file's hole stops the read at once). The chunk
+ * buffer is wiped, and b sized once from fstat, so that no stray copy of
+ * a secret stays behind. Returns 0, or -1 with errno.
+ */
+int	 read_all(int fd, size_t max, int refuse_nul, struct buf *b);
+
 /* Write all of buf to fd, retrying on EINTR and short writes; -1 on error. */
 int	 write_all(int, const void *, size_t);
 

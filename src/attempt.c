@@ -34,28 +34,6 @@
 #include "log.h"
 #include "util.h"
 
-static void
-say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-say(const char *fmt, ...)
-{
-	char	 line[2048];
-	va_list	 ap;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	/* One write: lines of parallel runs never interleave. */
-	(void)write_all(STDERR_FILENO, "mxsend: ", 8);
-	(void)write_all(STDERR_FILENO, line, (size_t)n);
-}
 
 static int
 quiet(const struct attempt *a)

@@ -70,20 +70,6 @@ struct spool {
 	char		 why[PATH_MAX + 1024];	/* why the last stage was left */
 };
 
-static void
-say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-say(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mxsend: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* The exit status of a run that stopped for this reason. */
 static int

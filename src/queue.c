@@ -1596,11 +1596,11 @@ struct visit {
 };
 
 static void
-say(const struct visit *v, const char *fmt, ...)
+tell(const struct visit *v, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-say(const struct visit *v, const char *fmt, ...)
+tell(const struct visit *v, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -1619,7 +1619,7 @@ visit_dir(struct visit *v, int rootfd, const char *rootpath, uid_t uid)
 	if (queue_dir_open(&d, rootfd, rootpath, uid, 0, err,
 	    sizeof(err)) != 0) {
 		if (errno != ENOENT)
-			say(v, "skipping %s", err);
+			tell(v, "skipping %s", err);
 		return;
 	}
 	d.report = v->report;
@@ -1639,7 +1639,7 @@ visit_home(struct visit *v, uid_t uid)
 	if ((rfd = home_root_open(uid, 0, root, sizeof(root), err,
 	    sizeof(err))) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
-			say(v, "skipping %s", err);
+			tell(v, "skipping %s", err);
 		return;
 	}
 	visit_dir(v, rfd, root, uid);
@@ -1707,13 +1707,13 @@ visit_as(struct visit *v, uid_t uid, gid_t gid, int rootfd,
 	if (pw != NULL)
 		gid = pw->pw_gid;
 	if (pipe2(p, O_CLOEXEC) != 0) {
-		say(v, "cannot visit the queue of uid %lu: %s",
+		tell(v, "cannot visit the queue of uid %lu: %s",
 		    (unsigned long)uid, strerror(errno));
 		return;
 	}
 	fflush(NULL);
 	if ((pid = fork()) == -1) {
-		say(v, "cannot visit the queue of uid %lu: %s",
+		tell(v, "cannot visit the queue of uid %lu: %s",
 		    (unsigned long)uid, strerror(errno));
 		close(p[0]);
 		close(p[1]);
@@ -1723,7 +1723,7 @@ visit_as(struct visit *v, uid_t uid, gid_t gid, int rootfd,
 		close(p[0]);
 		if (become(uid, gid, pw != NULL ? name : NULL, err,
 		    sizeof(err)) != 0) {
-			say(v, "%s", err);
+			tell(v, "%s", err);
 			_exit(1);
 		}
 		v->n = 0;
@@ -1756,7 +1756,7 @@ squatted(struct visit *v, int rootfd, const char *rootpath,
 {
 	char	 aside[512];
 
-	say(v, "%s/%s is not the queue of uid %s (%s owned by uid %lu): "
+	tell(v, "%s/%s is not the queue of uid %s (%s owned by uid %lu): "
 	    "squatted", rootpath, name, name, S_ISDIR(st->st_mode) ?
 	    "a directory" : "not a directory", (unsigned long)st->st_uid);
 	if (!move)
@@ -1765,9 +1765,9 @@ squatted(struct visit *v, int rootfd, const char *rootpath,
 	    (long long)time(NULL), (long)getpid());
 	if (renameat(rootfd, name, rootfd, aside) == 0) {
 		(void)fsync(rootfd);
-		say(v, "moved %s/%s aside as %s", rootpath, name, aside);
+		tell(v, "moved %s/%s aside as %s", rootpath, name, aside);
 	} else
-		say(v, "cannot move %s/%s aside: %s", rootpath, name,
+		tell(v, "cannot move %s/%s aside: %s", rootpath, name,
 		    strerror(errno));
 }
 
@@ -1784,11 +1784,11 @@ visit_queue_dir(struct visit *v, const char *path, int move)
 
 	if ((rfd = queue_root_open(path, 0, err, sizeof(err))) == -1) {
 		if (errno != ENOENT)
-			say(v, "skipping %s", err);
+			tell(v, "skipping %s", err);
 		return;
 	}
 	if ((fd = dup(rfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
-		say(v, "skipping %s: %s", path, strerror(errno));
+		tell(v, "skipping %s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		close(rfd);

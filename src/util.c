@@ -265,6 +265,26 @@ read_all(int fd, size_t max, int refuse_nul, struct buf *b)
 	return 0;
 }
 
+void
+say(const char *fmt, ...)
+{
+	char	 line[2048];
+	va_list	 ap;
+	int	 n;
+
+	memcpy(line, "mxsend: ", 8);
+	va_start(ap, fmt);
+	n = vsnprintf(line + 8, sizeof(line) - 9, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n += 8;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)write_all(STDERR_FILENO, line, (size_t)n);
+}
+
 int
 write_all(int fd, const void *p, size_t n)
 {

@@ -65,6 +65,13 @@ void	 ascii_lower(char *);
  */
 int	 read_all(int fd, size_t max, int refuse_nul, struct buf *b);
 
+/*
+ * "mxsend: " and the formatted text as one line on stderr, in one write
+ * (the lines of parallel workers and processes never interleave); a
+ * failed write is ignored (SPEC §7: a closed stderr never stops a run).
+ */
+void	 say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Write all of buf to fd, retrying on EINTR and short writes; -1 on error. */
 int	 write_all(int, const void *, size_t);
 

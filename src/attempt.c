@@ -91,21 +91,11 @@ attempt_expire(const struct config *cfg, struct envelope *env,
 	return n;
 }
 
-/* An unnamed scratch file: beside the entry, else in $TMPDIR or /tmp. */
+/* A scratch file beside the entry (same file system), else anywhere. */
 static int
 scratch_file(const struct attempt *a)
 {
-	const char	*t = getenv("TMPDIR");
-	int		 fd = -1;
-
-	if (a->entry != NULL)
-		fd = openat(a->entry->dir->fd, ".", O_TMPFILE | O_RDWR |
-		    O_CLOEXEC, 0600);
-	if (fd == -1 && t != NULL && t[0] == '/')
-		fd = open(t, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd == -1)
-		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	return fd;
+	return tmpfile_open(a->entry != NULL ? a->entry->dir->fd : -1);
 }
 
 /* The DSN's envelope: the null sender, to the original sender. */

@@ -250,16 +250,12 @@ deliver_background(struct attempt *a)
 static int
 tmp_spool(char *err, size_t errlen)
 {
-	const char *dir = getenv("TMPDIR");
-	int fd = -1;
+	const char *t = getenv("TMPDIR");
+	int fd;
 
-	if (dir != NULL && dir[0] == '/')
-		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if ((fd = tmpfile_open(-1)) < 0)
 		snprintf(err, errlen, "cannot create a spool file in %s or "
-		    "/tmp: %s", dir ? dir : "$TMPDIR", strerror(errno));
+		    "/tmp: %s", t != NULL ? t : "$TMPDIR", strerror(errno));
 	return fd;
 }
 

@@ -7,6 +7,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -263,6 +264,21 @@ read_all(int fd, size_t max, int refuse_nul, struct buf *b)
 		return -1;
 	}
 	return 0;
+}
+
+int
+tmpfile_open(int dirfd)
+{
+	const char	*t = getenv("TMPDIR");
+	int		 fd = -1;
+
+	if (dirfd != -1)
+		fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd == -1 && t != NULL && t[0] == '/')
+		fd = open(t, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd == -1)
+		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	return fd;
 }
 
 void

@@ -66,6 +66,13 @@ void	 ascii_lower(char *);
 int	 read_all(int fd, size_t max, int refuse_nul, struct buf *b);
 
 /*
+ * An unnamed scratch file (O_TMPFILE, mode 0600): in the directory dirfd
+ * when it is not -1, else in $TMPDIR, else in /tmp. Returns the
+ * descriptor, or -1 with errno of the last attempt.
+ */
+int	 tmpfile_open(int dirfd);
+
+/*
  * "mxsend: " and the formatted text as one line on stderr, in one write
  * (the lines of parallel workers and processes never interleave); a
  * failed write is ignored (SPEC §7: a closed stderr never stops a run).

@@ -98,14 +98,11 @@ printable(const char *s)
 	if (n > SHOW_MAX)
 		n = SHOW_MAX;
 	p = xstrndup(s, n);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c == '\r' || c == '\n' || c == '\t')
+	/* A folded header value reads as one line. */
+	for (i = 0; i < n; i++)
+		if (p[i] == '\r' || p[i] == '\n')
 			p[i] = ' ';
-		else if (c < 0x20 || c == 0x7f)
-			p[i] = '?';
-	}
+	(void)text_printable(p, n);
 	return p;
 }
 

@@ -78,28 +78,21 @@ queue_backoff(unsigned attempts)
 
 /* One line to a queue_report_fn (none: silent). */
 static void
-vnote(queue_report_fn fn, void *ctx, const char *fmt, va_list ap)
+note(queue_report_fn fn, void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+note(queue_report_fn fn, void *ctx, const char *fmt, ...)
 {
 	char	 line[1024];
+	va_list	 ap;
 
 	if (fn == NULL)
 		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	fn(ctx, line);
-}
-
-static void
-report(const struct qdir *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-report(const struct qdir *d, const char *fmt, ...)
-{
-	va_list	 ap;
-
 	va_start(ap, fmt);
-	vnote(d->report, d->rctx, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	fn(ctx, line);
 }
 
 /* ------------------------------------------------------- directories */
@@ -1365,7 +1358,7 @@ clean_one(struct qdir *d, const char *id, const char *suffix, time_t minage,
 	case EF_OK:
 		break;
 	case EF_HOSTILE:
-		report(d, "removing %s", why);
+		note(d->report, d->rctx, "removing %s", why);
 		(void)unlinkat(d->fd, name, 0);
 		return;
 	default:
@@ -1374,7 +1367,7 @@ clean_one(struct qdir *d, const char *id, const char *suffix, time_t minage,
 	/* A live creator holds the lock from before the name exists. */
 	if (now - st.st_mtime >= minage && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
 	    !exists(d, env)) {
-		report(d, "removing %s/%s left by an interrupted run", d->path,
+		note(d->report, d->rctx, "removing %s/%s left by an interrupted run", d->path,
 		    name);
 		(void)unlinkat(d->fd, name, 0);
 	}
@@ -1595,19 +1588,6 @@ struct visit {
 	size_t		 n;
 };
 
-static void
-tell(const struct visit *v, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-tell(const struct visit *v, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vnote(v->report, v->rctx, fmt, ap);
-	va_end(ap);
-}
 
 /* fn on ROOT/uid, when it exists. */
 static void
@@ -1619,7 +1599,7 @@ visit_dir(struct visit *v, int rootfd, const char *rootpath, uid_t uid)
 	if (queue_dir_open(&d, rootfd, rootpath, uid, 0, err,
 	    sizeof(err)) != 0) {
 		if (errno != ENOENT)
-			tell(v, "skipping %s", err);
+			note(v->report, v->rctx, "skipping %s", err);
 		return;
 	}
 	d.report = v->report;
@@ -1639,7 +1619,7 @@ visit_home(struct visit *v, uid_t uid)
 	if ((rfd = home_root_open(uid, 0, root, sizeof(root), err,
 	    sizeof(err))) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
-			tell(v, "skipping %s", err);
+			note(v->report, v->rctx, "skipping %s", err);
 		return;
 	}
 	visit_dir(v, rfd, root, uid);
@@ -1707,13 +1687,13 @@ visit_as(struct visit *v, uid_t uid, gid_t gid, int rootfd,
 	if (pw != NULL)
 		gid = pw->pw_gid;
 	if (pipe2(p, O_CLOEXEC) != 0) {
-		tell(v, "cannot visit the queue of uid %lu: %s",
+		note(v->report, v->rctx, "cannot visit the queue of uid %lu: %s",
 		    (unsigned long)uid, strerror(errno));
 		return;
 	}
 	fflush(NULL);
 	if ((pid = fork()) == -1) {
-		tell(v, "cannot visit the queue of uid %lu: %s",
+		note(v->report, v->rctx, "cannot visit the queue of uid %lu: %s",
 		    (unsigned long)uid, strerror(errno));
 		close(p[0]);
 		close(p[1]);
@@ -1723,7 +1703,7 @@ visit_as(struct visit *v, uid_t uid, gid_t gid, int rootfd,
 		close(p[0]);
 		if (become(uid, gid, pw != NULL ? name : NULL, err,
 		    sizeof(err)) != 0) {
-			tell(v, "%s", err);
+			note(v->report, v->rctx, "%s", err);
 			_exit(1);
 		}
 		v->n = 0;
@@ -1756,7 +1736,7 @@ squatted(struct visit *v, int rootfd, const char *rootpath,
 {
 	char	 aside[512];
 
-	tell(v, "%s/%s is not the queue of uid %s (%s owned by uid %lu): "
+	note(v->report, v->rctx, "%s/%s is not the queue of uid %s (%s owned by uid %lu): "
 	    "squatted", rootpath, name, name, S_ISDIR(st->st_mode) ?
 	    "a directory" : "not a directory", (unsigned long)st->st_uid);
 	if (!move)
@@ -1765,9 +1745,9 @@ squatted(struct visit *v, int rootfd, const char *rootpath,
 	    (long long)time(NULL), (long)getpid());
 	if (renameat(rootfd, name, rootfd, aside) == 0) {
 		(void)fsync(rootfd);
-		tell(v, "moved %s/%s aside as %s", rootpath, name, aside);
+		note(v->report, v->rctx, "moved %s/%s aside as %s", rootpath, name, aside);
 	} else
-		tell(v, "cannot move %s/%s aside: %s", rootpath, name,
+		note(v->report, v->rctx, "cannot move %s/%s aside: %s", rootpath, name,
 		    strerror(errno));
 }
 
@@ -1784,11 +1764,11 @@ visit_queue_dir(struct visit *v, const char *path, int move)
 
 	if ((rfd = queue_root_open(path, 0, err, sizeof(err))) == -1) {
 		if (errno != ENOENT)
-			tell(v, "skipping %s", err);
+			note(v->report, v->rctx, "skipping %s", err);
 		return;
 	}
 	if ((fd = dup(rfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
-		tell(v, "skipping %s: %s", path, strerror(errno));
+		note(v->report, v->rctx, "skipping %s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		close(rfd);

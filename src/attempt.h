@@ -37,15 +37,16 @@ struct attempt {
 	const char		*hostname;	/* reporting MTA */
 	const char		*helo;		/* NULL: "[address]" */
 	struct timespec		 arrival;	/* CLOCK_MONOTONIC */
-	int			 report;	/* stderr lines (not for -odb) */
+	int			 report;	/* stderr lines (not -odb) */
 };
 
 
 struct attempt_result {
 	size_t			 ndelivered, ndeferred, nfailed;
-	int			 bounced;	/* failures went to the sender
-						   in a DSN delivered or queued */
-	enum run_kept	 kept;
+	int			 bounced;	/* failures went to the
+						   sender in a DSN that was
+						   delivered or queued */
+	enum run_kept		 kept;
 };
 
 void	 attempt_run(struct attempt *, struct attempt_result *);

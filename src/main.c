@@ -67,7 +67,8 @@ struct spool {
 	struct qdir	 dir;
 	struct qentry	 e;		/* stage < SPOOL_TMP */
 	int		 fd;
-	char		 why[PATH_MAX + 1024];	/* why the last stage was left */
+	char		 why[PATH_MAX + 1024];	/* why the last stage was
+						   left */
 };
 
 

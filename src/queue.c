@@ -1198,7 +1198,8 @@ static enum queue_load_status
 load_env(struct qdir *d, struct qentry *e, struct envelope *env,
     struct qmeta *m, char *err, size_t errlen)
 {
-	char		 name[QUEUE_ID_LEN + 16], why[PATH_MAX + 256], *text = NULL;
+	char		 name[QUEUE_ID_LEN + 16], why[PATH_MAX + 256];
+	char		*text = NULL;
 	struct stat	 st;
 	size_t		 len;
 	int		 fd;
@@ -1367,7 +1368,8 @@ clean_one(struct qdir *d, const char *id, const char *suffix, time_t minage,
 	/* A live creator holds the lock from before the name exists. */
 	if (now - st.st_mtime >= minage && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
 	    !exists(d, env)) {
-		note(d->report, d->rctx, "removing %s/%s left by an interrupted run", d->path,
+		note(d->report, d->rctx, "removing %s/%s left by an "
+		    "interrupted run", d->path,
 		    name);
 		(void)unlinkat(d->fd, name, 0);
 	}
@@ -1490,7 +1492,8 @@ print_entry(FILE *out, struct qdir *d, const char *id, struct qprint *p)
 	struct qmeta	 m;
 	struct stat	 st;
 	struct tm	 tm;
-	char		 name[QUEUE_ID_LEN + 16], when[32], err[PATH_MAX + 256], b[1024];
+	char		 name[QUEUE_ID_LEN + 16], when[32], b[1024];
+	char		 err[PATH_MAX + 256];
 	char		*text = NULL;
 	size_t		 len, i;
 	off_t		 size;
@@ -1687,14 +1690,14 @@ visit_as(struct visit *v, uid_t uid, gid_t gid, int rootfd,
 	if (pw != NULL)
 		gid = pw->pw_gid;
 	if (pipe2(p, O_CLOEXEC) != 0) {
-		note(v->report, v->rctx, "cannot visit the queue of uid %lu: %s",
-		    (unsigned long)uid, strerror(errno));
+		note(v->report, v->rctx, "cannot visit the queue of uid "
+		    "%lu: %s", (unsigned long)uid, strerror(errno));
 		return;
 	}
 	fflush(NULL);
 	if ((pid = fork()) == -1) {
-		note(v->report, v->rctx, "cannot visit the queue of uid %lu: %s",
-		    (unsigned long)uid, strerror(errno));
+		note(v->report, v->rctx, "cannot visit the queue of uid "
+		    "%lu: %s", (unsigned long)uid, strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return;
@@ -1736,19 +1739,21 @@ squatted(struct visit *v, int rootfd, const char *rootpath,
 {
 	char	 aside[512];
 
-	note(v->report, v->rctx, "%s/%s is not the queue of uid %s (%s owned by uid %lu): "
-	    "squatted", rootpath, name, name, S_ISDIR(st->st_mode) ?
-	    "a directory" : "not a directory", (unsigned long)st->st_uid);
+	note(v->report, v->rctx, "%s/%s is not the queue of uid %s (%s "
+	    "owned by uid %lu): squatted", rootpath, name, name,
+	    S_ISDIR(st->st_mode) ? "a directory" : "not a directory",
+	    (unsigned long)st->st_uid);
 	if (!move)
 		return;
 	snprintf(aside, sizeof(aside), ".squatted.%s.%lld.%ld", name,
 	    (long long)time(NULL), (long)getpid());
 	if (renameat(rootfd, name, rootfd, aside) == 0) {
 		(void)fsync(rootfd);
-		note(v->report, v->rctx, "moved %s/%s aside as %s", rootpath, name, aside);
+		note(v->report, v->rctx, "moved %s/%s aside as %s", rootpath,
+		    name, aside);
 	} else
-		note(v->report, v->rctx, "cannot move %s/%s aside: %s", rootpath, name,
-		    strerror(errno));
+		note(v->report, v->rctx, "cannot move %s/%s aside: %s",
+		    rootpath, name, strerror(errno));
 }
 
 /* Root: every queue_dir/UID, each as its user. */
@@ -1768,7 +1773,8 @@ visit_queue_dir(struct visit *v, const char *path, int move)
 		return;
 	}
 	if ((fd = dup(rfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
-		note(v->report, v->rctx, "skipping %s: %s", path, strerror(errno));
+		note(v->report, v->rctx, "skipping %s: %s", path,
+		    strerror(errno));
 		if (fd != -1)
 			close(fd);
 		close(rfd);

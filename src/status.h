@@ -31,12 +31,13 @@ enum run_kept {
 
 struct run_outcome {
 	enum run_stop		 stop;
-	const struct envelope	*env;	/* each recipient's outcome (STOP_NONE) */
-	int			 queued;	/* -odb/-odq: safely queued, no
-						   delivery waited for */
-	int			 bounced;	/* the permanent failures went to
-						   the sender in a bounce that
-						   was delivered or queued */
+	const struct envelope	*env;	/* each recipient's outcome */
+	int			 queued;	/* -odb/-odq: safely queued,
+						   no delivery waited for */
+	int			 bounced;	/* the permanent failures
+						   went to the sender in a
+						   bounce that was delivered
+						   or queued */
 	enum run_kept		 kept;
 };
 

@@ -28,11 +28,11 @@
 
 enum intake_status {
 	INTAKE_OK,
-	INTAKE_NUL,		/* a NUL byte: refuse with 65, keep the message */
-	INTAKE_HEADER_TOO_BIG,	/* kept header values over the limit: 65 */
-	INTAKE_READ_ERROR,	/* reading the input failed: 74 */
-	INTAKE_WRITE_ERROR,	/* writing the spool failed: 73 (ENOSPC, EDQUOT...) */
-	INTAKE_TOO_LARGE,	/* over the size limit: 65, not kept */
+	INTAKE_NUL,		/* a NUL byte: refused, the message kept */
+	INTAKE_HEADER_TOO_BIG,	/* kept header values over the limit */
+	INTAKE_READ_ERROR,	/* reading the input failed */
+	INTAKE_WRITE_ERROR,	/* writing the spool failed (ENOSPC, ...) */
+	INTAKE_TOO_LARGE,	/* over the size limit: refused, not kept */
 	INTAKE_CORRUPT		/* intake_index(): not a spool intake wrote */
 };
 
@@ -48,8 +48,8 @@ typedef int (*intake_respool_fn)(void *ctx, int oldfd, off_t len, char *err,
 
 struct intake_opts {
 	int			 ignore_dots;	/* -i */
-	off_t			 size_limit;	/* message_size_limit; 0: none */
-	intake_respool_fn	 respool;	/* NULL: a write error is final */
+	off_t			 size_limit;	/* 0: none */
+	intake_respool_fn	 respool;	/* NULL: write errors are final */
 	void			*ctx;
 };
 

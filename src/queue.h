@@ -121,7 +121,8 @@ struct qentry {
 	char		 id[QUEUE_ID_LEN + 1];
 	int		 msgfd;		/* ID.msg, locked; -1 when closed */
 	int		 linked;	/* ID.msg exists under its name */
-	int		 named;		/* the spool is ID.spool (no O_TMPFILE) */
+	int		 named;		/* the spool is ID.spool (no
+					   O_TMPFILE) */
 };
 
 /*

@@ -49,7 +49,7 @@ typedef int (*intake_respool_fn)(void *ctx, int oldfd, off_t len, char *err,
 struct intake_opts {
 	int			 ignore_dots;	/* -i */
 	off_t			 size_limit;	/* 0: none */
-	intake_respool_fn	 respool;	/* NULL: write errors are final */
+	intake_respool_fn	 respool;	/* NULL: no next spool */
 	void			*ctx;
 };
 

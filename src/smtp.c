@@ -112,6 +112,15 @@ status_reply(struct smtp_session *s, struct smtp_status *st,
 	    s->reply.code, s->reply.enh, "%s", sum);
 }
 
+/* The last reply, not the one the stage wanted, as a failure ev. */
+static void
+status_reply_as(struct smtp_session *s, struct smtp_status *st,
+    enum smtp_stage stage, enum smtp_event ev)
+{
+	status_reply(s, st, stage);
+	st->ev = ev;
+}
+
 static void
 transcript(struct smtp_session *s, int dir, const char *line, size_t len)
 {
@@ -297,16 +306,14 @@ ehlo(struct smtp_session *s, struct smtp_status *st)
 		return 0;
 	}
 	if (s->reply.code != 500 && s->reply.code != 502) {
-		status_reply(s, st, SMTP_STAGE_EHLO);
-		st->ev = SMTP_EV_REPLY;
+		status_reply_as(s, st, SMTP_STAGE_EHLO, SMTP_EV_REPLY);
 		return -1;
 	}
 	snprintf(cmd, sizeof(cmd), "HELO %s", name);
 	if (command(s, cmd, NULL, SMTP_STAGE_EHLO, 0, st) == -1)
 		return -1;
 	if (s->reply.code / 100 != 2) {
-		status_reply(s, st, SMTP_STAGE_EHLO);
-		st->ev = SMTP_EV_REPLY;
+		status_reply_as(s, st, SMTP_STAGE_EHLO, SMTP_EV_REPLY);
 		return -1;
 	}
 	return 0;
@@ -334,49 +341,161 @@ tls_handshake(struct smtp_session *s, enum smtp_stage stage,
 }
 
 /*
- * STARTTLS as p.tls asks. Returns 0 (TLS up, or plain text allowed), -1
- * (st set), or -2: the handshake itself failed under SMTP_TLS_MAY, which
- * smtp_open() answers with one plain-text reconnection.
+ * How starting a session ended. START_PLAIN_RETRY: the STARTTLS handshake
+ * itself failed under SMTP_TLS_MAY, which smtp_open() answers with one
+ * plain-text reconnection.
  */
-static int
+enum start_result {
+	START_OK,
+	START_FAILED,		/* st says why */
+	START_PLAIN_RETRY
+};
+
+/* STARTTLS as p.tls asks: START_OK is TLS up, or plain text allowed. */
+static enum start_result
 starttls(struct smtp_session *s, int allow, struct smtp_status *st)
 {
 	int	 required = s->p.tls == SMTP_TLS_STARTTLS;
 
 	if (s->p.tls != SMTP_TLS_MAY && s->p.tls != SMTP_TLS_IFOFFERED &&
 	    !required)
-		return 0;
+		return START_OK;
 	if (!(s->caps.ext & EXT_STARTTLS)) {
 		if (!required)
-			return 0;
+			return START_OK;
 		status_set(st, SMTP_EV_NOTLS, SMTP_STAGE_STARTTLS, 0, "",
 		    "TLS is required but %s does not offer STARTTLS",
 		    s->p.server);
-		return -1;
+		return START_FAILED;
 	}
 	if (!allow)
-		return 0;
+		return START_OK;
 	if (command(s, "STARTTLS", NULL, SMTP_STAGE_STARTTLS, 0, st) == -1)
-		return -1;
+		return START_FAILED;
 	if (s->reply.code != 220) {
 		/* RFC 3207 §4: opportunistic TLS goes on without it. */
 		if (s->p.tls == SMTP_TLS_MAY && !s->broken)
-			return 0;
-		status_reply(s, st, SMTP_STAGE_STARTTLS);
-		st->ev = SMTP_EV_TLS;
-		return -1;
+			return START_OK;
+		status_reply_as(s, st, SMTP_STAGE_STARTTLS, SMTP_EV_TLS);
+		return START_FAILED;
 	}
 	/* Anything the server sent with its 220 is an injection (§5). */
 	if (net_pending(&s->conn)) {
 		status_set(st, SMTP_EV_BROKEN, SMTP_STAGE_STARTTLS, 0, "",
 		    "%s sent data after its STARTTLS reply", s->p.server);
 		s->broken = 1;
-		return -1;
+		return START_FAILED;
 	}
 	if (tls_handshake(s, SMTP_STAGE_STARTTLS, st) == -1)
-		return s->p.tls == SMTP_TLS_MAY ? -2 : -1;
+		return s->p.tls == SMTP_TLS_MAY ? START_PLAIN_RETRY :
+		    START_FAILED;
 	/* RFC 3207 §4.2: forget what was learnt before TLS. */
-	return ehlo(s, st);
+	return ehlo(s, st) == 0 ? START_OK : START_FAILED;
+}
+
+/* The mechanism to use, or SASL_NONE with st set. */
+static enum sasl_mech
+auth_choose(struct smtp_session *s, struct smtp_status *st)
+{
+	enum sasl_mech	 mech;
+
+	if (!(s->caps.ext & EXT_AUTH)) {
+		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
+		    "%s offers no AUTH, but credentials are configured",
+		    s->p.server);
+		return SASL_NONE;
+	}
+	mech = sasl_choose(s->caps.auth, s->p.auth_allowed,
+	    s->p.nauth_allowed, s->tls_active);
+	if (mech == SASL_NONE)
+		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
+		    "%s offers no allowed AUTH mechanism%s", s->p.server,
+		    s->tls_active ? "" :
+		    " (PLAIN and LOGIN are only used under TLS)");
+	return mech;
+}
+
+/* "AUTH mech [initial-response]"; the transcript never sees the latter. */
+static int
+auth_command(struct smtp_session *s, struct sasl *sasl, const char *name,
+    struct smtp_status *st)
+{
+	char	 shown[64];
+	char	*initial, *cmd;
+	int	 rc;
+
+	initial = sasl_initial(sasl);
+	if (initial != NULL) {
+		/* RFC 4954 §4: an empty initial response is sent as "=". */
+		cmd = xasprintf("AUTH %s %s", name,
+		    initial[0] != '\0' ? initial : "=");
+		snprintf(shown, sizeof(shown), "AUTH %s ***", name);
+		sasl_free_response(initial);
+	} else {
+		cmd = xasprintf("AUTH %s", name);
+		snprintf(shown, sizeof(shown), "AUTH %s", name);
+	}
+	rc = command(s, cmd, shown, SMTP_STAGE_AUTH, 1, st);
+	sasl_free_response(cmd);
+	return rc;
+}
+
+/* RFC 4954 §4: "*" cancels the exchange. Returns -1, st saying why. */
+static int
+auth_cancel(struct smtp_session *s, const char *name, const char *why,
+    struct smtp_status *st)
+{
+	if (command(s, "*", NULL, SMTP_STAGE_AUTH, 1, st) == 0)
+		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
+		    "AUTH %s with %s: %s", name, s->p.server, why);
+	return -1;
+}
+
+/* Answer the server's 334 challenges until it says something else. */
+static int
+auth_challenges(struct smtp_session *s, struct sasl *sasl, const char *name,
+    struct smtp_status *st)
+{
+	char	 err[256];
+	char	*response;
+	int	 step, rc;
+
+	for (step = 0; s->reply.code == 334; step++) {
+		if (step == AUTH_STEPS_MAX)
+			return auth_cancel(s, name, "too many challenges", st);
+		if (sasl_step(sasl, s->reply.text.data != NULL ?
+		    s->reply.text.data : "", &response, err,
+		    sizeof(err)) == -1)
+			return auth_cancel(s, name, err, st);
+		rc = command(s, response, "***", SMTP_STAGE_AUTH, 1, st);
+		sasl_free_response(response);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The command, the challenges, and the server's verdict on them. */
+static int
+auth_exchange(struct smtp_session *s, struct sasl *sasl, enum sasl_mech mech,
+    struct smtp_status *st)
+{
+	const char	*name = sasl_mech_name(mech);
+
+	if (auth_command(s, sasl, name, st) == -1 ||
+	    auth_challenges(s, sasl, name, st) == -1)
+		return -1;
+	if (s->reply.code != 235) {
+		status_reply_as(s, st, SMTP_STAGE_AUTH, SMTP_EV_AUTH);
+		return -1;
+	}
+	if (mech == SASL_SCRAM_SHA_256 && !sasl_server_verified(sasl)) {
+		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
+		    "AUTH %s with %s: the server did not prove that it "
+		    "knows the password", name, s->p.server);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -384,88 +503,24 @@ auth(struct smtp_session *s, struct smtp_status *st)
 {
 	struct sasl	 sasl;
 	enum sasl_mech	 mech;
-	char		 err[256], shown[64];
-	char		*init, *resp, *cmd;
-	const char	*name;
-	int		 step, r = -1;
+	char		 err[256];
+	int		 rc;
 
-	if (!(s->caps.ext & EXT_AUTH)) {
-		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
-		    "%s offers no AUTH, but credentials are configured",
-		    s->p.server);
+	if ((mech = auth_choose(s, st)) == SASL_NONE)
 		return -1;
-	}
-	mech = sasl_choose(s->caps.auth, s->p.auth_allowed,
-	    s->p.nauth_allowed, s->tls_active);
-	if (mech == SASL_NONE) {
-		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
-		    "%s offers no allowed AUTH mechanism%s", s->p.server,
-		    s->tls_active ? "" :
-		    " (PLAIN and LOGIN are only used under TLS)");
-		return -1;
-	}
-	name = sasl_mech_name(mech);
 	if (sasl_start(&sasl, mech, s->p.auth_user,
 	    s->p.auth_pass != NULL ? s->p.auth_pass : "", err,
 	    sizeof(err)) == -1) {
 		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
-		    "AUTH %s: %s", name, err);
+		    "AUTH %s: %s", sasl_mech_name(mech), err);
 		sasl_end(&sasl);
 		return -1;
 	}
-	init = sasl_initial(&sasl);
-	if (init != NULL) {
-		/* RFC 4954 §4: an empty initial response is sent as "=". */
-		cmd = xasprintf("AUTH %s %s", name, init[0] ? init : "=");
-		snprintf(shown, sizeof(shown), "AUTH %s ***", name);
-		sasl_free_response(init);
-	} else {
-		cmd = xasprintf("AUTH %s", name);
-		snprintf(shown, sizeof(shown), "AUTH %s", name);
-	}
-	r = command(s, cmd, shown, SMTP_STAGE_AUTH, 1, st);
-	sasl_free_response(cmd);
-	if (r == -1)
-		goto out;
-	r = -1;
-	for (step = 0; s->reply.code == 334; step++) {
-		if (step == AUTH_STEPS_MAX ||
-		    sasl_step(&sasl, s->reply.text.data != NULL ?
-		    s->reply.text.data : "", &resp, err, sizeof(err)) == -1) {
-			if (step == AUTH_STEPS_MAX)
-				strlcpy(err, "too many challenges",
-				    sizeof(err));
-			/* RFC 4954 §4: "*" cancels the exchange. */
-			if (command(s, "*", NULL, SMTP_STAGE_AUTH, 1,
-			    st) == 0)
-				status_set(st, SMTP_EV_AUTH,
-				    SMTP_STAGE_AUTH, 0, "",
-				    "AUTH %s with %s: %s", name,
-				    s->p.server, err);
-			goto out;
-		}
-		r = command(s, resp, "***", SMTP_STAGE_AUTH, 1, st);
-		sasl_free_response(resp);
-		if (r == -1)
-			goto out;
-		r = -1;
-	}
-	if (s->reply.code != 235) {
-		status_reply(s, st, SMTP_STAGE_AUTH);
-		st->ev = SMTP_EV_AUTH;
-		goto out;
-	}
-	if (mech == SASL_SCRAM_SHA_256 && !sasl_server_verified(&sasl)) {
-		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
-		    "AUTH %s with %s: the server did not prove that it "
-		    "knows the password", name, s->p.server);
-		goto out;
-	}
-	s->authenticated = 1;
-	r = 0;
-out:
+	rc = auth_exchange(s, &sasl, mech, st);
 	sasl_end(&sasl);
-	return r;
+	if (rc == 0)
+		s->authenticated = 1;
+	return rc;
 }
 
 static void
@@ -485,15 +540,42 @@ quit_and_close(struct smtp_session *s)
 	s->open = 0;
 }
 
+/* Connected: greeting, EHLO, TLS and AUTH, up to the first MAIL. */
+static enum start_result
+session_greet(struct smtp_session *s, int allow_tls, struct smtp_status *st)
+{
+	enum start_result	 result;
+
+	/* Implicit TLS (RFC 8314): the handshake is part of connecting. */
+	if (s->p.tls == SMTP_TLS_IMPLICIT &&
+	    tls_handshake(s, SMTP_STAGE_CONNECT, st) == -1)
+		return START_FAILED;
+	if (read_reply(s, SMTP_STAGE_GREETING, s->p.timeout_command, 0,
+	    st) == -1)
+		return START_FAILED;
+	if (s->reply.code != 220) {
+		status_reply_as(s, st, SMTP_STAGE_GREETING, SMTP_EV_REPLY);
+		return START_FAILED;
+	}
+	if (ehlo(s, st) == -1)
+		return START_FAILED;
+	if ((result = starttls(s, allow_tls, st)) != START_OK)
+		return result;
+	if (s->p.auth_user != NULL && auth(s, st) == -1)
+		return START_FAILED;
+	return START_OK;
+}
+
 /*
  * Connect, greet, EHLO, TLS, AUTH. allow_tls 0 is the plain-text retry
- * after a failed opportunistic handshake. Returns 0, -1, or -2 (below).
+ * after a failed opportunistic handshake. Unless START_OK, the session is
+ * closed again.
  */
-static int
+static enum start_result
 session_start(struct smtp_session *s, int allow_tls, struct smtp_status *st)
 {
-	enum net_status	 ns;
-	int		 r;
+	enum net_status		 ns;
+	enum start_result	 result;
 
 	s->broken = 0;
 	s->tls_active = 0;
@@ -506,33 +588,14 @@ session_start(struct smtp_session *s, int allow_tls, struct smtp_status *st)
 		    SMTP_EV_CONNECT, SMTP_STAGE_CONNECT, 0, "", "%s",
 		    s->conn.err);
 		s->conn.fd = -1;
-		return -1;
+		return START_FAILED;
 	}
-	/* Implicit TLS (RFC 8314): the handshake is part of connecting. */
-	if (s->p.tls == SMTP_TLS_IMPLICIT &&
-	    tls_handshake(s, SMTP_STAGE_CONNECT, st) == -1)
-		goto fail;
-	if (read_reply(s, SMTP_STAGE_GREETING, s->p.timeout_command, 0,
-	    st) == -1)
-		goto fail;
-	if (s->reply.code != 220) {
-		status_reply(s, st, SMTP_STAGE_GREETING);
-		st->ev = SMTP_EV_REPLY;
-		goto fail;
-	}
-	if (ehlo(s, st) == -1)
-		goto fail;
-	if ((r = starttls(s, allow_tls, st)) != 0) {
+	result = session_greet(s, allow_tls, st);
+	if (result == START_OK)
+		s->open = 1;
+	else
 		quit_and_close(s);
-		return r;
-	}
-	if (s->p.auth_user != NULL && auth(s, st) == -1)
-		goto fail;
-	s->open = 1;
-	return 0;
-fail:
-	quit_and_close(s);
-	return -1;
+	return result;
 }
 
 int
@@ -540,7 +603,7 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
     struct smtp_status *st)
 {
 	struct smtp_status	 first;
-	int			 r;
+	enum start_result	 result;
 
 	memset(s, 0, sizeof(*s));
 	s->conn.fd = -1;
@@ -548,8 +611,8 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
 	reply_init(&s->reply);
 	s->line = xmalloc(SMTP_LINE_MAX);
 	memset(st, 0, sizeof(*st));
-	r = session_start(s, 1, st);
-	if (r == -2) {
+	result = session_start(s, 1, st);
+	if (result == START_PLAIN_RETRY) {
 		/*
 		 * Opportunistic TLS: a failed handshake must not cost the
 		 * mail (RFC 7435); one new connection in plain text, as
@@ -557,13 +620,13 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
 		 */
 		first = *st;
 		s->tls_fallback = 1;
-		r = session_start(s, 0, st);
-		if (r == 0)
+		result = session_start(s, 0, st);
+		if (result == START_OK)
 			return 0;
 		if (st->stage == SMTP_STAGE_CONNECT)
 			*st = first;
 	}
-	if (r != 0) {
+	if (result != START_OK) {
 		/* Closed already; free now, and smtp_close() stays safe. */
 		s->broken = 1;
 		reply_free(&s->reply);

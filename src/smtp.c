@@ -35,12 +35,44 @@
 #define AUTH_STEPS_MAX	8	/* SCRAM needs 2, LOGIN 2, CRAM-MD5 1 */
 
 /* Per-recipient progress inside smtp_send(). */
-enum rstate {
-	R_UNSENT,		/* not yet sent in this transaction */
+enum rcpt_state {
+	R_UNSENT,	/* not yet sent in this transaction */
 	R_SENT,		/* RCPT written, reply not read */
 	R_ACCEPTED,	/* RCPT 2xx, waiting for the end of data */
 	R_RETRY,	/* too many recipients: next transaction */
 	R_DONE		/* st is final */
+};
+
+/*
+ * What the transaction functions share: the message and the state of
+ * each recipient for the whole smtp_send(), then what the server has
+ * answered so far in the current transaction (cleared by txn_begin()).
+ */
+struct txn_run {
+	struct smtp_session *session;
+	struct smtp_txn	*txn;
+	off_t		 size;		/* of the message as sent */
+	int		 utf8;		/* MAIL carries SMTPUTF8 */
+	enum rcpt_state	*state;		/* of each of txn's recipients */
+	size_t		*batch;		/* the ones in this transaction */
+	size_t		 nbatch;
+
+	struct buf	 out;		/* commands not written yet */
+	size_t		 nread;		/* RCPT replies read */
+	size_t		 accepted;
+	int		 mail_pending;	/* MAIL reply not read yet */
+	int		 mail_ok;
+	struct smtp_status mail_st;	/* MAIL's reply, or a local refusal */
+	struct smtp_status fail;	/* a session failure */
+	struct smtp_status eod;		/* the message's fate */
+};
+
+/* Where a transaction stands after each of its parts. */
+enum txn_step {
+	TXN_ENVELOPE_SENT,	/* MAIL and RCPTs out; the body comes next */
+	TXN_ANSWERED,		/* the server gave the message's fate: eod */
+	TXN_REFUSED,		/* MAIL refused, or no recipient accepted */
+	TXN_BROKEN		/* a session failure: fail */
 };
 
 const char *
@@ -655,10 +687,10 @@ smtp_close(struct smtp_session *s)
 /* ------------------------------------------------------------ body */
 
 struct body {
-	struct smtp_session *s;
+	struct smtp_session *session;
 	char		 buf[BODY_BUF];
 	size_t		 len;
-	int		 stuff;		/* DATA: dot-stuffing (RFC 5321 §4.5.2) */
+	int		 stuff;		/* dot-stuffing, RFC 5321 §4.5.2 */
 	int		 bol;		/* at the start of a line */
 	char		 last;
 	off_t		 count;		/* octets of message (unstuffed) */
@@ -666,25 +698,25 @@ struct body {
 };
 
 static int
-body_out(struct body *b, const char *p, size_t n)
+body_out(struct body *body, const char *p, size_t n)
 {
-	size_t	 k;
+	size_t	 room;
 
 	while (n > 0) {
-		if (b->len == sizeof(b->buf)) {
-			b->ns = net_write(&b->s->conn, b->buf, b->len,
-			    b->s->p.timeout_data);
-			if (b->ns != NET_OK)
+		if (body->len == sizeof(body->buf)) {
+			body->ns = net_write(&body->session->conn, body->buf,
+			    body->len, body->session->p.timeout_data);
+			if (body->ns != NET_OK)
 				return 1;
-			b->len = 0;
+			body->len = 0;
 		}
-		k = sizeof(b->buf) - b->len;
-		if (k > n)
-			k = n;
-		memcpy(b->buf + b->len, p, k);
-		b->len += k;
-		p += k;
-		n -= k;
+		room = sizeof(body->buf) - body->len;
+		if (room > n)
+			room = n;
+		memcpy(body->buf + body->len, p, room);
+		body->len += room;
+		p += room;
+		n -= room;
 	}
 	return 0;
 }
@@ -692,102 +724,107 @@ body_out(struct body *b, const char *p, size_t n)
 static int
 body_put(void *ctx, const char *p, size_t n)
 {
-	struct body	*b = ctx;
+	struct body	*body = ctx;
 	const char	*nl;
-	size_t		 k;
+	size_t		 linelen;
 
 	if (n == 0)
 		return 0;
-	b->count += (off_t)n;
-	b->last = p[n - 1];
+	body->count += (off_t)n;
+	body->last = p[n - 1];
 	while (n > 0) {
-		if (b->stuff && b->bol && p[0] == '.' && body_out(b, ".", 1))
+		if (body->stuff && body->bol && p[0] == '.' &&
+		    body_out(body, ".", 1))
 			return 1;
 		nl = memchr(p, '\n', n);
-		k = nl != NULL ? (size_t)(nl - p) + 1 : n;
-		if (body_out(b, p, k))
+		linelen = nl != NULL ? (size_t)(nl - p) + 1 : n;
+		if (body_out(body, p, linelen))
 			return 1;
-		b->bol = nl != NULL;
-		p += k;
-		n -= k;
+		body->bol = nl != NULL;
+		p += linelen;
+		n -= linelen;
 	}
 	return 0;
 }
 
 /*
  * Stream the message (with DATA: dot-stuffed and terminated; with BDAT:
- * exactly size octets). Returns 0, or -1 with st set; the session is then
- * broken, since the server is in the middle of the message.
+ * exactly run->size octets). Returns 0, or -1 with run->fail set; the
+ * session is then broken, since the server is in the middle of the
+ * message.
  */
 static int
-send_body(struct smtp_session *s, const struct smtp_txn *t, int stuff,
-    off_t size, enum smtp_stage stage, struct smtp_status *st)
+send_body(struct txn_run *run, int stuff)
 {
-	struct body	*b;
+	struct smtp_session *s = run->session;
+	struct smtp_status *st = &run->fail;
+	struct body	*body;
 	char		 note[64];
-	int		 r, saved;
+	int		 rc, saved_errno;
 
-	b = xcalloc(1, sizeof(*b));
-	b->s = s;
-	b->stuff = stuff;
-	b->bol = 1;
-	b->ns = NET_OK;
-	r = msg_stream(t->msg, t->msg_flags, body_put, b);
-	saved = errno;
-	if (r == 0 && stuff) {
-		if (b->count > 0 && b->last != '\n')
-			r = body_out(b, "\r\n", 2);
-		if (r == 0)
-			r = body_out(b, ".\r\n", 3);
+	body = xcalloc(1, sizeof(*body));
+	body->session = s;
+	body->stuff = stuff;
+	body->bol = 1;
+	body->ns = NET_OK;
+	rc = msg_stream(run->txn->msg, run->txn->msg_flags, body_put, body);
+	saved_errno = errno;
+	if (rc == 0 && stuff) {
+		if (body->count > 0 && body->last != '\n')
+			rc = body_out(body, "\r\n", 2);
+		if (rc == 0)
+			rc = body_out(body, ".\r\n", 3);
 	}
-	if (r == 0 && b->len > 0) {
-		b->ns = net_write(&s->conn, b->buf, b->len, s->p.timeout_data);
-		r = b->ns != NET_OK;
+	if (rc == 0 && body->len > 0) {
+		body->ns = net_write(&s->conn, body->buf, body->len,
+		    s->p.timeout_data);
+		rc = body->ns != NET_OK;
 	}
-	if (r == -1) {
-		status_set(st, SMTP_EV_LOCAL, stage, 0, "4.3.0",
+	if (rc == -1) {
+		status_set(st, SMTP_EV_LOCAL, SMTP_STAGE_EOD, 0, "4.3.0",
 		    "reading the spooled message failed: %s",
-		    strerror(saved));
+		    strerror(saved_errno));
 		s->broken = 1;
-	} else if (r != 0)
-		status_net(s, st, stage, b->ns, "sending the message");
-	else if (!stuff && b->count != size) {
-		status_set(st, SMTP_EV_LOCAL, stage, 0, "4.3.0",
+	} else if (rc != 0)
+		status_net(s, st, SMTP_STAGE_EOD, body->ns,
+		    "sending the message");
+	else if (!stuff && body->count != run->size) {
+		status_set(st, SMTP_EV_LOCAL, SMTP_STAGE_EOD, 0, "4.3.0",
 		    "the spooled message changed size while being sent");
 		s->broken = 1;
-		r = -1;
+		rc = -1;
 	}
-	if (r == 0) {
+	if (rc == 0) {
 		snprintf(note, sizeof(note), "(message: %lld octets)",
-		    (long long)b->count);
+		    (long long)body->count);
 		transcript(s, '>', note, strlen(note));
 	}
-	free(b);
-	return r == 0 ? 0 : -1;
+	free(body);
+	return rc == 0 ? 0 : -1;
 }
 
-/* ----------------------------------------------------- transactions */
+/* ------------------------------------------------------- commands */
 
 static void
-notify_param(struct buf *b, int notify)
+notify_param(struct buf *cmd, int notify)
 {
 	const char	*sep = "";
 
-	buf_adds(b, " NOTIFY=");
+	buf_adds(cmd, " NOTIFY=");
 	if (notify & NOTIFY_NEVER) {
-		buf_adds(b, "NEVER");
+		buf_adds(cmd, "NEVER");
 		return;
 	}
 	if (notify & NOTIFY_SUCCESS) {
-		buf_adds(b, "SUCCESS");
+		buf_adds(cmd, "SUCCESS");
 		sep = ",";
 	}
 	if (notify & NOTIFY_FAILURE) {
-		buf_printf(b, "%sFAILURE", sep);
+		buf_printf(cmd, "%sFAILURE", sep);
 		sep = ",";
 	}
 	if (notify & NOTIFY_DELAY)
-		buf_printf(b, "%sDELAY", sep);
+		buf_printf(cmd, "%sDELAY", sep);
 }
 
 static int
@@ -800,56 +837,58 @@ ascii_only(const char *s)
 }
 
 static char *
-mail_cmd(const struct smtp_session *s, const struct smtp_txn *t,
-    off_t size, int utf8)
+mail_cmd(const struct txn_run *run)
 {
-	struct buf	 b;
-	char		*x;
-	unsigned	 ext = s->caps.ext;
+	const struct smtp_txn *txn = run->txn;
+	struct buf	 cmd;
+	char		*xtext;
+	unsigned	 ext = run->session->caps.ext;
 
-	buf_init(&b);
-	buf_printf(&b, "MAIL FROM:<%s>", t->sender);
+	buf_init(&cmd);
+	buf_printf(&cmd, "MAIL FROM:<%s>", txn->sender);
 	if (ext & EXT_SIZE)
-		buf_printf(&b, " SIZE=%lld", (long long)size);
-	if (t->eightbit && (ext & EXT_8BITMIME))
-		buf_adds(&b, " BODY=8BITMIME");
-	if (utf8)
-		buf_adds(&b, " SMTPUTF8");
+		buf_printf(&cmd, " SIZE=%lld", (long long)run->size);
+	if (txn->eightbit && (ext & EXT_8BITMIME))
+		buf_adds(&cmd, " BODY=8BITMIME");
+	if (run->utf8)
+		buf_adds(&cmd, " SMTPUTF8");
 	if (ext & EXT_DSN) {
-		if (t->ret == RET_FULL)
-			buf_adds(&b, " RET=FULL");
-		else if (t->ret == RET_HDRS)
-			buf_adds(&b, " RET=HDRS");
-		if (t->envid != NULL && t->envid[0] != '\0') {
-			x = xtext_encode(t->envid);
-			buf_printf(&b, " ENVID=%s", x);
-			free(x);
+		if (txn->ret == RET_FULL)
+			buf_adds(&cmd, " RET=FULL");
+		else if (txn->ret == RET_HDRS)
+			buf_adds(&cmd, " RET=HDRS");
+		if (txn->envid != NULL && txn->envid[0] != '\0') {
+			xtext = xtext_encode(txn->envid);
+			buf_printf(&cmd, " ENVID=%s", xtext);
+			free(xtext);
 		}
 	}
-	return buf_release(&b);
+	return buf_release(&cmd);
 }
 
 static char *
-rcpt_cmd(const struct smtp_session *s, const struct smtp_rcpt *r)
+rcpt_cmd(const struct smtp_session *s, const struct smtp_rcpt *rcpt)
 {
-	struct buf	 b;
-	char		*x;
+	struct buf	 cmd;
+	char		*xtext;
 
-	buf_init(&b);
-	buf_printf(&b, "RCPT TO:<%s>", r->addr);
+	buf_init(&cmd);
+	buf_printf(&cmd, "RCPT TO:<%s>", rcpt->addr);
 	if (s->caps.ext & EXT_DSN) {
-		if (r->notify != 0)
-			notify_param(&b, r->notify);
+		if (rcpt->notify != 0)
+			notify_param(&cmd, rcpt->notify);
 		/* RFC 3461 §4.2; a UTF-8 ORCPT would need RFC 6533. */
-		if (r->orcpt != NULL && r->orcpt[0] != '\0' &&
-		    ascii_only(r->orcpt)) {
-			x = xtext_encode(r->orcpt);
-			buf_printf(&b, " ORCPT=rfc822;%s", x);
-			free(x);
+		if (rcpt->orcpt != NULL && rcpt->orcpt[0] != '\0' &&
+		    ascii_only(rcpt->orcpt)) {
+			xtext = xtext_encode(rcpt->orcpt);
+			buf_printf(&cmd, " ORCPT=rfc822;%s", xtext);
+			free(xtext);
 		}
 	}
-	return buf_release(&b);
+	return buf_release(&cmd);
 }
+
+/* ----------------------------------------------------- transactions */
 
 /* RFC 5321 §4.5.3.1.10: 452 (or x.5.3) means "no more in this one". */
 static int
@@ -864,353 +903,440 @@ too_many(const struct reply *r)
 	return r->code == 452 && n == 0;
 }
 
-struct txn_run {
-	struct smtp_session *s;
-	struct smtp_txn	*t;
-	enum rstate	*rs;
-	size_t		*idx;		/* recipients of this transaction */
-	size_t		 n;
-	size_t		 nread;		/* RCPT replies read */
-	size_t		 accepted;
-	int		 mail_pending;	/* MAIL reply not yet read */
-	int		 mail_ok;
-	struct smtp_status mail_st;
-	struct smtp_status fail;	/* a session failure */
-};
+/* MAIL's reply, when it is still owed. */
+static int
+read_mail_reply(struct txn_run *run)
+{
+	struct smtp_session *s = run->session;
+
+	if (!run->mail_pending)
+		return 0;
+	run->mail_pending = 0;
+	if (read_reply(s, SMTP_STAGE_MAIL, s->p.timeout_command, 0,
+	    &run->fail) == -1)
+		return -1;
+	status_reply(s, &run->mail_st, SMTP_STAGE_MAIL);
+	run->mail_ok = s->reply.code / 100 == 2;
+	if (s->broken) {	/* 421: the server is closing */
+		run->fail = run->mail_st;
+		return -1;
+	}
+	return 0;
+}
 
 /* Read the replies owed: MAIL's, then RCPTs' up to nsent. */
 static int
-read_envelope(struct txn_run *x, size_t nsent)
+read_envelope(struct txn_run *run, size_t nsent)
 {
-	struct smtp_session *s = x->s;
-	struct smtp_rcpt *r;
+	struct smtp_session *s = run->session;
+	struct smtp_rcpt *rcpt;
 	size_t		 i;
 
-	if (x->mail_pending) {
-		x->mail_pending = 0;
-		if (read_reply(s, SMTP_STAGE_MAIL, s->p.timeout_command, 0,
-		    &x->fail) == -1)
-			return -1;
-		status_reply(s, &x->mail_st, SMTP_STAGE_MAIL);
-		x->mail_ok = s->reply.code / 100 == 2;
-		if (s->broken) {	/* 421: the server is closing */
-			x->fail = x->mail_st;
-			return -1;
-		}
-	}
-	for (; x->nread < nsent; x->nread++) {
-		i = x->idx[x->nread];
-		r = &x->t->rcpts[i];
+	if (read_mail_reply(run) == -1)
+		return -1;
+	for (; run->nread < nsent; run->nread++) {
+		i = run->batch[run->nread];
+		rcpt = &run->txn->rcpts[i];
 		if (read_reply(s, SMTP_STAGE_RCPT, s->p.timeout_command, 0,
-		    &x->fail) == -1)
+		    &run->fail) == -1)
 			return -1;
-		if (!x->mail_ok) {
+		if (!run->mail_ok) {
 			/* The 503s that follow a refused MAIL say nothing. */
-			r->st = x->mail_st;
-			x->rs[i] = R_DONE;
+			rcpt->st = run->mail_st;
+			run->state[i] = R_DONE;
 			continue;
 		}
-		status_reply(s, &r->st, SMTP_STAGE_RCPT);
-		if (r->st.ev == SMTP_EV_OK) {
-			x->rs[i] = R_ACCEPTED;
-			x->accepted++;
+		status_reply(s, &rcpt->st, SMTP_STAGE_RCPT);
+		if (rcpt->st.ev == SMTP_EV_OK) {
+			run->state[i] = R_ACCEPTED;
+			run->accepted++;
 		} else if (too_many(&s->reply) && !s->broken)
-			x->rs[i] = R_RETRY;
+			run->state[i] = R_RETRY;
 		else
-			x->rs[i] = R_DONE;
+			run->state[i] = R_DONE;
 		if (s->broken) {
-			x->fail = r->st;
+			run->fail = rcpt->st;
 			return -1;
 		}
 	}
 	return 0;
 }
 
+/* Write what is queued in run->out, then read the replies owed so far. */
+static int
+exchange(struct txn_run *run, enum smtp_stage stage, size_t nsent)
+{
+	if (flush(run->session, &run->out, stage, &run->fail) == -1)
+		return -1;
+	return read_envelope(run, nsent);
+}
+
+/* Nothing can be delivered: MAIL refused, or no RCPT accepted. */
+static int
+nobody_accepted(const struct txn_run *run)
+{
+	return !run->mail_ok || run->accepted == 0;
+}
+
+/*
+ * MAIL and the RCPTs. With PIPELINING they go out in flights of
+ * SMTP_FLIGHT_RCPTS recipients, the last flight's replies read only with
+ * the body's command; without it, in lock-step. A local refusal of MAIL
+ * (the session is fine) ends the transaction as a refused MAIL.
+ */
+static enum txn_step
+send_envelope(struct txn_run *run)
+{
+	struct smtp_session *s = run->session;
+	struct smtp_rcpt *rcpt;
+	char		*cmd;
+	int		 pipe = (s->caps.ext & EXT_PIPELINING) != 0, rc;
+	size_t		 k;
+
+	cmd = mail_cmd(run);
+	rc = queue_cmd(s, &run->out, cmd, NULL, &run->mail_st,
+	    SMTP_STAGE_MAIL);
+	free(cmd);
+	if (rc == -1)
+		return TXN_REFUSED;
+	run->mail_pending = 1;
+	if (!pipe && exchange(run, SMTP_STAGE_MAIL, 0) == -1)
+		return TXN_BROKEN;
+	if (!pipe && !run->mail_ok)
+		return TXN_REFUSED;
+	for (k = 0; k < run->nbatch; k++) {
+		rcpt = &run->txn->rcpts[run->batch[k]];
+		cmd = rcpt_cmd(s, rcpt);
+		rc = queue_cmd(s, &run->out, cmd, NULL, &run->fail,
+		    SMTP_STAGE_RCPT);
+		free(cmd);
+		if (rc == -1) {
+			/* Never reached with validated addresses. */
+			s->broken = 1;
+			return TXN_BROKEN;
+		}
+		run->state[run->batch[k]] = R_SENT;
+		if (pipe && ((k + 1) % SMTP_FLIGHT_RCPTS != 0 ||
+		    k + 1 == run->nbatch))
+			continue;
+		if (exchange(run, SMTP_STAGE_RCPT, k + 1) == -1)
+			return TXN_BROKEN;
+		if (!run->mail_ok)
+			break;
+	}
+	s->need_rset = 1;	/* a transaction is open until the end */
+	/* Known already (lock-step, or a flight boundary): stop here. */
+	if (!run->mail_pending && !run->mail_ok)
+		return TXN_REFUSED;
+	if (run->nread == run->nbatch && run->accepted == 0)
+		return TXN_REFUSED;
+	return TXN_ENVELOPE_SENT;
+}
+
+/* RFC 3030: "BDAT size LAST" and the body, after the envelope's flight. */
+static enum txn_step
+body_by_bdat(struct txn_run *run)
+{
+	struct smtp_session *s = run->session;
+	char		 bdat[48];
+
+	snprintf(bdat, sizeof(bdat), "BDAT %lld LAST", (long long)run->size);
+	queue_cmd(s, &run->out, bdat, NULL, &run->fail, SMTP_STAGE_EOD);
+	if (flush(s, &run->out, SMTP_STAGE_EOD, &run->fail) == -1 ||
+	    send_body(run, 0) == -1 ||
+	    read_envelope(run, run->nbatch) == -1 ||
+	    read_reply(s, SMTP_STAGE_EOD, s->p.timeout_data, 0,
+	    &run->fail) == -1)
+		return TXN_BROKEN;
+	if (nobody_accepted(run))
+		return TXN_REFUSED;
+	status_reply(s, &run->eod, SMTP_STAGE_EOD);
+	return TXN_ANSWERED;
+}
+
+/* DATA, and the body after its 354 (RFC 5321 §4.1.1.4). */
+static enum txn_step
+body_by_data(struct txn_run *run)
+{
+	struct smtp_session *s = run->session;
+
+	queue_cmd(s, &run->out, "DATA", NULL, &run->fail, SMTP_STAGE_DATA);
+	if (exchange(run, SMTP_STAGE_DATA, run->nbatch) == -1 ||
+	    read_reply(s, SMTP_STAGE_DATA, s->p.timeout_command, 0,
+	    &run->fail) == -1)
+		return TXN_BROKEN;
+	if (s->reply.code != 354) {
+		if (nobody_accepted(run))
+			return TXN_REFUSED;
+		status_reply_as(s, &run->eod, SMTP_STAGE_DATA, SMTP_EV_REPLY);
+		return TXN_ANSWERED;
+	}
+	if (nobody_accepted(run)) {
+		/*
+		 * RFC 2920 §3.1: a 354 with no valid recipient gets an empty
+		 * message, which the server must refuse.
+		 */
+		queue_cmd(s, &run->out, ".", NULL, &run->fail,
+		    SMTP_STAGE_EOD);
+		if (flush(s, &run->out, SMTP_STAGE_EOD, &run->fail) == -1 ||
+		    read_reply(s, SMTP_STAGE_EOD, s->p.timeout_data, 0,
+		    &run->fail) == -1)
+			return TXN_BROKEN;
+		return TXN_REFUSED;
+	}
+	if (send_body(run, 1) == -1 ||
+	    read_reply(s, SMTP_STAGE_EOD, s->p.timeout_data, 0,
+	    &run->fail) == -1)
+		return TXN_BROKEN;
+	status_reply(s, &run->eod, SMTP_STAGE_EOD);
+	return TXN_ANSWERED;
+}
+
 /* Give every recipient of the transaction still open the status st. */
 static void
-settle(struct txn_run *x, const struct smtp_status *st, int retry_too)
+settle_open(struct txn_run *run, const struct smtp_status *st)
 {
 	size_t	 k, i;
 
-	for (k = 0; k < x->n; k++) {
-		i = x->idx[k];
-		if (x->rs[i] == R_DONE || (x->rs[i] == R_RETRY && !retry_too))
+	for (k = 0; k < run->nbatch; k++) {
+		i = run->batch[k];
+		if (run->state[i] == R_DONE)
 			continue;
-		x->t->rcpts[i].st = *st;
-		x->rs[i] = R_DONE;
+		run->txn->rcpts[i].st = *st;
+		run->state[i] = R_DONE;
 	}
 }
 
 /*
- * One transaction for the recipients idx[0..n). Returns the number
- * delivered, or -1 after a session failure (x->fail; the recipients of
+ * The message's fate applies to the recipients it was sent to; the ones
+ * held back by a recipient limit wait for the next transaction only if
+ * this one got through. Returns the number delivered.
+ */
+static int
+settle_answered(struct txn_run *run)
+{
+	const struct smtp_status *eod = &run->eod;
+	size_t		 k, i;
+
+	run->txn->st = *eod;
+	for (k = 0; k < run->nbatch; k++) {
+		i = run->batch[k];
+		if (run->state[i] == R_ACCEPTED) {
+			run->txn->rcpts[i].st = *eod;
+			run->state[i] = R_DONE;
+		}
+	}
+	if (eod->ev != SMTP_EV_OK) {
+		settle_open(run, eod);
+		return 0;
+	}
+	run->session->need_rset = 0;
+	return (int)run->accepted;
+}
+
+/* MAIL refused, or no recipient accepted: nothing more to say. */
+static int
+settle_refused(struct txn_run *run)
+{
+	size_t	 k;
+
+	if (!run->mail_ok) {
+		settle_open(run, &run->mail_st);
+		run->txn->st = run->mail_st;
+		run->session->need_rset = 0;
+		return 0;
+	}
+	/* 452 for all, none accepted: that is a deferral, not more. */
+	for (k = 0; k < run->nbatch; k++)
+		if (run->state[run->batch[k]] == R_RETRY)
+			run->state[run->batch[k]] = R_DONE;
+	run->txn->st = run->txn->rcpts[run->batch[0]].st;
+	return 0;
+}
+
+/* A session failure: every recipient still open shares it. */
+static int
+settle_broken(struct txn_run *run)
+{
+	settle_open(run, &run->fail);
+	run->txn->st = run->fail;
+	return -1;
+}
+
+static void
+txn_begin(struct txn_run *run)
+{
+	buf_init(&run->out);
+	run->nread = 0;
+	run->accepted = 0;
+	run->mail_pending = 0;
+	run->mail_ok = 0;
+	memset(&run->mail_st, 0, sizeof(run->mail_st));
+	memset(&run->fail, 0, sizeof(run->fail));
+	memset(&run->eod, 0, sizeof(run->eod));
+}
+
+/*
+ * One transaction for the recipients of run->batch. Returns the number
+ * delivered, or -1 after a session failure (run->fail; the recipients of
  * this transaction that were open have it).
  */
 static int
-one_txn(struct txn_run *x, off_t size, int utf8)
+one_txn(struct txn_run *run)
 {
-	struct smtp_session *s = x->s;
-	struct smtp_txn	*t = x->t;
-	struct smtp_status eod;
-	struct buf	 out;
-	char		*cmd, bdat[48];
-	int		 pipe = (s->caps.ext & EXT_PIPELINING) != 0;
-	int		 chunk = (s->caps.ext & EXT_CHUNKING) != 0;
-	size_t		 k;
-	int		 ret = -1;
+	enum txn_step	 step;
 
-	buf_init(&out);
-	x->mail_pending = 1;
-	cmd = mail_cmd(s, t, size, utf8);
-	if (queue_cmd(s, &out, cmd, NULL, &x->fail, SMTP_STAGE_MAIL) == -1) {
-		free(cmd);
-		settle(x, &x->fail, 1);
-		t->st = x->fail;
-		buf_free(&out);
-		return 0;	/* a local refusal; the session is fine */
+	txn_begin(run);
+	step = send_envelope(run);
+	if (step == TXN_ENVELOPE_SENT)
+		step = (run->session->caps.ext & EXT_CHUNKING) ?
+		    body_by_bdat(run) : body_by_data(run);
+	buf_free(&run->out);
+	switch (step) {
+	case TXN_ANSWERED:
+		return settle_answered(run);
+	case TXN_REFUSED:
+		return settle_refused(run);
+	default:
+		return settle_broken(run);
 	}
-	free(cmd);
-	if (!pipe && (flush(s, &out, SMTP_STAGE_MAIL, &x->fail) == -1 ||
-	    read_envelope(x, 0) == -1))
-		goto broken;
-	if (!pipe && !x->mail_ok) {
-		settle(x, &x->mail_st, 1);
-		t->st = x->mail_st;
-		ret = 0;
-		goto out;
-	}
-	for (k = 0; k < x->n; k++) {
-		cmd = rcpt_cmd(s, &t->rcpts[x->idx[k]]);
-		if (queue_cmd(s, &out, cmd, NULL, &t->rcpts[x->idx[k]].st,
-		    SMTP_STAGE_RCPT) == -1) {
-			/* Never reached with validated addresses. */
-			free(cmd);
-			x->fail = t->rcpts[x->idx[k]].st;
-			goto broken_local;
-		}
-		free(cmd);
-		x->rs[x->idx[k]] = R_SENT;
-		if (!pipe || ((k + 1) % SMTP_FLIGHT_RCPTS == 0 &&
-		    k + 1 < x->n)) {
-			if (flush(s, &out, SMTP_STAGE_RCPT, &x->fail) == -1 ||
-			    read_envelope(x, k + 1) == -1)
-				goto broken;
-			if (!x->mail_ok)
-				break;
-		}
-	}
-	s->need_rset = 1;	/* a transaction is open until the end */
-	/* Known already (lock-step, or a flight boundary): stop here. */
-	if (!x->mail_pending && !x->mail_ok)
-		goto refused;
-	if (x->nread == x->n && x->accepted == 0)
-		goto refused;
-
-	if (chunk) {
-		snprintf(bdat, sizeof(bdat), "BDAT %lld LAST",
-		    (long long)size);
-		queue_cmd(s, &out, bdat, NULL, &x->fail, SMTP_STAGE_EOD);
-		if (flush(s, &out, SMTP_STAGE_EOD, &x->fail) == -1 ||
-		    send_body(s, t, 0, size, SMTP_STAGE_EOD, &x->fail) == -1)
-			goto broken;
-		if (read_envelope(x, x->n) == -1)
-			goto broken;
-		if (read_reply(s, SMTP_STAGE_EOD, s->p.timeout_data, 0,
-		    &x->fail) == -1)
-			goto broken;
-		if (!x->mail_ok || x->accepted == 0)
-			goto refused;
-		status_reply(s, &eod, SMTP_STAGE_EOD);
-	} else {
-		queue_cmd(s, &out, "DATA", NULL, &x->fail, SMTP_STAGE_DATA);
-		if (flush(s, &out, SMTP_STAGE_DATA, &x->fail) == -1 ||
-		    read_envelope(x, x->n) == -1 ||
-		    read_reply(s, SMTP_STAGE_DATA, s->p.timeout_command, 0,
-		    &x->fail) == -1)
-			goto broken;
-		if (s->reply.code != 354) {
-			if (!x->mail_ok || x->accepted == 0)
-				goto refused;
-			status_reply(s, &eod, SMTP_STAGE_DATA);
-			eod.ev = SMTP_EV_REPLY;
-			goto settled;
-		}
-		if (!x->mail_ok || x->accepted == 0) {
-			/*
-			 * RFC 2920 §3.1: a 354 with no valid recipient gets
-			 * an empty message, which the server must refuse.
-			 */
-			queue_cmd(s, &out, ".", NULL, &x->fail,
-			    SMTP_STAGE_EOD);
-			if (flush(s, &out, SMTP_STAGE_EOD, &x->fail) == -1 ||
-			    read_reply(s, SMTP_STAGE_EOD, s->p.timeout_data,
-			    0, &x->fail) == -1)
-				goto broken;
-			goto refused;
-		}
-		if (send_body(s, t, 1, size, SMTP_STAGE_EOD, &x->fail) == -1 ||
-		    read_reply(s, SMTP_STAGE_EOD, s->p.timeout_data, 0,
-		    &x->fail) == -1)
-			goto broken;
-		status_reply(s, &eod, SMTP_STAGE_EOD);
-	}
-settled:
-	t->st = eod;
-	if (eod.ev == SMTP_EV_OK)
-		s->need_rset = 0;
-	ret = eod.ev == SMTP_EV_OK ? (int)x->accepted : 0;
-	/*
-	 * The message's fate applies to the recipients it was sent to; the
-	 * ones held back by a recipient limit wait for the next transaction
-	 * only if this one got through.
-	 */
-	for (k = 0; k < x->n; k++)
-		if (x->rs[x->idx[k]] == R_ACCEPTED) {
-			t->rcpts[x->idx[k]].st = eod;
-			x->rs[x->idx[k]] = R_DONE;
-		}
-	if (eod.ev != SMTP_EV_OK)
-		settle(x, &eod, 1);
-	goto out;
-refused:
-	/* MAIL refused, or no recipient accepted: nothing more to say. */
-	if (!x->mail_ok) {
-		settle(x, &x->mail_st, 1);
-		t->st = x->mail_st;
-		s->need_rset = 0;
-	} else {
-		/* 452 for all, none accepted: that is a deferral, not more. */
-		for (k = 0; k < x->n; k++)
-			if (x->rs[x->idx[k]] == R_RETRY)
-				x->rs[x->idx[k]] = R_DONE;
-		t->st = t->rcpts[x->idx[0]].st;
-	}
-	ret = 0;
-	goto out;
-broken_local:
-	s->broken = 1;
-broken:
-	settle(x, &x->fail, 1);
-	t->st = x->fail;
-	ret = -1;
-out:
-	buf_free(&out);
-	return ret;
 }
 
+/* --------------------------------------------------------- smtp_send */
+
 static int
-needs_utf8(const struct smtp_txn *t)
+needs_utf8(const struct smtp_txn *txn)
 {
 	size_t	 i;
 
-	if (t->smtputf8)
+	if (txn->smtputf8)
 		return 1;
-	for (i = 0; i < t->nrcpts; i++)
-		if (t->rcpts[i].smtputf8)
+	for (i = 0; i < txn->nrcpts; i++)
+		if (txn->rcpts[i].smtputf8)
 			return 1;
+	return 0;
+}
+
+/* txn->st, already set, for every recipient: none could be tried. */
+static void
+share_txn_status(struct smtp_txn *txn)
+{
+	size_t	 i;
+
+	for (i = 0; i < txn->nrcpts; i++)
+		txn->rcpts[i].st = txn->st;
+}
+
+/* RFC 6531 §3.4: without the extension such mail cannot go. */
+static void
+refuse_utf8(struct txn_run *run)
+{
+	struct smtp_session *s = run->session;
+	struct smtp_txn	*txn = run->txn;
+	size_t		 i;
+
+	if (s->caps.ext & EXT_SMTPUTF8)
+		return;
+	for (i = 0; i < txn->nrcpts; i++) {
+		if (!txn->smtputf8 && !txn->rcpts[i].smtputf8)
+			continue;
+		status_set(&txn->rcpts[i].st, SMTP_EV_NOUTF8,
+		    txn->smtputf8 ? SMTP_STAGE_MAIL : SMTP_STAGE_RCPT, 0,
+		    "5.6.7", "SMTPUTF8 is required, but was not offered by %s",
+		    s->p.server);
+		run->state[i] = R_DONE;
+		txn->st = txn->rcpts[i].st;
+	}
+}
+
+/* The recipients for the next transaction: unsent, or held back by 452. */
+static size_t
+next_batch(struct txn_run *run)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < run->txn->nrcpts; i++)
+		if (run->state[i] == R_UNSENT || run->state[i] == R_RETRY) {
+			run->state[i] = R_UNSENT;
+			run->batch[n++] = i;
+		}
+	return n;
+}
+
+/* RSET a transaction left half done; on failure the batch shares it. */
+static int
+reset_txn(struct txn_run *run)
+{
+	struct smtp_session *s = run->session;
+	int		 rc;
+
+	rc = command(s, "RSET", NULL, SMTP_STAGE_MAIL, 0, &run->fail);
+	if (rc == 0 && s->reply.code / 100 != 2) {
+		status_reply_as(s, &run->fail, SMTP_STAGE_MAIL, SMTP_EV_REPLY);
+		s->broken = 1;
+		rc = -1;
+	}
+	if (rc == -1)
+		return settle_broken(run);
+	s->need_rset = 0;
 	return 0;
 }
 
 int
 smtp_send(struct smtp_session *s, struct smtp_txn *t)
 {
-	struct txn_run	 x;
-	struct smtp_status st;
-	enum rstate	*rs;
-	size_t		*idx, i, n;
-	off_t		 size;
-	int		 utf8, r, delivered = 0;
+	struct txn_run	 run;
+	size_t		 i;
+	int		 ndelivered, delivered = 0;
 
 	t->ntxn = 0;
 	memset(&t->st, 0, sizeof(t->st));
 	if (!smtp_usable(s)) {
 		status_set(&t->st, SMTP_EV_BROKEN, SMTP_STAGE_MAIL, 0, "",
 		    "the session with %s is not usable", s->p.server);
-		for (i = 0; i < t->nrcpts; i++)
-			t->rcpts[i].st = t->st;
+		share_txn_status(t);
 		return -1;
 	}
 	if (t->nrcpts == 0)
 		return 0;
-	size = msg_stream_size(t->msg, t->msg_flags);
+	memset(&run, 0, sizeof(run));
+	run.session = s;
+	run.txn = t;
+	run.size = msg_stream_size(t->msg, t->msg_flags);
 	/* RFC 1870 §6: refuse before sending what the server cannot take. */
 	if ((s->caps.ext & EXT_SIZE) && s->caps.size > 0 &&
-	    (uint64_t)size > s->caps.size) {
+	    (uint64_t)run.size > s->caps.size) {
 		status_set(&t->st, SMTP_EV_SIZE, SMTP_STAGE_MAIL, 0, "5.3.4",
 		    "message size %lld exceeds the limit of %llu octets of %s",
-		    (long long)size, (unsigned long long)s->caps.size,
+		    (long long)run.size, (unsigned long long)s->caps.size,
 		    s->p.server);
-		for (i = 0; i < t->nrcpts; i++)
-			t->rcpts[i].st = t->st;
+		share_txn_status(t);
 		return 0;
 	}
-	rs = xcalloc(t->nrcpts, sizeof(*rs));
-	idx = xcalloc(t->nrcpts, sizeof(*idx));
-	utf8 = needs_utf8(t) && (s->caps.ext & EXT_SMTPUTF8);
-	/* RFC 6531 §3.4: without the extension such mail cannot go. */
-	for (i = 0; i < t->nrcpts; i++) {
-		if (!(s->caps.ext & EXT_SMTPUTF8) &&
-		    (t->smtputf8 || t->rcpts[i].smtputf8)) {
-			status_set(&t->rcpts[i].st, SMTP_EV_NOUTF8,
-			    t->smtputf8 ? SMTP_STAGE_MAIL : SMTP_STAGE_RCPT,
-			    0, "5.6.7", "SMTPUTF8 is required, but was not "
-			    "offered by %s", s->p.server);
-			rs[i] = R_DONE;
-			t->st = t->rcpts[i].st;
-		}
-	}
-	/* Each round makes progress or ends: at most nrcpts of them. */
+	run.utf8 = needs_utf8(t) && (s->caps.ext & EXT_SMTPUTF8);
+	run.state = xcalloc(t->nrcpts, sizeof(*run.state));
+	run.batch = xcalloc(t->nrcpts, sizeof(*run.batch));
+	refuse_utf8(&run);
+	/*
+	 * Each round makes progress or ends: at most nrcpts of them. A round
+	 * that delivers nothing has settled every recipient it tried.
+	 */
 	while (t->ntxn < t->nrcpts) {
-		for (n = 0, i = 0; i < t->nrcpts; i++)
-			if (rs[i] == R_UNSENT || rs[i] == R_RETRY) {
-				rs[i] = R_UNSENT;
-				idx[n++] = i;
-			}
-		if (n == 0)
+		if ((run.nbatch = next_batch(&run)) == 0)
 			break;
-		if (s->need_rset) {
-			r = command(s, "RSET", NULL, SMTP_STAGE_MAIL, 0, &st);
-			if (r == 0 && s->reply.code / 100 != 2) {
-				status_reply(s, &st, SMTP_STAGE_MAIL);
-				st.ev = SMTP_EV_REPLY;
-				s->broken = 1;
-				r = -1;
-			}
-			if (r == -1) {
-				for (i = 0; i < n; i++) {
-					t->rcpts[idx[i]].st = st;
-					rs[idx[i]] = R_DONE;
-				}
-				t->st = st;
-				break;
-			}
-			s->need_rset = 0;
-		}
-		memset(&x, 0, sizeof(x));
-		x.s = s;
-		x.t = t;
-		x.rs = rs;
-		x.idx = idx;
-		x.n = n;
+		if (s->need_rset && reset_txn(&run) == -1)
+			break;
 		t->ntxn++;
-		r = one_txn(&x, size, utf8);
-		if (r < 0)
+		if ((ndelivered = one_txn(&run)) <= 0)
 			break;
-		delivered += r;
-		if (r == 0) {
-			/* No progress: what waits for a retry stays put. */
-			for (i = 0; i < n; i++)
-				if (rs[idx[i]] == R_RETRY) {
-					rs[idx[i]] = R_DONE;
-				}
-			break;
-		}
+		delivered += ndelivered;
 	}
 	/* Recipients never reached (a broken session) share its status. */
 	for (i = 0; i < t->nrcpts; i++)
-		if (rs[i] != R_DONE && rs[i] != R_RETRY && rs[i] != R_ACCEPTED)
+		if (run.state[i] != R_DONE && run.state[i] != R_RETRY &&
+		    run.state[i] != R_ACCEPTED)
 			t->rcpts[i].st = t->st;
-	free(rs);
-	free(idx);
+	free(run.state);
+	free(run.batch);
 	return delivered;
 }

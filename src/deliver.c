@@ -11,8 +11,9 @@
  * with every recipient in one transaction, and the domains it passes on
  * then run in parallel.
  *
- * Every decision about what an SMTP or DNS result means is policy.c's;
- * this file only carries recipients to where policy.c sends them.
+ * Every decision about what an SMTP or DNS result means, where a
+ * recipient goes next and where it ends, is policy.c's; this file only
+ * carries recipients to where policy.c sends them.
  */
 #include "autoconf.h"
 
@@ -33,22 +34,29 @@
 
 #define RELAY_ADDRS_MAX	8
 #define RELAY_GATHER_MS	250	/* batch what arrives that close together */
+#define LABEL_MAX	320	/* "host[address]:port" */
+
+/* The report of a recipient's first deferral, kept until it ends. */
+struct deferral {
+	char		*reason;
+	char		*relay;
+	char		 dsn[16];
+};
 
 /* What a recipient carries from route to route. */
-struct rwork {
+struct rcpt_walk {
 	size_t		 route;		/* index into cfg->route */
-	int		 deferrable;	/* a route said "else the queue" */
-	char		*dreason;	/* that route's reason */
-	char		*drelay;
-	char		 ddsn[16];
+	int		 deferred;	/* a route said "else the queue" */
+	struct deferral	 first;		/* that route's report */
 	double		 t_wait, t_conn, t_xfer;
 };
 
-struct dctx {
+/* One delivery attempt: shared by the MX workers and the relay thread. */
+struct delivery {
 	const struct deliver_params *p;
 	const struct config *cfg;
 	struct envelope	*env;
-	struct rwork	*w;
+	struct rcpt_walk *walks;	/* per recipient */
 	struct timespec	 start;		/* CLOCK_MONOTONIC, delivery start */
 	struct timespec	 deadline[2];	/* per route index; 0: none */
 
@@ -61,13 +69,14 @@ struct dctx {
 	int		 producers_done;
 };
 
+/* The relay route: its addresses and the connection kept open. */
 struct relay {
-	struct dctx	*c;
+	struct delivery	*job;
 	int		 resolved;
 	char		 resolve_err[256];
 	struct dns_addr	 addrs[RELAY_ADDRS_MAX];
 	size_t		 naddrs;
-	struct smtp_session s;
+	struct smtp_session session;
 	int		 open;
 	size_t		 cur;		/* address of the open session */
 	struct transcript_session ts;
@@ -126,12 +135,12 @@ status_reason(const struct smtp_status *st, const char *label)
 
 /* Final outcomes. */
 static void
-set_outcome(struct dctx *c, size_t i, enum rcpt_state state,
+set_outcome(struct delivery *job, size_t i, enum rcpt_state state,
     enum rcpt_fail fail, const char *dsn, const char *reason,
     const char *relay)
 {
-	struct rcpt	*r = &c->env->rcpts[i];
-	struct rwork	*w = &c->w[i];
+	struct rcpt	*r = &job->env->rcpts[i];
+	struct rcpt_walk *walk = &job->walks[i];
 	double		 before;
 
 	r->state = state;
@@ -139,107 +148,88 @@ set_outcome(struct dctx *c, size_t i, enum rcpt_state state,
 	strlcpy(r->dsn, dsn, sizeof(r->dsn));
 	replace_str(&r->reason, reason);
 	replace_str(&r->relay, relay);
-	before = (double)(c->start.tv_sec - c->p->arrival.tv_sec) +
-	    (double)(c->start.tv_nsec - c->p->arrival.tv_nsec) / 1e9;
+	before = (double)(job->start.tv_sec - job->p->arrival.tv_sec) +
+	    (double)(job->start.tv_nsec - job->p->arrival.tv_nsec) / 1e9;
 	if (before < 0)
 		before = 0;
 	r->delays[0] = before;
-	r->delays[1] = w->t_wait;
-	r->delays[2] = w->t_conn;
-	r->delays[3] = w->t_xfer;
-	r->delay = since(&c->p->arrival);
+	r->delays[1] = walk->t_wait;
+	r->delays[2] = walk->t_conn;
+	r->delays[3] = walk->t_xfer;
+	r->delay = since(&job->p->arrival);
 }
 
-static enum rcpt_fail
-class_fail(enum policy_class cls)
-{
-	switch (cls) {
-	case POL_CLASS_NOHOST:
-		return FAIL_NOHOST;
-	case POL_CLASS_NOUSER:
-		return FAIL_NOUSER;
-	default:
-		return FAIL_UNAVAILABLE;
-	}
-}
-
-static void relay_enqueue(struct dctx *, size_t);
+static void relay_enqueue(struct delivery *, size_t);
 
 /*
- * Apply decision p (not POL_NEXT_ADDRESS) to recipient i, with the reason
- * and server that led to it.
+ * Decision p, with the code, reason and server that led to it, for
+ * recipient i: policy_route_step() says where that leaves it.
  */
 static void
-apply(struct dctx *c, size_t i, const struct policy *p, const char *dsn,
-    const char *reason, const char *relay)
+apply(struct delivery *job, size_t i, const struct policy *p,
+    const char *dsn, const char *reason, const char *relay)
 {
-	struct rwork	*w = &c->w[i];
+	struct rcpt_walk *walk = &job->walks[i];
+	struct policy_step step;
 
-	if (p->action == POL_DELIVERED) {
-		set_outcome(c, i, RCPT_DELIVERED, FAIL_NONE, dsn, reason,
-		    relay);
-		return;
+	step = policy_route_step(p, walk->deferred,
+	    walk->route + 1 < job->cfg->nroute);
+	if (step.first_deferral) {
+		walk->deferred = 1;
+		replace_str(&walk->first.reason, reason);
+		replace_str(&walk->first.relay, relay);
+		strlcpy(walk->first.dsn, dsn, sizeof(walk->first.dsn));
 	}
-	if (p->action == POL_FINAL) {
-		set_outcome(c, i, RCPT_FAILED, class_fail(p->cls), dsn, reason,
-		    relay);
-		return;
-	}
-	/* POL_NEXT_ROUTE (or an exhausted route). */
-	if (p->otherwise == POL_ELSE_DEFER && !w->deferrable) {
-		w->deferrable = 1;
-		replace_str(&w->dreason, reason);
-		replace_str(&w->drelay, relay);
-		strlcpy(w->ddsn, dsn, sizeof(w->ddsn));
-	}
-	if (w->route + 1 < c->cfg->nroute) {
-		w->route++;
-		if (c->cfg->route[w->route] == ROUTE_RELAY)
-			relay_enqueue(c, i);
+	switch (step.state) {
+	case RCPT_PENDING:
+		walk->route++;
+		if (job->cfg->route[walk->route] == ROUTE_RELAY)
+			relay_enqueue(job, i);
 		/* ROUTE_MX after the relay: the MX phase picks it up. */
-		return;
+		break;
+	case RCPT_DEFERRED:
+		set_outcome(job, i, RCPT_DEFERRED, FAIL_NONE, walk->first.dsn,
+		    walk->first.reason, walk->first.relay);
+		break;
+	default:
+		set_outcome(job, i, step.state, step.fail, dsn, reason, relay);
+		break;
 	}
-	if (policy_at_end(w->deferrable, p) == POL_ELSE_DEFER)
-		set_outcome(c, i, RCPT_DEFERRED, FAIL_NONE, w->ddsn,
-		    w->dreason, w->drelay);
-	else
-		set_outcome(c, i, RCPT_FAILED, class_fail(p->cls), dsn, reason,
-		    relay);
 }
 
 static void
-apply_status(struct dctx *c, size_t i, const struct policy *p,
+apply_status(struct delivery *job, size_t i, const struct policy *p,
     const struct smtp_status *st, const char *label)
 {
 	char	 dsn[16], *reason;
 
 	policy_dsn(st, p, dsn);
 	reason = status_reason(st, label);
-	apply(c, i, p, dsn, reason, label);
+	apply(job, i, p, dsn, reason, label);
 	free(reason);
 }
 
 /* The transaction of t for the recipients ids[0..n). */
 static void
-txn_init(struct dctx *c, struct smtp_txn *t, struct smtp_rcpt *sr,
+txn_init(struct delivery *job, struct smtp_txn *t, struct smtp_rcpt *sr,
     const size_t *ids, size_t n)
 {
-	const struct options *o = c->p->opts;
+	const struct options *o = job->p->opts;
 	const struct rcpt *r;
 	size_t		 k;
 
 	memset(t, 0, sizeof(*t));
-	t->sender = c->env->sender;
-	t->smtputf8 = c->env->sender_smtputf8;
+	t->sender = job->env->sender;
+	t->smtputf8 = job->env->sender_smtputf8;
 	t->eightbit = o->body == BODY_8BITMIME ||
-	    (o->body == BODY_DETECT && c->p->msg->eightbit);
+	    (o->body == BODY_DETECT && job->p->msg->eightbit);
 	t->ret = o->ret;
 	t->envid = o->envid;
-	t->msg = c->p->msg;
+	t->msg = job->p->msg;
 	t->rcpts = sr;
 	t->nrcpts = n;
 	for (k = 0; k < n; k++) {
-		r = &c->env->rcpts[ids[k]];
+		r = &job->env->rcpts[ids[k]];
 		memset(&sr[k], 0, sizeof(sr[k]));
 		sr[k].addr = r->addr;
 		sr[k].orcpt = strchr(r->orig, '@') != NULL ? r->orig : r->addr;
@@ -249,31 +239,39 @@ txn_init(struct dctx *c, struct smtp_txn *t, struct smtp_rcpt *sr,
 }
 
 static void
-params_common(struct dctx *c, struct smtp_params *sp, size_t route)
+params_common(struct delivery *job, struct smtp_params *sp, size_t route)
 {
-	const struct config *cfg = c->cfg;
+	const struct config *cfg = job->cfg;
 
-	sp->helo = c->p->helo;
+	sp->helo = job->p->helo;
 	sp->timeout_connect = cfg->timeout_connect;
 	sp->timeout_command = cfg->timeout_command;
 	sp->timeout_data = cfg->timeout_data;
-	sp->deadline = c->deadline[route];
-	if (c->p->transcript != NULL)
+	sp->deadline = job->deadline[route];
+	if (job->p->transcript != NULL)
 		sp->transcript = transcript_line;
 }
 
 /* ------------------------------------------------------- direct (MX) */
 
+/* The addresses of a domain's direct route tried so far (steps 3, 6). */
+struct mx_tries {
+	size_t		 count;
+	int		 all_refused;	/* each ended with a 5xx before RCPT */
+	struct smtp_status last;	/* the last failure passed on */
+	char		 last_label[LABEL_MAX];
+};
+
 static void
-mx_params(struct dctx *c, struct smtp_params *sp, const char *host,
+mx_params(struct delivery *job, struct smtp_params *sp, const char *host,
     const struct dns_addr *a, struct transcript_session *ts)
 {
 	memset(sp, 0, sizeof(*sp));
-	params_common(c, sp, c->mx_route);
+	params_common(job, sp, job->mx_route);
 	sp->server = host;
 	sp->addr = *a;
-	sp->port = c->cfg->mx_port;
-	switch (c->cfg->mx_tls) {
+	sp->port = job->cfg->mx_port;
+	switch (job->cfg->mx_tls) {
 	case MX_TLS_OFF:
 		sp->tls = SMTP_TLS_OFF;
 		break;
@@ -286,125 +284,148 @@ mx_params(struct dctx *c, struct smtp_params *sp, const char *host,
 		break;
 	}
 	sp->verify = TLS_VERIFY_NONE;
-	ts->t = c->p->transcript;
+	ts->t = job->p->transcript;
 	sp->transcript_ctx = ts;
+}
+
+/*
+ * The MX lookup of domain (dns NULL: the resolver could not be set up,
+ * for dns_err). Returns 0 with the hosts in route, or -1 when the lookup
+ * decided for ids[0..n) already.
+ */
+static int
+mx_lookup(struct delivery *job, struct dns *dns, const char *dns_err,
+    const char *domain, const size_t *ids, size_t n, struct mx_route *route)
+{
+	struct timespec	 t0;
+	struct policy	 p;
+	char		*reason;
+	size_t		 k;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(route, 0, sizeof(*route));
+	if (dns == NULL) {
+		route->status = DNS_TEMPFAIL;
+		strlcpy(route->reason, dns_err, sizeof(route->reason));
+	} else
+		dns_mx(dns, domain, job->cfg->mx_max_addresses, route);
+	/* Hosts without any address come as DNS_NODATA, never as DNS_OK. */
+	if (route->status == DNS_OK)
+		return 0;
+	p = policy_dns(route->status);
+	if (route->status == DNS_NXDOMAIN)
+		reason = xasprintf("domain %s does not exist", domain);
+	else if (route->reason[0] != '\0')
+		reason = xstrdup(route->reason);
+	else
+		reason = xasprintf("%s: %s", domain,
+		    dns_status_str(route->status));
+	for (k = 0; k < n; k++) {
+		job->walks[ids[k]].t_conn = since(&t0);
+		apply(job, ids[k], &p, p.dsn, reason, NULL);
+	}
+	free(reason);
+	mx_route_free(route);
+	return -1;
+}
+
+/* What made a recipient move on to the next address: for steps 3, 6. */
+static void
+mx_passed(struct mx_tries *tries, const struct policy *p,
+    const struct smtp_status *st, const char *label)
+{
+	tries->all_refused &= p->refusal;
+	tries->last = *st;
+	strlcpy(tries->last_label, label, sizeof(tries->last_label));
+}
+
+/*
+ * One address of the direct route for the recipients ids[0..*n) still
+ * open: those it settles leave ids, those passed to the next address stay.
+ */
+static void
+mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
+    size_t *ids, size_t *n, struct smtp_rcpt *sr, struct mx_tries *tries)
+{
+	struct smtp_params sp;
+	struct smtp_session s;
+	struct smtp_status st;
+	struct smtp_txn	 t;
+	struct transcript_session ts;
+	struct timespec	 t0, t1;
+	struct policy	 p;
+	char		 label[LABEL_MAX];
+	size_t		 k, m;
+
+	server_label(host, a, job->cfg->mx_port, label, sizeof(label));
+	strlcpy(ts.label, label, sizeof(ts.label));
+	mx_params(job, &sp, host, a, &ts);
+	tries->count++;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (smtp_open(&s, &sp, &st) != 0) {
+		smtp_close(&s);
+		p = policy_smtp(ROUTE_MX, &st);
+		if (p.action == POL_NEXT_ADDRESS) {
+			mx_passed(tries, &p, &st, label);
+			return;
+		}
+		for (k = 0; k < *n; k++) {
+			job->walks[ids[k]].t_conn = since(&t0);
+			apply_status(job, ids[k], &p, &st, label);
+		}
+		*n = 0;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	txn_init(job, &t, sr, ids, *n);
+	(void)smtp_send(&s, &t);
+	smtp_close(&s);
+	for (k = 0, m = 0; k < *n; k++) {
+		job->walks[ids[k]].t_conn = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		job->walks[ids[k]].t_xfer = since(&t1);
+		p = policy_smtp(ROUTE_MX, &sr[k].st);
+		if (p.action == POL_NEXT_ADDRESS) {
+			mx_passed(tries, &p, &sr[k].st, label);
+			ids[m++] = ids[k];
+			continue;
+		}
+		apply_status(job, ids[k], &p, &sr[k].st, label);
+	}
+	*n = m;
 }
 
 /* The direct route for the recipients ids[0..n) of one domain. */
 static void
-mx_domain(struct dctx *c, struct dns *dns, int dns_ok, const char *dns_err,
+mx_domain(struct delivery *job, struct dns *dns, const char *dns_err,
     const char *domain, size_t *ids, size_t n)
 {
 	struct mx_route	 route;
-	struct smtp_params sp;
-	struct smtp_session s;
-	struct smtp_status st, last;
-	struct smtp_txn	 t;
+	struct mx_tries	 tries;
 	struct smtp_rcpt *sr;
-	struct transcript_session ts;
-	struct timespec	 t0, t1;
 	struct policy	 p;
-	char		 label[320], last_label[320], *reason;
-	size_t		 h, a, k, m, tried = 0;
-	int		 all_refused = 1;
+	size_t		 h, a, k;
 	double		 wait;
 
-	wait = since(&c->start);
+	wait = since(&job->start);
 	for (k = 0; k < n; k++)
-		c->w[ids[k]].t_wait = wait;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	memset(&route, 0, sizeof(route));
-	if (!dns_ok) {
-		route.status = DNS_TEMPFAIL;
-		strlcpy(route.reason, dns_err, sizeof(route.reason));
-	} else
-		dns_mx(dns, domain, c->cfg->mx_max_addresses, &route);
-	if (route.status == DNS_OK && route.naddrs == 0) {
-		/* Hosts, but no address for any: the DNS, not the domain. */
-		route.status = DNS_TEMPFAIL;
-		if (route.reason[0] == '\0')
-			snprintf(route.reason, sizeof(route.reason),
-			    "no address for any mail host of %.200s", domain);
-	}
-	if (route.status != DNS_OK) {
-		p = policy_dns(route.status);
-		if (route.status == DNS_NXDOMAIN)
-			reason = xasprintf("domain %s does not exist", domain);
-		else if (route.reason[0] != '\0')
-			reason = xstrdup(route.reason);
-		else
-			reason = xasprintf("%s: %s", domain,
-			    dns_status_str(route.status));
-		for (k = 0; k < n; k++) {
-			c->w[ids[k]].t_conn = since(&t0);
-			apply(c, ids[k], &p, p.dsn, reason, NULL);
-		}
-		free(reason);
-		mx_route_free(&route);
+		job->walks[ids[k]].t_wait = wait;
+	if (mx_lookup(job, dns, dns_err, domain, ids, n, &route) != 0)
 		return;
-	}
-
-	/* ids[0..n) are the recipients still open: settled ones leave it. */
 	sr = xcalloc(n, sizeof(*sr));
-	memset(&last, 0, sizeof(last));
-	last_label[0] = '\0';
-	for (h = 0; h < route.nhosts && n > 0; h++) {
-		for (a = 0; a < route.hosts[h].naddrs && n > 0; a++) {
-			const char *host = route.hosts[h].name;
-
-			server_label(host, &route.hosts[h].addrs[a],
-			    c->cfg->mx_port, label, sizeof(label));
-			strlcpy(ts.label, label, sizeof(ts.label));
-			mx_params(c, &sp, host, &route.hosts[h].addrs[a], &ts);
-			tried++;
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-			if (smtp_open(&s, &sp, &st) != 0) {
-				smtp_close(&s);
-				p = policy_smtp(ROUTE_MX, &st);
-				if (p.action == POL_NEXT_ADDRESS) {
-					all_refused &= p.refusal;
-					last = st;
-					strlcpy(last_label, label,
-					    sizeof(last_label));
-					continue;
-				}
-				for (k = 0; k < n; k++) {
-					c->w[ids[k]].t_conn = since(&t0);
-					apply_status(c, ids[k], &p, &st, label);
-				}
-				n = 0;
-				break;
-			}
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			txn_init(c, &t, sr, ids, n);
-			(void)smtp_send(&s, &t);
-			smtp_close(&s);
-			for (k = 0, m = 0; k < n; k++) {
-				c->w[ids[k]].t_conn =
-				    (double)(t1.tv_sec - t0.tv_sec) +
-				    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-				c->w[ids[k]].t_xfer = since(&t1);
-				p = policy_smtp(ROUTE_MX, &sr[k].st);
-				if (p.action == POL_NEXT_ADDRESS) {
-					all_refused &= p.refusal;
-					last = sr[k].st;
-					strlcpy(last_label, label,
-					    sizeof(last_label));
-					ids[m++] = ids[k];
-					continue;
-				}
-				apply_status(c, ids[k], &p, &sr[k].st, label);
-			}
-			n = m;
-		}
-	}
+	memset(&tries, 0, sizeof(tries));
+	tries.all_refused = 1;
+	for (h = 0; h < route.nhosts && n > 0; h++)
+		for (a = 0; a < route.hosts[h].naddrs && n > 0; a++)
+			mx_address(job, route.hosts[h].name,
+			    &route.hosts[h].addrs[a], ids, &n, sr, &tries);
 	if (n > 0) {
 		/* Steps 3 and 6: every address tried. */
-		p = policy_exhausted(ROUTE_MX, all_refused && tried > 0,
-		    &last);
+		p = policy_exhausted(ROUTE_MX, tries.all_refused &&
+		    tries.count > 0, &tries.last);
 		for (k = 0; k < n; k++)
-			apply_status(c, ids[k], &p, &last,
-			    last_label[0] ? last_label : NULL);
+			apply_status(job, ids[k], &p, &tries.last,
+			    tries.last_label[0] ? tries.last_label : NULL);
 	}
 	free(sr);
 	mx_route_free(&route);
@@ -412,14 +433,14 @@ mx_domain(struct dctx *c, struct dns *dns, int dns_ok, const char *dns_err,
 
 /* The recipients of domain group g still waiting for the MX route. */
 static size_t
-mx_pending(struct dctx *c, const struct domain_group *g, size_t *ids)
+mx_pending(struct delivery *job, const struct domain_group *g, size_t *ids)
 {
 	size_t	 k, n = 0, i;
 
 	for (k = 0; k < g->n; k++) {
 		i = g->rcpt[k];
-		if (c->env->rcpts[i].state == RCPT_PENDING &&
-		    c->w[i].route == c->mx_route)
+		if (job->env->rcpts[i].state == RCPT_PENDING &&
+		    job->walks[i].route == job->mx_route)
 			ids[n++] = i;
 	}
 	return n;
@@ -428,26 +449,26 @@ mx_pending(struct dctx *c, const struct domain_group *g, size_t *ids)
 static void *
 mx_worker(void *arg)
 {
-	struct dctx	*c = arg;
+	struct delivery	*job = arg;
 	struct dns	 dns;
 	char		 err[256];
 	size_t		 g, n, *ids;
 	int		 dns_ok;
 
-	dns_ok = dns_open(&dns, c->cfg->nameservers, c->cfg->nnameservers,
-	    c->cfg->address_family, err, sizeof(err)) == 0;
-	ids = xcalloc(c->env->nrcpts ? c->env->nrcpts : 1, sizeof(*ids));
+	dns_ok = dns_open(&dns, job->cfg->nameservers, job->cfg->nnameservers,
+	    job->cfg->address_family, err, sizeof(err)) == 0;
+	ids = xcalloc(job->env->nrcpts ? job->env->nrcpts : 1, sizeof(*ids));
 	for (;;) {
-		pthread_mutex_lock(&c->mu);
-		g = c->next_domain++;
-		pthread_mutex_unlock(&c->mu);
-		if (g >= c->env->ndomains)
+		pthread_mutex_lock(&job->mu);
+		g = job->next_domain++;
+		pthread_mutex_unlock(&job->mu);
+		if (g >= job->env->ndomains)
 			break;
 		/* Owned by this worker alone until handed to the relay. */
-		n = mx_pending(c, &c->env->domains[g], ids);
+		n = mx_pending(job, &job->env->domains[g], ids);
 		if (n > 0)
-			mx_domain(c, &dns, dns_ok, err,
-			    c->env->domains[g].domain, ids, n);
+			mx_domain(job, dns_ok ? &dns : NULL, err,
+			    job->env->domains[g].domain, ids, n);
 	}
 	free(ids);
 	if (dns_ok)
@@ -457,27 +478,27 @@ mx_worker(void *arg)
 
 /* Run the MX route over every domain with up to max_parallel threads. */
 static void
-mx_phase(struct dctx *c)
+mx_phase(struct delivery *job)
 {
 	pthread_t	*th;
 	size_t		 nth, k, started = 0;
 
-	nth = c->cfg->max_parallel > 0 ? c->cfg->max_parallel : 1;
-	if (nth > c->env->ndomains)
-		nth = c->env->ndomains;
-	c->next_domain = 0;
+	nth = job->cfg->max_parallel > 0 ? job->cfg->max_parallel : 1;
+	if (nth > job->env->ndomains)
+		nth = job->env->ndomains;
+	job->next_domain = 0;
 	if (nth <= 1) {
-		(void)mx_worker(c);
+		(void)mx_worker(job);
 		return;
 	}
 	th = xcalloc(nth, sizeof(*th));
 	for (k = 0; k < nth; k++)
-		if (pthread_create(&th[k], NULL, mx_worker, c) == 0)
+		if (pthread_create(&th[k], NULL, mx_worker, job) == 0)
 			started++;
 		else
 			break;
 	if (started == 0)
-		(void)mx_worker(c);	/* no thread to be had: serially */
+		(void)mx_worker(job);	/* no thread to be had: serially */
 	for (k = 0; k < started; k++)
 		pthread_join(th[k], NULL);
 	free(th);
@@ -519,12 +540,12 @@ relay_params(const struct config *cfg, struct smtp_params *sp)
 }
 
 static void
-relay_resolve(struct relay *rl)
+relay_resolve(struct relay *relay)
 {
-	rl->resolved = 1;
-	rl->naddrs = dns_relay_addrs(rl->c->cfg->relay_host,
-	    rl->c->cfg->address_family, rl->addrs, RELAY_ADDRS_MAX,
-	    rl->resolve_err, sizeof(rl->resolve_err));
+	relay->resolved = 1;
+	relay->naddrs = dns_relay_addrs(relay->job->cfg->relay_host,
+	    relay->job->cfg->address_family, relay->addrs, RELAY_ADDRS_MAX,
+	    relay->resolve_err, sizeof(relay->resolve_err));
 }
 
 /*
@@ -532,31 +553,32 @@ relay_resolve(struct relay *rl)
  * Returns 0, or -1 with the decision for every recipient in *p and st.
  */
 static int
-relay_open(struct relay *rl, size_t route, struct policy *p,
+relay_open(struct relay *relay, size_t route, struct policy *p,
     struct smtp_status *st, char *label, size_t labellen)
 {
+	struct delivery	*job = relay->job;
 	struct smtp_params sp;
 	struct timespec	 t0;
 	size_t		 a;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (a = 0; a < rl->naddrs; a++) {
+	for (a = 0; a < relay->naddrs; a++) {
 		memset(&sp, 0, sizeof(sp));
-		params_common(rl->c, &sp, route);
-		relay_params(rl->c->cfg, &sp);
-		sp.addr = rl->addrs[a];
-		server_label(rl->c->cfg->relay_host, &rl->addrs[a], sp.port,
+		params_common(job, &sp, route);
+		relay_params(job->cfg, &sp);
+		sp.addr = relay->addrs[a];
+		server_label(job->cfg->relay_host, &relay->addrs[a], sp.port,
 		    label, labellen);
-		strlcpy(rl->ts.label, label, sizeof(rl->ts.label));
-		rl->ts.t = rl->c->p->transcript;
-		sp.transcript_ctx = &rl->ts;
-		if (smtp_open(&rl->s, &sp, st) == 0) {
-			rl->open = 1;
-			rl->cur = a;
-			rl->t_conn = since(&t0);
+		strlcpy(relay->ts.label, label, sizeof(relay->ts.label));
+		relay->ts.t = job->p->transcript;
+		sp.transcript_ctx = &relay->ts;
+		if (smtp_open(&relay->session, &sp, st) == 0) {
+			relay->open = 1;
+			relay->cur = a;
+			relay->t_conn = since(&t0);
 			return 0;
 		}
-		smtp_close(&rl->s);
+		smtp_close(&relay->session);
 		*p = policy_smtp(ROUTE_RELAY, st);
 		if (p->action != POL_NEXT_ADDRESS)
 			return -1;
@@ -565,222 +587,273 @@ relay_open(struct relay *rl, size_t route, struct policy *p,
 	return -1;
 }
 
-/* One relay transaction for ids[0..n). */
 static void
-relay_batch(struct relay *rl, size_t route, size_t *ids, size_t n)
+relay_close(struct relay *relay)
 {
-	struct dctx	*c = rl->c;
+	if (relay->open)
+		smtp_close(&relay->session);
+	relay->open = 0;
+}
+
+/*
+ * One transaction for ids[0..n) on the connection kept from the last
+ * batch, or on a new one when there is none or it had gone stale.
+ * Returns 0 with each recipient's status in sr[], label naming the
+ * server and *t1 when the transfer began; -1 when no session could be
+ * opened (every recipient has its outcome then).
+ */
+static int
+relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
+    struct smtp_rcpt *sr, char *label, struct timespec *t1)
+{
+	struct delivery	*job = relay->job;
 	struct smtp_status st;
 	struct smtp_txn	 t;
+	struct policy	 p;
+	size_t		 k;
+	int		 kept = relay->open && smtp_usable(&relay->session);
+	int		 sent;
+
+	for (;;) {
+		if (!relay->open &&
+		    relay_open(relay, route, &p, &st, label, LABEL_MAX) != 0) {
+			for (k = 0; k < n; k++) {
+				job->walks[ids[k]].t_conn = relay->t_conn;
+				apply_status(job, ids[k], &p, &st, label);
+			}
+			return -1;
+		}
+		server_label(job->cfg->relay_host, &relay->addrs[relay->cur],
+		    job->cfg->relay_port, label, LABEL_MAX);
+		clock_gettime(CLOCK_MONOTONIC, t1);
+		txn_init(job, &t, sr, ids, n);
+		sent = smtp_send(&relay->session, &t);
+		if (!kept || !policy_stale(sent, &t.st))
+			return 0;
+		/* One new connection, never more. */
+		relay_close(relay);
+		kept = 0;
+	}
+}
+
+/* One relay transaction for ids[0..n). */
+static void
+relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n)
+{
+	struct delivery	*job = relay->job;
 	struct smtp_rcpt *sr;
 	struct timespec	 t1;
 	struct policy	 p;
-	char		 label[320], dsn[16];
+	char		 label[LABEL_MAX], dsn[16];
 	size_t		 k;
-	int		 reused, r;
-	double		 wait = since(&c->start);
+	double		 wait = since(&job->start);
 
 	for (k = 0; k < n; k++)
-		c->w[ids[k]].t_wait = wait;
-	if (!rl->resolved)
-		relay_resolve(rl);
-	if (rl->naddrs == 0) {
+		job->walks[ids[k]].t_wait = wait;
+	if (!relay->resolved)
+		relay_resolve(relay);
+	if (relay->naddrs == 0) {
 		p = policy_exhausted(ROUTE_RELAY, 0, NULL);
 		for (k = 0; k < n; k++)
-			apply(c, ids[k], &p, policy_dsn(NULL, &p, dsn),
-			    rl->resolve_err, NULL);
+			apply(job, ids[k], &p, policy_dsn(NULL, &p, dsn),
+			    relay->resolve_err, NULL);
 		return;
 	}
 	sr = xcalloc(n, sizeof(*sr));
-	reused = rl->open && smtp_usable(&rl->s);
-	for (;;) {
-		if (!reused && !rl->open &&
-		    relay_open(rl, route, &p, &st, label, sizeof(label)) != 0) {
-			for (k = 0; k < n; k++) {
-				c->w[ids[k]].t_conn = rl->t_conn;
-				apply_status(c, ids[k], &p, &st, label);
-			}
-			break;
-		}
-		server_label(c->cfg->relay_host, &rl->addrs[rl->cur],
-		    c->cfg->relay_port, label, sizeof(label));
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		txn_init(c, &t, sr, ids, n);
-		r = smtp_send(&rl->s, &t);
-		if (reused && (r < 0 || (r == 0 && t.st.stage ==
-		    SMTP_STAGE_MAIL && t.st.ev != SMTP_EV_REPLY))) {
-			/* The kept connection went stale: one new one. */
-			smtp_close(&rl->s);
-			rl->open = 0;
-			reused = 0;
-			continue;
-		}
+	if (relay_send(relay, route, ids, n, sr, label, &t1) == 0) {
 		for (k = 0; k < n; k++) {
-			c->w[ids[k]].t_conn = rl->t_conn;
-			c->w[ids[k]].t_xfer = since(&t1);
+			job->walks[ids[k]].t_conn = relay->t_conn;
+			job->walks[ids[k]].t_xfer = since(&t1);
 			p = policy_smtp(ROUTE_RELAY, &sr[k].st);
+			/* Broken mid-way: the relay failed this time. */
 			if (p.action == POL_NEXT_ADDRESS)
-				/* Broken mid-way: the relay failed this time. */
 				p = policy_exhausted(ROUTE_RELAY, 0,
 				    &sr[k].st);
-			apply_status(c, ids[k], &p, &sr[k].st, label);
+			apply_status(job, ids[k], &p, &sr[k].st, label);
 		}
-		if (!smtp_usable(&rl->s)) {
-			smtp_close(&rl->s);
-			rl->open = 0;
-		}
-		break;
+		if (!smtp_usable(&relay->session))
+			relay_close(relay);
 	}
 	free(sr);
 }
 
 static void
-relay_enqueue(struct dctx *c, size_t i)
+relay_enqueue(struct delivery *job, size_t i)
 {
-	pthread_mutex_lock(&c->mu);
-	c->rq[c->nrq++] = i;
+	pthread_mutex_lock(&job->mu);
+	job->rq[job->nrq++] = i;
 	/* Only the first wakes the relay: the rest join its gathering. */
-	if (c->nrq == 1)
-		pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
+	if (job->nrq == 1)
+		pthread_cond_signal(&job->cv);
+	pthread_mutex_unlock(&job->mu);
+}
+
+/*
+ * Domains that fail over together (one DNS outage, one blocklist)
+ * usually do so within milliseconds: gather them into one transaction,
+ * at the cost of a bounded wait. Called with job->mu held.
+ */
+static void
+relay_gather(struct delivery *job)
+{
+	struct timespec until;
+
+	if (job->producers_done)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += RELAY_GATHER_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!job->producers_done &&
+	    pthread_cond_timedwait(&job->cv, &job->mu, &until) == 0)
+		;
 }
 
 /* The relay thread of `route mx relay`: batches as they come. */
 static void *
 relay_worker(void *arg)
 {
-	struct relay	*rl = arg;
-	struct dctx	*c = rl->c;
+	struct relay	*relay = arg;
+	struct delivery	*job = relay->job;
 	size_t		*ids, n;
 
-	ids = xcalloc(c->env->nrcpts ? c->env->nrcpts : 1, sizeof(*ids));
-	pthread_mutex_lock(&c->mu);
+	ids = xcalloc(job->env->nrcpts ? job->env->nrcpts : 1, sizeof(*ids));
+	pthread_mutex_lock(&job->mu);
 	for (;;) {
-		while (c->nrq == 0 && !c->producers_done)
-			pthread_cond_wait(&c->cv, &c->mu);
-		if (c->nrq == 0)
+		while (job->nrq == 0 && !job->producers_done)
+			pthread_cond_wait(&job->cv, &job->mu);
+		if (job->nrq == 0)
 			break;
-		/*
-		 * Domains that fail over together (one DNS outage, one
-		 * blocklist) usually do so within milliseconds: gather them
-		 * into one transaction, at the cost of a bounded wait.
-		 */
-		if (!c->producers_done) {
-			struct timespec until;
-
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += RELAY_GATHER_MS * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
-			while (!c->producers_done &&
-			    pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
-				;
-		}
-		n = c->nrq;
-		memcpy(ids, c->rq, n * sizeof(*ids));
-		c->nrq = 0;
-		pthread_mutex_unlock(&c->mu);
-		relay_batch(rl, c->mx_route + 1, ids, n);
-		pthread_mutex_lock(&c->mu);
+		relay_gather(job);
+		n = job->nrq;
+		memcpy(ids, job->rq, n * sizeof(*ids));
+		job->nrq = 0;
+		pthread_mutex_unlock(&job->mu);
+		relay_batch(relay, job->mx_route + 1, ids, n);
+		pthread_mutex_lock(&job->mu);
 	}
-	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&job->mu);
 	free(ids);
 	return NULL;
 }
 
-static void
-relay_end(struct relay *rl)
-{
-	if (rl->open)
-		smtp_close(&rl->s);
-	rl->open = 0;
-}
-
 /* --------------------------------------------------------------- run */
 
-int
-deliver_run(const struct deliver_params *p, char *err, size_t errlen)
+static void
+delivery_init(struct delivery *job, const struct deliver_params *p)
 {
-	struct dctx	 c;
-	struct relay	 rl;
-	pthread_t	 rt;
-	size_t		 i, k, n, *ids;
-	int		 relay_thread = 0;
+	pthread_condattr_t ca;
+	size_t		 k, n = p->env->nrcpts ? p->env->nrcpts : 1;
 
-	memset(&c, 0, sizeof(c));
-	memset(&rl, 0, sizeof(rl));
-	c.p = p;
-	c.cfg = p->cfg;
-	c.env = p->env;
-	c.w = xcalloc(c.env->nrcpts ? c.env->nrcpts : 1, sizeof(*c.w));
-	c.rq = xcalloc(c.env->nrcpts ? c.env->nrcpts : 1, sizeof(*c.rq));
-	rl.c = &c;
-	clock_gettime(CLOCK_MONOTONIC, &c.start);
+	memset(job, 0, sizeof(*job));
+	job->p = p;
+	job->cfg = p->cfg;
+	job->env = p->env;
+	job->walks = xcalloc(n, sizeof(*job->walks));
+	job->rq = xcalloc(n, sizeof(*job->rq));
+	job->mx_route = job->cfg->route[0] == ROUTE_MX ? 0 : 1;
+	clock_gettime(CLOCK_MONOTONIC, &job->start);
 	/*
 	 * The deadline bounds each route in turn: a route ends at most
 	 * `deadline` seconds after the previous one's end, so what the
 	 * deadline stopped on the direct route still gets its chance at the
 	 * relay (SPEC §4 "goes to the next route, then to the queue").
 	 */
-	for (k = 0; k < 2; k++) {
-		net_deadline_set(&c.deadline[k], c.cfg->deadline * (k + 1));
-	}
-	pthread_mutex_init(&c.mu, NULL);
-	{
-		pthread_condattr_t ca;
+	for (k = 0; k < 2; k++)
+		net_deadline_set(&job->deadline[k],
+		    job->cfg->deadline * (k + 1));
+	pthread_mutex_init(&job->mu, NULL);
+	/* Timed waits on the monotonic clock, like net.c. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&job->cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
 
-		/* Timed waits on the monotonic clock, like net.c. */
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&c.cv, &ca);
-		pthread_condattr_destroy(&ca);
+static void
+delivery_free(struct delivery *job)
+{
+	size_t	 i;
+
+	pthread_cond_destroy(&job->cv);
+	pthread_mutex_destroy(&job->mu);
+	for (i = 0; i < job->env->nrcpts; i++) {
+		free(job->walks[i].first.reason);
+		free(job->walks[i].first.relay);
 	}
+	free(job->walks);
+	free(job->rq);
+}
+
+/* `route relay [mx]`: every pending recipient in one relay transaction. */
+static void
+relay_then_mx(struct delivery *job, struct relay *relay)
+{
+	size_t	 i, n, *ids;
+
+	ids = xcalloc(job->env->nrcpts ? job->env->nrcpts : 1, sizeof(*ids));
+	for (n = 0, i = 0; i < job->env->nrcpts; i++)
+		if (job->env->rcpts[i].state == RCPT_PENDING)
+			ids[n++] = i;
+	if (n > 0)
+		relay_batch(relay, 0, ids, n);
+	relay_close(relay);
+	free(ids);
+	if (job->cfg->nroute > 1)
+		mx_phase(job);
+}
+
+/* `route mx [relay]`: the relay thread takes what the MX phase passes. */
+static void
+mx_then_relay(struct delivery *job, struct relay *relay)
+{
+	pthread_t	 rt;
+	size_t		 n, *ids;
+	int		 relay_thread = 0;
+
+	if (job->cfg->nroute > 1 && job->cfg->route[1] == ROUTE_RELAY)
+		relay_thread = pthread_create(&rt, NULL, relay_worker,
+		    relay) == 0;
+	mx_phase(job);
+	pthread_mutex_lock(&job->mu);
+	job->producers_done = 1;
+	pthread_cond_signal(&job->cv);
+	pthread_mutex_unlock(&job->mu);
+	if (relay_thread)
+		pthread_join(rt, NULL);
+	else if (job->nrq > 0) {
+		/* No thread: the relay now, with everything. */
+		n = job->nrq;
+		job->nrq = 0;
+		ids = xcalloc(n, sizeof(*ids));
+		memcpy(ids, job->rq, n * sizeof(*ids));
+		relay_batch(relay, 1, ids, n);
+		free(ids);
+	}
+	relay_close(relay);
+}
+
+void
+deliver_routes(const struct deliver_params *p)
+{
+	struct delivery	 job;
+	struct relay	 relay;
+
+	delivery_init(&job, p);
+	memset(&relay, 0, sizeof(relay));
+	relay.job = &job;
+	if (job.cfg->route[0] == ROUTE_RELAY)
+		relay_then_mx(&job, &relay);
+	else
+		mx_then_relay(&job, &relay);
+	delivery_free(&job);
+}
+
+int
+deliver_run(const struct deliver_params *p, char *err, size_t errlen)
+{
 	(void)err;
 	(void)errlen;
-
-	c.mx_route = c.cfg->route[0] == ROUTE_MX ? 0 : 1;
-	if (c.cfg->route[0] == ROUTE_RELAY) {
-		/* Relay first: every pending recipient in one transaction. */
-		ids = xcalloc(c.env->nrcpts ? c.env->nrcpts : 1, sizeof(*ids));
-		for (n = 0, i = 0; i < c.env->nrcpts; i++)
-			if (c.env->rcpts[i].state == RCPT_PENDING)
-				ids[n++] = i;
-		if (n > 0)
-			relay_batch(&rl, 0, ids, n);
-		relay_end(&rl);
-		free(ids);
-		if (c.cfg->nroute > 1)
-			mx_phase(&c);
-	} else {
-		if (c.cfg->nroute > 1 && c.cfg->route[1] == ROUTE_RELAY) {
-			relay_thread = pthread_create(&rt, NULL, relay_worker,
-			    &rl) == 0;
-		}
-		mx_phase(&c);
-		pthread_mutex_lock(&c.mu);
-		c.producers_done = 1;
-		pthread_cond_signal(&c.cv);
-		pthread_mutex_unlock(&c.mu);
-		if (relay_thread)
-			pthread_join(rt, NULL);
-		else if (c.nrq > 0) {
-			/* No thread: the relay now, with everything. */
-			n = c.nrq;
-			c.nrq = 0;
-			ids = xcalloc(n, sizeof(*ids));
-			memcpy(ids, c.rq, n * sizeof(*ids));
-			relay_batch(&rl, 1, ids, n);
-			free(ids);
-		}
-		relay_end(&rl);
-	}
-	pthread_cond_destroy(&c.cv);
-	pthread_mutex_destroy(&c.mu);
-	for (i = 0; i < c.env->nrcpts; i++) {
-		free(c.w[i].dreason);
-		free(c.w[i].drelay);
-	}
-	free(c.w);
-	free(c.rq);
+	deliver_routes(p);
 	return 0;
 }

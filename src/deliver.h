@@ -29,10 +29,14 @@ struct deliver_params {
 };
 
 /*
- * Deliver. Recipients not RCPT_PENDING are left alone. Returns 0, or -1
- * with err when delivery could not be attempted at all (the recipients
- * are then deferred with that reason).
+ * Deliver. Recipients not RCPT_PENDING are left alone; every other one
+ * leaves delivered, failed or deferred. Nothing can stop the attempt as
+ * a whole: a resolver that cannot be set up, or a thread that cannot be
+ * had, is a deferral or a serial run.
  */
+void	 deliver_routes(const struct deliver_params *);
+
+/* deliver_routes(), returning 0 and never setting err, for old callers. */
 int	 deliver_run(const struct deliver_params *, char *err, size_t errlen);
 
 #endif

@@ -36,34 +36,44 @@ enum rcpt_origin {
 	ORIGIN_ALIAS		/* produced by alias expansion */
 };
 
-/* Why a recipient failed before any delivery (for the exit status). */
+/*
+ * Why a recipient failed: the permanent failure classes of SPEC §3, one
+ * set for envelope.c (before any delivery), policy.c (-bv and delivery)
+ * and the exit status. Queue files store the number (doc/queue.md, FAIL
+ * column), so a value never changes meaning.
+ */
 enum rcpt_fail {
-	FAIL_NONE,
-	FAIL_SYNTAX,		/* malformed address: 5.1.3 */
-	FAIL_ALIAS_KIND,	/* |command, /file, :include: target: 5.3.0 */
-	FAIL_IDNA,		/* domain cannot be converted: 5.1.2 */
-	FAIL_ALIAS_LOOP,	/* alias expansion too deep: 5.4.6 */
-	FAIL_NOHOST,		/* no such domain or null MX (set by -bv and
-				   delivery, never by envelope.c): 68 */
-	FAIL_NOUSER,		/* refused at RCPT (delivery): 67 */
-	FAIL_UNAVAILABLE	/* message refused, SIZE, every MX refused
-				   this client (delivery): 69 */
+	FAIL_NONE = 0,
+	FAIL_SYNTAX = 1,	/* malformed address: 5.1.3 */
+	FAIL_ALIAS_KIND = 2,	/* |command, /file, :include: target: 5.3.0 */
+	FAIL_IDNA = 3,		/* domain cannot be converted: 5.1.2 */
+	FAIL_ALIAS_LOOP = 4,	/* alias expansion too deep: 5.4.6 */
+	FAIL_NOHOST = 5,	/* no such domain, null MX, no mail host */
+	FAIL_NOUSER = 6,	/* refused at RCPT */
+	FAIL_UNAVAILABLE = 7	/* message refused, SIZE, every MX refused
+				   this client, expired */
 };
 
 struct rcpt {
-	char		*addr;		/* RFC 5321 form, domain lower-case A-labels */
-	char		*orig;		/* as the user wrote it (for ORCPT, messages) */
+	char		*addr;		/* RFC 5321 form, domain lower-case
+					   A-labels */
+	char		*orig;		/* as the user wrote it (for ORCPT,
+					   messages) */
 	const char	*domain;	/* points into addr after the '@' */
 	int		 smtputf8;	/* non-ASCII local part */
 	int		 notify;	/* NOTIFY_* bits, 0 unset */
 	enum rcpt_origin origin;
 	enum rcpt_state	 state;
 	enum rcpt_fail	 fail;
-	char		 dsn[16];	/* enhanced status of the outcome ("5.1.3") */
-	char		*reason;	/* text of the outcome; NULL while pending */
+	char		 dsn[16];	/* enhanced status of the outcome
+					   ("5.1.3") */
+	char		*reason;	/* text of the outcome; NULL while
+					   pending */
 	char		*relay;		/* the server that decided the outcome,
-					   "mx.example[192.0.2.1]:25"; NULL none */
-	double		 delay;		/* seconds from arrival to the outcome */
+					   "mx.example[192.0.2.1]:25"; NULL
+					   none */
+	double		 delay;		/* seconds from arrival to the
+					   outcome */
 	double		 delays[4];	/* Postfix's delays=a/b/c/d: before
 					   delivery, waiting for a worker,
 					   connection set-up, transmission */

@@ -1,170 +1,187 @@
 /*
- * policy.c: SPEC §6 as code. Each branch below names the rule it
- * implements; the direct route follows RFC 5321 §5.1 and §4.2.5 (what a
- * client does with each reply), the relay route is the failover.
+ * policy.c: SPEC §6 as code. The rules[] table below is the whole SMTP
+ * policy, one row per rule, in the order they are tried; the direct route
+ * follows RFC 5321 §5.1 and §4.2.5 (what a client does with each reply),
+ * the relay route is the failover. tests/unit/test_policy.c mirrors the
+ * table row for row.
  */
 #include "autoconf.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "compat.h"
 #include "policy.h"
 
-static struct policy
-mk(enum policy_action a, enum policy_else e, enum policy_class c,
-    int refusal, const char *dsn)
-{
-	struct policy p;
-
-	p.action = a;
-	p.otherwise = e;
-	p.cls = c;
-	p.refusal = refusal;
-	p.dsn = dsn;
-	return p;
-}
-
-#define DELIVERED()	mk(POL_DELIVERED, POL_ELSE_DEFER, POL_CLASS_NONE, 0, \
+#define DECIDE(a, e, f, r, dsn)	{ (a), (e), (f), (r), (dsn) }
+#define DELIVERED()	DECIDE(POL_DELIVERED, POL_ELSE_DEFER, FAIL_NONE, 0, \
 			    NULL)
 #define NEXT_ADDRESS(r, dsn) \
-			mk(POL_NEXT_ADDRESS, POL_ELSE_DEFER, POL_CLASS_NONE, \
+			DECIDE(POL_NEXT_ADDRESS, POL_ELSE_DEFER, FAIL_NONE, \
 			    (r), (dsn))
 #define NEXT_OR_DEFER(dsn) \
-			mk(POL_NEXT_ROUTE, POL_ELSE_DEFER, POL_CLASS_NONE, 0, \
+			DECIDE(POL_NEXT_ROUTE, POL_ELSE_DEFER, FAIL_NONE, 0, \
 			    (dsn))
-#define NEXT_OR_FAIL(cls, dsn) \
-			mk(POL_NEXT_ROUTE, POL_ELSE_FAIL, (cls), 0, (dsn))
-#define FINAL(cls, dsn)	mk(POL_FINAL, POL_ELSE_FAIL, (cls), 0, (dsn))
+#define NEXT_OR_FAIL(fail, dsn) \
+			DECIDE(POL_NEXT_ROUTE, POL_ELSE_FAIL, (fail), 0, (dsn))
+#define FINAL(fail, dsn) \
+			DECIDE(POL_FINAL, POL_ELSE_FAIL, (fail), 0, (dsn))
 
-/* RFC 1870 §6.1: 552, or 5.3.4, at MAIL is "message too big". */
-static int
-size_refusal(const struct smtp_status *st)
+/*
+ * What a session reported, as the classes the rules tell apart. A reply
+ * can be in several classes at once (552 5.7.1 is a size refusal at MAIL
+ * and a policy refusal at RCPT): the first row that matches any of them
+ * decides, so the narrower rows come first.
+ */
+#define IS_OK		0x0001u	/* a stage succeeded */
+#define IS_4XX		0x0002u	/* any reply below 500 */
+#define IS_5XX		0x0004u	/* any 5xx */
+#define IS_5_7		0x0008u	/* 5.7.x: about this client (RFC 3463) */
+#define IS_5XX_SIZE	0x0010u	/* 552 or 5.3.4 (RFC 1870 §6.1) */
+#define IS_CONNECT	0x0020u	/* no TCP connection */
+#define IS_BROKEN	0x0040u	/* a time-out, or the session broke */
+#define IS_DEADLINE	0x0080u	/* the run's deadline */
+#define IS_TLS		0x0100u	/* the handshake or verification failed */
+#define IS_NOTLS	0x0200u	/* TLS required, STARTTLS not offered */
+#define IS_AUTH		0x0400u	/* AUTH impossible or refused */
+#define IS_SIZE		0x0800u	/* above the SIZE the server advertised */
+#define IS_NOUTF8	0x1000u	/* SMTPUTF8 needed, not offered */
+#define IS_LOCAL	0x2000u	/* reading the spool failed */
+
+#define MX		(1u << ROUTE_MX)
+#define RELAY		(1u << ROUTE_RELAY)
+#define ANY_ROUTE	(MX | RELAY)
+
+#define S(stage)	(1u << SMTP_STAGE_ ## stage)
+#define BEFORE_MAIL	(S(CONNECT) | S(GREETING) | S(EHLO) | S(STARTTLS) | \
+			    S(AUTH))
+#define ANY_STAGE	(BEFORE_MAIL | S(MAIL) | S(RCPT) | S(DATA) | S(EOD))
+
+struct rule {
+	unsigned	 routes;
+	unsigned	 stages;
+	unsigned	 results;
+	struct policy	 then;
+};
+
+static const struct rule rules[] = {
+	/* route	stages		result		decision */
+
+	/* Any route: outcomes that are not a server's refusal. */
+	{ ANY_ROUTE, S(EOD), IS_OK, DELIVERED() },
+	/* Any other success is not an outcome: never final. */
+	{ ANY_ROUTE, ANY_STAGE, IS_OK, NEXT_OR_DEFER("4.3.0") },
+	/* Step 3: next address (relay: its next address). */
+	{ ANY_ROUTE, ANY_STAGE, IS_CONNECT, NEXT_ADDRESS(0, "4.4.1") },
+	/* Step 3: a session that breaks before it completes. */
+	{ ANY_ROUTE, ANY_STAGE, IS_BROKEN, NEXT_ADDRESS(0, "4.4.2") },
+	/* SPEC §4 deadline: next route, then the queue. */
+	{ ANY_ROUTE, ANY_STAGE, IS_DEADLINE, NEXT_OR_DEFER("4.4.7") },
+	/* TLS (mx_tls required) or AUTH failing: another MX may do it. */
+	{ MX, ANY_STAGE, IS_TLS, NEXT_ADDRESS(0, "4.7.5") },
+	{ MX, ANY_STAGE, IS_NOTLS, NEXT_ADDRESS(0, "4.7.4") },
+	{ MX, ANY_STAGE, IS_AUTH, NEXT_ADDRESS(0, "4.7.0") },
+	/*
+	 * A relay that fails TLS or AUTH is unusable (it never gets plain
+	 * text): next route, else the queue.
+	 */
+	{ RELAY, ANY_STAGE, IS_TLS, NEXT_OR_DEFER("4.7.5") },
+	{ RELAY, ANY_STAGE, IS_NOTLS, NEXT_OR_DEFER("4.7.4") },
+	{ RELAY, ANY_STAGE, IS_AUTH, NEXT_OR_DEFER("4.7.0") },
+	/* Step 7 (SPEC §6 SIZE): final, no later route. */
+	{ ANY_ROUTE, ANY_STAGE, IS_SIZE, FINAL(FAIL_UNAVAILABLE, "5.3.4") },
+	/* RFC 6531 §3.4; another route may offer SMTPUTF8. */
+	{ ANY_ROUTE, ANY_STAGE, IS_NOUTF8,
+	    NEXT_OR_FAIL(FAIL_UNAVAILABLE, "5.6.7") },
+	{ ANY_ROUTE, ANY_STAGE, IS_LOCAL, NEXT_OR_DEFER("4.3.0") },
+
+	/* Direct route, the server's replies. */
+	/* Step 7: SIZE refusal is final for the message. */
+	{ MX, S(MAIL), IS_5XX_SIZE, FINAL(FAIL_UNAVAILABLE, "5.3.4") },
+	/* Step 3. */
+	{ MX, BEFORE_MAIL | S(MAIL), IS_4XX, NEXT_ADDRESS(0, NULL) },
+	/* Steps 3 and 6: a 5xx there counts toward "every MX refused". */
+	{ MX, BEFORE_MAIL | S(MAIL), IS_5XX, NEXT_ADDRESS(1, NULL) },
+	/* Step 5. */
+	{ MX, S(RCPT) | S(DATA) | S(EOD), IS_4XX, NEXT_OR_DEFER(NULL) },
+	/* Step 4: 5.7.x is "this client may not deliver here". */
+	{ MX, S(RCPT), IS_5_7, NEXT_OR_FAIL(FAIL_NOUSER, NULL) },
+	/* Step 4. */
+	{ MX, S(RCPT), IS_5XX, FINAL(FAIL_NOUSER, NULL) },
+	/*
+	 * Steps 4 and 7: a 5xx to the message is final; rule 7's 5.7.x
+	 * exception is not implemented, so 5.7.x is final here too.
+	 */
+	{ MX, S(DATA) | S(EOD), IS_5XX, FINAL(FAIL_UNAVAILABLE, NULL) },
+
+	/* Relay route, the server's replies. */
+	{ RELAY, S(MAIL), IS_5XX_SIZE, FINAL(FAIL_UNAVAILABLE, "5.3.4") },
+	/*
+	 * "A relay that ... answers 4xx passes the recipients to the next
+	 * route, else to the queue."
+	 */
+	{ RELAY, ANY_STAGE, IS_4XX, NEXT_OR_DEFER(NULL) },
+	/* A 5xx before any recipient concerns this client, as rule 6. */
+	{ RELAY, BEFORE_MAIL | S(MAIL), IS_5XX,
+	    NEXT_OR_FAIL(FAIL_UNAVAILABLE, NULL) },
+	/* "a relay 5xx for a recipient is final". */
+	{ RELAY, S(RCPT), IS_5XX, FINAL(FAIL_NOUSER, NULL) },
+	{ RELAY, S(DATA) | S(EOD), IS_5XX, FINAL(FAIL_UNAVAILABLE, NULL) },
+};
+
+/* The classes of rules[] that st belongs to. */
+static unsigned
+classify(const struct smtp_status *st)
 {
-	return st->code == 552 || strcmp(st->enh, "5.3.4") == 0;
-}
+	unsigned	 c;
 
-static struct policy
-mx_reply(const struct smtp_status *st)
-{
-	int perm = st->code >= 500;
-
-	switch (st->stage) {
-	case SMTP_STAGE_CONNECT:
-	case SMTP_STAGE_GREETING:
-	case SMTP_STAGE_EHLO:
-	case SMTP_STAGE_STARTTLS:
-	case SMTP_STAGE_AUTH:
-		/* Step 3; a 5xx counts toward step 6. */
-		return NEXT_ADDRESS(perm, NULL);
-	case SMTP_STAGE_MAIL:
-		/* Step 7: SIZE refusal is final for the message. */
-		if (perm && size_refusal(st))
-			return FINAL(POL_CLASS_UNAVAILABLE, "5.3.4");
-		return NEXT_ADDRESS(perm, NULL);
-	case SMTP_STAGE_RCPT:
-		/* Step 5. */
-		if (!perm)
-			return NEXT_OR_DEFER(NULL);
-		/* Step 4: 5.7.x is "this client may not deliver here". */
+	switch (st->ev) {
+	case SMTP_EV_OK:
+		return IS_OK;
+	case SMTP_EV_REPLY:
+		if (st->code < 500)
+			return IS_4XX;
+		c = IS_5XX;
 		if (strncmp(st->enh, "5.7.", 4) == 0)
-			return NEXT_OR_FAIL(POL_CLASS_NOUSER, NULL);
-		return FINAL(POL_CLASS_NOUSER, NULL);
-	case SMTP_STAGE_DATA:
-	case SMTP_STAGE_EOD:
-		/* Steps 4, 5 and 7. */
-		if (!perm)
-			return NEXT_OR_DEFER(NULL);
-		return FINAL(POL_CLASS_UNAVAILABLE, NULL);
+			c |= IS_5_7;
+		if (st->code == 552 || strcmp(st->enh, "5.3.4") == 0)
+			c |= IS_5XX_SIZE;
+		return c;
+	case SMTP_EV_CONNECT:
+		return IS_CONNECT;
+	case SMTP_EV_TIMEOUT:
+	case SMTP_EV_BROKEN:
+		return IS_BROKEN;
+	case SMTP_EV_DEADLINE:
+		return IS_DEADLINE;
+	case SMTP_EV_TLS:
+		return IS_TLS;
+	case SMTP_EV_NOTLS:
+		return IS_NOTLS;
+	case SMTP_EV_AUTH:
+		return IS_AUTH;
+	case SMTP_EV_SIZE:
+		return IS_SIZE;
+	case SMTP_EV_NOUTF8:
+		return IS_NOUTF8;
+	case SMTP_EV_LOCAL:
+		return IS_LOCAL;
 	}
-	return NEXT_OR_DEFER(NULL);
-}
-
-static struct policy
-relay_reply(const struct smtp_status *st)
-{
-	int perm = st->code >= 500;
-
-	switch (st->stage) {
-	case SMTP_STAGE_CONNECT:
-	case SMTP_STAGE_GREETING:
-	case SMTP_STAGE_EHLO:
-	case SMTP_STAGE_STARTTLS:
-	case SMTP_STAGE_AUTH:
-	case SMTP_STAGE_MAIL:
-		if (st->stage == SMTP_STAGE_MAIL && perm && size_refusal(st))
-			return FINAL(POL_CLASS_UNAVAILABLE, "5.3.4");
-		/*
-		 * "A relay that ... answers 4xx passes the recipients to
-		 * the next route, else to the queue." A 5xx before any
-		 * recipient concerns this client, as rule 6 says for MX.
-		 */
-		if (perm)
-			return NEXT_OR_FAIL(POL_CLASS_UNAVAILABLE, NULL);
-		return NEXT_OR_DEFER(NULL);
-	case SMTP_STAGE_RCPT:
-		/* "a relay 5xx for a recipient is final". */
-		if (perm)
-			return FINAL(POL_CLASS_NOUSER, NULL);
-		return NEXT_OR_DEFER(NULL);
-	case SMTP_STAGE_DATA:
-	case SMTP_STAGE_EOD:
-		if (perm)
-			return FINAL(POL_CLASS_UNAVAILABLE, NULL);
-		return NEXT_OR_DEFER(NULL);
-	}
-	return NEXT_OR_DEFER(NULL);
+	return 0;
 }
 
 struct policy
 policy_smtp(enum route_method route, const struct smtp_status *st)
 {
-	int mx = route == ROUTE_MX;
+	unsigned	 results = classify(st);
+	size_t		 i;
 
-	switch (st->ev) {
-	case SMTP_EV_OK:
-		if (st->stage == SMTP_STAGE_EOD)
-			return DELIVERED();
-		/* Anything else OK is not an outcome; never final. */
-		return NEXT_OR_DEFER("4.3.0");
-	case SMTP_EV_REPLY:
-		return mx ? mx_reply(st) : relay_reply(st);
-	case SMTP_EV_CONNECT:
-		/* Step 3: next address (relay: its next address). */
-		return NEXT_ADDRESS(0, "4.4.1");
-	case SMTP_EV_TIMEOUT:
-	case SMTP_EV_BROKEN:
-		/* Step 3: a session that breaks before it completes. */
-		return NEXT_ADDRESS(0, "4.4.2");
-	case SMTP_EV_DEADLINE:
-		/* SPEC §4 deadline: next route, then the queue. */
-		return NEXT_OR_DEFER("4.4.7");
-	case SMTP_EV_TLS:
-	case SMTP_EV_NOTLS:
-		/*
-		 * MX under mx_tls required: another MX may do TLS; the
-		 * relay is unusable and never gets plain text.
-		 */
-		if (mx)
-			return NEXT_ADDRESS(0, st->ev == SMTP_EV_TLS ?
-			    "4.7.5" : "4.7.4");
-		return NEXT_OR_DEFER(st->ev == SMTP_EV_TLS ? "4.7.5" :
-		    "4.7.4");
-	case SMTP_EV_AUTH:
-		/* The relay failed AUTH: next route, else the queue. */
-		if (mx)
-			return NEXT_ADDRESS(0, "4.7.0");
-		return NEXT_OR_DEFER("4.7.0");
-	case SMTP_EV_SIZE:
-		/* Step 7 (SPEC §6 SIZE): final, no later route. */
-		return FINAL(POL_CLASS_UNAVAILABLE, "5.3.4");
-	case SMTP_EV_NOUTF8:
-		/* RFC 6531 §3.4; another route may offer SMTPUTF8. */
-		return NEXT_OR_FAIL(POL_CLASS_UNAVAILABLE, "5.6.7");
-	case SMTP_EV_LOCAL:
-		return NEXT_OR_DEFER("4.3.0");
-	}
-	return NEXT_OR_DEFER("4.3.0");
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if ((rules[i].routes & (1u << route)) &&
+		    (rules[i].stages & (1u << st->stage)) &&
+		    (rules[i].results & results))
+			return rules[i].then;
+	/* Only a status outside the enums gets here: never final. */
+	return (struct policy)NEXT_OR_DEFER("4.3.0");
 }
 
 struct policy
@@ -172,38 +189,92 @@ policy_dns(enum dns_status s)
 {
 	switch (s) {
 	case DNS_OK:
-		return DELIVERED();	/* not an outcome: go on */
+		/* Not an outcome: go on. */
+		return (struct policy)DELIVERED();
 	case DNS_NULLMX:
 		/* Step 1, RFC 7505: no mail, and no failover. */
-		return FINAL(POL_CLASS_NOHOST, "5.1.10");
+		return (struct policy)FINAL(FAIL_NOHOST, "5.1.10");
 	case DNS_NXDOMAIN:
 		/* The relay may see another DNS (split horizon). */
-		return NEXT_OR_FAIL(POL_CLASS_NOHOST, "5.1.2");
+		return (struct policy)NEXT_OR_FAIL(FAIL_NOHOST, "5.1.2");
 	case DNS_NODATA:
-		return NEXT_OR_FAIL(POL_CLASS_NOHOST, "5.4.4");
+		/* No MX and no address, or MX hosts without addresses. */
+		return (struct policy)NEXT_OR_FAIL(FAIL_NOHOST, "5.4.4");
 	case DNS_TEMPFAIL:
-		/* Step 1: never "no MX". */
-		return NEXT_OR_DEFER("4.4.3");
+		break;
 	}
-	return NEXT_OR_DEFER("4.4.3");
+	/* Step 1: a temporary failure is never "no MX". */
+	return (struct policy)NEXT_OR_DEFER("4.4.3");
 }
 
 struct policy
 policy_exhausted(enum route_method route, int all_refused,
     const struct smtp_status *last)
 {
-	const char	*dsn = last != NULL ? policy_smtp(route, last).dsn : NULL;
+	const char	*dsn = NULL;
 
+	if (last != NULL)
+		dsn = policy_smtp(route, last).dsn;
 	/* Step 6: every address refused this client. */
 	if (route == ROUTE_MX && all_refused)
-		return NEXT_OR_FAIL(POL_CLASS_UNAVAILABLE, dsn);
-	return NEXT_OR_DEFER(dsn);
+		return (struct policy)NEXT_OR_FAIL(FAIL_UNAVAILABLE, dsn);
+	/* Step 3, some address unreachable or silent: another time. */
+	return (struct policy)NEXT_OR_DEFER(dsn);
 }
 
-enum policy_else
-policy_at_end(int deferred_before, const struct policy *p)
+struct policy_step
+policy_route_step(const struct policy *p, int deferred_before,
+    int more_routes)
 {
-	return deferred_before ? POL_ELSE_DEFER : p->otherwise;
+	struct policy_step s = { RCPT_PENDING, FAIL_NONE, 0 };
+
+	switch (p->action) {
+	case POL_DELIVERED:
+		s.state = RCPT_DELIVERED;
+		return s;
+	case POL_FINAL:
+		s.state = RCPT_FAILED;
+		s.fail = p->fail;
+		return s;
+	default:
+		break;
+	}
+	/* Passed on (a route's decision, or an exhausted route). */
+	s.first_deferral = p->otherwise == POL_ELSE_DEFER && !deferred_before;
+	if (more_routes)
+		s.state = RCPT_PENDING;
+	else if (deferred_before || p->otherwise == POL_ELSE_DEFER)
+		s.state = RCPT_DEFERRED;
+	else {
+		s.state = RCPT_FAILED;
+		s.fail = p->fail;
+	}
+	return s;
+}
+
+int
+policy_stale(int sent, const struct smtp_status *st)
+{
+	/* smtp_send() found the session closed before writing anything. */
+	if (sent < 0)
+		return 1;
+	if (sent > 0 || st->stage != SMTP_STAGE_MAIL)
+		return 0;
+	/*
+	 * The first command on the kept connection found it closed or
+	 * silent: the server (or a NAT on the way) dropped it while idle.
+	 * A reply, or SIZE, SMTPUTF8, the spool or the deadline, is what a
+	 * new connection would say again.
+	 */
+	return st->ev == SMTP_EV_BROKEN || st->ev == SMTP_EV_TIMEOUT;
+}
+
+struct policy_outcome
+policy_undecided(void)
+{
+	/* RFC 3463 X.3.0: this system, not the recipient. */
+	return (struct policy_outcome){ RCPT_DEFERRED, FAIL_NONE, "4.3.0",
+	    "delivery was not attempted" };
 }
 
 const char *

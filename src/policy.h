@@ -3,14 +3,17 @@
  * and the resolver report what happened (struct smtp_status, enum
  * dns_status); these functions alone say what it means for the
  * recipients: delivered, try the next address of the route, pass to the
- * next route, or fail for good. Pure functions; tests/unit/test_policy.c
- * checks every row.
+ * next route, or fail for good; and, route after route, where each
+ * recipient ends. deliver.c and verify.c (-bv) both walk the routes with
+ * them, so that the two cannot disagree. Pure functions;
+ * tests/unit/test_policy.c checks every row.
  */
 #ifndef MXSEND_POLICY_H
 #define MXSEND_POLICY_H
 
 #include "config.h"
 #include "dns.h"
+#include "envelope.h"
 #include "smtp.h"
 
 enum policy_action {
@@ -24,23 +27,18 @@ enum policy_action {
 
 /* What a recipient passed on becomes when no route is left. */
 enum policy_else {
-	POL_ELSE_DEFER,		/* queued for retry (75) */
-	POL_ELSE_FAIL		/* permanent failure (class) */
-};
-
-/* The permanent failure classes of SPEC §3 (exit codes). */
-enum policy_class {
-	POL_CLASS_NONE,
-	POL_CLASS_NOUSER,	/* 67: refused at RCPT */
-	POL_CLASS_NOHOST,	/* 68: no such domain, null MX, no mail host */
-	POL_CLASS_UNAVAILABLE	/* 69: message refused, SIZE, rule 6 */
+	POL_ELSE_DEFER,		/* queued for retry */
+	POL_ELSE_FAIL		/* permanent failure of class `fail` */
 };
 
 struct policy {
 	enum policy_action action;
 	enum policy_else   otherwise;	/* with POL_NEXT_ROUTE */
-	enum policy_class  cls;		/* with POL_FINAL or POL_ELSE_FAIL */
-	int		   refusal;	/* a 5xx at greeting/EHLO/MAIL (rule 6) */
+	enum rcpt_fail	   fail;	/* with POL_FINAL or POL_ELSE_FAIL:
+					   FAIL_NOUSER, FAIL_NOHOST or
+					   FAIL_UNAVAILABLE (SPEC §3) */
+	int		   refusal;	/* a 5xx at greeting, EHLO or MAIL
+					   (rule 6) */
 	const char	  *dsn;		/* enhanced code when the server gave
 					   none ("4.4.1"), else NULL */
 };
@@ -62,12 +60,49 @@ struct policy policy_exhausted(enum route_method route, int all_refused,
 	    const struct smtp_status *last);
 
 /*
- * What a recipient passed on by p becomes when no route is left:
- * deferred_before says an earlier route it went through said "else the
- * queue", and a deferral anywhere beats a later refusal (that route may
- * take it on retry).
+ * One step of a recipient's walk through the routes: where decision p
+ * (anything but POL_NEXT_ADDRESS, which policy_exhausted() turns into a
+ * route's decision) leaves it, given whether an earlier route deferred it
+ * and whether a route follows this one.
  */
-enum policy_else policy_at_end(int deferred_before, const struct policy *p);
+struct policy_step {
+	enum rcpt_state	 state;		/* RCPT_PENDING: on to the next route */
+	enum rcpt_fail	 fail;		/* with RCPT_FAILED */
+	int		 first_deferral;	/* p is the recipient's first
+					   "else the queue": if it ends
+					   deferred, p's reason is the one
+					   to report */
+};
+
+/*
+ * A deferral anywhere beats a later refusal that is not final: the route
+ * that deferred may take the recipient on retry. RCPT_DEFERRED therefore
+ * always reports the first deferral's reason, code and server.
+ */
+struct policy_step policy_route_step(const struct policy *p,
+	    int deferred_before, int more_routes);
+
+/*
+ * Whether a transaction tried on a relay connection kept open from an
+ * earlier batch failed only because that connection had gone stale while
+ * idle, so that one new connection (with its TLS and AUTH) is worth
+ * making. sent is smtp_send()'s return, st the transaction's status.
+ */
+int	 policy_stale(int sent, const struct smtp_status *st);
+
+/*
+ * What becomes of a recipient that an attempt left undecided (never
+ * reached by any route): never dropped, but deferred with this code and
+ * reason.
+ */
+struct policy_outcome {
+	enum rcpt_state	 state;
+	enum rcpt_fail	 fail;
+	const char	*dsn;
+	const char	*reason;
+};
+
+struct policy_outcome policy_undecided(void);
 
 /*
  * The enhanced status code to report for st under decision p: the

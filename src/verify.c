@@ -1,12 +1,14 @@
 /*
  * verify.c: -bv, the route each recipient would take (SPEC §2, §6).
  *
- * The routes of the configuration are walked in order exactly as a
- * delivery would walk them, stopping at the first that could take the
- * recipient: a null MX is final (RFC 7505, no failover); NXDOMAIN, no
- * mail hosts and temporary DNS failures pass the domain to the next route
- * (the relay may see another DNS). The relay is resolved with getaddrinfo
- * so that /etc/hosts and container name services work as for any client.
+ * The routes of the configuration are walked in order with the same
+ * policy.c step as a delivery (policy_route_step), stopping at the first
+ * that could take the recipient: a null MX is final (RFC 7505, no
+ * failover); NXDOMAIN, no mail hosts and temporary DNS failures pass the
+ * domain to the next route (the relay may see another DNS), and a
+ * deferral on the way beats a later refusal. The relay is resolved with
+ * getaddrinfo so that /etc/hosts and container name services work as for
+ * any client.
  */
 #include "autoconf.h"
 
@@ -19,131 +21,157 @@
 #include "verify.h"
 #include "util.h"
 
+/* What one route would do with a domain, and what to say about it. */
+struct route_report {
+	struct policy	 p;		/* POL_DELIVERED: deliverable */
+	char		 dsn[16];
+	char		 text[512];
+};
+
+/* Where a domain's recipients end, and why. */
 struct verdict {
-	enum rcpt_state	 state;		/* PENDING = deliverable */
+	enum rcpt_state	 state;		/* DELIVERED: deliverable */
 	enum rcpt_fail	 fail;
 	char		 dsn[16];
 	char		 text[512];
 };
 
-static void
-set(struct verdict *v, enum rcpt_state st, enum rcpt_fail fail,
-    const char *dsn, const char *text)
-{
-	v->state = st;
-	v->fail = fail;
-	strlcpy(v->dsn, dsn, sizeof(v->dsn));
-	strlcpy(v->text, text, sizeof(v->text));
-}
+struct verifier {
+	const struct config *cfg;
+	struct dns	 dns;
+	int		 dns_ready;
+};
 
-static int
-via_mx(const struct config *cfg, struct dns *d, const char *domain,
-    struct verdict *v)
+static void
+via_mx(struct verifier *v, const char *domain, struct route_report *out)
 {
+	const struct config *cfg = v->cfg;
 	struct mx_route r;
-	struct policy p;
-	char ip[64], text[512], dsn[16];
+	char ip[64];
 	size_t i;
 
-	dns_mx(d, domain, cfg->mx_max_addresses, &r);
+	dns_mx(&v->dns, domain, cfg->mx_max_addresses, &r);
+	/* What the lookup means is policy.c's, as for a delivery. */
+	out->p = policy_dns(r.status);
+	policy_dsn(NULL, &out->p, out->dsn);
 	if (r.status == DNS_OK) {
 		for (i = 0; i < r.nhosts && r.hosts[i].naddrs == 0; i++)
 			;
 		dns_addr_str(&r.hosts[i].addrs[0], ip, sizeof(ip));
-		snprintf(text, sizeof(text), "via %.200s[%s]:%u (mx)",
+		snprintf(out->text, sizeof(out->text), "via %.200s[%s]:%u (mx)",
 		    r.hosts[i].name, ip, (unsigned)cfg->mx_port);
-		set(v, RCPT_PENDING, FAIL_NONE, "2.0.0", text);
-		mx_route_free(&r);
-		return 1;
-	}
-	/* What the lookup means is policy.c's, as for a delivery. */
-	p = policy_dns(r.status);
-	if (r.status == DNS_NXDOMAIN)
-		snprintf(text, sizeof(text), "%.200s: no such domain", domain);
+	} else if (r.status == DNS_NXDOMAIN)
+		snprintf(out->text, sizeof(out->text), "%.200s: no such domain",
+		    domain);
 	else
-		strlcpy(text, r.reason, sizeof(text));
-	policy_dsn(NULL, &p, dsn);
-	if (p.action == POL_NEXT_ROUTE && p.otherwise == POL_ELSE_DEFER)
-		set(v, RCPT_DEFERRED, FAIL_NONE, dsn, text);
-	else
-		set(v, RCPT_FAILED, FAIL_NOHOST, dsn, text);
+		strlcpy(out->text, r.reason, sizeof(out->text));
 	mx_route_free(&r);
-	return p.action == POL_FINAL;
 }
 
-static int
-via_relay(const struct config *cfg, struct verdict *v)
+static void
+via_relay(const struct config *cfg, struct route_report *out)
 {
 	struct dns_addr addr;
-	char ip[64], text[512];
+	char ip[64];
 
 	if (dns_relay_addrs(cfg->relay_host, cfg->address_family, &addr, 1,
-	    text, sizeof(text)) == 0) {
-		set(v, RCPT_DEFERRED, FAIL_NONE, "4.4.3", text);
-		return 0;
+	    out->text, sizeof(out->text)) == 0) {
+		/* The relay's name is a DNS lookup like any other. */
+		out->p = policy_dns(DNS_TEMPFAIL);
+		policy_dsn(NULL, &out->p, out->dsn);
+		return;
 	}
+	out->p = policy_dns(DNS_OK);
+	policy_dsn(NULL, &out->p, out->dsn);
 	dns_addr_str(&addr, ip, sizeof(ip));
-	snprintf(text, sizeof(text), "via %.200s[%s]:%u (relay)",
+	snprintf(out->text, sizeof(out->text), "via %.200s[%s]:%u (relay)",
 	    cfg->relay_host, ip, (unsigned)cfg->relay_port);
-	set(v, RCPT_PENDING, FAIL_NONE, "2.0.0", text);
-	return 1;
 }
 
-/* The verdict of a deferral beats "no such domain" from an earlier route. */
 static void
-keep_worst(struct verdict *worst, const struct verdict *v, int first)
+set_verdict(struct verdict *v, enum rcpt_state state, enum rcpt_fail fail,
+    const struct route_report *r)
 {
-	if (first || worst->state == RCPT_FAILED)
-		*worst = *v;
+	v->state = state;
+	v->fail = fail;
+	strlcpy(v->dsn, r->dsn, sizeof(v->dsn));
+	strlcpy(v->text, r->text, sizeof(v->text));
+}
+
+/* The routes in order for domain, as delivery walks them. */
+static int
+verify_domain(struct verifier *v, const char *domain, struct verdict *out,
+    char *err, size_t errlen)
+{
+	const struct config *cfg = v->cfg;
+	struct route_report r, first;
+	struct policy_step step;
+	size_t	 k;
+	int	 deferred = 0;
+
+	memset(&first, 0, sizeof(first));
+	for (k = 0; k < cfg->nroute; k++) {
+		if (cfg->route[k] == ROUTE_RELAY)
+			via_relay(cfg, &r);
+		else {
+			if (!v->dns_ready && dns_open(&v->dns, cfg->nameservers,
+			    cfg->nnameservers, cfg->address_family, err,
+			    errlen) != 0)
+				return -1;
+			v->dns_ready = 1;
+			via_mx(v, domain, &r);
+		}
+		step = policy_route_step(&r.p, deferred, k + 1 < cfg->nroute);
+		if (step.first_deferral) {
+			deferred = 1;
+			first = r;
+		}
+		if (step.state == RCPT_PENDING)
+			continue;
+		if (step.state == RCPT_DEFERRED)
+			set_verdict(out, RCPT_DEFERRED, FAIL_NONE, &first);
+		else
+			set_verdict(out, step.state, step.fail, &r);
+		break;
+	}
+	return 0;
+}
+
+static void
+print_verdict(struct rcpt *rc, const struct verdict *v, FILE *out)
+{
+	if (v->state == RCPT_DELIVERED) {
+		fprintf(out, "%s: deliverable: %s\n", rc->addr, v->text);
+		return;
+	}
+	rc->state = v->state;
+	rc->fail = v->fail;
+	strlcpy(rc->dsn, v->dsn, sizeof(rc->dsn));
+	free(rc->reason);
+	rc->reason = xstrdup(v->text);
+	fprintf(out, "%s: %s: %s (%s)\n", rc->addr,
+	    v->state == RCPT_DEFERRED ? "deferred" : "undeliverable", v->text,
+	    v->dsn);
 }
 
 int
 verify_run(const struct config *cfg, struct envelope *env, FILE *out,
     char *err, size_t errlen)
 {
-	struct dns d;
-	int dns_ready = 0;
-	size_t g, i, k;
+	struct verifier	 v;
+	struct verdict	 verdict;
+	size_t		 g, i;
 
+	memset(&v, 0, sizeof(v));
+	v.cfg = cfg;
 	for (g = 0; g < env->ndomains; g++) {
 		const struct domain_group *grp = &env->domains[g];
-		struct verdict v, worst;
-		int done = 0;
 
-		memset(&worst, 0, sizeof(worst));
-		for (k = 0; k < cfg->nroute && !done; k++) {
-			if (cfg->route[k] == ROUTE_RELAY)
-				done = via_relay(cfg, &v);
-			else {
-				if (!dns_ready && dns_open(&d, cfg->nameservers,
-				    cfg->nnameservers, cfg->address_family,
-				    err, errlen) != 0)
-					return -1;
-				dns_ready = 1;
-				done = via_mx(cfg, &d, grp->domain, &v);
-			}
-			if (done)
-				worst = v;
-			else
-				keep_worst(&worst, &v, k == 0);
-		}
-		for (i = 0; i < grp->n; i++) {
-			struct rcpt *rc = &env->rcpts[grp->rcpt[i]];
-
-			if (worst.state == RCPT_PENDING) {
-				fprintf(out, "%s: deliverable: %s\n", rc->addr,
-				    worst.text);
-				continue;
-			}
-			rc->state = worst.state;
-			rc->fail = worst.fail;
-			strlcpy(rc->dsn, worst.dsn, sizeof(rc->dsn));
-			free(rc->reason);
-			rc->reason = xstrdup(worst.text);
-			fprintf(out, "%s: %s: %s (%s)\n", rc->addr,
-			    worst.state == RCPT_DEFERRED ? "deferred" :
-			    "undeliverable", worst.text, worst.dsn);
-		}
+		memset(&verdict, 0, sizeof(verdict));
+		if (verify_domain(&v, grp->domain, &verdict, err, errlen) != 0)
+			return -1;
+		for (i = 0; i < grp->n; i++)
+			print_verdict(&env->rcpts[grp->rcpt[i]], &verdict, out);
 	}
 	for (i = 0; i < env->nrcpts; i++) {
 		const struct rcpt *rc = &env->rcpts[i];
@@ -152,7 +180,7 @@ verify_run(const struct config *cfg, struct envelope *env, FILE *out,
 			fprintf(out, "%s: undeliverable: %s (%s)\n", rc->orig,
 			    rc->reason, rc->dsn);
 	}
-	if (dns_ready)
-		dns_close(&d);
+	if (v.dns_ready)
+		dns_close(&v.dns);
 	return 0;
 }

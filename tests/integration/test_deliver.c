@@ -74,6 +74,8 @@ static const char zone[] =
     "mx2.dead.test. A 127.0.0.8\n"
     "nullmx.test. MX 0 .\n"
     "nodata.test. TXT \"v=spf1 -all\"\n"
+    "noaddr.test. MX 10 mx1.noaddr.test.\n"
+    "mx1.noaddr.test. TXT \"no address\"\n"
     "servfail.test. A 127.0.0.2\n"
     "on servfail.test * servfail\n"
     "implicit.test. A 127.0.0.2\n"
@@ -588,6 +590,26 @@ Test(deliver, nodata_without_relay_is_68)
 	assert_failed("u@nodata.test", NULL, NULL);
 }
 
+/*
+ * MX hosts without any address: dns.c answers NODATA, never "hosts but
+ * no address", and policy.c makes that "no mail host" (5.4.4): the relay
+ * may see other DNS, and without one the recipient fails.
+ */
+Test(deliver, mx_hosts_without_addresses_go_to_the_relay)
+{
+	start_relay("", RELAY_PLAIN);
+	deliver("u@noaddr.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@noaddr.test");
+}
+
+Test(deliver, mx_hosts_without_addresses_without_relay_is_68)
+{
+	deliver("u@noaddr.test", NULL);
+	assert_exit(68);
+	assert_failed("u@noaddr.test", "have no addresses", "(5.4.4)");
+}
+
 Test(deliver, servfail_goes_to_the_relay)
 {
 	start_mx("", "127.0.0.2", NULL);
@@ -1041,6 +1063,30 @@ Test(deliver, relay_batches_recipients_of_several_domains)
 	free(env);
 	env = file_in(relayrec, 1, "env-2");
 	cr_assert(env == NULL, "a second transaction%s", ev());
+}
+
+/*
+ * Two relay batches: nosuch.test fails over at once, a.test only after
+ * its MX greets with 421 a second later. The relay's SIZE is too small
+ * for the message, which the first batch learns on a connection that
+ * stays open; the second batch gets the same answer on that connection,
+ * not on a new one (a reconnection, TLS and AUTH for nothing).
+ */
+Test(deliver, relay_size_refusal_on_a_kept_connection_does_not_reconnect)
+{
+	start_mx("greeting delay=1000 reply 421 4.3.2 Busy\n", "127.0.0.2",
+	    NULL);
+	start_relay("ext PIPELINING\next SIZE 50\n", RELAY_PLAIN);
+	deliver("u@nosuch.test, v@a.test", NULL);
+	assert_exit(69);
+	assert_failed("u@nosuch.test", "5.3.4", NULL);
+	assert_failed("v@a.test", "5.3.4", NULL);
+	cr_assert_eq(sessions_at(mxrec, "127.0.0.2"), 1, "MX not tried%s",
+	    ev());
+	cr_assert_eq(nsess(relayrec), 1, "%d relay sessions, want 1%s",
+	    nsess(relayrec), ev());
+	cr_assert(!logs_have(relayrec, NULL, "MAIL FROM"),
+	    "MAIL sent despite SIZE 50%s", ev());
 }
 
 /* --------------------------------------------------- mixed across domains */

@@ -25,6 +25,8 @@ static const char zone[] =
     "example.com. MX 10 mx1.example.com.\n"
     "mx1.example.com. A 127.0.0.2\n"
     "nomail.example. MX 0 .\n"
+    "noaddr.example. MX 10 mx1.noaddr.example.\n"
+    "mx1.noaddr.example. TXT \"no address\"\n"
     "implicit.example. A 127.0.0.4\n"
     "broken.example. A 127.0.0.1\n"
     "on broken.example * servfail\n"
@@ -112,6 +114,15 @@ Test(verify, nxdomain_goes_to_the_relay)
 	    "MXSEND_RELAY=smtp://127.0.0.9:2526"), 0, "%s", res.out);
 	cr_assert_str_eq(res.out, "a@nosuch.example: deliverable: via "
 	    "127.0.0.9[127.0.0.9]:2526 (relay)\n");
+}
+
+/* As for a delivery: MX hosts without an address are no mail host. */
+Test(verify, mx_hosts_without_addresses_is_undeliverable)
+{
+	cr_assert_eq(bv("a@noaddr.example", NULL), 68, "%s", res.out);
+	cr_assert(strstr(res.out, "a@noaddr.example: undeliverable:") &&
+	    strstr(res.out, "have no addresses") &&
+	    strstr(res.out, "(5.4.4)"), "%s", res.out);
 }
 
 Test(verify, temporary_dns_failure_is_deferred)

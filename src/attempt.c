@@ -32,13 +32,14 @@
 #include "dsn.h"
 #include "intake.h"
 #include "log.h"
+#include "policy.h"
 #include "util.h"
 
 
 static int
 quiet(const struct attempt *a)
 {
-	return !a->report || a->opts->errmode == ERRMODE_QUIET;
+	return !a->report || a->d.opts->errmode == ERRMODE_QUIET;
 }
 
 enum run_kept
@@ -66,6 +67,7 @@ size_t
 attempt_expire(const struct config *cfg, struct envelope *env,
     const struct qmeta *m, time_t now)
 {
+	struct policy_outcome o = policy_expired();
 	struct rcpt	*r;
 	char		*why;
 	size_t		 i, n = 0;
@@ -77,15 +79,14 @@ attempt_expire(const struct config *cfg, struct envelope *env,
 		r = &env->rcpts[i];
 		if (r->state != RCPT_DEFERRED && r->state != RCPT_PENDING)
 			continue;
-		/* RFC 3463 X.4.7: delivery time expired. */
-		why = xasprintf("delivery time expired after %u s%s%s",
+		why = xasprintf("%s after %u s%s%s", o.reason,
 		    cfg->queue_lifetime, r->reason != NULL ? "; last error: " :
 		    "", r->reason != NULL ? r->reason : "");
 		free(r->reason);
 		r->reason = why;
-		r->state = RCPT_FAILED;
-		r->fail = FAIL_UNAVAILABLE;
-		strlcpy(r->dsn, "5.4.7", sizeof(r->dsn));
+		r->state = o.state;
+		r->fail = o.fail;
+		strlcpy(r->dsn, o.dsn, sizeof(r->dsn));
 		n++;
 	}
 	return n;
@@ -108,11 +109,11 @@ bounce_envelope(const struct attempt *a, struct envelope *benv)
 	benv->rcpts = xcalloc(1, sizeof(*benv->rcpts));
 	benv->nrcpts = 1;
 	r = &benv->rcpts[0];
-	r->addr = xstrdup(a->env->sender);
-	r->orig = xstrdup(a->env->sender);
+	r->addr = xstrdup(a->d.env->sender);
+	r->orig = xstrdup(a->d.env->sender);
 	r->domain = strrchr(r->addr, '@') != NULL ?
 	    strrchr(r->addr, '@') + 1 : r->addr;
-	r->smtputf8 = a->env->sender_smtputf8;
+	r->smtputf8 = a->d.env->sender_smtputf8;
 	r->state = RCPT_PENDING;
 	envelope_group(benv);
 }
@@ -136,7 +137,7 @@ compose_bounce(struct attempt *a, const struct dsn_report *rep,
 		    strerror(errno));
 		return -1;
 	}
-	if (dsn_write(tfd, rep, a->env, include, a->msg, err, errlen) != 0)
+	if (dsn_write(tfd, rep, a->d.env, include, a->d.msg, err, errlen) != 0)
 		goto out;
 	if (lseek(tfd, 0, SEEK_SET) != 0) {
 		snprintf(err, errlen, "rewinding the scratch file: %s",
@@ -186,7 +187,7 @@ submit_bounce(struct attempt *a, const unsigned char *include)
 	rep.now = time(NULL);
 	rep.envid = a->meta->envid;
 	rep.ret = a->meta->ret;
-	rep.sender = a->env->sender;
+	rep.sender = a->d.env->sender;
 	envelope_init(&benv);
 	qmeta_init(&bmeta);
 	msg_init(&bmsg, -1);
@@ -215,13 +216,13 @@ submit_bounce(struct attempt *a, const unsigned char *include)
 	log_printf(a->log, "%s: sender non-delivery notification: %s",
 	    a->meta->id, bmeta.id);
 	b = *a;
-	b.env = &benv;
-	b.msg = &bmsg;
+	b.d.env = &benv;
+	b.d.msg = &bmsg;
 	b.meta = &bmeta;
 	b.entry = bep;
 	b.from_queue = 0;
-	b.report = a->opts->verbose > 0;
-	clock_gettime(CLOCK_MONOTONIC, &b.arrival);
+	b.report = a->d.opts->verbose > 0;
+	clock_gettime(CLOCK_MONOTONIC, &b.d.arrival);
 	attempt_run(&b, &bres);
 	ok = bres.ndelivered > 0 || bres.kept == KEPT_QUEUE;
 out:
@@ -245,7 +246,7 @@ out:
 static int
 report_failures(struct attempt *a, struct attempt_result *res)
 {
-	struct envelope	*env = a->env;
+	struct envelope	*env = a->d.env;
 	unsigned char	*include;
 	size_t		 i, n = 0, delivered = 0;
 
@@ -274,7 +275,7 @@ report_failures(struct attempt *a, struct attempt_result *res)
 	}
 	/* Without a bounce: dead.letter when nobody got the message. */
 	if (!res->bounced && delivered == 0 && res->ndeferred == 0 &&
-	    a->msg->fd != -1 && attempt_keep(a->msg, env->sender,
+	    a->d.msg->fd != -1 && attempt_keep(a->d.msg, env->sender,
 	    "undeliverable", quiet(a)) == KEPT_LOST)
 		return -1;	/* reported stays 0: the next run tries again */
 	for (i = 0; i < env->nrcpts; i++)
@@ -287,9 +288,7 @@ report_failures(struct attempt *a, struct attempt_result *res)
 static void
 deliver_pending(struct attempt *a, unsigned char *tried)
 {
-	struct deliver_params dp;
-	struct envelope	*env = a->env;
-	char		 err[512];
+	struct envelope	*env = a->d.env;
 	size_t		 i, npending = 0;
 
 	for (i = 0; i < env->nrcpts; i++)
@@ -300,37 +299,31 @@ deliver_pending(struct attempt *a, unsigned char *tried)
 	if (npending == 0)
 		return;
 	log_message(a->log, a->meta->id, env->sender,
-	    (long long)msg_stream_size(a->msg, 0), env->nrcpts);
-	memset(&dp, 0, sizeof(dp));
-	dp.cfg = a->cfg;
-	dp.opts = a->opts;
-	dp.env = env;
-	dp.msg = a->msg;
-	dp.helo = a->helo;
-	dp.arrival = a->arrival;
-	dp.transcript = a->transcript;
-	if (deliver_run(&dp, err, sizeof(err)) != 0)
-		say("%s", err);
+	    (long long)msg_stream_size(a->d.msg, 0), env->nrcpts);
+	deliver_routes(&a->d);
 }
 
 /* Undecided recipients deferred, back-off scheduled, lifetime checked. */
 static void
 settle(struct attempt *a, const unsigned char *tried)
 {
+	struct policy_outcome o;
 	struct rcpt	*rc;
 	size_t		 i;
 	time_t		 now = time(NULL);
 
-	for (i = 0; i < a->env->nrcpts; i++) {
-		rc = &a->env->rcpts[i];
+	for (i = 0; i < a->d.env->nrcpts; i++) {
+		rc = &a->d.env->rcpts[i];
 		if (!tried[i])
 			continue;
 		if (rc->state == RCPT_PENDING) {
-			/* Never silently dropped: deferred if undecided. */
-			rc->state = RCPT_DEFERRED;
-			strlcpy(rc->dsn, "4.3.0", sizeof(rc->dsn));
+			/* Never silently dropped: policy says what it is. */
+			o = policy_undecided();
+			rc->state = o.state;
+			rc->fail = o.fail;
+			strlcpy(rc->dsn, o.dsn, sizeof(rc->dsn));
 			free(rc->reason);
-			rc->reason = xstrdup("delivery was not attempted");
+			rc->reason = xstrdup(o.reason);
 		}
 		if (rc->state == RCPT_DEFERRED) {
 			a->meta->q[i].attempts++;
@@ -339,7 +332,7 @@ settle(struct attempt *a, const unsigned char *tried)
 		}
 	}
 	/* Every attempt checks the lifetime (SPEC §7). */
-	(void)attempt_expire(a->cfg, a->env, a->meta, now);
+	(void)attempt_expire(a->d.cfg, a->d.env, a->meta, now);
 }
 
 /* Count, log and show each recipient this attempt decided. */
@@ -351,10 +344,10 @@ report_outcomes(struct attempt *a, const unsigned char *tried,
 	struct log	*vlog;
 	size_t		 i;
 
-	vlog = a->opts->verbose && !log_to_stderr(a->log) ?
+	vlog = a->d.opts->verbose && !log_to_stderr(a->log) ?
 	    log_open_stderr() : NULL;
-	for (i = 0; i < a->env->nrcpts; i++) {
-		rc = &a->env->rcpts[i];
+	for (i = 0; i < a->d.env->nrcpts; i++) {
+		rc = &a->d.env->rcpts[i];
 		if (rc->state == RCPT_DEFERRED)
 			res->ndeferred++;
 		if (!tried[i] && !(rc->state == RCPT_FAILED &&
@@ -390,7 +383,7 @@ store(struct attempt *a, int unsaved, struct attempt_result *res, char *err,
 {
 	struct qentry	*e = a->entry;
 
-	if (unsaved && queue_commit(e, a->env, a->meta, 1, err, errlen) == 0) {
+	if (unsaved && queue_commit(e, a->d.env, a->meta, 1, err, errlen) == 0) {
 		say("the message stays in the queue as %s/%s.msg",
 		    e->dir->path, a->meta->id);
 		return 0;
@@ -400,7 +393,7 @@ store(struct attempt *a, int unsaved, struct attempt_result *res, char *err,
 			say("%s", err);
 		return 0;
 	}
-	if (queue_commit(e, a->env, a->meta, 1, err, errlen) == 0) {
+	if (queue_commit(e, a->d.env, a->meta, 1, err, errlen) == 0) {
 		res->kept = KEPT_QUEUE;
 		if (!quiet(a))
 			say("message %s queued in %s for retry", a->meta->id,
@@ -418,7 +411,7 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 	int		 unsaved;
 
 	memset(res, 0, sizeof(*res));
-	tried = xcalloc(a->env->nrcpts ? a->env->nrcpts : 1, 1);
+	tried = xcalloc(a->d.env->nrcpts ? a->d.env->nrcpts : 1, 1);
 	deliver_pending(a, tried);
 	settle(a, tried);
 	report_outcomes(a, tried, res);
@@ -443,7 +436,7 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 		snprintf(why, sizeof(why), "%zu recipient%s deferred and the "
 		    "queue is not writable", res->ndeferred,
 		    res->ndeferred == 1 ? "" : "s");
-		res->kept = attempt_keep(a->msg, a->env->sender, why,
+		res->kept = attempt_keep(a->d.msg, a->d.env->sender, why,
 		    quiet(a));
 	}
 }
@@ -557,22 +550,22 @@ run_entry(struct qrun *q, struct qdir *d, const char *id)
 		goto done;
 	envelope_group(&env);
 	memset(&a, 0, sizeof(a));
-	a.cfg = q->cfg;
-	a.opts = q->opts;
-	a.env = &env;
-	a.msg = &msg;
+	a.d.cfg = q->cfg;
+	a.d.opts = q->opts;
+	a.d.env = &env;
+	a.d.msg = &msg;
 	a.meta = &m;
 	a.entry = &e;
 	a.from_queue = 1;
 	a.log = q->log;
-	a.transcript = q->transcript;
+	a.d.transcript = q->transcript;
 	a.hostname = q->hostname;
-	a.helo = q->helo;
+	a.d.helo = q->helo;
 	a.report = 1;
 	/* Delays count from the arrival in the queue, as Postfix's do. */
-	clock_gettime(CLOCK_MONOTONIC, &a.arrival);
-	if (now > m.arrival && now - m.arrival < a.arrival.tv_sec)
-		a.arrival.tv_sec -= now - m.arrival;
+	clock_gettime(CLOCK_MONOTONIC, &a.d.arrival);
+	if (now > m.arrival && now - m.arrival < a.d.arrival.tv_sec)
+		a.d.arrival.tv_sec -= now - m.arrival;
 	attempt_run(&a, &res);
 	ran = 1;
 done:

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "deliver.h"
 #include "envelope.h"
 #include "log.h"
 #include "message.h"
@@ -23,23 +24,17 @@
 #include "status.h"
 
 struct attempt {
-	const struct config	*cfg;
-	const struct options	*opts;
-	struct envelope		*env;
-	struct message		*msg;
+	/* What delivery needs: configuration, envelope, message, ... */
+	struct deliver_params	 d;
 	struct qmeta		*meta;
 	struct qentry		*entry;	/* NULL: no queue could be written */
 	int			 from_queue;	/* loaded by -q: a failed
 						   update leaves it as it was */
 	struct log		*log;	/* opened once per process: root's -q
 					   children inherit it */
-	struct transcript	*transcript;	/* or NULL */
 	const char		*hostname;	/* reporting MTA */
-	const char		*helo;		/* NULL: "[address]" */
-	struct timespec		 arrival;	/* CLOCK_MONOTONIC */
 	int			 report;	/* stderr lines (not -odb) */
 };
-
 
 struct attempt_result {
 	size_t			 ndelivered, ndeferred, nfailed;

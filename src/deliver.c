@@ -848,12 +848,3 @@ deliver_routes(const struct deliver_params *p)
 		mx_then_relay(&job, &relay);
 	delivery_free(&job);
 }
-
-int
-deliver_run(const struct deliver_params *p, char *err, size_t errlen)
-{
-	(void)err;
-	(void)errlen;
-	deliver_routes(p);
-	return 0;
-}

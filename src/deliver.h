@@ -36,7 +36,4 @@ struct deliver_params {
  */
 void	 deliver_routes(const struct deliver_params *);
 
-/* deliver_routes(), returning 0 and never setting err, for old callers. */
-int	 deliver_run(const struct deliver_params *, char *err, size_t errlen);
-
 #endif

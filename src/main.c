@@ -406,18 +406,18 @@ deliver_message(struct run *r, struct spool *sp, struct message *msg,
 	}
 
 	memset(&a, 0, sizeof(a));
-	a.cfg = &r->cfg;
-	a.opts = o;
-	a.env = env;
-	a.msg = msg;
+	a.d.cfg = &r->cfg;
+	a.d.opts = o;
+	a.d.env = env;
+	a.d.msg = msg;
 	a.meta = &m;
 	a.entry = ep;
 	a.log = r->log;
-	a.transcript = r->transcript;
+	a.d.transcript = r->transcript;
 	a.hostname = r->hostname;
-	a.helo = r->cfg.helo != NULL ? r->cfg.helo :
+	a.d.helo = r->cfg.helo != NULL ? r->cfg.helo :
 	    r->fqdn ? r->hostname : NULL;
-	a.arrival = *arrival;
+	a.d.arrival = *arrival;
 	a.report = 1;
 
 	if (o->delivmode != DELIV_NOW) {

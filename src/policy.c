@@ -277,6 +277,14 @@ policy_undecided(void)
 	    "delivery was not attempted" };
 }
 
+struct policy_outcome
+policy_expired(void)
+{
+	/* RFC 3463 X.4.7: delivery time expired. */
+	return (struct policy_outcome){ RCPT_FAILED, FAIL_UNAVAILABLE,
+	    "5.4.7", "delivery time expired" };
+}
+
 const char *
 policy_dsn(const struct smtp_status *st, const struct policy *p,
     char out[16])

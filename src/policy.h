@@ -105,6 +105,13 @@ struct policy_outcome {
 struct policy_outcome policy_undecided(void);
 
 /*
+ * A recipient still deferred queue_lifetime after the message arrived
+ * (SPEC §7): failed, 5.4.7; the caller adds the lifetime and the last
+ * error to the reason.
+ */
+struct policy_outcome policy_expired(void);
+
+/*
  * The enhanced status code to report for st under decision p: the
  * server's own when it gave one, else p.dsn, else from the reply class;
  * always 4.x.x for a deferral (a refusal that only defers, rule 6 with

@@ -464,6 +464,17 @@ Test(policy, undecided_is_deferred)
 	cr_assert_str_eq(o.reason, "delivery was not attempted");
 }
 
+/* SPEC §7: past queue_lifetime a deferral is a failure, 5.4.7. */
+Test(policy, expired_fails_with_5_4_7)
+{
+	struct policy_outcome o = policy_expired();
+
+	cr_assert_eq(o.state, RCPT_FAILED);
+	cr_assert_eq(o.fail, FAIL_UNAVAILABLE);
+	cr_assert_str_eq(o.dsn, "5.4.7");
+	cr_assert_str_eq(o.reason, "delivery time expired");
+}
+
 /* Queue files store the class by number (doc/queue.md, FAIL column). */
 Test(policy, failure_classes_keep_their_numbers)
 {

@@ -68,28 +68,29 @@ b64_encode(const void *in, size_t len)
 	const unsigned char	*p = in;
 	char			*out, *o;
 	size_t			 i;
-	uint32_t		 v;
+	uint32_t		 bits;
 
 	/* (len / 3 + 2) * 4 >= the output and its NUL; overflow is OOM. */
 	out = o = xreallocarray(NULL, len / 3 + 2, 4);
 	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*o++ = b64_alphabet[v >> 18 & 0x3f];
-		*o++ = b64_alphabet[v >> 12 & 0x3f];
-		*o++ = b64_alphabet[v >> 6 & 0x3f];
-		*o++ = b64_alphabet[v & 0x3f];
+		bits = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 |
+		    p[i + 2];
+		*o++ = b64_alphabet[bits >> 18 & 0x3f];
+		*o++ = b64_alphabet[bits >> 12 & 0x3f];
+		*o++ = b64_alphabet[bits >> 6 & 0x3f];
+		*o++ = b64_alphabet[bits & 0x3f];
 	}
 	if (len - i == 1) {
-		v = (uint32_t)p[i] << 16;
-		*o++ = b64_alphabet[v >> 18 & 0x3f];
-		*o++ = b64_alphabet[v >> 12 & 0x3f];
+		bits = (uint32_t)p[i] << 16;
+		*o++ = b64_alphabet[bits >> 18 & 0x3f];
+		*o++ = b64_alphabet[bits >> 12 & 0x3f];
 		*o++ = '=';
 		*o++ = '=';
 	} else if (len - i == 2) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		*o++ = b64_alphabet[v >> 18 & 0x3f];
-		*o++ = b64_alphabet[v >> 12 & 0x3f];
-		*o++ = b64_alphabet[v >> 6 & 0x3f];
+		bits = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		*o++ = b64_alphabet[bits >> 18 & 0x3f];
+		*o++ = b64_alphabet[bits >> 12 & 0x3f];
+		*o++ = b64_alphabet[bits >> 6 & 0x3f];
 		*o++ = '=';
 	}
 	*o = '\0';
@@ -101,8 +102,8 @@ b64_decode(const char *in, size_t len, size_t *outlen)
 {
 	unsigned char	*out, *o;
 	size_t		 i, pad = 0;
-	int		 c[4] = { 0, 0, 0, 0 }, k;
-	uint32_t	 v;
+	int		 sextet[4] = { 0, 0, 0, 0 }, k;
+	uint32_t	 bits;
 
 	if (len % 4 != 0)
 		return NULL;
@@ -115,25 +116,26 @@ b64_decode(const char *in, size_t len, size_t *outlen)
 	for (i = 0; i < len; i += 4) {
 		for (k = 0; k < 4; k++) {
 			if (i + k >= len - pad)
-				c[k] = 0;
+				sextet[k] = 0;
 			else {
-				c[k] = b64_char_value((unsigned char)in[i + k]);
-				if (c[k] < 0)
+				sextet[k] =
+				    b64_char_value((unsigned char)in[i + k]);
+				if (sextet[k] < 0)
 					goto bad;
 			}
 		}
-		v = (uint32_t)c[0] << 18 | (uint32_t)c[1] << 12 |
-		    (uint32_t)c[2] << 6 | (uint32_t)c[3];
-		*o++ = v >> 16 & 0xff;
+		bits = (uint32_t)sextet[0] << 18 | (uint32_t)sextet[1] << 12 |
+		    (uint32_t)sextet[2] << 6 | (uint32_t)sextet[3];
+		*o++ = bits >> 16 & 0xff;
 		if (i + 4 < len || pad < 2)
-			*o++ = v >> 8 & 0xff;
+			*o++ = bits >> 8 & 0xff;
 		if (i + 4 < len || pad < 1)
-			*o++ = v & 0xff;
+			*o++ = bits & 0xff;
 	}
 	/* Canonical form only: the bits under the padding must be zero. */
-	if (pad == 1 && (c[2] & 0x03) != 0)
+	if (pad == 1 && (sextet[2] & 0x03) != 0)
 		goto bad;
-	if (pad == 2 && (c[1] & 0x0f) != 0)
+	if (pad == 2 && (sextet[1] & 0x0f) != 0)
 		goto bad;
 	*o = '\0';
 	*outlen = o - out;
@@ -180,7 +182,7 @@ sasl_start(struct sasl *s, enum sasl_mech mech, const char *user,
     const char *pass, char *err, size_t errlen)
 {
 	unsigned char	 raw[SCRAM_NONCE_RAW];
-	char		*n;
+	char		*nonce_b64;
 
 	memset(s, 0, sizeof(*s));
 	s->mech = mech;
@@ -211,10 +213,10 @@ sasl_start(struct sasl *s, enum sasl_mech mech, const char *user,
 			seterr(err, errlen, "cannot draw a SCRAM nonce");
 			return -1;
 		}
-		n = b64_encode(raw, sizeof(raw));
+		nonce_b64 = b64_encode(raw, sizeof(raw));
 		explicit_bzero(raw, sizeof(raw));
-		strlcpy(s->nonce, n, sizeof(s->nonce));
-		free(n);
+		strlcpy(s->nonce, nonce_b64, sizeof(s->nonce));
+		free(nonce_b64);
 	}
 	return 0;
 }
@@ -318,129 +320,197 @@ scram_server_error(const char *msg, size_t len, char *err, size_t errlen)
 }
 
 /*
- * RFC 5802 §5.1 / §7: server-first-message =
+ * A server-first message (RFC 5802 §5.1, §7):
  *	[reserved-mext ","] nonce "," salt "," iteration-count ["," ext]
- * and reserved-mext ("m=") makes us give up.
+ * as its attributes' raw values, then (scram_check_first) their meaning.
+ */
+struct scram_first {
+	const char	*msg;		/* the whole message, for AuthMessage */
+	size_t		 len;
+	const char	*nonce;		/* r= */
+	size_t		 noncelen;
+	const char	*salt_b64;	/* s= */
+	size_t		 salt_b64len;
+	const char	*iter_text;	/* i= */
+	size_t		 iter_textlen;
+	unsigned char	*salt;		/* decoded; the caller frees it */
+	size_t		 saltlen;
+	unsigned long	 iter;
+};
+
+/* RFC 5802 §3's keys, signature and proof: every one of them a secret. */
+struct scram_keys {
+	unsigned char	 salted[32];	/* SaltedPassword */
+	unsigned char	 client[32];	/* ClientKey */
+	unsigned char	 stored[32];	/* StoredKey */
+	unsigned char	 server[32];	/* ServerKey */
+	unsigned char	 client_sig[32];
+	unsigned char	 proof[32];
+};
+
+/*
+ * The value of the attribute "name=" at *p, up to the next ',', which
+ * only the last attribute may go without; *p moves past it.
  */
 static int
-scram_server_first(struct sasl *s, const char *msg, size_t len,
-    char **response, char *err, size_t errlen)
+scram_attr(const char **p, const char *end, char name, int last,
+    const char **value, size_t *valuelen)
 {
-	const char	*p = msg, *end = msg + len, *rn, *sb, *ib, *e;
-	size_t		 rnlen, sblen, iblen, saltlen, ourlen, i, cflen;
-	unsigned char	*salt = NULL;
-	unsigned char	 salted[32], ckey[32], skey[32], stored[32];
-	unsigned char	 csig[32], proof[32];
-	unsigned long	 iter = 0;
-	char		*cfwp = NULL, *auth = NULL, *pb, *final, *out;
-	int		 rc = -1;
+	const char	*comma;
 
-	if (len >= 2 && memcmp(p, "e=", 2) == 0)
-		return scram_server_error(msg, len, err, errlen);
-	if (len >= 2 && memcmp(p, "m=", 2) == 0) {
-		seterr(err, errlen, "SCRAM-SHA-256: server requires an "
-		    "unsupported extension (m=)");
+	if (end - *p < 2 || (*p)[0] != name || (*p)[1] != '=')
 		return -1;
+	*value = *p + 2;
+	if ((comma = memchr(*value, ',', end - *value)) == NULL) {
+		if (!last)
+			return -1;
+		comma = end;
 	}
-	/* r= */
-	if (len < 2 || memcmp(p, "r=", 2) != 0)
-		goto malformed;
-	rn = p + 2;
-	if ((e = memchr(rn, ',', end - rn)) == NULL)
-		goto malformed;
-	rnlen = e - rn;
-	p = e + 1;
-	/* s= */
-	if (end - p < 2 || memcmp(p, "s=", 2) != 0)
-		goto malformed;
-	sb = p + 2;
-	if ((e = memchr(sb, ',', end - sb)) == NULL)
-		goto malformed;
-	sblen = e - sb;
-	p = e + 1;
-	/* i= */
-	if (end - p < 2 || memcmp(p, "i=", 2) != 0)
-		goto malformed;
-	ib = p + 2;
-	if ((e = memchr(ib, ',', end - ib)) == NULL)
-		e = end;
-	iblen = e - ib;
+	*valuelen = comma - *value;
+	*p = comma < end ? comma + 1 : end;
+	return 0;
+}
 
-	ourlen = strlen(s->nonce);
-	if (!nonce_ok(rn, rnlen) || rnlen <= ourlen ||
-	    memcmp(rn, s->nonce, ourlen) != 0) {
+static int
+scram_parse_first(struct scram_first *f)
+{
+	const char	*p = f->msg, *end = f->msg + f->len;
+
+	if (scram_attr(&p, end, 'r', 0, &f->nonce, &f->noncelen) == -1 ||
+	    scram_attr(&p, end, 's', 0, &f->salt_b64, &f->salt_b64len) == -1 ||
+	    scram_attr(&p, end, 'i', 1, &f->iter_text, &f->iter_textlen) == -1)
+		return -1;
+	return 0;
+}
+
+/* A decimal count from 1 to SCRAM_ITER_MAX, without a leading zero. */
+static int
+scram_iterations(const char *p, size_t len, unsigned long *iter)
+{
+	size_t	 i;
+
+	*iter = 0;
+	if (len == 0 || len > 7 || p[0] == '0')
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		*iter = *iter * 10 + (p[i] - '0');
+	}
+	return *iter >= 1 && *iter <= SCRAM_ITER_MAX ? 0 : -1;
+}
+
+/* The server's nonce must extend ours; salt and count must be sane. */
+static int
+scram_check_first(const struct sasl *s, struct scram_first *f, char *err,
+    size_t errlen)
+{
+	size_t	 ourlen = strlen(s->nonce);
+
+	if (!nonce_ok(f->nonce, f->noncelen) || f->noncelen <= ourlen ||
+	    memcmp(f->nonce, s->nonce, ourlen) != 0) {
 		seterr(err, errlen, "SCRAM-SHA-256: server nonce does not "
 		    "extend ours");
 		return -1;
 	}
-	if (sblen == 0 || sblen > SCRAM_SALT_MAX / 3 * 4 + 4 ||
-	    (salt = b64_decode(sb, sblen, &saltlen)) == NULL ||
-	    saltlen == 0) {
-		free(salt);
+	if (f->salt_b64len == 0 ||
+	    f->salt_b64len > SCRAM_SALT_MAX / 3 * 4 + 4 ||
+	    (f->salt = b64_decode(f->salt_b64, f->salt_b64len,
+	    &f->saltlen)) == NULL || f->saltlen == 0) {
 		seterr(err, errlen, "SCRAM-SHA-256: bad salt from server");
 		return -1;
 	}
-	if (iblen == 0 || iblen > 7 || ib[0] == '0')
-		goto baditer;
-	for (i = 0; i < iblen; i++) {
-		if (ib[i] < '0' || ib[i] > '9')
-			goto baditer;
-		iter = iter * 10 + (ib[i] - '0');
+	if (scram_iterations(f->iter_text, f->iter_textlen, &f->iter) == -1) {
+		seterr(err, errlen, "SCRAM-SHA-256: refused iteration count "
+		    "from server (must be 1 to %d)", SCRAM_ITER_MAX);
+		return -1;
 	}
-	if (iter < 1 || iter > SCRAM_ITER_MAX)
-		goto baditer;
+	return 0;
+}
 
-	/* RFC 5802 §3. */
-	if (tls_pbkdf2_sha256(s->pass, s->passlen, salt, saltlen,
-	    (unsigned)iter, salted) != 0 ||
-	    tls_hmac_sha256(salted, 32, "Client Key", 10, ckey) != 0 ||
-	    tls_sha256(ckey, 32, stored) != 0 ||
-	    tls_hmac_sha256(salted, 32, "Server Key", 10, skey) != 0) {
-		seterr(err, errlen, "SCRAM-SHA-256: hash failure");
-		goto out;
-	}
-	cfwp = xasprintf("c=biws,r=%.*s", (int)rnlen, rn);
-	auth = xasprintf("%s,%.*s,%s", s->client_first_bare, (int)len, msg,
-	    cfwp);
-	if (tls_hmac_sha256(stored, 32, auth, strlen(auth), csig) != 0 ||
-	    tls_hmac_sha256(skey, 32, auth, strlen(auth), s->server_sig)
-	    != 0) {
-		seterr(err, errlen, "SCRAM-SHA-256: hash failure");
-		goto out;
-	}
-	for (i = 0; i < 32; i++)
-		proof[i] = ckey[i] ^ csig[i];
-	pb = b64_encode(proof, sizeof(proof));
-	final = xasprintf("%s,p=%s", cfwp, pb);
-	cflen = strlen(final);
-	out = b64_encode(final, cflen);
-	wipe_free(pb, strlen(pb));
-	wipe_free(final, cflen);
-	*response = out;
-	s->state = SCRAM_SENT_FINAL;
-	rc = 0;
-	goto out;
+/*
+ * RFC 5802 §3: the keys from the password, the client's proof and the
+ * server signature that server-final must carry, over auth_msg.
+ */
+static int
+scram_sign(struct sasl *s, const struct scram_first *f, const char *auth_msg,
+    struct scram_keys *keys)
+{
+	size_t	 i, authlen = strlen(auth_msg);
 
-malformed:
-	seterr(err, errlen, "SCRAM-SHA-256: malformed server-first "
-	    "message");
-	return -1;
-baditer:
-	free(salt);
-	seterr(err, errlen, "SCRAM-SHA-256: refused iteration count from "
-	    "server (must be 1 to %d)", SCRAM_ITER_MAX);
-	return -1;
-out:
-	explicit_bzero(salted, sizeof(salted));
-	explicit_bzero(ckey, sizeof(ckey));
-	explicit_bzero(skey, sizeof(skey));
-	explicit_bzero(stored, sizeof(stored));
-	explicit_bzero(csig, sizeof(csig));
-	explicit_bzero(proof, sizeof(proof));
-	free(salt);
-	free(cfwp);
-	if (auth != NULL)
-		wipe_free(auth, strlen(auth));
+	if (tls_pbkdf2_sha256(s->pass, s->passlen, f->salt, f->saltlen,
+	    (unsigned)f->iter, keys->salted) != 0 ||
+	    tls_hmac_sha256(keys->salted, 32, "Client Key", 10,
+	    keys->client) != 0 ||
+	    tls_sha256(keys->client, 32, keys->stored) != 0 ||
+	    tls_hmac_sha256(keys->salted, 32, "Server Key", 10,
+	    keys->server) != 0 ||
+	    tls_hmac_sha256(keys->stored, 32, auth_msg, authlen,
+	    keys->client_sig) != 0 ||
+	    tls_hmac_sha256(keys->server, 32, auth_msg, authlen,
+	    s->server_sig) != 0)
+		return -1;
+	for (i = 0; i < sizeof(keys->proof); i++)
+		keys->proof[i] = keys->client[i] ^ keys->client_sig[i];
+	return 0;
+}
+
+/* RFC 5802 §7: client-final-message, "c=biws,r=nonce,p=proof". */
+static int
+scram_client_final(struct sasl *s, const struct scram_first *f,
+    char **response, char *err, size_t errlen)
+{
+	struct scram_keys keys;
+	char		*without_proof, *auth_msg, *proof_b64, *final;
+	size_t		 finallen;
+	int		 rc = -1;
+
+	without_proof = xasprintf("c=biws,r=%.*s", (int)f->noncelen,
+	    f->nonce);
+	auth_msg = xasprintf("%s,%.*s,%s", s->client_first_bare, (int)f->len,
+	    f->msg, without_proof);
+	if (scram_sign(s, f, auth_msg, &keys) == -1)
+		seterr(err, errlen, "SCRAM-SHA-256: hash failure");
+	else {
+		proof_b64 = b64_encode(keys.proof, sizeof(keys.proof));
+		final = xasprintf("%s,p=%s", without_proof, proof_b64);
+		finallen = strlen(final);
+		*response = b64_encode(final, finallen);
+		wipe_free(proof_b64, strlen(proof_b64));
+		wipe_free(final, finallen);
+		s->state = SCRAM_SENT_FINAL;
+		rc = 0;
+	}
+	explicit_bzero(&keys, sizeof(keys));
+	free(without_proof);
+	wipe_free(auth_msg, strlen(auth_msg));
+	return rc;
+}
+
+/* RFC 5802 §5.1: reserved-mext ("m=") makes us give up. */
+static int
+scram_server_first(struct sasl *s, const char *msg, size_t len,
+    char **response, char *err, size_t errlen)
+{
+	struct scram_first first;
+	int		 rc = -1;
+
+	if (len >= 2 && memcmp(msg, "e=", 2) == 0)
+		return scram_server_error(msg, len, err, errlen);
+	if (len >= 2 && memcmp(msg, "m=", 2) == 0) {
+		seterr(err, errlen, "SCRAM-SHA-256: server requires an "
+		    "unsupported extension (m=)");
+		return -1;
+	}
+	memset(&first, 0, sizeof(first));
+	first.msg = msg;
+	first.len = len;
+	if (scram_parse_first(&first) == -1)
+		seterr(err, errlen, "SCRAM-SHA-256: malformed server-first "
+		    "message");
+	else if (scram_check_first(s, &first, err, errlen) == 0)
+		rc = scram_client_final(s, &first, response, err, errlen);
+	free(first.salt);
 	return rc;
 }
 
@@ -449,9 +519,9 @@ static int
 scram_server_final(struct sasl *s, const char *msg, size_t len,
     char **response, char *err, size_t errlen)
 {
-	const char	*e;
-	unsigned char	*v;
-	size_t		 vlen, blen;
+	const char	*comma;
+	unsigned char	*sig;
+	size_t		 siglen, blen;
 	int		 ok;
 
 	if (len >= 2 && memcmp(msg, "e=", 2) == 0)
@@ -461,13 +531,13 @@ scram_server_final(struct sasl *s, const char *msg, size_t len,
 		    "message");
 		return -1;
 	}
-	if ((e = memchr(msg + 2, ',', len - 2)) == NULL)
-		e = msg + len;
-	blen = e - (msg + 2);
-	v = b64_decode(msg + 2, blen, &vlen);
-	ok = v != NULL && vlen == sizeof(s->server_sig) &&
-	    ct_equal(v, s->server_sig, sizeof(s->server_sig));
-	free(v);
+	if ((comma = memchr(msg + 2, ',', len - 2)) == NULL)
+		comma = msg + len;
+	blen = comma - (msg + 2);
+	sig = b64_decode(msg + 2, blen, &siglen);
+	ok = sig != NULL && siglen == sizeof(s->server_sig) &&
+	    ct_equal(sig, s->server_sig, sizeof(s->server_sig));
+	free(sig);
 	explicit_bzero(s->server_sig, sizeof(s->server_sig));
 	s->state = SCRAM_DONE;
 	if (!ok) {
@@ -644,18 +714,18 @@ enum sasl_mech
 sasl_choose(unsigned offered, const enum auth_mech *allowed,
     size_t nallowed, int tls_active)
 {
-	enum sasl_mech	 m;
+	enum sasl_mech	 mech;
 	unsigned	 bit;
 	size_t		 i;
 
 	for (i = 0; i < nallowed; i++) {
-		if (mech_of(allowed[i], &m, &bit) != 0)
+		if (mech_of(allowed[i], &mech, &bit) != 0)
 			continue;
 		if ((offered & bit) == 0)
 			continue;
-		if (!tls_active && (m == SASL_PLAIN || m == SASL_LOGIN))
+		if (!tls_active && (mech == SASL_PLAIN || mech == SASL_LOGIN))
 			continue;
-		return m;
+		return mech;
 	}
 	return SASL_NONE;
 }

@@ -607,6 +607,36 @@ cram_step(struct sasl *s, const char *msg, size_t len, char **response,
 	return 0;
 }
 
+/* "AUTH PLAIN" without an initial response: "334 ", then the response. */
+static int
+plain_step(struct sasl *s, size_t len, char **response, char *err,
+    size_t errlen)
+{
+	if (s->state != 0 || len != 0) {
+		seterr(err, errlen, "PLAIN: unexpected challenge");
+		return -1;
+	}
+	*response = plain_response(s);
+	s->state = 1;
+	return 0;
+}
+
+/* "Username:" then "Password:"; go by order, not text. */
+static int
+login_step(struct sasl *s, char **response, char *err, size_t errlen)
+{
+	if (s->state == 0)
+		*response = b64_encode(s->user, s->userlen);
+	else if (s->state == 1)
+		*response = b64_encode(s->pass, s->passlen);
+	else {
+		seterr(err, errlen, "LOGIN: unexpected challenge");
+		return -1;
+	}
+	s->state++;
+	return 0;
+}
+
 int
 sasl_step(struct sasl *s, const char *challenge_b64, char **response,
     char *err, size_t errlen)
@@ -627,26 +657,10 @@ sasl_step(struct sasl *s, const char *challenge_b64, char **response,
 	}
 	switch (s->mech) {
 	case SASL_PLAIN:
-		/* "AUTH PLAIN" without an initial response: "334 ". */
-		if (s->state == 0 && len == 0) {
-			*response = plain_response(s);
-			s->state = 1;
-			rc = 0;
-		} else
-			seterr(err, errlen, "PLAIN: unexpected challenge");
+		rc = plain_step(s, len, response, err, errlen);
 		break;
 	case SASL_LOGIN:
-		/* "Username:" then "Password:"; go by order, not text. */
-		if (s->state == 0) {
-			*response = b64_encode(s->user, s->userlen);
-			s->state = 1;
-			rc = 0;
-		} else if (s->state == 1) {
-			*response = b64_encode(s->pass, s->passlen);
-			s->state = 2;
-			rc = 0;
-		} else
-			seterr(err, errlen, "LOGIN: unexpected challenge");
+		rc = login_step(s, response, err, errlen);
 		break;
 	case SASL_CRAM_MD5:
 		rc = cram_step(s, (char *)msg, len, response, err, errlen);

@@ -195,7 +195,7 @@ read_reply(struct smtp_session *s, enum smtp_stage stage, unsigned timeout,
     int redact, struct smtp_status *st)
 {
 	enum net_status		 ns;
-	enum reply_status	 rs;
+	enum reply_status	 fed;
 	char			 doing[96], err[160];
 	int64_t			 end;
 	size_t			 len;
@@ -218,10 +218,10 @@ read_reply(struct smtp_session *s, enum smtp_stage stage, unsigned timeout,
 			transcript(s, '<', "334 ***", 7);
 		else
 			transcript(s, '<', s->line, len);
-		rs = reply_feed(&s->reply, s->line, len, err, sizeof(err));
-		if (rs == REPLY_DONE)
+		fed = reply_feed(&s->reply, s->line, len, err, sizeof(err));
+		if (fed == REPLY_DONE)
 			break;
-		if (rs == REPLY_BAD) {
+		if (fed == REPLY_BAD) {
 			status_set(st, SMTP_EV_BROKEN, stage, 0, "",
 			    "protocol error while %s: %s", doing, err);
 			s->broken = 1;
@@ -281,16 +281,16 @@ command(struct smtp_session *s, const char *cmd, const char *shown,
     enum smtp_stage stage, int redact, struct smtp_status *st)
 {
 	struct buf	 out;
-	int		 r;
+	int		 rc;
 
 	buf_init(&out);
-	r = queue_cmd(s, &out, cmd, shown, st, stage);
-	if (r == 0)
-		r = flush(s, &out, stage, st);
+	rc = queue_cmd(s, &out, cmd, shown, st, stage);
+	if (rc == 0)
+		rc = flush(s, &out, stage, st);
 	buf_free(&out);
-	if (r == 0)
-		r = read_reply(s, stage, s->p.timeout_command, redact, st);
-	return r;
+	if (rc == 0)
+		rc = read_reply(s, stage, s->p.timeout_command, redact, st);
+	return rc;
 }
 
 /* Without a configured name: "[192.0.2.1]" of our end (RFC 5321 §4.1.4). */
@@ -298,24 +298,24 @@ static void
 helo_name(struct smtp_session *s, char *out, size_t outlen)
 {
 	struct sockaddr_storage	 ss;
-	socklen_t		 sl = sizeof(ss);
+	socklen_t		 sslen = sizeof(ss);
 	char			 ip[INET6_ADDRSTRLEN];
-	const void		*a;
+	const void		*addr;
 
 	if (s->p.helo != NULL && s->p.helo[0] != '\0') {
 		strlcpy(out, s->p.helo, outlen);
 		return;
 	}
 	strlcpy(out, "[127.0.0.1]", outlen);
-	if (getsockname(s->conn.fd, (struct sockaddr *)&ss, &sl) == -1)
+	if (getsockname(s->conn.fd, (struct sockaddr *)&ss, &sslen) == -1)
 		return;
 	if (ss.ss_family == AF_INET6) {
-		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-		if (inet_ntop(AF_INET6, a, ip, sizeof(ip)) != NULL)
+		addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		if (inet_ntop(AF_INET6, addr, ip, sizeof(ip)) != NULL)
 			snprintf(out, outlen, "[IPv6:%s]", ip);
 	} else if (ss.ss_family == AF_INET) {
-		a = &((struct sockaddr_in *)&ss)->sin_addr;
-		if (inet_ntop(AF_INET, a, ip, sizeof(ip)) != NULL)
+		addr = &((struct sockaddr_in *)&ss)->sin_addr;
+		if (inet_ntop(AF_INET, addr, ip, sizeof(ip)) != NULL)
 			snprintf(out, outlen, "[%s]", ip);
 	}
 }

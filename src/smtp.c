@@ -892,15 +892,15 @@ rcpt_cmd(const struct smtp_session *s, const struct smtp_rcpt *rcpt)
 
 /* RFC 5321 §4.5.3.1.10: 452 (or x.5.3) means "no more in this one". */
 static int
-too_many(const struct reply *r)
+too_many(const struct reply *reply)
 {
-	size_t	 n = strlen(r->enh);
+	size_t	 enhlen = strlen(reply->enh);
 
-	if (r->code / 100 == 2)
+	if (reply->code / 100 == 2)
 		return 0;
-	if (n >= 4 && strcmp(r->enh + 1, ".5.3") == 0)
+	if (enhlen >= 4 && strcmp(reply->enh + 1, ".5.3") == 0)
 		return 1;
-	return r->code == 452 && n == 0;
+	return reply->code == 452 && enhlen == 0;
 }
 
 /* MAIL's reply, when it is still owed. */
@@ -980,8 +980,9 @@ nobody_accepted(const struct txn_run *run)
 
 /*
  * MAIL and the RCPTs. With PIPELINING they go out in flights of
- * SMTP_FLIGHT_RCPTS recipients, the last flight's replies read only with
- * the body's command; without it, in lock-step. A local refusal of MAIL
+ * SMTP_FLIGHT_RCPTS recipients, the last flight's replies read only
+ * after the body's command (with BDAT, after the body too); without it,
+ * in lock-step. A local refusal of MAIL
  * (the session is fine) ends the transaction as a refused MAIL.
  */
 static enum txn_step

@@ -37,22 +37,15 @@ static const char zone[] =
 static void
 setup(void)
 {
-	const char *argv[10];
+	const char *const args[] = { "--listen", "127.0.0.1:0", NULL };
 	const char *zpath;
 
 	alarm(60);
 	run_env_setup(&re);
 	zpath = run_env_file(&re, "zone", zone, 0644);
 	snprintf(logpath, sizeof(logpath), "%s/dns.log", re.dir);
-	argv[0] = support_path("fakedns");
-	argv[1] = "--listen";
-	argv[2] = "127.0.0.1:0";
-	argv[3] = "--zone";
-	argv[4] = zpath;
-	argv[5] = "--log";
-	argv[6] = logpath;
-	argv[7] = NULL;
-	cr_assert_eq(server_start(&dns, argv, 10), 0, "fakedns did not start");
+	cr_assert_eq(spawn_fakedns(&dns, zpath, logpath, args, NULL), 0,
+	    "fakedns did not start");
 	snprintf(nsvar, sizeof(nsvar), "MXSEND_NAMESERVER=127.0.0.1:%u",
 	    dns.l[0].port);
 }

@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,8 +41,67 @@ ms_now(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/*
+ * Fork argv with stdin from /dev/null, stdout to the pipe p (NULL:
+ * /dev/null) and stderr to errpath (NULL: inherited). The child's PID, or
+ * -1.
+ */
+static pid_t
+fork_exec(const char *const argv[], const int p[2], const char *errpath)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 0);
+		if (p == NULL)
+			dup2(fd, 1);
+		if (fd > 2)
+			close(fd);
+	}
+	if (p != NULL) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+	}
+	if (errpath != NULL &&
+	    (fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	execv(argv[0], (char *const *)argv);
+	_exit(127);
+}
+
+/* One line the server printed before "ready": a listener, or not. */
+static void
+ready_line(struct server *s, const char *line)
+{
+	struct listener l;
+	int pid;
+
+	memset(&l, 0, sizeof(l));
+	if (sscanf(line, "ready %63s %u pid %d", l.addr, &l.port, &pid) != 3) {
+		if (s->nbad++ == 0)
+			snprintf(s->bad, sizeof(s->bad), "%s", line);
+		return;
+	}
+	l.pid = (pid_t)pid;
+	if (s->nl < SPAWN_MAX_LISTENERS)
+		s->l[s->nl++] = l;
+}
+
 int
 server_start(struct server *s, const char *const argv[], unsigned timeout_s)
+{
+	return server_start_err(s, argv, timeout_s, NULL);
+}
+
+int
+server_start_err(struct server *s, const char *const argv[],
+    unsigned timeout_s, const char *errpath)
 {
 	char buf[4096];
 	size_t len = 0;
@@ -50,20 +111,13 @@ server_start(struct server *s, const char *const argv[], unsigned timeout_s)
 	memset(s, 0, sizeof(*s));
 	if (pipe(p) != 0)
 		return -1;
-	if ((s->pid = fork()) < 0)
-		return -1;
-	if (s->pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(p[1], 1);
-		close(p[0]);
-		close(p[1]);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+	s->pid = fork_exec(argv, p, errpath);
 	close(p[1]);
+	if (s->pid < 0) {
+		close(p[0]);
+		s->pid = 0;
+		return -1;
+	}
 	for (;;) {
 		struct pollfd pfd = { p[0], POLLIN, 0 };
 		long left = end - ms_now();
@@ -79,18 +133,12 @@ server_start(struct server *s, const char *const argv[], unsigned timeout_s)
 		buf[len] = '\0';
 		line = buf;
 		while ((nl = strchr(line, '\n')) != NULL) {
-			struct listener *l = &s->l[s->nl];
-			int pid;
-
 			*nl = '\0';
 			if (strcmp(line, "ready") == 0) {
 				close(p[0]);
 				return 0;
 			}
-			if (s->nl < SPAWN_MAX_LISTENERS &&
-			    sscanf(line, "ready %63s %u pid %d", l->addr,
-			    &l->port, &pid) == 3)
-				s->nl++;
+			ready_line(s, line);
 			line = nl + 1;
 		}
 		len = strlen(line);
@@ -103,26 +151,140 @@ server_start(struct server *s, const char *const argv[], unsigned timeout_s)
 	return -1;
 }
 
-void
+int
+server_wait(struct server *s, long ms)
+{
+	long end = ms_now() + ms;
+	int st;
+
+	do {
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			s->pid = 0;
+			return st;
+		}
+		usleep(10000);
+	} while (ms_now() < end);
+	return -1;
+}
+
+int
 server_stop(struct server *s)
 {
-	long end;
 	int st;
 
 	if (s->pid <= 0)
-		return;
+		return 0;
 	kill(s->pid, SIGTERM);
-	end = ms_now() + 2000;
-	while (ms_now() < end) {
-		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-			s->pid = 0;
-			return;
-		}
-		usleep(10000);
-	}
+	if ((st = server_wait(s, 2000)) != -1)
+		return st;
 	kill(s->pid, SIGKILL);
 	(void)waitpid(s->pid, &st, 0);
 	s->pid = 0;
+	return -1;
+}
+
+int
+server_run(const char *const argv[], const char *errpath, long ms)
+{
+	struct server s;
+	int st;
+
+	memset(&s, 0, sizeof(s));
+	if ((s.pid = fork_exec(argv, NULL, errpath)) < 0)
+		return -1;
+	if ((st = server_wait(&s, ms)) == -1) {
+		kill(s.pid, SIGKILL);
+		(void)waitpid(s.pid, NULL, 0);
+	}
+	return st;
+}
+
+/* argv[*argc...] = the NULL-terminated args; argv holds size entries. */
+static void
+add_args(const char **argv, int *argc, int size, const char *const args[])
+{
+	for (; args != NULL && *args != NULL; args++) {
+		cr_assert_lt(*argc, size - 1, "too many server arguments");
+		argv[(*argc)++] = *args;
+	}
+	argv[*argc] = NULL;
+}
+
+int
+spawn_fakesmtp(struct server *s, const char *dir, const char *script,
+    const char *const args[])
+{
+	const char *argv[48];
+	char spath[600], rpath[600];
+	int argc = 0;
+
+	snprintf(spath, sizeof(spath), "%s/script", dir);
+	snprintf(rpath, sizeof(rpath), "%s/rec", dir);
+	write_file(spath, script);
+	argv[argc++] = support_path("fakesmtp");
+	argv[argc++] = "--listen";
+	argv[argc++] = "127.0.0.1:0";
+	argv[argc++] = "--script";
+	argv[argc++] = spath;
+	argv[argc++] = "--record";
+	argv[argc++] = rpath;
+	add_args(argv, &argc, 48, args);
+	return server_start(s, argv, SPAWN_READY_S);
+}
+
+char *
+record_read(const char *dir, const char *name, size_t *lenp)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/rec/%s", dir, name);
+	return file_read(path, lenp);
+}
+
+char *
+record_wait(const char *dir, const char *name, long ms)
+{
+	long end = ms_now() + ms;
+	char *s;
+
+	while ((s = record_read(dir, name, NULL)) == NULL && ms_now() < end)
+		usleep(10000);
+	cr_assert(s != NULL, "no record %s", name);
+	return s;
+}
+
+int
+spawn_fakedns(struct server *s, const char *zone, const char *log,
+    const char *const args[], const char *errpath)
+{
+	const char *argv[48];
+	int argc = 0;
+
+	argv[argc++] = support_path("fakedns");
+	argv[argc++] = "--zone";
+	argv[argc++] = zone;
+	if (log != NULL) {
+		argv[argc++] = "--log";
+		argv[argc++] = log;
+	}
+	add_args(argv, &argc, 48, args);
+	return server_start_err(s, argv, SPAWN_READY_S, errpath);
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int
+remove_tree(const char *dir)
+{
+	return nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
 void

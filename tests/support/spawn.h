@@ -1,7 +1,8 @@
 /*
  * spawn.h: start one of the project's scripted servers (fakesmtp,
  * fakedns) for a test, wait for its "ready ADDR PORT pid N" lines, and stop
- * it by its PID. Bounded in time everywhere.
+ * it by its PID; or run one to completion. Every test starts them through
+ * these functions. Bounded in time everywhere.
  */
 #ifndef MXSEND_TEST_SPAWN_H
 #define MXSEND_TEST_SPAWN_H
@@ -10,35 +11,88 @@
 #include <sys/types.h>
 
 #define SPAWN_MAX_LISTENERS	8
+#define SPAWN_READY_S		10	/* spawn_*: seconds to "ready" */
 
 struct listener {
 	char		 addr[64];
 	unsigned	 port;
+	pid_t		 pid;		/* the PID its line gave */
 };
 
 struct server {
 	pid_t		 pid;
 	struct listener	 l[SPAWN_MAX_LISTENERS];
 	int		 nl;
+	int		 nbad;		/* malformed ready lines */
+	char		 bad[128];	/* the first of them */
 };
 
 /* $top_builddir/tests/support/NAME */
 const char *support_path(const char *name);
 
 /*
- * Run argv (argv[0] a path) with stdout to a pipe; wait at most timeout_s
- * for the final "ready" line. Returns 0, or -1 (the child is killed).
+ * Run argv (argv[0] a path) with stdin from /dev/null and stdout to a
+ * pipe; wait at most timeout_s for the final "ready" line. Returns 0, or
+ * -1 (the child is killed).
  */
 int	 server_start(struct server *, const char *const argv[],
 	    unsigned timeout_s);
 
-/* SIGTERM, then SIGKILL after 2 s; always reaps. Safe to call twice. */
-void	 server_stop(struct server *);
+/* The same, with the server's stderr to errpath (NULL: inherited). */
+int	 server_start_err(struct server *, const char *const argv[],
+	    unsigned timeout_s, const char *errpath);
+
+/*
+ * SIGTERM, then SIGKILL after 2 s; always reaps. Safe to call twice.
+ * Returns the wait status after SIGTERM, -1 if it took SIGKILL, 0 if
+ * there was no server.
+ */
+int	 server_stop(struct server *);
+
+/*
+ * Wait at most ms for the server to exit by itself: its wait status, or
+ * -1 while it still runs.
+ */
+int	 server_wait(struct server *, long ms);
+
+/*
+ * Run argv to completion (stdin from /dev/null, stdout to nowhere,
+ * stderr to errpath or inherited): its wait status, or -1 if it was still
+ * running after ms (it is killed).
+ */
+int	 server_run(const char *const argv[], const char *errpath, long ms);
+
+/*
+ * fakesmtp listening on 127.0.0.1 port 0, the script text written to
+ * dir/script, recording in dir/rec, then the NULL-terminated args (NULL:
+ * none). As server_start, waiting SPAWN_READY_S.
+ */
+int	 spawn_fakesmtp(struct server *, const char *dir, const char *script,
+	    const char *const args[]);
+
+/*
+ * What that fakesmtp recorded as dir/rec/name, read whole (length in
+ * *lenp), or NULL if it is missing; record_wait() waits at most ms for it
+ * to appear, and the test fails if it does not.
+ */
+char	*record_read(const char *dir, const char *name, size_t *lenp);
+char	*record_wait(const char *dir, const char *name, long ms);
+
+/*
+ * fakedns answering from the zone file, logging to log (NULL: no log),
+ * then the NULL-terminated args (NULL: none); stderr to errpath (NULL:
+ * inherited). As server_start, waiting SPAWN_READY_S.
+ */
+int	 spawn_fakedns(struct server *, const char *zone, const char *log,
+	    const char *const args[], const char *errpath);
 
 /* Helpers the tests of the servers and of their clients share. */
 
 /* CLOCK_MONOTONIC in milliseconds. */
 long	 ms_now(void);
+
+/* Remove dir and everything below it (a test's own directory): 0 or -1. */
+int	 remove_tree(const char *dir);
 
 /* Write text to path (the test fails if it cannot). */
 void	 write_file(const char *path, const char *text);

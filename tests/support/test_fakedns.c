@@ -55,60 +55,13 @@
 
 #include "spawn.h"
 
-static pid_t		 srv_pid = -1;
+static struct server	 srv;
 static char		 tmpdir[512];
 static char		 zonepath[600];
 static char		 logpath[600];
 static char		 errpath[600];
-static char		 srv_addr[64];
-static unsigned		 srv_port;
-static int		 srv_nready;
-static char		 srv_lines[8][128];
 static struct __res_state rs;
 static int		 rs_live;
-
-static const char *
-fakedns_path(void)
-{
-	static char path[4096];
-	const char *b = getenv("top_builddir");
-
-	snprintf(path, sizeof(path), "%s/tests/support/fakedns",
-	    b != NULL ? b : ".");
-	return path;
-}
-
-/* Wait for pid at most ms; returns the status, or -1 (still running). */
-static int
-wait_pid(pid_t pid, long ms)
-{
-	long end = ms_now() + ms;
-	int st;
-
-	do {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return st;
-		usleep(10000);
-	} while (ms_now() < end);
-	return -1;
-}
-
-/* SIGTERM, then SIGKILL after 2 s; the exit status, or -1. */
-static int
-stop_server(void)
-{
-	int st;
-
-	if (srv_pid <= 0)
-		return 0;
-	kill(srv_pid, SIGTERM);
-	if ((st = wait_pid(srv_pid, 2000)) == -1) {
-		kill(srv_pid, SIGKILL);
-		(void)waitpid(srv_pid, NULL, 0);
-	}
-	srv_pid = -1;
-	return st;
-}
 
 static void
 setup(void)
@@ -131,7 +84,7 @@ teardown(void)
 	size_t n;
 	int st;
 
-	if ((st = stop_server()) != 0) {
+	if ((st = server_stop(&srv)) != 0) {
 		buf[0] = '\0';
 		if ((fp = fopen(errpath, "r")) != NULL) {
 			n = fread(buf, 1, sizeof(buf) - 1, fp);
@@ -164,7 +117,7 @@ finish(void)
 	char buf[2048];
 	FILE *fp;
 	size_t n = 0;
-	int st = stop_server();
+	int st = server_stop(&srv);
 
 	buf[0] = '\0';
 	if (st != 0 && (fp = fopen(errpath, "r")) != NULL) {
@@ -175,109 +128,28 @@ finish(void)
 	cr_assert_eq(st, 0, "fakedns exit status %d: %s", st, buf);
 }
 
-/* Fork fakedns with argv; stdout to *outfd (if not NULL), stderr to errpath. */
-static pid_t
-spawn(const char *const argv[], int *outfd)
-{
-	int p[2];
-	pid_t pid;
-
-	cr_assert_eq(pipe(p), 0);
-	cr_assert_neq(pid = fork(), -1);
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (null >= 0)
-			dup2(null, 0);
-		if (err >= 0)
-			dup2(err, 2);
-		dup2(p[1], 1);
-		close(p[0]);
-		close(p[1]);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	if (outfd != NULL)
-		*outfd = p[0];
-	else
-		close(p[0]);
-	return pid;
-}
-
-/* Start fakedns on zone with extra arguments; wait for "ready". */
+/*
+ * Start fakedns on zone with extra arguments, stderr to errpath; wait for
+ * "ready": every line before it names a listener and the server's PID.
+ */
 static void
 start_args(const char *zone, const char *const *extra)
 {
-	const char *argv[40];
-	char buf[2048];
-	size_t len = 0;
-	long end;
-	int n = 0, fd;
+	const char *args[40];
+	int n = 0, i;
 
 	write_file(zonepath, zone);
-	argv[n++] = fakedns_path();
-	argv[n++] = "--zone";
-	argv[n++] = zonepath;
-	argv[n++] = "--log";
-	argv[n++] = logpath;
-	argv[n++] = "--lifetime";
-	argv[n++] = "30";
+	args[n++] = "--lifetime";
+	args[n++] = "30";
 	for (; extra != NULL && *extra != NULL && n < 38; extra++)
-		argv[n++] = *extra;
-	argv[n] = NULL;
-	srv_pid = spawn(argv, &fd);
-	srv_nready = 0;
-	end = ms_now() + 5000;
-	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		char *line, *nl;
-		ssize_t r;
-		long left = end - ms_now();
-
-		cr_assert_gt(left, 0, "fakedns did not get ready");
-		cr_assert_gt(poll(&pfd, 1, (int)left), 0,
-		    "fakedns did not get ready");
-		r = read(fd, buf + len, sizeof(buf) - 1 - len);
-		cr_assert_gt(r, 0, "fakedns exited before ready");
-		len += (size_t)r;
-		buf[len] = '\0';
-		line = buf;
-		while ((nl = strchr(line, '\n')) != NULL) {
-			char addr[64];
-			unsigned port;
-			size_t ll;
-			int pid;
-
-			*nl = '\0';
-			if (strcmp(line, "ready") == 0) {
-				close(fd);
-				cr_assert_gt(srv_nready, 0);
-				return;
-			}
-			if (srv_nready < 8) {
-				ll = strlen(line);
-				if (ll >= sizeof(srv_lines[0]))
-					ll = sizeof(srv_lines[0]) - 1;
-				memcpy(srv_lines[srv_nready], line, ll);
-				srv_lines[srv_nready][ll] = '\0';
-				cr_assert_eq(sscanf(line,
-				    "ready %63s %u pid %d", addr, &port,
-				    &pid), 3, "bad line: %s", line);
-				cr_assert_eq(pid, srv_pid);
-				if (srv_nready == 0) {
-					srv_port = port;
-					memcpy(srv_addr, addr, sizeof(addr));
-				}
-				srv_nready++;
-			}
-			line = nl + 1;
-		}
-		len = strlen(line);
-		memmove(buf, line, len + 1);
-		cr_assert_lt(len, sizeof(buf) - 64);
-	}
+		args[n++] = *extra;
+	args[n] = NULL;
+	cr_assert_eq(spawn_fakedns(&srv, zonepath, logpath, args, errpath), 0,
+	    "fakedns did not get ready");
+	cr_assert_eq(srv.nbad, 0, "bad line: %s", srv.bad);
+	for (i = 0; i < srv.nl; i++)
+		cr_assert_eq(srv.l[i].pid, srv.pid);
+	cr_assert_gt(srv.nl, 0);
 }
 
 static void
@@ -305,7 +177,7 @@ resolver_v4(unsigned port, int retrans, int retry)
 static void
 resolver(void)
 {
-	resolver_v4(srv_port, 2, 1);
+	resolver_v4(srv.l[0].port, 2, 1);
 }
 
 static int
@@ -430,19 +302,26 @@ mkquery(unsigned char *b, size_t cap, unsigned id, const char *name,
 	return n;
 }
 
+/* A socket of type connected to the listener l of the server. */
 static int
-udp_socket(void)
+listener_socket(int type, const struct listener *l)
 {
 	struct sockaddr_in sin;
 	int fd;
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)srv_port);
-	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	cr_assert_geq(fd = socket(AF_INET, SOCK_DGRAM, 0), 0);
+	sin.sin_port = htons((uint16_t)l->port);
+	cr_assert_eq(inet_pton(AF_INET, l->addr, &sin.sin_addr), 1);
+	cr_assert_geq(fd = socket(AF_INET, type, 0), 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	return fd;
+}
+
+static int
+udp_socket(void)
+{
+	return listener_socket(SOCK_DGRAM, &srv.l[0]);
 }
 
 /* Receive one datagram within ms; -1 on time-out. */
@@ -471,16 +350,7 @@ udp_ask(const unsigned char *q, int qlen, unsigned char *b, size_t cap,
 static int
 tcp_socket(void)
 {
-	struct sockaddr_in sin;
-	int fd;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)srv_port);
-	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	cr_assert_geq(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
+	return listener_socket(SOCK_STREAM, &srv.l[0]);
 }
 
 /* Read exactly n octets within ms; 0 or -1. */
@@ -719,7 +589,7 @@ Test(fakedns, drop_times_out)
 
 	start("slow.example. A 192.0.2.1\n"
 	    "on slow.example * drop\n");
-	resolver_v4(srv_port, 1, 1);
+	resolver_v4(srv.l[0].port, 1, 1);
 	t0 = ms_now();
 	n = query("slow.example", ns_t_a, ans, sizeof(ans));
 	cr_assert_eq(n, -1);
@@ -1109,7 +979,7 @@ Test(fakedns, mismatched_replies_are_ignored_by_libresolv)
 	int n;
 
 	start(malformed_zone);
-	resolver_v4(srv_port, 1, 1);
+	resolver_v4(srv.l[0].port, 1, 1);
 	t0 = ms_now();
 	n = query("id.example", ns_t_mx, ans, sizeof(ans));
 	cr_assert_eq(n, -1);
@@ -1354,7 +1224,7 @@ Test(fakedns, ipv6_nameserver)
 	int n;
 
 	start_args(basic_zone, extra);
-	cr_assert_str_eq(srv_addr, "::1");
+	cr_assert_str_eq(srv.l[0].addr, "::1");
 	memset(&rs, 0, sizeof(rs));
 	cr_assert_eq(res_ninit(&rs), 0);
 	rs_live = 1;
@@ -1365,7 +1235,7 @@ Test(fakedns, ipv6_nameserver)
 	}
 	memset(s6, 0, sizeof(*s6));
 	s6->sin6_family = AF_INET6;
-	s6->sin6_port = htons((uint16_t)srv_port);
+	s6->sin6_port = htons((uint16_t)srv.l[0].port);
 	s6->sin6_addr = in6addr_loopback;
 	memset(&rs.nsaddr_list[0], 0, sizeof(rs.nsaddr_list[0]));
 	rs.nsaddr_list[0].sin_family = 0;
@@ -1384,24 +1254,15 @@ Test(fakedns, two_listeners)
 	unsigned char q[512], ans[4096];
 	const char *const extra[] = { "--listen", "127.0.0.1:0",
 	    "--listen", "127.0.0.2:0", NULL };
-	char addr2[64];
-	unsigned port2;
-	struct sockaddr_in sin;
 	ns_msg h;
-	int fd, n, qlen, pid;
+	int fd, n, qlen;
 
+	/* Both "ready ADDR PORT pid N" lines parsed (srv.nbad is 0). */
 	start_args(basic_zone, extra);
-	cr_assert_eq(srv_nready, 2);
-	cr_assert_str_eq(srv_addr, "127.0.0.1");
-	cr_assert_eq(sscanf(srv_lines[1], "ready %63s %u pid %d", addr2,
-	    &port2, &pid), 3);
-	cr_assert_str_eq(addr2, "127.0.0.2");
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port2);
-	inet_pton(AF_INET, "127.0.0.2", &sin.sin_addr);
-	cr_assert_geq(fd = socket(AF_INET, SOCK_DGRAM, 0), 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(srv.nl, 2);
+	cr_assert_str_eq(srv.l[0].addr, "127.0.0.1");
+	cr_assert_str_eq(srv.l[1].addr, "127.0.0.2");
+	fd = listener_socket(SOCK_DGRAM, &srv.l[1]);
 	qlen = mkquery(q, sizeof(q), 5, "example.com", ns_t_mx, 0, 0);
 	cr_assert_eq(send(fd, q, (size_t)qlen, 0), qlen);
 	n = udp_recv(fd, ans, sizeof(ans), 2000);
@@ -1416,25 +1277,21 @@ Test(fakedns, two_listeners)
 
 Test(fakedns, lifetime_and_sigterm)
 {
-	const char *argv[] = { fakedns_path(), "--zone", zonepath,
+	const char *argv[] = { support_path("fakedns"), "--zone", zonepath,
 	    "--lifetime", "1", NULL };
 	long t0;
 	int st;
 
 	write_file(zonepath, basic_zone);
 	t0 = ms_now();
-	srv_pid = spawn(argv, NULL);
-	st = wait_pid(srv_pid, 4000);
+	st = server_run(argv, errpath, 4000);
 	cr_assert_neq(st, -1, "did not exit at the end of its lifetime");
-	srv_pid = -1;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	cr_assert_geq(ms_now() - t0, 900);
 
 	start(basic_zone);
-	kill(srv_pid, SIGTERM);
-	st = wait_pid(srv_pid, 2000);
+	st = server_stop(&srv);		/* SIGTERM, then 2 s */
 	cr_assert_neq(st, -1, "SIGTERM ignored");
-	srv_pid = -1;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	finish();
 }
@@ -1443,14 +1300,10 @@ Test(fakedns, lifetime_and_sigterm)
 static int
 run(const char *const argv[])
 {
-	pid_t pid = spawn(argv, NULL);
-	int st = wait_pid(pid, 5000);
+	int st = server_run(argv, errpath, 5000);
 
-	if (st == -1) {
-		kill(pid, SIGKILL);
-		(void)waitpid(pid, NULL, 0);
+	if (st == -1)
 		cr_assert_fail("fakedns did not exit");
-	}
 	cr_assert(WIFEXITED(st));
 	return WEXITSTATUS(st);
 }
@@ -1471,11 +1324,11 @@ stderr_has(const char *s)
 
 Test(fakedns, bad_zone_and_arguments)
 {
-	const char *check[] = { fakedns_path(), "--zone", zonepath, "--check",
+	const char *check[] = { support_path("fakedns"), "--zone", zonepath, "--check",
 	    NULL };
-	const char *wild[] = { fakedns_path(), "--zone", zonepath,
+	const char *wild[] = { support_path("fakedns"), "--zone", zonepath,
 	    "--listen", "0.0.0.0:0", NULL };
-	const char *noport[] = { fakedns_path(), "--zone", zonepath,
+	const char *noport[] = { support_path("fakedns"), "--zone", zonepath,
 	    "--listen", "127.0.0.1", NULL };
 	char want[700];
 

@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,7 +36,6 @@
 #include <gnutls/crypto.h>
 
 #define WAIT_MS		5000	/* longest wait for any reply or file */
-#define MAX_PORTS	4
 
 struct client {
 	int		 fd;
@@ -48,32 +46,14 @@ struct client {
 };
 
 static char dir[64];
-static pid_t server_pid;
-static unsigned ports[MAX_PORTS];
-static int nports;
+static struct server srv;
 static struct client cl;
-
-/* The contents of dir/rec/name, or NULL if it does not exist. */
-static char *
-slurp(const char *name)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/rec/%s", dir, name);
-	return file_read(path, NULL);
-}
 
 /* Wait (bounded) for a record file; the server writes .done last. */
 static char *
 wait_record(const char *name)
 {
-	long end = ms_now() + WAIT_MS;
-	char *s;
-
-	while ((s = slurp(name)) == NULL && ms_now() < end)
-		usleep(10000);
-	cr_assert(s != NULL, "no record %s", name);
-	return s;
+	return record_wait(dir, name, WAIT_MS);
 }
 
 static void
@@ -85,48 +65,16 @@ assert_record(const char *name, const char *want)
 	free(s);
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/test_fakesmtp.XXXXXX");
 	cr_assert(mkdtemp(dir) != NULL);
-	server_pid = 0;
-	nports = 0;
+	memset(&srv, 0, sizeof(srv));
 	cl.fd = -1;
 	cl.tls = NULL;
 	cl.cred = NULL;
 	cl.len = 0;
-}
-
-static void
-stop_server(void)
-{
-	long end;
-	int st;
-
-	if (server_pid <= 0)
-		return;
-	kill(server_pid, SIGTERM);
-	end = ms_now() + 3000;
-	while (ms_now() < end) {
-		if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
-			server_pid = 0;
-			return;
-		}
-		usleep(10000);
-	}
-	kill(server_pid, SIGKILL);
-	(void)waitpid(server_pid, &st, 0);
-	server_pid = 0;
 }
 
 static void
@@ -148,87 +96,37 @@ static void
 teardown(void)
 {
 	client_close();
-	stop_server();
-	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	server_stop(&srv);
+	remove_tree(dir);
 }
 
 TestSuite(fakesmtp, .init = setup, .fini = teardown, .timeout = 60);
 
 /*
  * Start fakesmtp with script text on 127.0.0.1 port 0 (and whatever
- * NULL-terminated extra arguments follow), wait for "ready".
+ * NULL-terminated extra arguments follow), wait for "ready": every line
+ * before it names a listener and the server's own PID.
  */
 static void
 start(const char *script, ...)
 {
-	const char *argv[32];
-	char spath[128], rpath[128], buf[4096], *line, *nl;
-	const char *b = getenv("top_builddir");
-	char bin[4096];
-	size_t len = 0;
-	long end = ms_now() + WAIT_MS;
-	int argc = 0, p[2], pid, done = 0;
-	ssize_t n;
+	const char *args[32];
+	int argc = 0, i;
 	va_list ap;
 
-	nports = 0;
-	snprintf(bin, sizeof(bin), "%s/tests/support/fakesmtp", b ? b : ".");
-	snprintf(spath, sizeof(spath), "%s/script", dir);
-	snprintf(rpath, sizeof(rpath), "%s/rec", dir);
-	write_file(spath, script);
-	argv[argc++] = bin;
-	argv[argc++] = "--listen";
-	argv[argc++] = "127.0.0.1:0";
-	argv[argc++] = "--script";
-	argv[argc++] = spath;
-	argv[argc++] = "--record";
-	argv[argc++] = rpath;
-	argv[argc++] = "--lifetime";
-	argv[argc++] = "30";
+	args[argc++] = "--lifetime";
+	args[argc++] = "30";
 	va_start(ap, script);
-	while (argc < 31 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+	while (argc < 31 && (args[argc] = va_arg(ap, const char *)) != NULL)
 		argc++;
 	va_end(ap);
-	argv[argc] = NULL;
-
-	cr_assert(pipe(p) == 0);
-	cr_assert((server_pid = fork()) >= 0);
-	if (server_pid == 0) {
-		dup2(p[1], 1);
-		close(p[0]);
-		close(p[1]);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	while (!done) {
-		struct pollfd pfd = { p[0], POLLIN, 0 };
-		long left = end - ms_now();
-
-		cr_assert(left > 0 && poll(&pfd, 1, (int)left) > 0,
-		    "no ready line from %s", bin);
-		n = read(p[0], buf + len, sizeof(buf) - 1 - len);
-		cr_assert(n > 0, "%s exited before ready", bin);
-		len += (size_t)n;
-		buf[len] = '\0';
-		line = buf;
-		while ((nl = strchr(line, '\n')) != NULL) {
-			*nl = '\0';
-			if (strcmp(line, "ready") == 0)
-				done = 1;
-			else if (nports < MAX_PORTS) {
-				cr_assert(sscanf(line, "ready %*s %u pid %d",
-				    &ports[nports], &pid) == 2, "%s", line);
-				cr_assert_eq(pid, server_pid);
-				nports++;
-			}
-			line = nl + 1;
-		}
-		len = strlen(line);
-		memmove(buf, line, len + 1);
-	}
-	close(p[0]);
-	cr_assert(nports > 0);
+	args[argc] = NULL;
+	cr_assert_eq(spawn_fakesmtp(&srv, dir, script, args), 0,
+	    "no ready line from fakesmtp");
+	cr_assert_eq(srv.nbad, 0, "%s", srv.bad);
+	for (i = 0; i < srv.nl; i++)
+		cr_assert_eq(srv.l[i].pid, srv.pid);
+	cr_assert(srv.nl > 0);
 }
 
 static void
@@ -345,7 +243,7 @@ expect(const char *cmd, const char *want)
 static void
 session_start(void)
 {
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	expect(NULL, "220 ");
 	expect("EHLO client.test\r\n", "250");
 }
@@ -384,7 +282,7 @@ Test(fakesmtp, greeting_and_ehlo_list)
 	    "ext PIPELINING\next SIZE 1000000\next CHUNKING\next 8BITMIME\n"
 	    "ext SMTPUTF8\next DSN\next ENHANCEDSTATUSCODES\n"
 	    "ext AUTH PLAIN LOGIN\n", NULL);
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	cr_assert_eq(c_reply(r, sizeof(r)), 220);
 	cr_assert_str_eq(r, "220 fakesmtp.test ESMTP fakesmtp\r\n");
 	c_send("EHLO client.test\r\n");
@@ -407,29 +305,31 @@ Test(fakesmtp, no_extensions_and_script_errors)
 	char r[256];
 
 	start("", NULL);
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	expect(NULL, "220 ");
 	c_send("EHLO c\r\n");
 	cr_assert_eq(c_reply(r, sizeof(r)), 250);
 	cr_assert_str_eq(r, "250 fakesmtp.test\r\n");
 	client_close();
-	stop_server();
+	server_stop(&srv);
 
 	/* A bad script is refused at start: exit 1, no ready line. */
 	{
-		char path[128], cmd[4600];
-		const char *b = getenv("top_builddir");
+		char path[128];
+		const char *bad[] = { support_path("fakesmtp"), "--listen",
+		    "127.0.0.1:0", "--script", path, "--lifetime", "5", NULL };
+		const char *wild[] = { support_path("fakesmtp"), "--listen",
+		    "192.0.2.1:0", "--lifetime", "5", NULL };
+		int st;
 
 		snprintf(path, sizeof(path), "%s/bad", dir);
 		write_file(path, "rcpt frobnicate\n");
-		snprintf(cmd, sizeof(cmd), "%s/tests/support/fakesmtp "
-		    "--listen 127.0.0.1:0 --script %s --lifetime 5 "
-		    ">/dev/null 2>&1", b ? b : ".", path);
-		cr_assert_eq(WEXITSTATUS(system(cmd)), 1);
-		snprintf(cmd, sizeof(cmd), "%s/tests/support/fakesmtp "
-		    "--listen 192.0.2.1:0 --lifetime 5 >/dev/null 2>&1",
-		    b ? b : ".");
-		cr_assert_eq(WEXITSTATUS(system(cmd)), 1,
+		st = server_run(bad, "/dev/null", WAIT_MS);
+		cr_assert(st != -1 && WIFEXITED(st));
+		cr_assert_eq(WEXITSTATUS(st), 1);
+		st = server_run(wild, "/dev/null", WAIT_MS);
+		cr_assert(st != -1 && WIFEXITED(st));
+		cr_assert_eq(WEXITSTATUS(st), 1,
 		    "a non-loopback address was accepted");
 	}
 }
@@ -440,7 +340,7 @@ Test(fakesmtp, multiline_greeting_ehlo_502_and_helo)
 
 	start("greeting reply 220-fake.test first\n+ 220 fake.test second\n"
 	    "ehlo reply 502 5.5.2 Error: command not recognized\n", NULL);
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	cr_assert_eq(c_reply(r, sizeof(r)), 220);
 	cr_assert_str_eq(r, "220-fake.test first\r\n220 fake.test second\r\n");
 	expect("EHLO client.test\r\n", "502 5.5.2");
@@ -618,7 +518,7 @@ Test(fakesmtp, fault_close)
 Test(fakesmtp, fault_close_at_greeting_and_eod)
 {
 	start("greeting session=1 close\neod close\n", NULL);
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	cr_assert_eq(c_more(WAIT_MS), 0, "connection not closed");
 	session_start();
 	expect("MAIL FROM:<a@x.test>\r\n", "250");
@@ -643,7 +543,7 @@ Test(fakesmtp, fault_stall)
 	cr_assert_eq(c_more(1000), -1, "a stalled server replied");
 	/* A stalled session does not delay the server's exit. */
 	t = ms_now();
-	stop_server();
+	server_stop(&srv);
 	cr_assert_lt(ms_now() - t, 2000);
 }
 
@@ -663,7 +563,7 @@ Test(fakesmtp, fault_long_line)
 	int n;
 
 	start("ehlo long 102400\n", NULL);
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	expect(NULL, "220 ");
 	c_send("EHLO client.test\r\n");
 	while (cl.len < 102400 && (n = c_more(WAIT_MS)) > 0)
@@ -682,7 +582,7 @@ Test(fakesmtp, fault_endless_reply)
 	int lines = 0;
 
 	start("ehlo endless 5000\n", NULL);
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	expect(NULL, "220 ");
 	c_send("EHLO client.test\r\n");
 	for (;;) {
@@ -734,7 +634,6 @@ Test(fakesmtp, raw_reply_bare_lf)
 
 Test(fakesmtp, sessions_numbered_max_sessions_exit)
 {
-	long end;
 	int st;
 
 	start("greeting session=2 reply 421 4.3.2 Busy\n"
@@ -742,7 +641,7 @@ Test(fakesmtp, sessions_numbered_max_sessions_exit)
 	    "--max-sessions", "2", NULL);
 	session_start();
 	expect("QUIT\r\n", "221 2.0.0 Local bye");
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	expect(NULL, "421 4.3.2");
 	client_close();
 	assert_record("session-1.done", "quit\n");
@@ -756,28 +655,25 @@ Test(fakesmtp, sessions_numbered_max_sessions_exit)
 		free(info);
 	}
 	/* After two sessions the server exits by itself. */
-	end = ms_now() + WAIT_MS;
-	while (ms_now() < end && waitpid(server_pid, &st, WNOHANG) == 0)
-		usleep(10000);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	st = server_wait(&srv, WAIT_MS);
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "still running after --max-sessions");
-	server_pid = 0;
 }
 
 Test(fakesmtp, several_listeners_and_sigterm)
 {
 	start("ehlo local=127.0.0.3 reply 550 5.7.1 Not you\n",
 	    "--listen", "127.0.0.3:0", NULL);
-	cr_assert_eq(nports, 2);
+	cr_assert_eq(srv.nl, 2);
 	session_start();
 	client_close();
-	c_connect_addr(0x7f000003, ports[1]);
+	c_connect_addr(0x7f000003, srv.l[1].port);
 	expect(NULL, "220");
 	expect("EHLO client.test\r\n", "550 5.7.1");
 	/* SIGTERM: what arrived is still handled and recorded. */
 	c_send("NOOP\r\n");
 	usleep(100000);
-	stop_server();
+	server_stop(&srv);
 	assert_record("session-2.log", "B1 EHLO client.test\nB2 NOOP\n");
 	assert_record("session-2.done", "terminated\n");
 }
@@ -896,8 +792,8 @@ Test(fakesmtp, implicit_tls)
 	start("greeting plain reply 554 5.7.0 Not without TLS\n",
 	    "--listen-tls", "127.0.0.1:0", "--tls-cert", cert,
 	    "--tls-key", key, NULL);
-	cr_assert_eq(nports, 2);
-	c_connect(ports[1]);
+	cr_assert_eq(srv.nl, 2);
+	c_connect(srv.l[1].port);
 	c_handshake("relay.test");
 	expect(NULL, "220 fakesmtp.test");
 	expect("EHLO client.test\r\n", "250");
@@ -910,7 +806,7 @@ Test(fakesmtp, implicit_tls)
 		    33) == 0, "%s", t);
 		free(t);
 	}
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	expect(NULL, "554 5.7.0");
 }
 
@@ -962,7 +858,7 @@ Test(fakesmtp, auth_needs_ehlo_and_advertisement)
 {
 	start("ext AUTH PLAIN\nuser a b\nauth match=LOGIN reply 454 4.7.0 "
 	    "Temporary failure\n", NULL);
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	expect(NULL, "220");
 	expect("AUTH PLAIN AGEAYg==\r\n", "503 5.5.1");
 	expect("EHLO client.test\r\n", "250");
@@ -973,7 +869,7 @@ Test(fakesmtp, auth_needs_ehlo_and_advertisement)
 	expect("AUTH PLAIN !!!!\r\n", "501 5.5.2");
 	expect("AUTH PLAIN AGEAYg==\r\n", "235");
 	client_close();
-	stop_server();
+	server_stop(&srv);
 	start("", NULL);
 	session_start();
 	expect("AUTH PLAIN AGEAYg==\r\n", "503 5.5.1");
@@ -1079,7 +975,7 @@ Test(fakesmtp, latency_per_flight)
 
 	start("ext PIPELINING\nlatency 200\n", NULL);
 	t = ms_now();
-	c_connect(ports[0]);
+	c_connect(srv.l[0].port);
 	expect(NULL, "220");
 	cr_assert_geq(ms_now() - t, 190);
 	t = ms_now();
@@ -1112,9 +1008,9 @@ Test(fakesmtp, ipv6_listener)
 	}
 	close(fd);
 	start("", "--listen", "[::1]:0", NULL);
-	cr_assert_eq(nports, 2);
+	cr_assert_eq(srv.nl, 2);
 	client_close();
-	sin6.sin6_port = htons((unsigned short)ports[1]);
+	sin6.sin6_port = htons((unsigned short)srv.l[1].port);
 	cr_assert((cl.fd = socket(AF_INET6, SOCK_STREAM, 0)) >= 0);
 	cr_assert(connect(cl.fd, (struct sockaddr *)&sin6,
 	    sizeof(sin6)) == 0);

@@ -76,9 +76,9 @@ static const char base_zone[] =
 static void
 start(const char *extra, int v6)
 {
-	const char *argv[12];
+	const char *const args[] = { "--listen", v6 ? "[::1]:0" :
+	    "127.0.0.1:0", "--lifetime", "60", NULL };
 	FILE *f;
-	int n = 0;
 
 	strcpy(dir, "/tmp/test_dns.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
@@ -90,17 +90,8 @@ start(const char *extra, int v6)
 	if (extra != NULL)
 		fputs(extra, f);
 	fclose(f);
-	argv[n++] = support_path("fakedns");
-	argv[n++] = "--listen";
-	argv[n++] = v6 ? "[::1]:0" : "127.0.0.1:0";
-	argv[n++] = "--zone";
-	argv[n++] = zone;
-	argv[n++] = "--log";
-	argv[n++] = logf;
-	argv[n++] = "--lifetime";
-	argv[n++] = "60";
-	argv[n] = NULL;
-	cr_assert_eq(server_start(&srv, argv, 10), 0, "fakedns did not start");
+	cr_assert_eq(spawn_fakedns(&srv, zone, logf, args, NULL), 0,
+	    "fakedns did not start");
 	cr_assert_eq(srv.nl, 1);
 }
 
@@ -132,14 +123,11 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[128];
-
 	if (d_open)
 		dns_close(&d);
 	d_open = 0;
 	server_stop(&srv);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
+	if (remove_tree(dir) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
 

@@ -4,6 +4,11 @@
  * environment overrides, the checks across keys, the password file
  * permissions, the -C rule and config_directories (§2), and
  * --config-check output with secrets masked (§10).
+ *
+ * The values of the keys are rows: texts that parse and the fields they
+ * set (accepted[]), texts and the error each gives (refused[]), and
+ * variables refused (env_refused[]); each row is a test of its own and
+ * names itself when it fails.
  */
 #include "autoconf.h"
 
@@ -23,7 +28,23 @@
 #include <criterion/criterion.h>
 
 #include "config.h"
+#include "rows.h"
 #include "util.h"
+
+/* What follows "bad value for KEY: 'VALUE'" in the errors. */
+#define RELAY_HINT	"smtp://[user[:password]@]host[:port] or smtps://..."
+#define AUTH_HINT "(any, or a list of scram-sha-256 plain login cram-md5)"
+#define FP_HINT "(64 hex digits of a SHA-256, colons allowed)"
+#define HELO_HINT "(a host name or an address literal such as [192.0.2.1])"
+#define NS_HINT "(IP, IP:port or [IPv6]:port, space or comma separated)"
+#define SENDER_HINT "(an address such as user@example.com)"
+#define DUR_HINT "(a duration such as 30, 5m, 2h)"
+#define SIZE_HINT "(a size such as 64m, 512k or 1g (binary units), or 0 " \
+	"for no limit)"
+
+#define DIRS_ONLY	"config_directories is read from the default " \
+	"configuration file only (the file MXSEND_CONFIG names, else " \
+	SYSCONFDIR "/mxsend.conf)"
 
 static char err[512];
 
@@ -201,90 +222,6 @@ Test(config, default_route_with_relay)
 
 /* ---------------------------------------------------------- syntax */
 
-Test(config, comments_blanks_and_whitespace)
-{
-	struct config c;
-
-	good(&c, "# a comment\n\n   \t\n  helo   mail.example.com  # why\n"
-	    "\tmx_port\t2525\t\n");
-	cr_assert_str_eq(c.helo, "mail.example.com");
-	cr_assert_eq(c.mx_port, 2525);
-	config_free(&c);
-}
-
-Test(config, quoted_values)
-{
-	struct config c;
-
-	good(&c, "relay_password \"se\\\"cr#et\\\\ x\"   # comment\n"
-	    "relay_user \"a user\"\n");
-	cr_assert_str_eq(c.relay_password, "se\"cr#et\\ x");
-	cr_assert_str_eq(c.relay_user, "a user");
-	config_free(&c);
-}
-
-Test(config, unquoted_hash_starts_comment)
-{
-	struct config c;
-
-	good(&c, "relay_password abc#def\n");
-	cr_assert_str_eq(c.relay_password, "abc");
-	config_free(&c);
-}
-
-Test(config, quoting_errors)
-{
-	bad("helo \"mail.example.com\n",
-	    "t.conf:1: unterminated quoted value");
-	bad("\nhelo \"mail.example.com\" x\n",
-	    "t.conf:2: text after the closing quote");
-	bad("helo \"a\\nb\"\n",
-	    "t.conf:1: bad escape in quoted value (only \\\" and \\\\)");
-	bad("helo \"\"\n", "t.conf:1: missing value for helo");
-}
-
-Test(config, crlf_lines)
-{
-	struct config c;
-
-	good(&c, "mx_port 26\r\nhelo a.example\r\n");
-	cr_assert_eq(c.mx_port, 26);
-	cr_assert_str_eq(c.helo, "a.example");
-	config_free(&c);
-}
-
-Test(config, byte_order_mark_skipped)
-{
-	struct config c;
-
-	good(&c, "\xef\xbb\xbfmx_port 27\n");
-	cr_assert_eq(c.mx_port, 27);
-	config_free(&c);
-}
-
-Test(config, unknown_key)
-{
-	bad("mx_port 25\nfoo bar\n", "t.conf:2: unknown key 'foo'");
-	bad("Route mx\n", "t.conf:1: unknown key 'Route'");
-	bad("route=mx\n", "t.conf:1: unknown key 'route=mx'");
-	bad("foo\n", "t.conf:1: unknown key 'foo'");
-}
-
-Test(config, missing_value)
-{
-	bad("\n\nmx_port\n", "t.conf:3: missing value for mx_port");
-	bad("mx_port   # nothing\n", "t.conf:1: missing value for mx_port");
-}
-
-Test(config, duplicate_key_last_wins)
-{
-	struct config c;
-
-	good(&c, "mx_port 26\nmx_port 27\n");
-	cr_assert_eq(c.mx_port, 27);
-	config_free(&c);
-}
-
 Test(config, nul_byte_refused)
 {
 	struct config c;
@@ -313,20 +250,510 @@ Test(config, long_line)
 	free(text);
 }
 
-Test(config, last_line_without_newline)
-{
-	struct config c;
+/* ---------------------------------------------------------- values, as rows */
 
-	good(&c, "mx_port 26\nmx_port 28");
-	cr_assert_eq(c.mx_port, 28);
+/*
+ * Texts that parse, and the fields of struct config they set: one test
+ * per row (rows.h), comparing the fields its check names.
+ */
+#define C_ROUTE			0x0000001	/* nroute, route[] */
+#define C_RELAY_HOST		0x0000002
+#define C_RELAY_PORT		0x0000004
+#define C_RELAY_TLS		0x0000008
+#define C_RELAY_USER		0x0000010
+#define C_RELAY_PASSWORD	0x0000020
+#define C_TLS_CA_FILE		0x0000040
+#define C_MX_TLS		0x0000080
+#define C_HELO			0x0000100
+#define C_MX_PORT		0x0000200
+#define C_ADDRESS_FAMILY	0x0000400
+#define C_DEFAULT_DOMAIN	0x0000800
+#define C_ALIASES		0x0001000	/* aliases, aliases_set */
+#define C_SENDER		0x0002000
+#define C_TIMEOUT_CONNECT	0x0004000
+#define C_TIMEOUT_COMMAND	0x0008000
+#define C_TIMEOUT_DATA		0x0010000
+#define C_DEADLINE		0x0020000
+#define C_QUEUE_LIFETIME	0x0040000
+#define C_MAX_PARALLEL		0x0080000
+#define C_MX_MAX_ADDRESSES	0x0100000
+#define C_QUEUE_DIR		0x0200000
+#define C_BOUNCE		0x0400000
+#define C_LOG			0x0800000
+#define C_LOG_FILE		0x1000000
+#define C_TRANSCRIPT		0x2000000
+
+struct accepted {
+	const char	*name;
+	const char	*text;
+	unsigned	 check;		/* C_* */
+	struct config	 want;
+};
+
+static const struct accepted accepted[] = {
+	/* syntax */
+	{ "comments_blanks_and_whitespace", "# a comment\n\n   \t\n"
+	    "  helo   mail.example.com  # why\n\tmx_port\t2525\t\n",
+	    C_HELO | C_MX_PORT,
+	    { .helo = "mail.example.com", .mx_port = 2525 } },
+	{ "quoted_values", "relay_password \"se\\\"cr#et\\\\ x\"   # comment\n"
+	    "relay_user \"a user\"\n", C_RELAY_PASSWORD | C_RELAY_USER,
+	    { .relay_password = "se\"cr#et\\ x", .relay_user = "a user" } },
+	{ "unquoted_hash_starts_comment", "relay_password abc#def\n",
+	    C_RELAY_PASSWORD, { .relay_password = "abc" } },
+	{ "crlf_lines", "mx_port 26\r\nhelo a.example\r\n", C_MX_PORT | C_HELO,
+	    { .mx_port = 26, .helo = "a.example" } },
+	{ "byte_order_mark_skipped", "\xef\xbb\xbfmx_port 27\n", C_MX_PORT,
+	    { .mx_port = 27 } },
+	{ "duplicate_key_last_wins", "mx_port 26\nmx_port 27\n", C_MX_PORT,
+	    { .mx_port = 27 } },
+	{ "last_line_without_newline", "mx_port 26\nmx_port 28", C_MX_PORT,
+	    { .mx_port = 28 } },
+
+	/* each key */
+	{ "route", "route relay\n", C_ROUTE,
+	    { .nroute = 1, .route = { ROUTE_RELAY } } },
+	{ "relay_ipv6_and_ipv4", "relay smtp://[2001:db8::1]:2525\n",
+	    C_RELAY_HOST | C_RELAY_PORT,
+	    { .relay_host = "2001:db8::1", .relay_port = 2525 } },
+	{ "relay_ipv6_and_ipv4", "relay smtp://127.0.0.1:1025\n",
+	    C_RELAY_HOST | C_RELAY_PORT,
+	    { .relay_host = "127.0.0.1", .relay_port = 1025 } },
+	{ "relay_ipv6_and_ipv4", "relay smtp://mail_relay:25\n", C_RELAY_HOST,
+	    { .relay_host = "mail_relay" } },
+	{ "relay_tls", "relay_tls starttls\n", C_RELAY_TLS,
+	    { .relay_tls = RELAY_TLS_STARTTLS } },
+	{ "relay_tls", "relay_tls off\nrelay_tls auto\n", C_RELAY_TLS,
+	    { .relay_tls = RELAY_TLS_AUTO } },
+	{ "relay_tls", "relay_tls off\n", C_RELAY_TLS,
+	    { .relay_tls = RELAY_TLS_OFF } },
+	{ "tls_ca_file", "tls_ca_file /etc/ssl/ca.pem\n", C_TLS_CA_FILE,
+	    { .tls_ca_file = "/etc/ssl/ca.pem" } },
+	{ "mx_tls", "mx_tls dane\n", C_MX_TLS, { .mx_tls = MX_TLS_DANE } },
+	{ "mx_tls", "mx_tls required\n", C_MX_TLS,
+	    { .mx_tls = MX_TLS_REQUIRED } },
+	{ "mx_tls", "mx_tls off\n", C_MX_TLS, { .mx_tls = MX_TLS_OFF } },
+	{ "helo", "helo [192.0.2.1]\n", C_HELO, { .helo = "[192.0.2.1]" } },
+	{ "helo", "helo [IPv6:2001:db8::1]\n", C_HELO,
+	    { .helo = "[IPv6:2001:db8::1]" } },
+	{ "helo", "helo host.example.\n", C_HELO,
+	    { .helo = "host.example." } },
+	{ "mx_port", "mx_port 65535\n", C_MX_PORT, { .mx_port = 65535 } },
+	{ "address_family", "address_family ipv6\n", C_ADDRESS_FAMILY,
+	    { .address_family = AFAM_IPV6 } },
+	{ "address_family", "address_family ipv4\n", C_ADDRESS_FAMILY,
+	    { .address_family = AFAM_IPV4 } },
+	{ "default_domain", "default_domain example.org\n", C_DEFAULT_DOMAIN,
+	    { .default_domain = "example.org" } },
+	{ "aliases", "aliases /etc/mail/aliases\n", C_ALIASES,
+	    { .aliases = "/etc/mail/aliases", .aliases_set = 1 } },
+	{ "sender", "sender no-reply@example.org\n", C_SENDER,
+	    { .sender = "no-reply@example.org" } },
+	{ "sender", "sender cron\n", C_SENDER, { .sender = "cron" } },
+	{ "sender", "sender a.b+c@[192.0.2.1]\n", C_SENDER,
+	    { .sender = "a.b+c@[192.0.2.1]" } },
+	{ "timeouts", "timeout_connect 5\ntimeout_command 5m\n"
+	    "timeout_data 2h\ndeadline 1w\nqueue_lifetime 3d\n",
+	    C_TIMEOUT_CONNECT | C_TIMEOUT_COMMAND | C_TIMEOUT_DATA |
+	    C_DEADLINE | C_QUEUE_LIFETIME, { .timeout_connect = 5,
+	    .timeout_command = 300, .timeout_data = 7200, .deadline = 604800,
+	    .queue_lifetime = 259200 } },
+	{ "timeouts", "deadline 10m\ndeadline 0\n", C_DEADLINE,
+	    { .deadline = 0 } },
+	{ "max_parallel", "max_parallel 1000\n", C_MAX_PARALLEL,
+	    { .max_parallel = 1000 } },
+	{ "mx_max_addresses", "mx_max_addresses 1\n", C_MX_MAX_ADDRESSES,
+	    { .mx_max_addresses = 1 } },
+	{ "queue_dir", "queue_dir /srv/queue\n", C_QUEUE_DIR,
+	    { .queue_dir = "/srv/queue" } },
+	{ "bounce", "bounce on\n", C_BOUNCE, { .bounce = 1 } },
+	{ "bounce", "bounce yes\n", C_BOUNCE, { .bounce = 1 } },
+	{ "bounce", "bounce true\n", C_BOUNCE, { .bounce = 1 } },
+	{ "bounce", "bounce 1\n", C_BOUNCE, { .bounce = 1 } },
+	{ "bounce", "bounce ON\n", C_BOUNCE, { .bounce = 1 } },
+	{ "bounce", "bounce on\nbounce off\n", C_BOUNCE, { .bounce = 0 } },
+	{ "bounce", "bounce on\nbounce no\n", C_BOUNCE, { .bounce = 0 } },
+	{ "bounce", "bounce on\nbounce false\n", C_BOUNCE, { .bounce = 0 } },
+	{ "bounce", "bounce on\nbounce 0\n", C_BOUNCE, { .bounce = 0 } },
+	{ "log", "log stderr\n", C_LOG, { .log = LOGT_STDERR } },
+	{ "log", "log none\n", C_LOG, { .log = LOGT_NONE } },
+	{ "log", "log /var/log/mxsend.log\n", C_LOG | C_LOG_FILE,
+	    { .log = LOGT_FILE, .log_file = "/var/log/mxsend.log" } },
+	{ "log", "log /var/log/mxsend.log\nlog syslog\n", C_LOG | C_LOG_FILE,
+	    { .log = LOGT_SYSLOG, .log_file = NULL } },
+	{ "transcript", "transcript /tmp/mxsend.transcript\n", C_TRANSCRIPT,
+	    { .transcript = "/tmp/mxsend.transcript" } },
+};
+
+ROW_PARAMETERS(config, accepted, accepted);
+
+ParameterizedTest(const size_t *row, config, accepted)
+{
+	const struct accepted *r = &accepted[*row];
+	struct config c;
+	char label[1200];
+	size_t i;
+
+	snprintf(label, sizeof(label), "%s '%s'", r->name, row_show(r->text));
+	config_init(&c);
+	cr_assert_eq(parse(&c, r->text), 0, "%s refused: %s", label, err);
+	if (r->check & C_ROUTE) {
+		ROW_FIELD_NUM(label, r, c, C_ROUTE, nroute);
+		for (i = 0; i < r->want.nroute; i++)
+			ROW_FIELD_NUM(label, r, c, C_ROUTE, route[i]);
+	}
+	if (r->check & C_RELAY_HOST)
+		row_check_str(label, "relay_host", c.relay_host,
+		    r->want.relay_host);
+	ROW_FIELD_NUM(label, r, c, C_RELAY_PORT, relay_port);
+	ROW_FIELD_NUM(label, r, c, C_RELAY_TLS, relay_tls);
+	ROW_FIELD_STR(label, r, c, C_RELAY_USER, relay_user);
+	ROW_FIELD_STR(label, r, c, C_RELAY_PASSWORD, relay_password);
+	ROW_FIELD_STR(label, r, c, C_TLS_CA_FILE, tls_ca_file);
+	ROW_FIELD_NUM(label, r, c, C_MX_TLS, mx_tls);
+	ROW_FIELD_STR(label, r, c, C_HELO, helo);
+	ROW_FIELD_NUM(label, r, c, C_MX_PORT, mx_port);
+	ROW_FIELD_NUM(label, r, c, C_ADDRESS_FAMILY, address_family);
+	ROW_FIELD_STR(label, r, c, C_DEFAULT_DOMAIN, default_domain);
+	ROW_FIELD_STR(label, r, c, C_ALIASES, aliases);
+	ROW_FIELD_NUM(label, r, c, C_ALIASES, aliases_set);
+	ROW_FIELD_STR(label, r, c, C_SENDER, sender);
+	ROW_FIELD_NUM(label, r, c, C_TIMEOUT_CONNECT, timeout_connect);
+	ROW_FIELD_NUM(label, r, c, C_TIMEOUT_COMMAND, timeout_command);
+	ROW_FIELD_NUM(label, r, c, C_TIMEOUT_DATA, timeout_data);
+	ROW_FIELD_NUM(label, r, c, C_DEADLINE, deadline);
+	ROW_FIELD_NUM(label, r, c, C_QUEUE_LIFETIME, queue_lifetime);
+	ROW_FIELD_NUM(label, r, c, C_MAX_PARALLEL, max_parallel);
+	ROW_FIELD_NUM(label, r, c, C_MX_MAX_ADDRESSES, mx_max_addresses);
+	ROW_FIELD_STR(label, r, c, C_QUEUE_DIR, queue_dir);
+	ROW_FIELD_NUM(label, r, c, C_BOUNCE, bounce);
+	ROW_FIELD_NUM(label, r, c, C_LOG, log);
+	ROW_FIELD_STR(label, r, c, C_LOG_FILE, log_file);
+	ROW_FIELD_STR(label, r, c, C_TRANSCRIPT, transcript);
 	config_free(&c);
 }
 
-Test(config, control_bytes_not_echoed)
-{
-	bad("helo a\033[2Jb\n",
+/* Texts refused, and the whole error each gives. */
+struct refused {
+	const char	*name;
+	const char	*text;
+	const char	*want;
+};
+
+static const struct refused refused[] = {
+	{ "quoting_errors", "helo \"mail.example.com\n",
+	    "t.conf:1: unterminated quoted value" },
+	{ "quoting_errors", "\nhelo \"mail.example.com\" x\n",
+	    "t.conf:2: text after the closing quote" },
+	{ "quoting_errors", "helo \"a\\nb\"\n",
+	    "t.conf:1: bad escape in quoted value (only \\\" and \\\\)" },
+	{ "quoting_errors", "helo \"\"\n",
+	    "t.conf:1: missing value for helo" },
+	{ "unknown_key", "mx_port 25\nfoo bar\n",
+	    "t.conf:2: unknown key 'foo'" },
+	{ "unknown_key", "Route mx\n",
+	    "t.conf:1: unknown key 'Route'" },
+	{ "unknown_key", "route=mx\n",
+	    "t.conf:1: unknown key 'route=mx'" },
+	{ "unknown_key", "foo\n",
+	    "t.conf:1: unknown key 'foo'" },
+	{ "missing_value", "\n\nmx_port\n",
+	    "t.conf:3: missing value for mx_port" },
+	{ "missing_value", "mx_port   # nothing\n",
+	    "t.conf:1: missing value for mx_port" },
+	{ "control_bytes_not_echoed", "helo a\033[2Jb\n",
 	    "t.conf:1: bad value for helo: 'a?[2Jb' (a host name or an "
-	    "address literal such as [192.0.2.1])");
+	    "address literal such as [192.0.2.1])" },
+	{ "route", "route mx mx\n",
+	    "t.conf:1: bad value for route: 'mx mx' (mx, relay, or both in "
+	    "either order)" },
+	{ "route", "route smtp\n",
+	    "t.conf:1: bad value for route: 'smtp' (mx, relay, or both in "
+	    "either order)" },
+	{ "route", "route mx relay mx\n",
+	    "t.conf:1: bad value for route: 'mx relay mx' (mx, relay, or "
+	    "both in either order)" },
+	{ "route", "route ,\n",
+	    "t.conf:1: bad value for route: ',' (mx, relay, or both in "
+	    "either order)" },
+	{ "relay_bad", "relay r.example.com\n",
+	    "t.conf:1: bad value for relay: 'r.example.com' (the scheme "
+	    "must be smtp:// or smtps://)" },
+	{ "relay_bad", "relay http://r.example.com\n",
+	    "t.conf:1: bad value for relay: 'http://r.example.com' (the "
+	    "scheme must be smtp:// or smtps://)" },
+	{ "relay_bad", "relay smtp://r.example.com:0\n",
+	    "t.conf:1: bad value for relay: 'smtp://r.example.com:0' (the "
+	    "port must be 1-65535)" },
+	{ "relay_bad", "relay smtp://r.example.com:65536\n",
+	    "t.conf:1: bad value for relay: 'smtp://r.example.com:65536' "
+	    "(the port must be 1-65535)" },
+	{ "relay_bad", "relay smtp://r.example.com:\n",
+	    "t.conf:1: bad value for relay: 'smtp://r.example.com:' (the "
+	    "port must be 1-65535)" },
+	{ "relay_bad", "relay smtp://r.example.com:2x\n",
+	    "t.conf:1: bad value for relay: 'smtp://r.example.com:2x' (the "
+	    "port must be 1-65535)" },
+	{ "relay_bad", "relay smtp://r.example.com/path\n",
+	    "t.conf:1: bad value for relay: 'smtp://r.example.com/path' (no "
+	    "path or query after the host; percent-encode '/', '?', '#' in "
+	    "user and password)" },
+	{ "relay_bad", "relay smtp://r.example.com?x=1\n",
+	    "t.conf:1: bad value for relay: 'smtp://r.example.com?x=1' (no "
+	    "path or query after the host; percent-encode '/', '?', '#' in "
+	    "user and password)" },
+	{ "relay_bad", "relay smtp://\n",
+	    "t.conf:1: bad value for relay: 'smtp://' (no host)" },
+	{ "relay_bad", "relay smtp://bad_-.example!\n",
+	    "t.conf:1: bad value for relay: 'smtp://bad_-.example!' (bad "
+	    "host name)" },
+	{ "relay_bad", "relay smtp://[2001:db8::zz]\n",
+	    "t.conf:1: bad value for relay: 'smtp://[2001:db8::zz]' (bad "
+	    "IPv6 address)" },
+	{ "relay_bad", "relay smtp://[2001:db8::1\n",
+	    "t.conf:1: bad value for relay: 'smtp://[2001:db8::1' "
+	    "(unterminated [IPv6 address])" },
+	{ "relay_bad", "relay smtp://[::1]x\n",
+	    "t.conf:1: bad value for relay: 'smtp://[::1]x' (text after the "
+	    "IPv6 address)" },
+	{ "relay_bad", "relay smtp://:pw@r.example\n",
+	    "t.conf:1: bad value for relay: 'smtp://:***@r.example' (empty "
+	    "user name)" },
+	{ "relay_bad", "relay smtp://a%0Ab:pw@r.example\n",
+	    "t.conf:1: bad value for relay: 'smtp://a%0Ab:***@r.example' "
+	    "(no control characters in the user name)" },
+	{ "relay_bad", "relay smtp://u:@r.example\n",
+	    "t.conf:1: bad value for relay: 'smtp://u:***@r.example' (empty "
+	    "password)" },
+	{ "relay_bad_percent_escape_masks_password", "relay "
+	    "smtp://u:p%zzsecret@r.example\n",
+	    "t.conf:1: bad value for relay: 'smtp://u:***@r.example' (bad "
+	    "%-escape in user or password)" },
+	{ "relay_bad_percent_escape_masks_password", "relay "
+	    "smtp://u:secret%4@r.example\n",
+	    "t.conf:1: bad value for relay: 'smtp://u:***@r.example' (bad "
+	    "%-escape in user or password)" },
+	{ "relay_bad_percent_escape_masks_password", "relay "
+	    "smtp://u%00:secret@r.example\n",
+	    "t.conf:1: bad value for relay: 'smtp://u%00:***@r.example' "
+	    "(bad %-escape in user or password)" },
+	{ "relay_bad_percent_escape_masks_password", "relay "
+	    "smtp://u:secret@r.example:99999\n",
+	    "t.conf:1: bad value for relay: 'smtp://u:***@r.example:99999' "
+	    "(the port must be 1-65535)" },
+	{ "relay_tls", "relay_tls ssl\n",
+	    "t.conf:1: bad value for relay_tls: 'ssl' (auto, starttls, tls "
+	    "or off)" },
+	{ "relay_password_bad_never_echoed", "relay_password \"\"\n",
+	    "t.conf:1: missing value for relay_password" },
+	{ "relay_auth", "relay_auth xoauth2\n",
+	    "t.conf:1: bad value for relay_auth: 'xoauth2' " AUTH_HINT },
+	{ "relay_auth", "relay_auth plain plain\n",
+	    "t.conf:1: bad value for relay_auth: 'plain plain' " AUTH_HINT },
+	{ "relay_auth", "relay_auth any plain\n",
+	    "t.conf:1: bad value for relay_auth: 'any plain' " AUTH_HINT },
+	{ "relay_fingerprint", "relay_fingerprint abcd\n",
+	    "t.conf:1: bad value for relay_fingerprint: 'abcd' " FP_HINT },
+	{ "relay_fingerprint", "relay_fingerprint "
+	    "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef01234567890"
+	    "0\n",
+	    "t.conf:1: bad value for relay_fingerprint: "
+	    "'ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef01234567890"
+	    "0' " FP_HINT },
+	{ "relay_fingerprint", "relay_fingerprint "
+	    "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef012345678g"
+	    "\n",
+	    "t.conf:1: bad value for relay_fingerprint: "
+	    "'ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef012345678g'"
+	    " " FP_HINT },
+	{ "relay_fingerprint", "relay_fingerprint "
+	    "md5:ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456"
+	    "789\n",
+	    "t.conf:1: bad value for relay_fingerprint: "
+	    "'md5:ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456"
+	    "789' " FP_HINT },
+	{ "mx_tls", "mx_tls encrypt\n",
+	    "t.conf:1: bad value for mx_tls: 'encrypt' (opportunistic, "
+	    "dane, required or off)" },
+	{ "helo", "helo \"bad host\"\n",
+	    "t.conf:1: bad value for helo: 'bad host' " HELO_HINT },
+	{ "helo", "helo -host.example\n",
+	    "t.conf:1: bad value for helo: '-host.example' " HELO_HINT },
+	{ "helo", "helo a..b\n",
+	    "t.conf:1: bad value for helo: 'a..b' " HELO_HINT },
+	{ "helo", "helo [::1]\n",
+	    "t.conf:1: bad value for helo: '[::1]' " HELO_HINT },
+	{ "helo", "helo [300.1.1.1]\n",
+	    "t.conf:1: bad value for helo: '[300.1.1.1]' " HELO_HINT },
+	{ "helo", "helo host_1.example\n",
+	    "t.conf:1: bad value for helo: 'host_1.example' " HELO_HINT },
+	{ "nameservers_bad", "nameserver 1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4\n",
+	    "t.conf:1: bad value for nameserver: '1.1.1.1 2.2.2.2 3.3.3.3 "
+	    "4.4.4.4' (at most 3 name servers)" },
+	{ "nameservers_bad", "nameserver dns.example\n",
+	    "t.conf:1: bad value for nameserver: 'dns.example' " NS_HINT },
+	{ "nameservers_bad", "nameserver 1.1.1.1:0\n",
+	    "t.conf:1: bad value for nameserver: '1.1.1.1:0' " NS_HINT },
+	{ "nameservers_bad", "nameserver 1.1.1.1:\n",
+	    "t.conf:1: bad value for nameserver: '1.1.1.1:' " NS_HINT },
+	{ "nameservers_bad", "nameserver [1.1.1.1]:53\n",
+	    "t.conf:1: bad value for nameserver: '[1.1.1.1]:53' " NS_HINT },
+	{ "nameservers_bad", "nameserver [::1]53\n",
+	    "t.conf:1: bad value for nameserver: '[::1]53' " NS_HINT },
+	{ "nameservers_bad", "nameserver 256.1.1.1\n",
+	    "t.conf:1: bad value for nameserver: '256.1.1.1' " NS_HINT },
+	{ "nameservers_bad", "nameserver ,\n",
+	    "t.conf:1: bad value for nameserver: ',' " NS_HINT },
+	{ "mx_port", "mx_port 0\n",
+	    "t.conf:1: bad value for mx_port: '0' (a port 1-65535)" },
+	{ "mx_port", "mx_port 65536\n",
+	    "t.conf:1: bad value for mx_port: '65536' (a port 1-65535)" },
+	{ "mx_port", "mx_port +25\n",
+	    "t.conf:1: bad value for mx_port: '+25' (a port 1-65535)" },
+	{ "mx_port", "mx_port 99999999999999999999999\n",
+	    "t.conf:1: bad value for mx_port: '99999999999999999999999' (a "
+	    "port 1-65535)" },
+	{ "address_family", "address_family inet\n",
+	    "t.conf:1: bad value for address_family: 'inet' (any, ipv4 or "
+	    "ipv6)" },
+	{ "default_domain", "default_domain exa mple.org\n",
+	    "t.conf:1: bad value for default_domain: 'exa mple.org' (a "
+	    "domain name)" },
+	{ "default_domain", "default_domain @example.org\n",
+	    "t.conf:1: bad value for default_domain: '@example.org' (a "
+	    "domain name)" },
+	{ "sender", "sender \"a b@example.org\"\n",
+	    "t.conf:1: bad value for sender: 'a b@example.org' " SENDER_HINT },
+	{ "sender", "sender -oQ/tmp@x.example\n",
+	    "t.conf:1: bad value for sender: '-oQ/tmp@x.example' "
+	    SENDER_HINT },
+	{ "sender", "sender a@b@example.org\n",
+	    "t.conf:1: bad value for sender: 'a@b@example.org' " SENDER_HINT },
+	{ "sender", "sender @example.org\n",
+	    "t.conf:1: bad value for sender: '@example.org' " SENDER_HINT },
+	{ "sender", "sender user@\n",
+	    "t.conf:1: bad value for sender: 'user@' " SENDER_HINT },
+	{ "sender", "sender <user@example.org>\n",
+	    "t.conf:1: bad value for sender: '<user@example.org>' "
+	    SENDER_HINT },
+	{ "sender", "sender a..b@example.org\n",
+	    "t.conf:1: bad value for sender: 'a..b@example.org' " SENDER_HINT },
+	{ "timeouts", "timeout_connect x\n",
+	    "t.conf:1: bad value for timeout_connect: 'x' " DUR_HINT },
+	{ "timeouts", "timeout_command 0\n",
+	    "t.conf:1: bad value for timeout_command: '0' (a duration "
+	    "greater than 0, such as 30, 5m, 2h)" },
+	{ "timeouts", "timeout_data 5y\n",
+	    "t.conf:1: bad value for timeout_data: '5y' " DUR_HINT },
+	{ "timeouts", "queue_lifetime 0d\n",
+	    "t.conf:1: bad value for queue_lifetime: '0d' (a duration "
+	    "greater than 0, such as 30, 5m, 2h)" },
+	{ "timeouts", "deadline -1\n",
+	    "t.conf:1: bad value for deadline: '-1' (a duration such as 30, "
+	    "5m, 2h, or 0 for none)" },
+	{ "timeouts", "timeout_connect 9999999w\n",
+	    "t.conf:1: bad value for timeout_connect: '9999999w' " DUR_HINT },
+	{ "max_parallel", "max_parallel 1001\n",
+	    "t.conf:1: bad value for max_parallel: '1001' (a number 1-1000)" },
+	{ "max_parallel", "max_parallel 0\n",
+	    "t.conf:1: bad value for max_parallel: '0' (a number 1-1000)" },
+	{ "mx_max_addresses", "mx_max_addresses 101\n",
+	    "t.conf:1: bad value for mx_max_addresses: '101' (a number "
+	    "1-100)" },
+	{ "mx_max_addresses", "mx_max_addresses 5x\n",
+	    "t.conf:1: bad value for mx_max_addresses: '5x' (a number 1-100)" },
+	{ "queue_dir", "queue_dir spool\n",
+	    "t.conf:1: bad value for queue_dir: 'spool' (an absolute path)" },
+	{ "bounce", "bounce maybe\n",
+	    "t.conf:1: bad value for bounce: 'maybe' (on or off)" },
+	{ "log", "log mxsend.log\n",
+	    "t.conf:1: bad value for log: 'mxsend.log' (syslog, stderr, "
+	    "none, or an absolute path)" },
+	{ "transcript", "transcript ./t\n",
+	    "t.conf:1: bad value for transcript: './t' (an absolute path)" },
+	{ "message_size_limit", "message_size_limit 64q\n",
+	    "t.conf:1: bad value for message_size_limit: '64q' " SIZE_HINT },
+	{ "message_size_limit", "message_size_limit -1\n",
+	    "t.conf:1: bad value for message_size_limit: '-1' " SIZE_HINT },
+	{ "message_size_limit", "message_size_limit 64 m\n",
+	    "t.conf:1: bad value for message_size_limit: '64 m' " SIZE_HINT },
+	{ "message_size_limit", "message_size_limit 99999999999g\n",
+	    "t.conf:1: bad value for message_size_limit: '99999999999g' "
+	    SIZE_HINT },
+	/* config_parse(): a text that is not the default file. */
+	/* config_parse(): a text that is not the default file. */
+	{ "config_directories_refused_outside_the_default_file", "mx_port 26\n"
+	    "config_directories /etc/mxsend.d\n",
+	    "t.conf:2: " DIRS_ONLY },
+};
+
+ROW_PARAMETERS(config, refused, refused);
+
+ParameterizedTest(const size_t *row, config, refused)
+{
+	const struct refused *r = &refused[*row];
+	struct config c;
+
+	config_init(&c);
+	cr_assert_eq(parse(&c, r->text), -1, "%s '%s' accepted", r->name,
+	    row_show(r->text));
+	cr_assert_str_eq(err, r->want, "%s '%s': %s", r->name,
+	    row_show(r->text), err);
+	config_free(&c);
+}
+
+/*
+ * Texts that parse but that config_finish() refuses, and the whole error
+ * each gives (never with the secret in it).
+ */
+static const struct {
+	const char	*name;
+	const char	*text;
+	const char	*want;
+	const char	*lacks;		/* NULL, or not in the error */
+} finish_refused[] = {
+	{ "route_relay_without_relay", "route mx relay\n",
+	    "route names relay but no relay is set", NULL },
+	{ "smtps_with_tls_off_refused",
+	    "relay smtps://r.example\nrelay_tls off\n",
+	    "relay_tls off contradicts the smtps:// relay (implicit TLS)",
+	    NULL },
+	{ "smtps_with_tls_off_refused",
+	    "relay smtps://r.example\nrelay_tls starttls\n",
+	    "relay_tls starttls contradicts the smtps:// relay (implicit TLS)",
+	    NULL },
+	{ "password_without_user",
+	    "relay smtp://r.example\nrelay_password secret\n",
+	    "a relay password is set but no relay user (relay_user or user@ "
+	    "in the relay URL)", "secret" },
+	{ "fingerprint_with_tls_off", "relay smtp://r.example\nrelay_tls off\n"
+	    "relay_fingerprint ABCDEF0123456789abcdef0123456789"
+	    "ABCDEF0123456789abcdef0123456789\n",
+	    "relay_fingerprint needs TLS with the relay, but relay_tls is off",
+	    NULL },
+	{ "password_file_missing", "relay smtp://bob@r.example\n"
+	    "relay_password_file /nonexistent/mxsend-pw\n",
+	    "relay_password_file /nonexistent/mxsend-pw: No such file or "
+	    "directory", NULL },
+	{ "password_file_not_regular",
+	    "relay smtp://bob@r.example\nrelay_password_file /tmp\n",
+	    "relay_password_file /tmp is not a regular file", NULL },
+};
+
+ROW_PARAMETERS(config, finish_refused, finish_refused);
+
+ParameterizedTest(const size_t *row, config, finish_refused)
+{
+	const char *name = finish_refused[*row].name;
+	const char *lacks = finish_refused[*row].lacks;
+	struct config c;
+
+	good(&c, finish_refused[*row].text);
+	cr_assert_eq(finish(&c), -1, "%s: accepted", name);
+	cr_assert_str_eq(err, finish_refused[*row].want, "%s: %s", name, err);
+	if (lacks != NULL)
+		cr_assert_null(strstr(err, lacks), "%s: %s", name, err);
+	config_free(&c);
 }
 
 /* ---------------------------------------------------------- each key */
@@ -340,28 +767,6 @@ Test(config, route)
 	cr_assert_eq(c.route[0], ROUTE_RELAY);
 	cr_assert_eq(c.route[1], ROUTE_MX);
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	config_free(&c);
-	good(&c, "route relay\n");
-	cr_assert_eq(c.nroute, 1);
-	cr_assert_eq(c.route[0], ROUTE_RELAY);
-	config_free(&c);
-	bad("route mx mx\n", "t.conf:1: bad value for route: 'mx mx' "
-	    "(mx, relay, or both in either order)");
-	bad("route smtp\n", "t.conf:1: bad value for route: 'smtp' "
-	    "(mx, relay, or both in either order)");
-	bad("route mx relay mx\n", "t.conf:1: bad value for route: "
-	    "'mx relay mx' (mx, relay, or both in either order)");
-	bad("route ,\n", "t.conf:1: bad value for route: ',' "
-	    "(mx, relay, or both in either order)");
-}
-
-Test(config, route_relay_without_relay)
-{
-	struct config c;
-
-	good(&c, "route mx relay\n");
-	cr_assert_eq(finish(&c), -1);
-	cr_assert_str_eq(err, "route names relay but no relay is set");
 	config_free(&c);
 }
 
@@ -398,21 +803,11 @@ Test(config, relay_ipv6_and_ipv4)
 {
 	struct config c;
 
-	good(&c, "relay smtp://[2001:db8::1]:2525\n");
-	cr_assert_str_eq(c.relay_host, "2001:db8::1");
-	cr_assert_eq(c.relay_port, 2525);
-	config_free(&c);
+	/* The others are rows of accepted[]. */
 	good(&c, "relay SMTP://[::1]\n");
 	cr_assert_str_eq(c.relay_host, "::1");
 	cr_assert_eq(finish(&c), 0, "%s", err);
 	cr_assert_eq(c.relay_port, 587);
-	config_free(&c);
-	good(&c, "relay smtp://127.0.0.1:1025\n");
-	cr_assert_str_eq(c.relay_host, "127.0.0.1");
-	cr_assert_eq(c.relay_port, 1025);
-	config_free(&c);
-	good(&c, "relay smtp://mail_relay:25\n");
-	cr_assert_str_eq(c.relay_host, "mail_relay");
 	config_free(&c);
 }
 
@@ -425,64 +820,6 @@ Test(config, relay_user_only)
 	cr_assert_str_eq(c.relay_user, "bob");
 	cr_assert_null(c.relay_password);
 	config_free(&c);
-}
-
-#define RELAY_HINT	"smtp://[user[:password]@]host[:port] or smtps://..."
-
-Test(config, relay_bad)
-{
-	bad("relay r.example.com\n", "t.conf:1: bad value for relay: "
-	    "'r.example.com' (the scheme must be smtp:// or smtps://)");
-	bad("relay http://r.example.com\n", "t.conf:1: bad value for relay: "
-	    "'http://r.example.com' (the scheme must be smtp:// or "
-	    "smtps://)");
-	bad("relay smtp://r.example.com:0\n", "t.conf:1: bad value for "
-	    "relay: 'smtp://r.example.com:0' (the port must be 1-65535)");
-	bad("relay smtp://r.example.com:65536\n", "t.conf:1: bad value for "
-	    "relay: 'smtp://r.example.com:65536' (the port must be 1-65535)");
-	bad("relay smtp://r.example.com:\n", "t.conf:1: bad value for "
-	    "relay: 'smtp://r.example.com:' (the port must be 1-65535)");
-	bad("relay smtp://r.example.com:2x\n", "t.conf:1: bad value for "
-	    "relay: 'smtp://r.example.com:2x' (the port must be 1-65535)");
-	bad("relay smtp://r.example.com/path\n", "t.conf:1: bad value for "
-	    "relay: 'smtp://r.example.com/path' (no path or query after the "
-	    "host; percent-encode '/', '?', '#' in user and password)");
-	bad("relay smtp://r.example.com?x=1\n", "t.conf:1: bad value for "
-	    "relay: 'smtp://r.example.com?x=1' (no path or query after the "
-	    "host; percent-encode '/', '?', '#' in user and password)");
-	bad("relay smtp://\n", "t.conf:1: bad value for relay: 'smtp://' "
-	    "(no host)");
-	bad("relay smtp://bad_-.example!\n", "t.conf:1: bad value for relay: "
-	    "'smtp://bad_-.example!' (bad host name)");
-	bad("relay smtp://[2001:db8::zz]\n", "t.conf:1: bad value for relay: "
-	    "'smtp://[2001:db8::zz]' (bad IPv6 address)");
-	bad("relay smtp://[2001:db8::1\n", "t.conf:1: bad value for relay: "
-	    "'smtp://[2001:db8::1' (unterminated [IPv6 address])");
-	bad("relay smtp://[::1]x\n", "t.conf:1: bad value for relay: "
-	    "'smtp://[::1]x' (text after the IPv6 address)");
-	bad("relay smtp://:pw@r.example\n", "t.conf:1: bad value for relay: "
-	    "'smtp://:***@r.example' (empty user name)");
-	bad("relay smtp://a%0Ab:pw@r.example\n", "t.conf:1: bad value for "
-	    "relay: 'smtp://a%0Ab:***@r.example' (no control characters in "
-	    "the user name)");
-	bad("relay smtp://u:@r.example\n", "t.conf:1: bad value for relay: "
-	    "'smtp://u:***@r.example' (empty password)");
-}
-
-Test(config, relay_bad_percent_escape_masks_password)
-{
-	bad("relay smtp://u:p%zzsecret@r.example\n", "t.conf:1: bad value "
-	    "for relay: 'smtp://u:***@r.example' (bad %-escape in user or "
-	    "password)");
-	bad("relay smtp://u:secret%4@r.example\n", "t.conf:1: bad value "
-	    "for relay: 'smtp://u:***@r.example' (bad %-escape in user or "
-	    "password)");
-	bad("relay smtp://u%00:secret@r.example\n", "t.conf:1: bad value "
-	    "for relay: 'smtp://u%00:***@r.example' (bad %-escape in user "
-	    "or password)");
-	bad("relay smtp://u:secret@r.example:99999\n", "t.conf:1: bad value "
-	    "for relay: 'smtp://u:***@r.example:99999' (the port must be "
-	    "1-65535)");
 }
 
 Test(config, relay_replaced_drops_old_credentials)
@@ -501,37 +838,11 @@ Test(config, relay_tls)
 {
 	struct config c;
 
-	good(&c, "relay_tls starttls\n");
-	cr_assert_eq(c.relay_tls, RELAY_TLS_STARTTLS);
-	config_free(&c);
+	/* The others are rows of accepted[]. */
 	good(&c, "relay_tls tls\nrelay smtp://r.example\n");
 	cr_assert_eq(c.relay_tls, RELAY_TLS_TLS);
 	cr_assert_eq(finish(&c), 0, "%s", err);
 	cr_assert_eq(c.relay_port, 465);
-	config_free(&c);
-	good(&c, "relay_tls off\nrelay_tls auto\n");
-	cr_assert_eq(c.relay_tls, RELAY_TLS_AUTO);
-	config_free(&c);
-	good(&c, "relay_tls off\n");
-	cr_assert_eq(c.relay_tls, RELAY_TLS_OFF);
-	config_free(&c);
-	bad("relay_tls ssl\n", "t.conf:1: bad value for relay_tls: 'ssl' "
-	    "(auto, starttls, tls or off)");
-}
-
-Test(config, smtps_with_tls_off_refused)
-{
-	struct config c;
-
-	good(&c, "relay smtps://r.example\nrelay_tls off\n");
-	cr_assert_eq(finish(&c), -1);
-	cr_assert_str_eq(err, "relay_tls off contradicts the smtps:// relay "
-	    "(implicit TLS)");
-	config_free(&c);
-	good(&c, "relay smtps://r.example\nrelay_tls starttls\n");
-	cr_assert_eq(finish(&c), -1);
-	cr_assert_str_eq(err, "relay_tls starttls contradicts the smtps:// "
-	    "relay (implicit TLS)");
 	config_free(&c);
 }
 
@@ -565,24 +876,6 @@ Test(config, relay_user_bad)
 	config_free(&c);
 }
 
-Test(config, relay_password_bad_never_echoed)
-{
-	bad("relay_password \"\"\n",
-	    "t.conf:1: missing value for relay_password");
-}
-
-Test(config, password_without_user)
-{
-	struct config c;
-
-	good(&c, "relay smtp://r.example\nrelay_password secret\n");
-	cr_assert_eq(finish(&c), -1);
-	cr_assert_str_eq(err, "a relay password is set but no relay user "
-	    "(relay_user or user@ in the relay URL)");
-	cr_assert_null(strstr(err, "secret"));
-	config_free(&c);
-}
-
 Test(config, relay_auth)
 {
 	struct config c;
@@ -597,22 +890,12 @@ Test(config, relay_auth)
 	cr_assert_eq(c.relay_auth[0], AUTH_SCRAM_SHA_256);
 	cr_assert_eq(c.relay_auth[3], AUTH_CRAM_MD5);
 	config_free(&c);
-#define AUTH_HINT "(any, or a list of scram-sha-256 plain login cram-md5)"
-	bad("relay_auth xoauth2\n",
-	    "t.conf:1: bad value for relay_auth: 'xoauth2' " AUTH_HINT);
-	bad("relay_auth plain plain\n",
-	    "t.conf:1: bad value for relay_auth: 'plain plain' " AUTH_HINT);
-	bad("relay_auth any plain\n",
-	    "t.conf:1: bad value for relay_auth: 'any plain' " AUTH_HINT);
 }
 
 Test(config, tls_ca_file)
 {
 	struct config c;
 
-	good(&c, "tls_ca_file /etc/ssl/ca.pem\n");
-	cr_assert_str_eq(c.tls_ca_file, "/etc/ssl/ca.pem");
-	config_free(&c);
 	config_init(&c);
 	cr_assert_eq(config_set(&c, "tls_ca_file", "/a\tb", "t.conf:9", err,
 	    sizeof(err)), -1);
@@ -651,78 +934,6 @@ Test(config, relay_fingerprint)
 		config_free(&c);
 		free(line);
 	}
-#define FP_HINT "(64 hex digits of a SHA-256, colons allowed)"
-	bad("relay_fingerprint abcd\n",
-	    "t.conf:1: bad value for relay_fingerprint: 'abcd' " FP_HINT);
-	bad("relay_fingerprint ABCDEF0123456789abcdef0123456789ABCDEF01234567"
-	    "89abcdef012345678900\n", "t.conf:1: bad value for "
-	    "relay_fingerprint: 'ABCDEF0123456789abcdef0123456789ABCDEF01234567"
-	    "89abcdef012345678900' " FP_HINT);
-	bad("relay_fingerprint ABCDEF0123456789abcdef0123456789ABCDEF01234567"
-	    "89abcdef012345678g\n", "t.conf:1: bad value for "
-	    "relay_fingerprint: 'ABCDEF0123456789abcdef0123456789ABCDEF01234567"
-	    "89abcdef012345678g' " FP_HINT);
-	bad("relay_fingerprint md5:ABCDEF0123456789abcdef0123456789ABCDEF0123"
-	    "456789abcdef0123456789\n", "t.conf:1: bad value for "
-	    "relay_fingerprint: 'md5:ABCDEF0123456789abcdef0123456789ABCDEF0123"
-	    "456789abcdef0123456789' " FP_HINT);
-}
-
-Test(config, fingerprint_with_tls_off)
-{
-	struct config c;
-
-	good(&c, "relay smtp://r.example\nrelay_tls off\nrelay_fingerprint "
-	    "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789"
-	    "\n");
-	cr_assert_eq(finish(&c), -1);
-	cr_assert_str_eq(err, "relay_fingerprint needs TLS with the relay, "
-	    "but relay_tls is off");
-	config_free(&c);
-}
-
-Test(config, mx_tls)
-{
-	struct config c;
-
-	good(&c, "mx_tls dane\n");
-	cr_assert_eq(c.mx_tls, MX_TLS_DANE);
-	config_free(&c);
-	good(&c, "mx_tls required\n");
-	cr_assert_eq(c.mx_tls, MX_TLS_REQUIRED);
-	config_free(&c);
-	good(&c, "mx_tls off\n");
-	cr_assert_eq(c.mx_tls, MX_TLS_OFF);
-	config_free(&c);
-	bad("mx_tls encrypt\n", "t.conf:1: bad value for mx_tls: 'encrypt' "
-	    "(opportunistic, dane, required or off)");
-}
-
-Test(config, helo)
-{
-	struct config c;
-
-#define HELO_HINT "(a host name or an address literal such as [192.0.2.1])"
-	good(&c, "helo [192.0.2.1]\n");
-	cr_assert_str_eq(c.helo, "[192.0.2.1]");
-	config_free(&c);
-	good(&c, "helo [IPv6:2001:db8::1]\n");
-	cr_assert_str_eq(c.helo, "[IPv6:2001:db8::1]");
-	config_free(&c);
-	good(&c, "helo host.example.\n");
-	cr_assert_str_eq(c.helo, "host.example.");
-	config_free(&c);
-	bad("helo \"bad host\"\n",
-	    "t.conf:1: bad value for helo: 'bad host' " HELO_HINT);
-	bad("helo -host.example\n",
-	    "t.conf:1: bad value for helo: '-host.example' " HELO_HINT);
-	bad("helo a..b\n", "t.conf:1: bad value for helo: 'a..b' " HELO_HINT);
-	bad("helo [::1]\n", "t.conf:1: bad value for helo: '[::1]' "
-	    HELO_HINT);
-	bad("helo [300.1.1.1]\n", "t.conf:1: bad value for helo: "
-	    "'[300.1.1.1]' " HELO_HINT);
-	bad("helo host_1.example\n", "t.conf:1: bad value for helo: "
-	    "'host_1.example' " HELO_HINT);
 }
 
 Test(config, helo_label_too_long)
@@ -765,80 +976,10 @@ Test(config, nameservers)
 	config_free(&c);
 }
 
-Test(config, nameservers_bad)
-{
-#define NS_HINT "(IP, IP:port or [IPv6]:port, space or comma separated)"
-	bad("nameserver 1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4\n", "t.conf:1: bad "
-	    "value for nameserver: '1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4' (at most "
-	    "3 name servers)");
-	bad("nameserver dns.example\n", "t.conf:1: bad value for nameserver: "
-	    "'dns.example' " NS_HINT);
-	bad("nameserver 1.1.1.1:0\n", "t.conf:1: bad value for nameserver: "
-	    "'1.1.1.1:0' " NS_HINT);
-	bad("nameserver 1.1.1.1:\n", "t.conf:1: bad value for nameserver: "
-	    "'1.1.1.1:' " NS_HINT);
-	bad("nameserver [1.1.1.1]:53\n", "t.conf:1: bad value for "
-	    "nameserver: '[1.1.1.1]:53' " NS_HINT);
-	bad("nameserver [::1]53\n", "t.conf:1: bad value for nameserver: "
-	    "'[::1]53' " NS_HINT);
-	bad("nameserver 256.1.1.1\n", "t.conf:1: bad value for nameserver: "
-	    "'256.1.1.1' " NS_HINT);
-	bad("nameserver ,\n", "t.conf:1: bad value for nameserver: ',' "
-	    NS_HINT);
-}
-
-Test(config, mx_port)
-{
-	struct config c;
-
-	good(&c, "mx_port 65535\n");
-	cr_assert_eq(c.mx_port, 65535);
-	config_free(&c);
-	bad("mx_port 0\n", "t.conf:1: bad value for mx_port: '0' "
-	    "(a port 1-65535)");
-	bad("mx_port 65536\n", "t.conf:1: bad value for mx_port: '65536' "
-	    "(a port 1-65535)");
-	bad("mx_port +25\n", "t.conf:1: bad value for mx_port: '+25' "
-	    "(a port 1-65535)");
-	bad("mx_port 99999999999999999999999\n", "t.conf:1: bad value for "
-	    "mx_port: '99999999999999999999999' (a port 1-65535)");
-}
-
-Test(config, address_family)
-{
-	struct config c;
-
-	good(&c, "address_family ipv6\n");
-	cr_assert_eq(c.address_family, AFAM_IPV6);
-	config_free(&c);
-	good(&c, "address_family ipv4\n");
-	cr_assert_eq(c.address_family, AFAM_IPV4);
-	config_free(&c);
-	bad("address_family inet\n", "t.conf:1: bad value for address_family: "
-	    "'inet' (any, ipv4 or ipv6)");
-}
-
-Test(config, default_domain)
-{
-	struct config c;
-
-	good(&c, "default_domain example.org\n");
-	cr_assert_str_eq(c.default_domain, "example.org");
-	config_free(&c);
-	bad("default_domain exa mple.org\n", "t.conf:1: bad value for "
-	    "default_domain: 'exa mple.org' (a domain name)");
-	bad("default_domain @example.org\n", "t.conf:1: bad value for "
-	    "default_domain: '@example.org' (a domain name)");
-}
-
 Test(config, aliases)
 {
 	struct config c;
 
-	good(&c, "aliases /etc/mail/aliases\n");
-	cr_assert_str_eq(c.aliases, "/etc/mail/aliases");
-	cr_assert_eq(c.aliases_set, 1);
-	config_free(&c);
 	config_init(&c);
 	cr_assert_eq(config_set(&c, "aliases", "/etc/\x01", "t.conf:4", err,
 	    sizeof(err)), -1);
@@ -846,36 +987,6 @@ Test(config, aliases)
 	    "(a file name)");
 	cr_assert_eq(c.aliases_set, 0);
 	config_free(&c);
-}
-
-Test(config, sender)
-{
-	struct config c;
-
-#define SENDER_HINT "(an address such as user@example.com)"
-	good(&c, "sender no-reply@example.org\n");
-	cr_assert_str_eq(c.sender, "no-reply@example.org");
-	config_free(&c);
-	good(&c, "sender cron\n");
-	cr_assert_str_eq(c.sender, "cron");
-	config_free(&c);
-	good(&c, "sender a.b+c@[192.0.2.1]\n");
-	cr_assert_str_eq(c.sender, "a.b+c@[192.0.2.1]");
-	config_free(&c);
-	bad("sender \"a b@example.org\"\n", "t.conf:1: bad value for sender: "
-	    "'a b@example.org' " SENDER_HINT);
-	bad("sender -oQ/tmp@x.example\n", "t.conf:1: bad value for sender: "
-	    "'-oQ/tmp@x.example' " SENDER_HINT);
-	bad("sender a@b@example.org\n", "t.conf:1: bad value for sender: "
-	    "'a@b@example.org' " SENDER_HINT);
-	bad("sender @example.org\n", "t.conf:1: bad value for sender: "
-	    "'@example.org' " SENDER_HINT);
-	bad("sender user@\n", "t.conf:1: bad value for sender: 'user@' "
-	    SENDER_HINT);
-	bad("sender <user@example.org>\n", "t.conf:1: bad value for sender: "
-	    "'<user@example.org>' " SENDER_HINT);
-	bad("sender a..b@example.org\n", "t.conf:1: bad value for sender: "
-	    "'a..b@example.org' " SENDER_HINT);
 }
 
 Test(config, sender_crlf_from_environment)
@@ -891,173 +1002,44 @@ Test(config, sender_crlf_from_environment)
 	config_free(&c);
 }
 
-Test(config, timeouts)
-{
-	struct config c;
-
-	good(&c, "timeout_connect 5\ntimeout_command 5m\ntimeout_data 2h\n"
-	    "deadline 1w\nqueue_lifetime 3d\n");
-	cr_assert_eq(c.timeout_connect, 5);
-	cr_assert_eq(c.timeout_command, 300);
-	cr_assert_eq(c.timeout_data, 7200);
-	cr_assert_eq(c.deadline, 604800);
-	cr_assert_eq(c.queue_lifetime, 259200);
-	config_free(&c);
-	good(&c, "deadline 10m\ndeadline 0\n");
-	cr_assert_eq(c.deadline, 0);
-	config_free(&c);
-#define DUR_HINT "(a duration such as 30, 5m, 2h)"
-	bad("timeout_connect x\n", "t.conf:1: bad value for timeout_connect: "
-	    "'x' " DUR_HINT);
-	bad("timeout_command 0\n", "t.conf:1: bad value for timeout_command: "
-	    "'0' (a duration greater than 0, such as 30, 5m, 2h)");
-	bad("timeout_data 5y\n", "t.conf:1: bad value for timeout_data: "
-	    "'5y' " DUR_HINT);
-	bad("queue_lifetime 0d\n", "t.conf:1: bad value for queue_lifetime: "
-	    "'0d' (a duration greater than 0, such as 30, 5m, 2h)");
-	bad("deadline -1\n", "t.conf:1: bad value for deadline: '-1' "
-	    "(a duration such as 30, 5m, 2h, or 0 for none)");
-	bad("timeout_connect 9999999w\n", "t.conf:1: bad value for "
-	    "timeout_connect: '9999999w' " DUR_HINT);
-}
-
 Test(config, durations)
 {
-	unsigned d = 12345;
-
-	cr_assert_eq(config_parse_duration("5d", &d), 0);
-	cr_assert_eq(d, 432000);
-	cr_assert_eq(config_parse_duration("1w", &d), 0);
-	cr_assert_eq(d, 604800);
-	cr_assert_eq(config_parse_duration("30", &d), 0);
-	cr_assert_eq(d, 30);
-	cr_assert_eq(config_parse_duration("30s", &d), 0);
-	cr_assert_eq(d, 30);
-	cr_assert_eq(config_parse_duration("5m", &d), 0);
-	cr_assert_eq(d, 300);
-	cr_assert_eq(config_parse_duration("2h", &d), 0);
-	cr_assert_eq(d, 7200);
-	cr_assert_eq(config_parse_duration("0", &d), 0);
-	cr_assert_eq(d, 0);
-	cr_assert_eq(config_parse_duration("4294967295", &d), 0);
-	cr_assert_eq(d, UINT_MAX);
-
-	d = 12345;
-	cr_assert_eq(config_parse_duration("4294967296", &d), -1);
-	cr_assert_eq(config_parse_duration("99999999999999999999999", &d), -1);
-	cr_assert_eq(config_parse_duration("7102w", &d), -1);
-	cr_assert_eq(config_parse_duration("49711d", &d), -1);
-	cr_assert_eq(config_parse_duration("", &d), -1);
-	cr_assert_eq(config_parse_duration("m", &d), -1);
-	cr_assert_eq(config_parse_duration("5mm", &d), -1);
-	cr_assert_eq(config_parse_duration("5 m", &d), -1);
-	cr_assert_eq(config_parse_duration(" 5", &d), -1);
-	cr_assert_eq(config_parse_duration("-5", &d), -1);
-	cr_assert_eq(config_parse_duration("5M", &d), -1);
-	cr_assert_eq(d, 12345, "a refused duration changed the result");
-	cr_assert_eq(config_parse_duration("7101w", &d), 0);
-	cr_assert_eq(d, 7101u * 604800u);
-}
-
-Test(config, max_parallel)
-{
-	struct config c;
-
-	good(&c, "max_parallel 1000\n");
-	cr_assert_eq(c.max_parallel, 1000);
-	config_free(&c);
-	bad("max_parallel 1001\n", "t.conf:1: bad value for max_parallel: "
-	    "'1001' (a number 1-1000)");
-	bad("max_parallel 0\n", "t.conf:1: bad value for max_parallel: '0' "
-	    "(a number 1-1000)");
-}
-
-Test(config, mx_max_addresses)
-{
-	struct config c;
-
-	good(&c, "mx_max_addresses 1\n");
-	cr_assert_eq(c.mx_max_addresses, 1);
-	config_free(&c);
-	bad("mx_max_addresses 101\n", "t.conf:1: bad value for "
-	    "mx_max_addresses: '101' (a number 1-100)");
-	bad("mx_max_addresses 5x\n", "t.conf:1: bad value for "
-	    "mx_max_addresses: '5x' (a number 1-100)");
-}
-
-Test(config, queue_dir)
-{
-	struct config c;
-
-	good(&c, "queue_dir /srv/queue\n");
-	cr_assert_str_eq(c.queue_dir, "/srv/queue");
-	config_free(&c);
-	bad("queue_dir spool\n", "t.conf:1: bad value for queue_dir: 'spool' "
-	    "(an absolute path)");
-}
-
-Test(config, bounce)
-{
-	static const char *const on[] = { "on", "yes", "true", "1", "ON" };
-	static const char *const off[] = { "off", "no", "false", "0" };
-	struct config c;
+	static const struct {
+		const char *s;
+		unsigned want;
+	} ok[] = {
+		{ "5d", 432000 },
+		{ "1w", 604800 },
+		{ "30", 30 },
+		{ "30s", 30 },
+		{ "5m", 300 },
+		{ "2h", 7200 },
+		{ "0", 0 },
+		{ "4294967295", UINT_MAX },
+		{ "7101w", 7101u * 604800u },
+	};
+	static const char *const junk[] = {
+		"4294967296", "99999999999999999999999", "7102w", "49711d", "",
+		"m", "5mm", "5 m", " 5", "-5", "5M",
+	};
 	size_t i;
 
-	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
-		char *line = xasprintf("bounce %s\n", on[i]);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		unsigned d = 12345;
 
-		good(&c, line);
-		cr_assert_eq(c.bounce, 1, "%s", on[i]);
-		config_free(&c);
-		free(line);
+		cr_assert_eq(config_parse_duration(ok[i].s, &d), 0,
+		    "'%s' refused", ok[i].s);
+		cr_assert_eq(d, ok[i].want, "'%s': %u", ok[i].s, d);
 	}
-	for (i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
-		char *line = xasprintf("bounce on\nbounce %s\n", off[i]);
+	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		unsigned d = 12345;
 
-		good(&c, line);
-		cr_assert_eq(c.bounce, 0, "%s", off[i]);
-		config_free(&c);
-		free(line);
+		cr_assert_eq(config_parse_duration(junk[i], &d), -1,
+		    "'%s' accepted", junk[i]);
+		cr_assert_eq(d, 12345, "a refused duration changed the "
+		    "result: '%s'", junk[i]);
 	}
-	bad("bounce maybe\n", "t.conf:1: bad value for bounce: 'maybe' "
-	    "(on or off)");
 }
-
-Test(config, log)
-{
-	struct config c;
-
-	good(&c, "log stderr\n");
-	cr_assert_eq(c.log, LOGT_STDERR);
-	config_free(&c);
-	good(&c, "log none\n");
-	cr_assert_eq(c.log, LOGT_NONE);
-	config_free(&c);
-	good(&c, "log /var/log/mxsend.log\n");
-	cr_assert_eq(c.log, LOGT_FILE);
-	cr_assert_str_eq(c.log_file, "/var/log/mxsend.log");
-	config_free(&c);
-	good(&c, "log /var/log/mxsend.log\nlog syslog\n");
-	cr_assert_eq(c.log, LOGT_SYSLOG);
-	cr_assert_null(c.log_file);
-	config_free(&c);
-	bad("log mxsend.log\n", "t.conf:1: bad value for log: 'mxsend.log' "
-	    "(syslog, stderr, none, or an absolute path)");
-}
-
-Test(config, transcript)
-{
-	struct config c;
-
-	good(&c, "transcript /tmp/mxsend.transcript\n");
-	cr_assert_str_eq(c.transcript, "/tmp/mxsend.transcript");
-	config_free(&c);
-	bad("transcript ./t\n", "t.conf:1: bad value for transcript: './t' "
-	    "(an absolute path)");
-}
-
-#define SIZE_HINT "(a size such as 64m, 512k or 1g (binary units), or 0 " \
-	"for no limit)"
 
 Test(config, message_size_limit)
 {
@@ -1098,14 +1080,6 @@ Test(config, message_size_limit)
 	free(out);
 	config_free(&c);
 
-	bad("message_size_limit 64q\n", "t.conf:1: bad value for "
-	    "message_size_limit: '64q' " SIZE_HINT);
-	bad("message_size_limit -1\n", "t.conf:1: bad value for "
-	    "message_size_limit: '-1' " SIZE_HINT);
-	bad("message_size_limit 64 m\n", "t.conf:1: bad value for "
-	    "message_size_limit: '64 m' " SIZE_HINT);
-	bad("message_size_limit 99999999999g\n", "t.conf:1: bad value for "
-	    "message_size_limit: '99999999999g' " SIZE_HINT);
 	config_init(&c);
 	cr_assert_eq(config_set(&c, "message_size_limit", "1mb",
 	    "MXSEND_MESSAGE_SIZE_LIMIT", err, sizeof(err)), -1);
@@ -1166,19 +1140,35 @@ Test(config, sizes)
 
 /* ---------------------------------------------------------- password file */
 
+/*
+ * A relay for bob whose password is in a fresh file holding content with
+ * mode (its path in *path): c parsed, which must succeed; returns what
+ * finish() does with it.
+ */
+static int
+with_password_file(struct config *c, const char *content, mode_t mode,
+    char **path)
+{
+	char *text;
+
+	*path = tmpfile_with("pw", content, mode);
+	text = xasprintf("relay smtp://bob@r.example\n"
+	    "relay_password_file %s\n", *path);
+	good(c, text);
+	free(text);
+	return finish(c);
+}
+
 Test(config, password_file_0600_is_read)
 {
 	struct config c;
-	char *path = tmpfile_with("pw", "s3cret\r\nsecond line\n", 0600);
-	char *text = xasprintf("relay smtp://bob@r.example\n"
-	    "relay_password_file %s\n", path);
+	char *path;
 
-	good(&c, text);
-	cr_assert_eq(finish(&c), 0, "%s", err);
+	cr_assert_eq(with_password_file(&c, "s3cret\r\nsecond line\n", 0600,
+	    &path), 0, "%s", err);
 	cr_assert_str_eq(c.relay_user, "bob");
 	cr_assert_str_eq(c.relay_password, "s3cret");
 	config_free(&c);
-	free(text);
 	free(path);
 }
 
@@ -1200,18 +1190,14 @@ Test(config, password_file_overrides_url_password)
 Test(config, password_file_0644_refused)
 {
 	struct config c;
-	char *path = tmpfile_with("pw", "s3cret\n", 0644);
-	char *text = xasprintf("relay smtp://bob@r.example\n"
-	    "relay_password_file %s\n", path);
-	char *want = xasprintf("relay_password_file %s is readable by group "
-	    "or others (chmod 600 it)", path);
+	char *path, *want;
 
-	good(&c, text);
-	cr_assert_eq(finish(&c), -1);
+	cr_assert_eq(with_password_file(&c, "s3cret\n", 0644, &path), -1);
+	want = xasprintf("relay_password_file %s is readable by group or "
+	    "others (chmod 600 it)", path);
 	cr_assert_str_eq(err, want);
 	cr_assert_null(c.relay_password);
 	config_free(&c);
-	free(text);
 	free(want);
 	free(path);
 }
@@ -1219,75 +1205,39 @@ Test(config, password_file_0644_refused)
 Test(config, password_file_group_writable_refused)
 {
 	struct config c;
-	char *path = tmpfile_with("pw", "s3cret\n", 0620);
-	char *text = xasprintf("relay smtp://bob@r.example\n"
-	    "relay_password_file %s\n", path);
+	char *path;
 
-	good(&c, text);
-	cr_assert_eq(finish(&c), -1);
+	cr_assert_eq(with_password_file(&c, "s3cret\n", 0620, &path), -1);
 	cr_assert_not_null(strstr(err, "readable by group or others"));
 	config_free(&c);
-	free(text);
 	free(path);
-}
-
-Test(config, password_file_missing)
-{
-	struct config c;
-
-	good(&c, "relay smtp://bob@r.example\n"
-	    "relay_password_file /nonexistent/mxsend-pw\n");
-	cr_assert_eq(finish(&c), -1);
-	cr_assert_str_eq(err, "relay_password_file /nonexistent/mxsend-pw: "
-	    "No such file or directory");
-	config_free(&c);
 }
 
 Test(config, password_file_unreadable)
 {
 	struct config c;
-	char *path = tmpfile_with("pw", "s3cret\n", 0000);
-	char *text = xasprintf("relay smtp://bob@r.example\n"
-	    "relay_password_file %s\n", path);
-	char *want = xasprintf("relay_password_file %s: %s", path,
-	    strerror(EACCES));
+	char *path, *want;
 
 	if (geteuid() == 0)
 		cr_skip_test("root reads any file");
-	good(&c, text);
-	cr_assert_eq(finish(&c), -1);
+	cr_assert_eq(with_password_file(&c, "s3cret\n", 0000, &path), -1);
+	want = xasprintf("relay_password_file %s: %s", path, strerror(EACCES));
 	cr_assert_str_eq(err, want);
 	config_free(&c);
-	free(text);
 	free(want);
 	free(path);
-}
-
-Test(config, password_file_not_regular)
-{
-	struct config c;
-
-	good(&c, "relay smtp://bob@r.example\nrelay_password_file /tmp\n");
-	cr_assert_eq(finish(&c), -1);
-	cr_assert_str_eq(err, "relay_password_file /tmp is not a regular "
-	    "file");
-	config_free(&c);
 }
 
 Test(config, password_file_empty_first_line)
 {
 	struct config c;
-	char *path = tmpfile_with("pw", "\nsecond\n", 0600);
-	char *text = xasprintf("relay smtp://bob@r.example\n"
-	    "relay_password_file %s\n", path);
-	char *want = xasprintf("relay_password_file %s: the first line is "
-	    "empty", path);
+	char *path, *want;
 
-	good(&c, text);
-	cr_assert_eq(finish(&c), -1);
+	cr_assert_eq(with_password_file(&c, "\nsecond\n", 0600, &path), -1);
+	want = xasprintf("relay_password_file %s: the first line is empty",
+	    path);
 	cr_assert_str_eq(err, want);
 	config_free(&c);
-	free(text);
 	free(want);
 	free(path);
 }
@@ -1425,9 +1375,6 @@ Test(config, load_finish_checks_run)
 /* ---------------------------------------------------------- -C */
 
 #define NOBODY		65534u
-#define DIRS_ONLY	"config_directories is read from the default " \
-	"configuration file only (the file MXSEND_CONFIG names, else " \
-	SYSCONFDIR "/mxsend.conf)"
 
 /*
  * A directory tree everyone may enter (for runs as nobody), under a
@@ -1658,9 +1605,6 @@ Test(config, config_directories_refused_outside_the_default_file)
 	struct config c;
 	char *path, *want;
 
-	/* config_parse(): a text that is not the default file. */
-	bad("mx_port 26\nconfig_directories /etc/mxsend.d\n",
-	    "t.conf:2: " DIRS_ONLY);
 	/* The environment, even with a file that allows it. */
 	path = tmpfile_with("mxsend.conf", "config_directories /a\n", 0644);
 	setenv("MXSEND_CONFIG_DIRECTORIES", "/etc/mxsend.d", 1);
@@ -1848,56 +1792,38 @@ Test(config, env_alone_configures)
 	config_free(&c);
 }
 
-Test(config, env_unknown_variable)
+/* Variables refused: the whole error each gives. */
+static const struct {
+	const char	*name;
+	const char	*var;
+	const char	*value;
+	const char	*want;
+} env_refused[] = {
+	{ "env_unknown_variable", "MXSEND_RELAYY", "smtp://r.example",
+	    "environment: unknown variable MXSEND_RELAYY" },
+	{ "env_lower_case_is_unknown", "MXSEND_relay", "smtp://r.example",
+	    "environment: unknown variable MXSEND_relay" },
+	{ "env_bad_value_names_variable", "MXSEND_TIMEOUT_CONNECT", "soon",
+	    "MXSEND_TIMEOUT_CONNECT: bad value for timeout_connect: 'soon' "
+	    DUR_HINT },
+	{ "env_bad_relay_masks_password", "MXSEND_RELAY",
+	    "smtp://u:hunter2@r.example:0",
+	    "MXSEND_RELAY: bad value for relay: 'smtp://u:***@r.example:0' "
+	    "(the port must be 1-65535)" },
+};
+
+ROW_PARAMETERS(config, env_refused, env_refused);
+
+ParameterizedTest(const size_t *row, config, env_refused)
 {
+	const char *name = env_refused[*row].name;
 	struct config c;
 	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
 
-	setenv("MXSEND_RELAYY", "smtp://r.example", 1);
+	setenv(env_refused[*row].var, env_refused[*row].value, 1);
 	config_init(&c);
-	cr_assert_eq(load(&c, path), -1);
-	cr_assert_str_eq(err, "environment: unknown variable MXSEND_RELAYY");
-	config_free(&c);
-	free(path);
-}
-
-Test(config, env_lower_case_is_unknown)
-{
-	struct config c;
-	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
-
-	setenv("MXSEND_relay", "smtp://r.example", 1);
-	config_init(&c);
-	cr_assert_eq(load(&c, path), -1);
-	cr_assert_str_eq(err, "environment: unknown variable MXSEND_relay");
-	config_free(&c);
-	free(path);
-}
-
-Test(config, env_bad_value_names_variable)
-{
-	struct config c;
-	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
-
-	setenv("MXSEND_TIMEOUT_CONNECT", "soon", 1);
-	config_init(&c);
-	cr_assert_eq(load(&c, path), -1);
-	cr_assert_str_eq(err, "MXSEND_TIMEOUT_CONNECT: bad value for "
-	    "timeout_connect: 'soon' (a duration such as 30, 5m, 2h)");
-	config_free(&c);
-	free(path);
-}
-
-Test(config, env_bad_relay_masks_password)
-{
-	struct config c;
-	char *path = tmpfile_with("mxsend.conf", "\n", 0644);
-
-	setenv("MXSEND_RELAY", "smtp://u:hunter2@r.example:0", 1);
-	config_init(&c);
-	cr_assert_eq(load(&c, path), -1);
-	cr_assert_str_eq(err, "MXSEND_RELAY: bad value for relay: "
-	    "'smtp://u:***@r.example:0' (the port must be 1-65535)");
+	cr_assert_eq(load(&c, path), -1, "%s: accepted", name);
+	cr_assert_str_eq(err, env_refused[*row].want, "%s: %s", name, err);
 	config_free(&c);
 	free(path);
 }

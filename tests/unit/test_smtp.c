@@ -26,7 +26,6 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +41,7 @@
 
 #include "intake.h"
 #include "message.h"
+#include "rows.h"
 #include "smtp.h"
 #include "spawn.h"
 #include "tls.h"
@@ -60,22 +60,6 @@ static struct smtp_rcpt	 rcpts[MAX_RCPTS];
 
 /* ------------------------------------------------------------ helpers */
 
-/* The contents of dir/rec/name (len in *lenp), or NULL if it is missing. */
-static char *
-slurp_len(const char *name, size_t *lenp)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/rec/%s", dir, name);
-	return file_read(path, lenp);
-}
-
-static char *
-slurp(const char *name)
-{
-	return slurp_len(name, NULL);
-}
-
 static int
 record_exists(const char *name)
 {
@@ -89,13 +73,7 @@ record_exists(const char *name)
 static char *
 wait_record(const char *name)
 {
-	long end = ms_now() + WAIT_MS;
-	char *s;
-
-	while ((s = slurp(name)) == NULL && ms_now() < end)
-		usleep(10000);
-	cr_assert(s != NULL, "no record %s", name);
-	return s;
+	return record_wait(dir, name, WAIT_MS);
 }
 
 /*
@@ -173,15 +151,6 @@ log_line(const char *log, const char *prefix, char *out, size_t outlen)
 	    "no \"%s\" line in the log:\n%s", prefix, log);
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
@@ -209,7 +178,7 @@ teardown(void)
 	}
 	buf_free(&tr);
 	if (dir[0] != '\0')
-		nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+		remove_tree(dir);
 }
 
 TestSuite(smtp_txn, .init = setup, .fini = teardown);
@@ -226,33 +195,21 @@ TestSuite(smtp_misc, .init = setup, .fini = teardown);
 static void
 start(const char *script, ...)
 {
-	static char bin[4096], spath[128], rpath[128];
-	const char *argv[32];
+	const char *args[32];
 	int argc = 0;
 	va_list ap;
 
-	snprintf(bin, sizeof(bin), "%s", support_path("fakesmtp"));
-	snprintf(spath, sizeof(spath), "%s/script", dir);
-	snprintf(rpath, sizeof(rpath), "%s/rec", dir);
-	write_file(spath, script);
-	argv[argc++] = bin;
-	argv[argc++] = "--listen";
-	argv[argc++] = "127.0.0.1:0";
-	argv[argc++] = "--script";
-	argv[argc++] = spath;
-	argv[argc++] = "--record";
-	argv[argc++] = rpath;
-	argv[argc++] = "--max-sessions";
-	argv[argc++] = "3";
-	argv[argc++] = "--lifetime";
-	argv[argc++] = "20";
+	args[argc++] = "--max-sessions";
+	args[argc++] = "3";
+	args[argc++] = "--lifetime";
+	args[argc++] = "20";
 	va_start(ap, script);
-	while (argc < 31 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+	while (argc < 31 && (args[argc] = va_arg(ap, const char *)) != NULL)
 		argc++;
 	va_end(ap);
-	argv[argc] = NULL;
-	cr_assert_eq(server_start(&srv, argv, 10), 0, "%s did not start",
-	    bin);
+	args[argc] = NULL;
+	cr_assert_eq(spawn_fakesmtp(&srv, dir, script, args), 0,
+	    "fakesmtp did not start");
 	cr_assert(srv.nl >= 1);
 }
 
@@ -396,19 +353,29 @@ assert_open_ok(const struct outcome *o)
 	    ST_ARGS(&o->st), tr.data);
 }
 
+/* st is ev at stage (code and enh too unless -1, NULL); who: for messages. */
+static void
+assert_status_as(const char *who, const struct smtp_status *st,
+    enum smtp_event ev, enum smtp_stage stage, int code, const char *enh)
+{
+	cr_assert_eq(st->ev, ev, "%swant %s at %s, got " ST_FMT "\n%s", who,
+	    smtp_event_name(ev), smtp_stage_name(stage), ST_ARGS(st),
+	    tr.data);
+	cr_assert_eq(st->stage, stage, "%swant %s at %s, got " ST_FMT, who,
+	    smtp_event_name(ev), smtp_stage_name(stage), ST_ARGS(st));
+	if (code >= 0)
+		cr_assert_eq(st->code, code, "%sgot " ST_FMT, who,
+		    ST_ARGS(st));
+	if (enh != NULL)
+		cr_assert_str_eq(st->enh, enh, "%sgot " ST_FMT, who,
+		    ST_ARGS(st));
+}
+
 static void
 assert_status(const struct smtp_status *st, enum smtp_event ev,
     enum smtp_stage stage, int code, const char *enh)
 {
-	cr_assert_eq(st->ev, ev, "want %s at %s, got " ST_FMT "\n%s",
-	    smtp_event_name(ev), smtp_stage_name(stage), ST_ARGS(st),
-	    tr.data);
-	cr_assert_eq(st->stage, stage, "want %s at %s, got " ST_FMT,
-	    smtp_event_name(ev), smtp_stage_name(stage), ST_ARGS(st));
-	if (code >= 0)
-		cr_assert_eq(st->code, code, "got " ST_FMT, ST_ARGS(st));
-	if (enh != NULL)
-		cr_assert_str_eq(st->enh, enh, "got " ST_FMT, ST_ARGS(st));
+	assert_status_as("", st, ev, stage, code, enh);
 }
 
 static void
@@ -438,7 +405,7 @@ assert_msg(int n, int m, const char *want, size_t len)
 	size_t glen;
 
 	snprintf(name, sizeof(name), "session-%d.msg-%d", n, m);
-	got = slurp_len(name, &glen);
+	got = record_read(dir, name, &glen);
 	cr_assert(got != NULL, "no %s", name);
 	cr_assert_eq(glen, len, "%s: %zu octets, want %zu", name, glen, len);
 	cr_assert(memcmp(got, want, len) == 0, "%s differs:\n%s\nwant:\n%s",
@@ -862,25 +829,91 @@ Test(smtp_greet, default_helo_is_our_address_literal)
 
 /* ------------------------------------------------------------ replies */
 
-Test(smtp_txn, mail_451_fails_every_recipient)
+/*
+ * A reply refusing the transaction at a stage: every recipient (a@, and
+ * b@ when there are two) fails with it and nothing is delivered.
+ */
+#define SECOND_NONE	0	/* one recipient */
+#define SECOND_SAME	1	/* b@ gets the same status */
+#define SECOND_NOT_OK	2	/* b@ is not delivered */
+
+static const struct stage_reply {
+	const char	*name;
+	const char	*script;
+	enum smtp_stage	 stage;
+	int		 code;
+	const char	*enh;
+	int		 second;	/* SECOND_* */
+	int		 usable;	/* after it; -1: not checked */
+	int		 wait_done;	/* for the session's end, then: */
+	int		 nmail;		/* MAIL lines; -1: any */
+	int		 no_body;	/* no message stored */
+} stage_replies[] = {
+	{ "mail_451_fails_every_recipient",
+	    "ext PIPELINING\nmail reply 451 4.3.0 Try later\n",
+	    SMTP_STAGE_MAIL, 451, "4.3.0", SECOND_SAME, -1, 1, -1, 1 },
+	/* A 452 to the first recipient is not retried in a new transaction. */
+	{ "first_recipient_452_no_loop", "ext PIPELINING\n"
+	    "rcpt reply 452 4.5.3 Too many recipients\n",
+	    SMTP_STAGE_RCPT, 452, "4.5.3", SECOND_SAME, -1, 1, 1, 1 },
+	/* 421: the server is closing; no further transaction on it. */
+	{ "mail_421_ends_the_session",
+	    "ext PIPELINING\nmail reply 421 4.3.2 Shutting down\n",
+	    SMTP_STAGE_MAIL, 421, "4.3.2", SECOND_SAME, 0, 0, -1, 0 },
+	{ "rcpt_421_ends_the_session",
+	    "ext PIPELINING\nrcpt reply 421 4.3.2 Shutting down\n",
+	    SMTP_STAGE_RCPT, 421, "4.3.2", SECOND_NOT_OK, 0, 0, -1, 1 },
+	{ "mail_552_too_big", "ext PIPELINING\next SIZE 1000000\n"
+	    "mail reply 552 5.3.4 too big\n",
+	    SMTP_STAGE_MAIL, 552, "5.3.4", SECOND_NONE, -1, 0, -1, 0 },
+	/* A refused message does not end the session. */
+	{ "end_of_data_554_data",
+	    "ext PIPELINING\neod reply 554 5.7.1 spam\n",
+	    SMTP_STAGE_EOD, 554, "5.7.1", SECOND_SAME, 1, 0, -1, 0 },
+	{ "end_of_data_554_bdat",
+	    "ext PIPELINING\next CHUNKING\neod reply 554 5.7.1 spam\n",
+	    SMTP_STAGE_EOD, 554, "5.7.1", SECOND_SAME, -1, 0, -1, 0 },
+};
+
+ROW_PARAMETERS(smtp_txn, stage_replies, stage_replies);
+
+ParameterizedTest(const size_t *row, smtp_txn, stage_replies)
 {
+	const struct stage_reply *r = &stage_replies[*row];
 	struct smtp_params p;
 	struct smtp_txn t;
 	struct outcome o;
+	char who[80], *log;
 
-	start("ext PIPELINING\nmail reply 451 4.3.0 Try later\n", NULL);
+	snprintf(who, sizeof(who), "%s: ", r->name);
+	start(r->script, NULL);
 	p_init(&p, srv.l[0].port);
-	txn_make(&t, default_msg(), "a@example.net", "b@example.net", NULL);
+	txn_make(&t, default_msg(), "a@example.net",
+	    r->second != SECOND_NONE ? "b@example.net" : NULL, NULL);
 	o = deliver(&p, &t);
 	assert_open_ok(&o);
-	cr_assert_eq(o.sent, 0, "%s", tr.data);
-	assert_status(&rcpts[0].st, SMTP_EV_REPLY, SMTP_STAGE_MAIL, 451,
-	    "4.3.0");
-	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_MAIL, 451,
-	    "4.3.0");
-	free(session_log(1));
-	cr_assert(!record_exists("session-1.msg-1"),
-	    "message content was sent after a refused MAIL");
+	cr_assert_eq(o.sent, 0, "%ssent %d\n%s", who, o.sent, tr.data);
+	assert_status_as(who, &rcpts[0].st, SMTP_EV_REPLY, r->stage, r->code,
+	    r->enh);
+	if (r->second == SECOND_SAME)
+		assert_status_as(who, &rcpts[1].st, SMTP_EV_REPLY, r->stage,
+		    r->code, r->enh);
+	if (r->second == SECOND_NOT_OK)
+		cr_assert_neq(rcpts[1].st.ev, SMTP_EV_OK, "%s" ST_FMT, who,
+		    ST_ARGS(&rcpts[1].st));
+	if (r->usable >= 0)
+		cr_assert_eq(!!o.usable, r->usable, "%susable %d", who,
+		    o.usable);
+	if (r->wait_done) {
+		log = session_log(1);
+		if (r->nmail >= 0)
+			cr_assert_eq(log_count(log, "MAIL"), r->nmail,
+			    "%sretried:\n%s", who, log);
+		free(log);
+	}
+	if (r->no_body)
+		cr_assert(!record_exists("session-1.msg-1"), "%smessage "
+		    "content was sent", who);
 }
 
 Test(smtp_txn, mixed_recipient_replies)
@@ -947,30 +980,6 @@ Test(smtp_txn, recipient_limit_splits_transactions)
 	free(env);
 }
 
-Test(smtp_txn, first_recipient_452_no_loop)
-{
-	struct smtp_params p;
-	struct smtp_txn t;
-	struct outcome o;
-	char *log;
-
-	start("ext PIPELINING\n"
-	    "rcpt reply 452 4.5.3 Too many recipients\n", NULL);
-	p_init(&p, srv.l[0].port);
-	txn_make(&t, default_msg(), "a@example.net", "b@example.net", NULL);
-	o = deliver(&p, &t);
-	assert_open_ok(&o);
-	cr_assert_eq(o.sent, 0, "%s", tr.data);
-	assert_status(&rcpts[0].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 452,
-	    "4.5.3");
-	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 452,
-	    "4.5.3");
-	log = session_log(1);
-	cr_assert_eq(log_count(log, "MAIL"), 1, "retried:\n%s", log);
-	cr_assert(!record_exists("session-1.msg-1"));
-	free(log);
-}
-
 Test(smtp_txn, size_limit_checked_before_mail)
 {
 	struct smtp_params p;
@@ -996,63 +1005,6 @@ Test(smtp_txn, size_limit_checked_before_mail)
 	log = session_log(1);
 	cr_assert_eq(log_count(log, "MAIL"), 0, "%s", log);
 	free(log);
-}
-
-/* 421: the server is closing; no further transaction on this session. */
-Test(smtp_txn, mail_421_ends_the_session)
-{
-	struct smtp_params p;
-	struct smtp_txn t;
-	struct outcome o;
-
-	start("ext PIPELINING\nmail reply 421 4.3.2 Shutting down\n", NULL);
-	p_init(&p, srv.l[0].port);
-	txn_make(&t, default_msg(), "a@example.net", "b@example.net", NULL);
-	o = deliver(&p, &t);
-	assert_open_ok(&o);
-	cr_assert_eq(o.sent, 0);
-	assert_status(&rcpts[0].st, SMTP_EV_REPLY, SMTP_STAGE_MAIL, 421,
-	    "4.3.2");
-	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_MAIL, 421,
-	    "4.3.2");
-	cr_assert_eq(o.usable, 0, "usable after 421");
-}
-
-Test(smtp_txn, rcpt_421_ends_the_session)
-{
-	struct smtp_params p;
-	struct smtp_txn t;
-	struct outcome o;
-
-	start("ext PIPELINING\nrcpt reply 421 4.3.2 Shutting down\n", NULL);
-	p_init(&p, srv.l[0].port);
-	txn_make(&t, default_msg(), "a@example.net", "b@example.net", NULL);
-	o = deliver(&p, &t);
-	assert_open_ok(&o);
-	cr_assert_eq(o.sent, 0);
-	assert_status(&rcpts[0].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 421,
-	    "4.3.2");
-	cr_assert_neq(rcpts[1].st.ev, SMTP_EV_OK, ST_FMT,
-	    ST_ARGS(&rcpts[1].st));
-	cr_assert_eq(o.usable, 0, "usable after 421");
-	cr_assert(!record_exists("session-1.msg-1"));
-}
-
-Test(smtp_txn, mail_552_too_big)
-{
-	struct smtp_params p;
-	struct smtp_txn t;
-	struct outcome o;
-
-	start("ext PIPELINING\next SIZE 1000000\n"
-	    "mail reply 552 5.3.4 too big\n", NULL);
-	p_init(&p, srv.l[0].port);
-	txn_make(&t, default_msg(), "a@example.net", NULL);
-	o = deliver(&p, &t);
-	assert_open_ok(&o);
-	cr_assert_eq(o.sent, 0);
-	assert_status(&rcpts[0].st, SMTP_EV_REPLY, SMTP_STAGE_MAIL, 552,
-	    "5.3.4");
 }
 
 Test(smtp_txn, dsn_parameters_when_offered)
@@ -1115,22 +1067,22 @@ Test(smtp_txn, dsn_parameters_dropped_without_dsn)
 
 Test(smtp_misc, xtext)
 {
+	static const char *const t[][2] = {
+		{ "abc+1", "abc+2B1" },
+		{ "a=b c", "a+3Db+20c" },
+		{ "caf\xc3\xa9", "caf+C3+A9" },
+		{ "", "" },
+	};
+	size_t i;
 	char *s;
 
-	s = xtext_encode("abc+1");
-	cr_assert_str_eq(s, "abc+2B1");
-	free(s);
-	s = xtext_encode("a=b c");
-	cr_assert_str_eq(s, "a+3Db+20c");
-	free(s);
-	s = xtext_encode("caf\xc3\xa9");
-	cr_assert_str_eq(s, "caf+C3+A9");
-	free(s);
-	s = xtext_encode("");
-	cr_assert_str_eq(s, "");
-	free(s);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		s = xtext_encode(t[i][0]);
+		cr_assert_str_eq(s, t[i][1], "'%s': '%s'", row_show(t[i][0]),
+		    s);
+		free(s);
+	}
 }
-
 #define UTF8_RCPT	"caf\xc3\xa9@example.net"
 
 Test(smtp_txn, smtputf8_recipient_without_smtputf8)
@@ -1198,186 +1150,99 @@ Test(smtp_txn, smtputf8_sender_without_smtputf8)
 	assert_no_mail_anywhere();
 }
 
-Test(smtp_txn, end_of_data_554_data)
-{
-	struct smtp_params p;
-	struct smtp_txn t;
-	struct outcome o;
-
-	start("ext PIPELINING\neod reply 554 5.7.1 spam\n", NULL);
-	p_init(&p, srv.l[0].port);
-	txn_make(&t, default_msg(), "a@example.net", "b@example.net", NULL);
-	o = deliver(&p, &t);
-	assert_open_ok(&o);
-	cr_assert_eq(o.sent, 0, "%s", tr.data);
-	assert_status(&rcpts[0].st, SMTP_EV_REPLY, SMTP_STAGE_EOD, 554,
-	    "5.7.1");
-	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_EOD, 554,
-	    "5.7.1");
-	cr_assert(o.usable, "a refused message should not end the session");
-}
-
-Test(smtp_txn, end_of_data_554_bdat)
-{
-	struct smtp_params p;
-	struct smtp_txn t;
-	struct outcome o;
-
-	start("ext PIPELINING\next CHUNKING\neod reply 554 5.7.1 spam\n",
-	    NULL);
-	p_init(&p, srv.l[0].port);
-	txn_make(&t, default_msg(), "a@example.net", "b@example.net", NULL);
-	o = deliver(&p, &t);
-	assert_open_ok(&o);
-	cr_assert_eq(o.sent, 0, "%s", tr.data);
-	assert_status(&rcpts[0].st, SMTP_EV_REPLY, SMTP_STAGE_EOD, 554,
-	    "5.7.1");
-	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_EOD, 554,
-	    "5.7.1");
-}
-
 /* ------------------------------------------------------------ faults */
 
+#define FAULT_MS	4000	/* timeout_command 2 s + 2 s */
+
 /*
- * Run one delivery against script and expect ev at stage, a temporary
- * failure of the session, within limit_ms.
+ * One delivery against script: ev at stage, a temporary failure of the
+ * session, within limit_ms.
  */
-static void
-fault(const char *script, enum smtp_event ev, enum smtp_stage stage,
-    long limit_ms, unsigned timeout_command, unsigned deadline_s)
+static const struct fault {
+	const char	*name;
+	const char	*script;
+	enum smtp_event	 ev;
+	enum smtp_stage	 stage;
+	long		 limit_ms;
+	unsigned	 timeout_command;
+	unsigned	 deadline_s;	/* 0: none */
+	int		 msg_arrived;	/* the server stored it */
+} faults[] = {
+	{ "close_at_greeting", "greeting close\n", SMTP_EV_BROKEN,
+	    SMTP_STAGE_GREETING, FAULT_MS, 2, 0, 0 },
+	{ "close_at_ehlo", "ehlo close\n", SMTP_EV_BROKEN, SMTP_STAGE_EHLO,
+	    FAULT_MS, 2, 0, 0 },
+	{ "close_at_mail", "mail close\n", SMTP_EV_BROKEN, SMTP_STAGE_MAIL,
+	    FAULT_MS, 2, 0, 0 },
+	{ "close_at_rcpt", "rcpt close\n", SMTP_EV_BROKEN, SMTP_STAGE_RCPT,
+	    FAULT_MS, 2, 0, 0 },
+	{ "close_at_data", "data close\n", SMTP_EV_BROKEN, SMTP_STAGE_DATA,
+	    FAULT_MS, 2, 0, 0 },
+	/* The message arrived and the reply never came: not delivered. */
+	{ "close_at_eod", "eod close\n", SMTP_EV_BROKEN, SMTP_STAGE_EOD,
+	    FAULT_MS, 2, 0, 1 },
+	{ "stall_at_greeting", "greeting stall 30\n", SMTP_EV_TIMEOUT,
+	    SMTP_STAGE_GREETING, FAULT_MS, 2, 0, 0 },
+	{ "stall_at_ehlo", "ehlo stall 30\n", SMTP_EV_TIMEOUT,
+	    SMTP_STAGE_EHLO, FAULT_MS, 2, 0, 0 },
+	{ "stall_at_mail", "mail stall 30\n", SMTP_EV_TIMEOUT,
+	    SMTP_STAGE_MAIL, FAULT_MS, 2, 0, 0 },
+	{ "stall_at_rcpt", "rcpt stall 30\n", SMTP_EV_TIMEOUT,
+	    SMTP_STAGE_RCPT, FAULT_MS, 2, 0, 0 },
+	{ "stall_at_data", "data stall 30\n", SMTP_EV_TIMEOUT,
+	    SMTP_STAGE_DATA, FAULT_MS, 2, 0, 0 },
+	/* timeout_data is 2 s too (p_init). */
+	{ "stall_at_eod", "eod stall 30\n", SMTP_EV_TIMEOUT, SMTP_STAGE_EOD,
+	    FAULT_MS, 2, 0, 0 },
+	{ "long_line_at_ehlo", "ehlo long 102400\n", SMTP_EV_BROKEN,
+	    SMTP_STAGE_EHLO, FAULT_MS, 2, 0, 0 },
+	{ "endless_reply_at_ehlo", "ehlo endless\n", SMTP_EV_BROKEN,
+	    SMTP_STAGE_EHLO, FAULT_MS, 2, 0, 0 },
+	{ "garbage_at_ehlo", "ehlo garbage 1024\n", SMTP_EV_BROKEN,
+	    SMTP_STAGE_EHLO, FAULT_MS, 2, 0, 0 },
+	{ "malformed_reply_at_mail", "mail reply 25 ok\n", SMTP_EV_BROKEN,
+	    SMTP_STAGE_MAIL, FAULT_MS, 2, 0, 0 },
+	/* The stage's time-out is 10 s; the run's deadline, 1 s, wins. */
+	{ "deadline_at_rcpt", "rcpt stall 30\n", SMTP_EV_DEADLINE,
+	    SMTP_STAGE_RCPT, 3000, 10, 1, 0 },
+};
+
+ROW_PARAMETERS(smtp_fault, faults, faults);
+
+ParameterizedTest(const size_t *row, smtp_fault, faults)
 {
+	const struct fault *f = &faults[*row];
 	struct smtp_params p;
 	struct smtp_txn t;
 	struct outcome o;
 	const struct smtp_status *st;
+	char who[80];
 
-	start(script, NULL);
+	snprintf(who, sizeof(who), "%s: ", f->name);
+	start(f->script, NULL);
 	p_init(&p, srv.l[0].port);
-	p.timeout_command = timeout_command;
-	if (deadline_s > 0)
-		net_deadline_set(&p.deadline, deadline_s);
+	p.timeout_command = f->timeout_command;
+	if (f->deadline_s > 0)
+		net_deadline_set(&p.deadline, f->deadline_s);
 	txn_make(&t, default_msg(), "a@example.net", NULL);
 	o = deliver(&p, &t);
-	if (stage <= SMTP_STAGE_EHLO) {
-		cr_assert_eq(o.open, -1, "smtp_open succeeded\n%s", tr.data);
+	if (f->stage <= SMTP_STAGE_EHLO) {
+		cr_assert_eq(o.open, -1, "%ssmtp_open succeeded\n%s", who,
+		    tr.data);
 		st = &o.st;
 	} else {
-		assert_open_ok(&o);
-		cr_assert_eq(o.sent, 0, "smtp_send returned %d\n%s", o.sent,
-		    tr.data);
-		cr_assert_eq(o.usable, 0, "session still usable after %s",
-		    smtp_event_name(ev));
+		cr_assert_eq(o.open, 0, "%ssmtp_open failed: " ST_FMT "\n%s",
+		    who, ST_ARGS(&o.st), tr.data);
+		cr_assert_eq(o.sent, 0, "%ssmtp_send returned %d\n%s", who,
+		    o.sent, tr.data);
+		cr_assert_eq(o.usable, 0, "%ssession still usable after %s",
+		    who, smtp_event_name(f->ev));
 		st = &rcpts[0].st;
 	}
-	assert_status(st, ev, stage, -1, NULL);
-	cr_assert_lt(o.ms, limit_ms, "took %ld ms", o.ms);
-}
-
-#define FAULT_MS	4000	/* timeout_command 2 s + 2 s */
-
-Test(smtp_fault, close_at_greeting)
-{
-	fault("greeting close\n", SMTP_EV_BROKEN, SMTP_STAGE_GREETING,
-	    FAULT_MS, 2, 0);
-}
-
-Test(smtp_fault, close_at_ehlo)
-{
-	fault("ehlo close\n", SMTP_EV_BROKEN, SMTP_STAGE_EHLO, FAULT_MS, 2,
-	    0);
-}
-
-Test(smtp_fault, close_at_mail)
-{
-	fault("mail close\n", SMTP_EV_BROKEN, SMTP_STAGE_MAIL, FAULT_MS, 2,
-	    0);
-}
-
-Test(smtp_fault, close_at_rcpt)
-{
-	fault("rcpt close\n", SMTP_EV_BROKEN, SMTP_STAGE_RCPT, FAULT_MS, 2,
-	    0);
-}
-
-Test(smtp_fault, close_at_data)
-{
-	fault("data close\n", SMTP_EV_BROKEN, SMTP_STAGE_DATA, FAULT_MS, 2,
-	    0);
-}
-
-Test(smtp_fault, close_at_eod)
-{
-	fault("eod close\n", SMTP_EV_BROKEN, SMTP_STAGE_EOD, FAULT_MS, 2, 0);
-	/* The message arrived and the reply never came: not delivered. */
-	assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
-}
-
-Test(smtp_fault, stall_at_greeting)
-{
-	fault("greeting stall 30\n", SMTP_EV_TIMEOUT, SMTP_STAGE_GREETING,
-	    FAULT_MS, 2, 0);
-}
-
-Test(smtp_fault, stall_at_ehlo)
-{
-	fault("ehlo stall 30\n", SMTP_EV_TIMEOUT, SMTP_STAGE_EHLO, FAULT_MS,
-	    2, 0);
-}
-
-Test(smtp_fault, stall_at_mail)
-{
-	fault("mail stall 30\n", SMTP_EV_TIMEOUT, SMTP_STAGE_MAIL, FAULT_MS,
-	    2, 0);
-}
-
-Test(smtp_fault, stall_at_rcpt)
-{
-	fault("rcpt stall 30\n", SMTP_EV_TIMEOUT, SMTP_STAGE_RCPT, FAULT_MS,
-	    2, 0);
-}
-
-Test(smtp_fault, stall_at_data)
-{
-	fault("data stall 30\n", SMTP_EV_TIMEOUT, SMTP_STAGE_DATA, FAULT_MS,
-	    2, 0);
-}
-
-Test(smtp_fault, stall_at_eod)
-{
-	/* timeout_data is 2 s too (p_init). */
-	fault("eod stall 30\n", SMTP_EV_TIMEOUT, SMTP_STAGE_EOD, FAULT_MS, 2,
-	    0);
-}
-
-Test(smtp_fault, long_line_at_ehlo)
-{
-	fault("ehlo long 102400\n", SMTP_EV_BROKEN, SMTP_STAGE_EHLO,
-	    FAULT_MS, 2, 0);
-}
-
-Test(smtp_fault, endless_reply_at_ehlo)
-{
-	fault("ehlo endless\n", SMTP_EV_BROKEN, SMTP_STAGE_EHLO, FAULT_MS, 2,
-	    0);
-}
-
-Test(smtp_fault, garbage_at_ehlo)
-{
-	fault("ehlo garbage 1024\n", SMTP_EV_BROKEN, SMTP_STAGE_EHLO,
-	    FAULT_MS, 2, 0);
-}
-
-Test(smtp_fault, malformed_reply_at_mail)
-{
-	fault("mail reply 25 ok\n", SMTP_EV_BROKEN, SMTP_STAGE_MAIL,
-	    FAULT_MS, 2, 0);
-}
-
-Test(smtp_fault, deadline_at_rcpt)
-{
-	/* The stage's time-out is 10 s; the run's deadline, 1 s, wins. */
-	fault("rcpt stall 30\n", SMTP_EV_DEADLINE, SMTP_STAGE_RCPT, 3000, 10,
-	    1);
+	assert_status_as(who, st, f->ev, f->stage, -1, NULL);
+	cr_assert_lt(o.ms, f->limit_ms, "%stook %ld ms", who, o.ms);
+	if (f->msg_arrived)
+		assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
 }
 
 Test(smtp_fault, connect_refused)
@@ -1613,70 +1478,64 @@ verified(const char *server, enum tls_verify v, const char *ca,
 	return deliver(&p, t);
 }
 
-Test(smtp_tls, verify_chain_system_trust_refuses_self_signed)
-{
-	struct smtp_txn t;
-	struct outcome o;
+#define PIN_NONE	0
+#define PIN_RIGHT	1	/* the certificate's */
+#define PIN_WRONG	2	/* one bit off */
 
-	make_cert();
-	o = verified("mx.test", TLS_VERIFY_CHAIN, NULL, NULL, &t);
-	cr_assert_eq(o.open, -1, "a self-signed certificate was trusted");
-	assert_status(&o.st, SMTP_EV_TLS, SMTP_STAGE_STARTTLS, -1, NULL);
-	assert_no_mail_anywhere();
-}
-
-Test(smtp_tls, verify_chain_with_ca_file)
-{
-	struct smtp_txn t;
-	struct outcome o;
-
-	make_cert();
-	o = verified("mx.test", TLS_VERIFY_CHAIN, cert, NULL, &t);
-	assert_all_delivered(&o, &t);
-	cr_assert_eq(o.tls_active, 1);
-	assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
-}
-
-Test(smtp_tls, verify_chain_wrong_name)
-{
-	struct smtp_txn t;
-	struct outcome o;
-
-	make_cert();
-	o = verified("other.test", TLS_VERIFY_CHAIN, cert, NULL, &t);
-	cr_assert_eq(o.open, -1, "a certificate for mx.test was accepted for "
-	    "other.test");
-	assert_status(&o.st, SMTP_EV_TLS, SMTP_STAGE_STARTTLS, -1, NULL);
-	assert_no_mail_anywhere();
-}
-
-Test(smtp_tls, verify_pin_matches)
-{
-	unsigned char pin[32];
-	struct smtp_txn t;
-	struct outcome o;
-
-	make_cert();
-	cert_pin(pin);
+/* STARTTLS required with a verification: the session goes on, or not. */
+static const struct verify_row {
+	const char	*name;
+	const char	*server;	/* the name verified */
+	enum tls_verify	 verify;
+	int		 ca;		/* the certificate as CA */
+	int		 pin;		/* PIN_* */
+	const char	*refused;	/* NULL: delivered; else why not */
+	int		 msg;		/* check the message stored */
+} verify_rows[] = {
+	{ "verify_chain_system_trust_refuses_self_signed", "mx.test",
+	    TLS_VERIFY_CHAIN, 0, PIN_NONE,
+	    "a self-signed certificate was trusted", 0 },
+	{ "verify_chain_with_ca_file", "mx.test", TLS_VERIFY_CHAIN, 1,
+	    PIN_NONE, NULL, 1 },
+	{ "verify_chain_wrong_name", "other.test", TLS_VERIFY_CHAIN, 1,
+	    PIN_NONE, "a certificate for mx.test was accepted for other.test",
+	    0 },
 	/* The pin alone decides: no CA, and a name the cert does not hold. */
-	o = verified("other.test", TLS_VERIFY_PIN, NULL, pin, &t);
-	assert_all_delivered(&o, &t);
-	cr_assert_eq(o.tls_active, 1);
-}
+	{ "verify_pin_matches", "other.test", TLS_VERIFY_PIN, 0, PIN_RIGHT,
+	    NULL, 0 },
+	{ "verify_pin_mismatch", "mx.test", TLS_VERIFY_PIN, 1, PIN_WRONG,
+	    "a wrong pin was accepted", 0 },
+};
 
-Test(smtp_tls, verify_pin_mismatch)
+ROW_PARAMETERS(smtp_tls, verify, verify_rows);
+
+ParameterizedTest(const size_t *row, smtp_tls, verify)
 {
+	const struct verify_row *r = &verify_rows[*row];
 	unsigned char pin[32];
 	struct smtp_txn t;
 	struct outcome o;
+	char who[80];
 
+	snprintf(who, sizeof(who), "%s: ", r->name);
 	make_cert();
-	cert_pin(pin);
-	pin[31] ^= 0x01;
-	o = verified("mx.test", TLS_VERIFY_PIN, cert, pin, &t);
-	cr_assert_eq(o.open, -1, "a wrong pin was accepted");
-	assert_status(&o.st, SMTP_EV_TLS, SMTP_STAGE_STARTTLS, -1, NULL);
-	assert_no_mail_anywhere();
+	if (r->pin != PIN_NONE)
+		cert_pin(pin);
+	if (r->pin == PIN_WRONG)
+		pin[31] ^= 0x01;
+	o = verified(r->server, r->verify, r->ca ? cert : NULL,
+	    r->pin != PIN_NONE ? pin : NULL, &t);
+	if (r->refused != NULL) {
+		cr_assert_eq(o.open, -1, "%s%s", who, r->refused);
+		assert_status_as(who, &o.st, SMTP_EV_TLS,
+		    SMTP_STAGE_STARTTLS, -1, NULL);
+		assert_no_mail_anywhere();
+		return;
+	}
+	assert_all_delivered(&o, &t);
+	cr_assert_eq(o.tls_active, 1, "%sno TLS", who);
+	if (r->msg)
+		assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
 }
 
 Test(smtp_tls, implicit_tls)

@@ -232,6 +232,19 @@ spawn_fakesmtp(struct server *s, const char *dir, const char *script,
 	return server_start(s, argv, SPAWN_READY_S);
 }
 
+int
+spawn_fakesmtp_va(struct server *s, const char *dir, const char *script,
+    const char *const args[], va_list ap)
+{
+	const char *all[40];
+	int n = 0;
+
+	add_args(all, &n, 40, args);
+	while ((all[n] = va_arg(ap, const char *)) != NULL)
+		cr_assert_lt(++n, 39, "too many server arguments");
+	return spawn_fakesmtp(s, dir, script, all);
+}
+
 char *
 record_read(const char *dir, const char *name, size_t *lenp)
 {

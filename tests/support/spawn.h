@@ -7,6 +7,7 @@
 #ifndef MXSEND_TEST_SPAWN_H
 #define MXSEND_TEST_SPAWN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -69,6 +70,10 @@ int	 server_run(const char *const argv[], const char *errpath, long ms);
  */
 int	 spawn_fakesmtp(struct server *, const char *dir, const char *script,
 	    const char *const args[]);
+
+/* The same with args, then the NULL-terminated arguments of ap. */
+int	 spawn_fakesmtp_va(struct server *, const char *dir,
+	    const char *script, const char *const args[], va_list ap);
 
 /*
  * What that fakesmtp recorded as dir/rec/name, read whole (length in

@@ -110,19 +110,14 @@ TestSuite(fakesmtp, .init = setup, .fini = teardown, .timeout = 60);
 static void
 start(const char *script, ...)
 {
-	const char *args[32];
-	int argc = 0, i;
+	static const char *const args[] = { "--lifetime", "30", NULL };
 	va_list ap;
+	int rc, i;
 
-	args[argc++] = "--lifetime";
-	args[argc++] = "30";
 	va_start(ap, script);
-	while (argc < 31 && (args[argc] = va_arg(ap, const char *)) != NULL)
-		argc++;
+	rc = spawn_fakesmtp_va(&srv, dir, script, args, ap);
 	va_end(ap);
-	args[argc] = NULL;
-	cr_assert_eq(spawn_fakesmtp(&srv, dir, script, args), 0,
-	    "no ready line from fakesmtp");
+	cr_assert_eq(rc, 0, "no ready line from fakesmtp");
 	cr_assert_eq(srv.nbad, 0, "%s", srv.bad);
 	for (i = 0; i < srv.nl; i++)
 		cr_assert_eq(srv.l[i].pid, srv.pid);

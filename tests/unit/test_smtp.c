@@ -195,21 +195,15 @@ TestSuite(smtp_misc, .init = setup, .fini = teardown);
 static void
 start(const char *script, ...)
 {
-	const char *args[32];
-	int argc = 0;
+	static const char *const args[] = { "--max-sessions", "3",
+	    "--lifetime", "20", NULL };
 	va_list ap;
+	int rc;
 
-	args[argc++] = "--max-sessions";
-	args[argc++] = "3";
-	args[argc++] = "--lifetime";
-	args[argc++] = "20";
 	va_start(ap, script);
-	while (argc < 31 && (args[argc] = va_arg(ap, const char *)) != NULL)
-		argc++;
+	rc = spawn_fakesmtp_va(&srv, dir, script, args, ap);
 	va_end(ap);
-	args[argc] = NULL;
-	cr_assert_eq(spawn_fakesmtp(&srv, dir, script, args), 0,
-	    "fakesmtp did not start");
+	cr_assert_eq(rc, 0, "fakesmtp did not start");
 	cr_assert(srv.nl >= 1);
 }
 

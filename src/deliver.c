@@ -653,7 +653,8 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n)
 	if (!relay->resolved)
 		relay_resolve(relay);
 	if (relay->naddrs == 0) {
-		p = policy_exhausted(ROUTE_RELAY, 0, NULL);
+		/* The relay's name is a DNS lookup like any other (-bv too). */
+		p = policy_dns(DNS_TEMPFAIL);
 		for (k = 0; k < n; k++)
 			apply(job, ids[k], &p, policy_dsn(NULL, &p, dsn),
 			    relay->resolve_err, NULL);

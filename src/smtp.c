@@ -827,14 +827,6 @@ notify_param(struct buf *cmd, int notify)
 		buf_printf(cmd, "%sDELAY", sep);
 }
 
-static int
-ascii_only(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return 0;
-	return 1;
-}
 
 static char *
 mail_cmd(const struct txn_run *run)
@@ -879,7 +871,7 @@ rcpt_cmd(const struct smtp_session *s, const struct smtp_rcpt *rcpt)
 			notify_param(&cmd, rcpt->notify);
 		/* RFC 3461 §4.2; a UTF-8 ORCPT would need RFC 6533. */
 		if (rcpt->orcpt != NULL && rcpt->orcpt[0] != '\0' &&
-		    ascii_only(rcpt->orcpt)) {
+		    !has_8bit(rcpt->orcpt, strlen(rcpt->orcpt))) {
 			xtext = xtext_encode(rcpt->orcpt);
 			buf_printf(&cmd, " ORCPT=rfc822;%s", xtext);
 			free(xtext);

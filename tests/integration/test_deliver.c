@@ -971,6 +971,27 @@ Test(deliver, relay_rcpt_450_is_deferred)
 	assert_deferred("u@a.test", "450 4.2.0 Mailbox busy");
 }
 
+/*
+ * A relay whose name gives no address is a DNS failure like any other,
+ * 4.4.3, as -bv says it is (test_verify). The relay is [::1] under
+ * address_family ipv4: getaddrinfo() refuses it without a query.
+ */
+Test(deliver, unresolvable_relay_is_a_dns_deferral_as_bv_says)
+{
+	const char *argv[] = { "sendmail", "-bv", "u@a.test", NULL };
+
+	env_set("MXSEND_RELAY=smtp://[::1]:25");
+	env_set("MXSEND_RELAY_TLS=off");
+	env_set("MXSEND_ADDRESS_FAMILY=ipv4");
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", "(4.4.3)");
+	run_result_free(&res);
+	cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env_list(), 30, &res), 0);
+	cr_assert(strstr(res.out, "deferred") != NULL && strstr(res.out,
+	    "(4.4.3)") != NULL, "-bv disagrees: %s%s", res.out, ev());
+}
+
 Test(deliver, relay_rcpt_550_is_67)
 {
 	start_relay("rcpt reply 550 5.1.1 No such user\n", RELAY_PLAIN);

@@ -85,7 +85,7 @@ ready_line(struct server *s, const char *line)
 	memset(&l, 0, sizeof(l));
 	if (sscanf(line, "ready %63s %u pid %d", l.addr, &l.port, &pid) != 3) {
 		if (s->nbad++ == 0)
-			snprintf(s->bad, sizeof(s->bad), "%s", line);
+			snprintf(s->bad, sizeof(s->bad), "%.120s", line);
 		return;
 	}
 	l.pid = (pid_t)pid;

@@ -3,7 +3,7 @@
  * '#' comments, continuation lines starting with white space, names
  * matched case-insensitively. Targets are kept as written; kinds that
  * mxsend never executes ("|command", "/file", ":include:") are flagged so
- * that envelope.c can refuse them for that recipient (SPEC §3: 69).
+ * that envelope.c can refuse them for that recipient (SPEC §3).
  */
 #ifndef MXSEND_ALIASES_H
 #define MXSEND_ALIASES_H

@@ -100,7 +100,7 @@ void	 envelope_free(struct envelope *);
 /*
  * Work out the sender: -f/-r (validated: "" and "<>" are the null sender;
  * no CR/LF), else the sender key, else login@default_domain. Returns 0,
- * or -1 with err (a bad -f is a usage error, exit 64).
+ * or -1 with err (a bad -f is a usage error).
  */
 int	 envelope_set_sender(struct envelope *, const char *opt_sender,
 	    const struct config *, const char *default_domain, const char *login,

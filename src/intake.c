@@ -36,7 +36,7 @@
 #define CHUNK		(64 * 1024)
 #define LINE_LIMIT	998
 #define FIELDS_MAX	10000
-#define INDEX_FACTOR	4	/* intake_index(): bounds intake cannot reach */
+#define SCAN_FACTOR	4	/* intake_index(): bounds intake cannot reach */
 
 enum lclass {
 	L_NONE,		/* not yet known: too little of the line seen */
@@ -574,8 +574,8 @@ intake_index(struct message *msg, char *err, size_t errlen)
 	in->scan = 1;
 	in->first = 0;		/* a "From " line here is the message's */
 	in->ignore_dots = 1;
-	in->fields_max = (size_t)FIELDS_MAX * INDEX_FACTOR;
-	in->header_max = (size_t)INTAKE_HEADER_MAX * INDEX_FACTOR;
+	in->fields_max = (size_t)FIELDS_MAX * SCAN_FACTOR;
+	in->header_max = (size_t)INTAKE_HEADER_MAX * SCAN_FACTOR;
 	ibuf = xmalloc(CHUNK);
 	for (;;) {
 		r = pread(msg->fd, ibuf, CHUNK, in->inpos);

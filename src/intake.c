@@ -136,12 +136,8 @@ emit(struct intake *in, const char *p, size_t n)
 	if (in->scan || in->too_large)
 		return;
 	while (n > 0 && in->werr == 0) {
-		size_t k = CHUNK - in->olen;
+		size_t k = fill_upto(in->out, &in->olen, CHUNK, p, n);
 
-		if (k > n)
-			k = n;
-		memcpy(in->out + in->olen, p, k);
-		in->olen += k;
 		p += k;
 		n -= k;
 		if (in->olen == CHUNK)

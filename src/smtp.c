@@ -710,11 +710,8 @@ body_out(struct body *body, const char *p, size_t n)
 				return 1;
 			body->len = 0;
 		}
-		room = sizeof(body->buf) - body->len;
-		if (room > n)
-			room = n;
-		memcpy(body->buf + body->len, p, room);
-		body->len += room;
+		room = fill_upto(body->buf, &body->len, sizeof(body->buf), p,
+		    n);
 		p += room;
 		n -= room;
 	}

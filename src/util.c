@@ -301,6 +301,18 @@ say(const char *fmt, ...)
 	(void)write_all(STDERR_FILENO, line, (size_t)n);
 }
 
+size_t
+fill_upto(char *dst, size_t *len, size_t cap, const char *src, size_t n)
+{
+	size_t	 room = cap - *len;
+
+	if (room > n)
+		room = n;
+	memcpy(dst + *len, src, room);
+	*len += room;
+	return room;
+}
+
 int
 write_all(int fd, const void *p, size_t n)
 {

@@ -79,6 +79,13 @@ int	 tmpfile_open(int dirfd);
  */
 void	 say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Copy as much of src[0..n) as fits after dst[0..*len) in cap octets,
+ * advancing *len; returns how much (a fixed output buffer's fill step).
+ */
+size_t	 fill_upto(char *dst, size_t *len, size_t cap, const char *src,
+	    size_t n);
+
 /* Write all of buf to fd, retrying on EINTR and short writes; -1 on error. */
 int	 write_all(int, const void *, size_t);
 

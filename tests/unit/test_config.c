@@ -108,6 +108,9 @@ load(struct config *c, const char *path)
 	return config_load(c, NULL, err, sizeof(err));
 }
 
+static char tmpdirs[16][32];
+static size_t ntmpdirs;
+
 /* A file in a fresh temporary directory, with mode; returns its path. */
 static char *
 tmpfile_with(const char *name, const char *content, mode_t mode)
@@ -117,6 +120,8 @@ tmpfile_with(const char *name, const char *content, mode_t mode)
 	int fd;
 
 	cr_assert_not_null(mkdtemp(dir));
+	cr_assert(ntmpdirs < sizeof(tmpdirs) / sizeof(tmpdirs[0]));
+	snprintf(tmpdirs[ntmpdirs++], sizeof(tmpdirs[0]), "%s", dir);
 	path = xasprintf("%s/%s", dir, name);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	cr_assert(fd >= 0);
@@ -125,6 +130,20 @@ tmpfile_with(const char *name, const char *content, mode_t mode)
 	cr_assert_eq(fchmod(fd, mode), 0);
 	close(fd);
 	return path;
+}
+
+/* The directories tmpfile_with() made in this test, removed after it. */
+static void
+remove_tmpdirs(void)
+{
+	char cmd[64];
+	size_t i;
+
+	for (i = 0; i < ntmpdirs; i++) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%.31s'", tmpdirs[i]);
+		(void)system(cmd);
+	}
+	ntmpdirs = 0;
 }
 
 /* Every MXSEND_ variable the test runner may have inherited. */
@@ -146,7 +165,7 @@ clean_env(void)
 	}
 }
 
-TestSuite(config, .init = clean_env);
+TestSuite(config, .init = clean_env, .fini = remove_tmpdirs);
 
 /* ---------------------------------------------------------- defaults */
 

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -143,7 +144,7 @@ net_connect(struct conn *c, const struct dns_addr *addr, uint16_t port,
 	const void		*ip;
 	enum net_status		 st;
 	int64_t			 end;
-	int			 soerr;
+	int			 soerr, one = 1;
 
 	end = net_stage_end(timeout);
 	c->fd = -1;
@@ -186,6 +187,17 @@ net_connect(struct conn *c, const struct dns_addr *addr, uint16_t port,
 	    SOCK_CLOEXEC, 0);
 	if (c->fd == -1)
 		return fail(c, NET_ERROR, "connect to", strerror(errno));
+	/*
+	 * SPEC §6: every flight is written whole, so Nagle's algorithm can
+	 * only delay it: a short write (GnuTLS's 6-byte ChangeCipherSpec, a
+	 * body after its command) would wait for the peer's delayed ACK, up
+	 * to 40 ms per turn. Set before connecting, so the handshake has it.
+	 */
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == -1) {
+		st = fail(c, NET_ERROR, "connect to", strerror(errno));
+		goto bad;
+	}
 	if (connect(c->fd, (struct sockaddr *)&ss, sl) == 0)
 		return NET_OK;
 	/* After EINTR the connection still completes in the background. */

@@ -600,6 +600,45 @@ Test(net_connect, ipv4_ok)
 	cr_assert(s.accepted);
 }
 
+/*
+ * SPEC §6: no write may wait for the peer's delayed ACK (the pipelined
+ * flight, the TLS handshake's short records), so Nagle is off on every
+ * SMTP socket, both families, before the first byte goes out.
+ */
+static void
+nodelay(int family)
+{
+	struct srv	 s;
+	struct conn	 c;
+	socklen_t	 sl;
+	int		 on = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.data = "220 ready\r\n";
+	s.datalen = strlen(s.data);
+	srv_start(&s, family, fn_send_hold, 0);
+	client(&c, &s, 2);
+	sl = sizeof(on);
+	cr_assert(getsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &on, &sl) == 0,
+	    "getsockopt: %s", strerror(errno));
+	cr_assert_neq(on, 0, "TCP_NODELAY is not set");
+	expect_line(&c, "220 ready", 512);
+	net_close(&c);
+	srv_stop(&s);
+}
+
+Test(net_connect, nodelay_ipv4)
+{
+	nodelay(AF_INET);
+}
+
+Test(net_connect, nodelay_ipv6)
+{
+	if (!have_ipv6())
+		cr_skip_test("no ::1 on this host");
+	nodelay(AF_INET6);
+}
+
 Test(net_connect, ipv6_ok)
 {
 	struct srv	 s;

@@ -151,6 +151,7 @@ net_connect(struct conn *c, const struct dns_addr *addr, uint16_t port,
 	c->tls = NULL;
 	c->rpos = c->rlen = 0;
 	c->err[0] = '\0';
+	c->nwrites = 0;
 	c->port = port;
 	c->peer[0] = '\0';
 	if (deadline != NULL)
@@ -238,6 +239,7 @@ net_write(struct conn *c, const void *p, size_t n, unsigned timeout)
 	while (off < n) {
 		again = 0;
 		want_write = 1;
+		c->nwrites++;
 		if (c->tls != NULL) {
 			w = tls_write(c->tls, s + off, n - off, &again,
 			    &want_write, why, sizeof(why));

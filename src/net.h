@@ -39,6 +39,8 @@ struct conn {
 	char		 peer[80];	/* "192.0.2.1" or "2001:db8::1" */
 	uint16_t	 port;
 	char		 err[256];	/* reason for the last failure */
+	unsigned long	 nwrites;	/* send(2)s or TLS writes made: each
+					   flight should cost one (tests) */
 };
 
 /*

@@ -561,7 +561,7 @@ quit_and_close(struct smtp_session *s)
 	static const char quit[] = "QUIT\r\n";
 
 	if (s->conn.fd != -1) {
-		if (!s->broken) {
+		if (!s->broken && !s->quit_sent) {
 			transcript(s, '>', "QUIT", 4);
 			/* Never waited for; a 1 s write is plenty. */
 			(void)net_write(&s->conn, quit, sizeof(quit) - 1, 1);
@@ -610,6 +610,7 @@ session_start(struct smtp_session *s, int allow_tls, struct smtp_status *st)
 	enum start_result	 result;
 
 	s->broken = 0;
+	s->quit_sent = 0;
 	s->tls_active = 0;
 	s->authenticated = 0;
 	s->need_rset = 0;
@@ -672,7 +673,7 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
 int
 smtp_usable(const struct smtp_session *s)
 {
-	return s->open && !s->broken && s->conn.fd != -1;
+	return s->open && !s->broken && !s->quit_sent && s->conn.fd != -1;
 }
 
 void
@@ -746,12 +747,15 @@ body_put(void *ctx, const char *p, size_t n)
 
 /*
  * Stream the message (with DATA: dot-stuffed and terminated; with BDAT:
- * exactly run->size octets). Returns 0, or -1 with run->fail set; the
- * session is then broken, since the server is in the middle of the
- * message.
+ * exactly run->size octets), after the commands still in run->out and
+ * followed by QUIT when quit is set, all in one write when they fit
+ * BODY_BUF: a flight split in two would leave its second part waiting
+ * for the peer's ACK of the first (SPEC §6). Returns 0, or -1 with
+ * run->fail set; the session is then broken, since the server is in the
+ * middle of the message.
  */
 static int
-send_body(struct txn_run *run, int stuff)
+send_body(struct txn_run *run, int stuff, int quit)
 {
 	struct smtp_session *s = run->session;
 	struct smtp_status *st = &run->fail;
@@ -764,7 +768,11 @@ send_body(struct txn_run *run, int stuff)
 	body->stuff = stuff;
 	body->bol = 1;
 	body->ns = NET_OK;
-	rc = msg_stream(run->txn->msg, run->txn->msg_flags, body_put, body);
+	rc = body_out(body, run->out.data, run->out.len);
+	buf_reset(&run->out);
+	if (rc == 0)
+		rc = msg_stream(run->txn->msg, run->txn->msg_flags, body_put,
+		    body);
 	saved_errno = errno;
 	if (rc == 0 && stuff) {
 		if (body->count > 0 && body->last != '\n')
@@ -772,6 +780,8 @@ send_body(struct txn_run *run, int stuff)
 		if (rc == 0)
 			rc = body_out(body, ".\r\n", 3);
 	}
+	if (rc == 0 && quit)
+		rc = body_out(body, "QUIT\r\n", 6);
 	if (rc == 0 && body->len > 0) {
 		body->ns = net_write(&s->conn, body->buf, body->len,
 		    s->p.timeout_data);
@@ -795,6 +805,10 @@ send_body(struct txn_run *run, int stuff)
 		snprintf(note, sizeof(note), "(message: %lld octets)",
 		    (long long)body->count);
 		transcript(s, '>', note, strlen(note));
+		if (quit) {
+			transcript(s, '>', "QUIT", 4);
+			s->quit_sent = 1;
+		}
 	}
 	free(body);
 	return rc == 0 ? 0 : -1;
@@ -1023,7 +1037,25 @@ send_envelope(struct txn_run *run)
 	return TXN_ENVELOPE_SENT;
 }
 
-/* RFC 3030: "BDAT size LAST" and the body, after the envelope's flight. */
+/*
+ * Whether QUIT may join the message's flight: the caller closes next, and
+ * RFC 2920 §3.1 lets QUIT end a group that the content begins. Only when
+ * the whole batch went in one flight of at most SMTP_FLIGHT_RCPTS, which
+ * RFC 5321 §4.5.3.1.8 obliges a server to accept in one transaction: a
+ * recipient limit that would need another transaction is then not
+ * expected (if one comes anyway, those recipients keep their 4xx).
+ */
+static int
+quit_in_flight(const struct txn_run *run)
+{
+	return run->txn->last && run->nbatch <= SMTP_FLIGHT_RCPTS &&
+	    (run->session->caps.ext & EXT_PIPELINING);
+}
+
+/*
+ * RFC 3030: "BDAT size LAST" and the body in the envelope's flight (with
+ * QUIT too when the session ends here).
+ */
 static enum txn_step
 body_by_bdat(struct txn_run *run)
 {
@@ -1032,8 +1064,7 @@ body_by_bdat(struct txn_run *run)
 
 	snprintf(bdat, sizeof(bdat), "BDAT %lld LAST", (long long)run->size);
 	queue_cmd(s, &run->out, bdat, NULL, &run->fail, SMTP_STAGE_EOD);
-	if (flush(s, &run->out, SMTP_STAGE_EOD, &run->fail) == -1 ||
-	    send_body(run, 0) == -1 ||
+	if (send_body(run, 0, quit_in_flight(run)) == -1 ||
 	    read_envelope(run, run->nbatch) == -1 ||
 	    read_reply(s, SMTP_STAGE_EOD, s->p.timeout_data, 0,
 	    &run->fail) == -1)
@@ -1074,7 +1105,7 @@ body_by_data(struct txn_run *run)
 			return TXN_BROKEN;
 		return TXN_REFUSED;
 	}
-	if (send_body(run, 1) == -1 ||
+	if (send_body(run, 1, quit_in_flight(run)) == -1 ||
 	    read_reply(s, SMTP_STAGE_EOD, s->p.timeout_data, 0,
 	    &run->fail) == -1)
 		return TXN_BROKEN;
@@ -1320,6 +1351,9 @@ smtp_send(struct smtp_session *s, struct smtp_txn *t)
 		if ((ndelivered = one_txn(&run)) <= 0)
 			break;
 		delivered += ndelivered;
+		/* Held back by a limit after QUIT went: they keep their 4xx. */
+		if (s->quit_sent)
+			break;
 	}
 	/* Recipients never reached (a broken session) share its status. */
 	for (i = 0; i < t->nrcpts; i++)

@@ -119,6 +119,7 @@ struct smtp_session {
 	int		 authenticated;
 	int		 need_rset;	/* a transaction was left half done */
 	int		 broken;	/* no more commands can be sent */
+	int		 quit_sent;	/* QUIT went with the last flight */
 	char		 tls_info[128];	/* "TLSv1.3 ..." when tls_active */
 	struct reply	 reply;		/* scratch */
 	char		*line;		/* scratch, SMTP_LINE_MAX */
@@ -158,6 +159,10 @@ struct smtp_txn {
 	int		 msg_flags;	/* for msg_stream() */
 	struct smtp_rcpt *rcpts;
 	size_t		 nrcpts;
+	int		 last;		/* smtp_close() follows: with PIPELINING
+					   QUIT joins the message's flight
+					   (SPEC §6); once it went, the
+					   session is no longer usable */
 	struct smtp_status st;		/* out: the transaction as a whole
 					   (last MAIL / end-of-data result) */
 	unsigned	 ntxn;		/* out: transactions used (452) */

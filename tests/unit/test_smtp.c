@@ -940,6 +940,176 @@ Test(smtp_txn, mixed_recipient_replies)
 	assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
 }
 
+/*
+ * One transaction on a session of its own, counting the writes it cost:
+ * *writes those of smtp_send() alone, *closing those of smtp_close().
+ */
+static void
+counted(const char *script, int last, struct smtp_txn *t,
+    unsigned long *writes, unsigned long *closing)
+{
+	struct smtp_params p;
+	struct smtp_session s;
+	struct smtp_status st;
+	unsigned long w0;
+
+	start(script, NULL);
+	p_init(&p, srv.l[0].port);
+	txn_make(t, default_msg(), "a@example.net", "b@example.net", NULL);
+	t->last = last;
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(smtp_open(&s, &p, &st), 0, ST_FMT, ST_ARGS(&st));
+	w0 = s.conn.nwrites;
+	cr_assert_eq(smtp_send(&s, t), 2, "%s", tr.data);
+	*writes = s.conn.nwrites - w0;
+	w0 = s.conn.nwrites;
+	if (!last)
+		cr_assert(smtp_usable(&s));
+	smtp_close(&s);
+	/* smtp_close() cleared the connection; its writes were counted. */
+	*closing = s.conn.nwrites - w0;
+}
+
+/*
+ * SPEC §6: with PIPELINING and CHUNKING the envelope, "BDAT n LAST" and
+ * the chunk leave in one write; a body written after its command would
+ * wait for the peer's ACK of the first segment on a real network.
+ */
+Test(smtp_txn, chunking_flight_is_one_write)
+{
+	struct smtp_txn t;
+	unsigned long writes, closing;
+	char *log;
+	int b;
+
+	counted("ext PIPELINING\next CHUNKING\n", 0, &t, &writes, &closing);
+	cr_assert_eq(writes, 1, "the flight took %lu writes\n%s", writes,
+	    tr.data);
+	cr_assert_eq(closing, 1, "QUIT took %lu writes", closing);
+	log = session_log(1);
+	b = log_find(log, "MAIL FROM:", 0, NULL, 0);
+	cr_assert(b > 0, "%s", log);
+	cr_assert_eq(log_find(log, "BDAT ", 0, NULL, 0), b, "%s", log);
+	/* Not the last transaction: QUIT waited for the BDAT reply. */
+	cr_assert_gt(log_find(log, "QUIT", 0, NULL, 0), b, "%s", log);
+	assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
+	free(log);
+}
+
+/*
+ * The session's last transaction: QUIT joins the BDAT flight (SPEC §6),
+ * arriving in the same batch as the envelope and the chunk, and nothing
+ * is written after it.
+ */
+Test(smtp_txn, last_chunking_flight_carries_quit)
+{
+	struct smtp_txn t;
+	unsigned long writes, closing;
+	char *log, *done;
+	int b;
+
+	counted("ext PIPELINING\next CHUNKING\n", 1, &t, &writes, &closing);
+	assert_status(&t.st, SMTP_EV_OK, SMTP_STAGE_EOD, -1, NULL);
+	assert_delivered(&rcpts[0]);
+	assert_delivered(&rcpts[1]);
+	cr_assert_eq(writes, 1, "the flight took %lu writes\n%s", writes,
+	    tr.data);
+	cr_assert_eq(closing, 0, "smtp_close() wrote %lu times", closing);
+	log = session_log(1);
+	b = log_find(log, "MAIL FROM:", 0, NULL, 0);
+	cr_assert(b > 0, "%s", log);
+	cr_assert_eq(log_find(log, "BDAT ", 0, NULL, 0), b, "%s", log);
+	cr_assert_eq(log_find(log, "QUIT", 0, NULL, 0), b, "%s", log);
+	cr_assert_eq(log_count(log, "QUIT"), 1, "%s", log);
+	done = session_done(1);
+	cr_assert_str_eq(done, "quit\n");
+	free(done);
+	assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
+	/* The transcript keeps the order of the wire. */
+	assert_contains(tr.data, " octets)\n> QUIT\n< 250", "transcript");
+	free(log);
+}
+
+/* PIPELINING without CHUNKING: the envelope, then body and "." whole. */
+Test(smtp_txn, data_flights_are_one_write_each)
+{
+	struct smtp_txn t;
+	unsigned long writes, closing;
+	char *log;
+
+	counted("ext PIPELINING\n", 0, &t, &writes, &closing);
+	cr_assert_eq(writes, 2, "the transaction took %lu writes\n%s", writes,
+	    tr.data);
+	cr_assert_eq(closing, 1);
+	log = session_log(1);
+	cr_assert_gt(log_find(log, "QUIT", 0, NULL, 0),
+	    log_find(log, ".", 0, NULL, 0), "%s", log);
+	free(log);
+}
+
+/* RFC 2920 §3.1: the message content may begin a group that QUIT ends. */
+Test(smtp_txn, last_data_body_carries_quit)
+{
+	struct smtp_txn t;
+	unsigned long writes, closing;
+	char *log;
+	int b;
+
+	counted("ext PIPELINING\n", 1, &t, &writes, &closing);
+	assert_delivered(&rcpts[0]);
+	cr_assert_eq(writes, 2, "the transaction took %lu writes\n%s", writes,
+	    tr.data);
+	cr_assert_eq(closing, 0, "smtp_close() wrote %lu times", closing);
+	log = session_log(1);
+	b = log_find(log, ".", 0, NULL, 0);
+	cr_assert(b > 0, "%s", log);
+	cr_assert_eq(log_find(log, "QUIT", 0, NULL, 0), b, "%s", log);
+	free(log);
+}
+
+/* Without PIPELINING nothing may follow the end of data unanswered. */
+Test(smtp_txn, last_lockstep_quit_after_reply)
+{
+	struct smtp_txn t;
+	unsigned long writes, closing;
+	char *log;
+
+	counted("ext CHUNKING\n", 1, &t, &writes, &closing);
+	assert_delivered(&rcpts[0]);
+	cr_assert_eq(closing, 1);
+	log = session_log(1);
+	cr_assert_gt(log_find(log, "QUIT", 0, NULL, 0),
+	    log_find(log, "BDAT ", 0, NULL, 0), "%s", log);
+	free(log);
+}
+
+/*
+ * A server that limits recipients below RFC 5321's 100 when QUIT has
+ * already gone: those held back keep their 452, a deferral, and no
+ * second transaction is tried on a session that is ending.
+ */
+Test(smtp_txn, last_flight_recipient_limit_defers_the_rest)
+{
+	struct smtp_params p;
+	struct smtp_txn t;
+	struct outcome o;
+
+	start("ext PIPELINING\next CHUNKING\n"
+	    "rcpt after=1 reply 452 4.5.3 Too many recipients\n", NULL);
+	p_init(&p, srv.l[0].port);
+	txn_make(&t, default_msg(), "r1@example.net", "r2@example.net", NULL);
+	t.last = 1;
+	o = deliver(&p, &t);
+	assert_open_ok(&o);
+	cr_assert_eq(o.sent, 1, "%s", tr.data);
+	cr_assert_eq(t.ntxn, 1);
+	assert_delivered(&rcpts[0]);
+	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 452,
+	    "4.5.3");
+	free(session_log(1));
+	cr_assert(!record_exists("session-1.msg-2"));
+}
+
 Test(smtp_txn, recipient_limit_splits_transactions)
 {
 	struct smtp_params p;

@@ -9,16 +9,21 @@
  * to the RFC 5321 §4.1.2 form with the domain lower-cased and in A-labels
  * (RFC 5890, UTS #46 mapping as browsers and curl apply it), deduplicated
  * (local parts are case-sensitive, RFC 5321 §2.4; domains are not) and
- * grouped by domain for delivery.
+ * grouped by domain for delivery. libidn2 is opened with dlopen(3) at the
+ * first domain that is not ASCII (SPEC §9), so that the common all-ASCII
+ * run does not pay for loading it.
  */
 #include "autoconf.h"
 
+#include <dlfcn.h>
 #include <idn2.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlnote.h"
 #include "envelope.h"
 #include "rfc5322.h"
 #include "util.h"
@@ -118,6 +123,55 @@ has_ctl(const char *s)
 	return 0;
 }
 
+/* ------------------------------------------------- libidn2, on demand */
+
+#define IDN2_SONAME	"libidn2.so.0"
+
+DLNOTE(idn2_note, "[{\"feature\":\"idn\",\"description\":\"Recipient "
+    "domains in Unicode (IDNA 2008 A-labels)\",\"priority\":"
+    "\"recommended\",\"soname\":[\"" IDN2_SONAME "\"]}]");
+
+static struct {
+	__typeof__(idn2_to_ascii_8z)	*to_ascii_8z;
+	__typeof__(idn2_strerror)	*strerror;
+	__typeof__(idn2_free)		*free;
+} idn;
+static pthread_once_t	 idn_once = PTHREAD_ONCE_INIT;
+static char		 idn_err[200];	/* "" once loaded */
+
+static void
+idn_load(void)
+{
+	const char	*e;
+	void		*h, *f[3];
+	static const char *const names[3] = {
+		"idn2_to_ascii_8z", "idn2_strerror", "idn2_free"
+	};
+	size_t		 i;
+
+	if ((h = dlopen(IDN2_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		goto bad;
+	for (i = 0; i < 3; i++) {
+		(void)dlerror();
+		if ((f[i] = dlsym(h, names[i])) == NULL) {
+			e = dlerror();
+			(void)snprintf(idn_err, sizeof(idn_err),
+			    "cannot load libidn2: %s", e ? e : names[i]);
+			dlclose(h);
+			return;
+		}
+	}
+	/* POSIX: a dlsym() result converts to a function pointer. */
+	memcpy(&idn.to_ascii_8z, &f[0], sizeof(f[0]));
+	memcpy(&idn.strerror, &f[1], sizeof(f[1]));
+	memcpy(&idn.free, &f[2], sizeof(f[2]));
+	return;
+bad:
+	e = dlerror();
+	(void)snprintf(idn_err, sizeof(idn_err), "cannot load libidn2: %s",
+	    e ? e : IDN2_SONAME);
+}
+
 char *
 envelope_domain_to_ascii(const char *domain, char *err, size_t errlen)
 {
@@ -153,7 +207,12 @@ envelope_domain_to_ascii(const char *domain, char *err, size_t errlen)
 		ascii_lower(res);
 		return res;
 	}
-	rc = idn2_to_ascii_8z(domain, &out,
+	pthread_once(&idn_once, idn_load);
+	if (idn_err[0] != '\0') {
+		(void)snprintf(err, errlen, "%s", idn_err);
+		return NULL;
+	}
+	rc = idn.to_ascii_8z(domain, &out,
 	    IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
 	if (rc != IDN2_OK) {
 		/*
@@ -161,15 +220,15 @@ envelope_domain_to_ascii(const char *domain, char *err, size_t errlen)
 		 * the transitional mapping still gives them the A-labels
 		 * their owners registered, as curl does.
 		 */
-		int rc2 = idn2_to_ascii_8z(domain, &out, IDN2_TRANSITIONAL);
+		int rc2 = idn.to_ascii_8z(domain, &out, IDN2_TRANSITIONAL);
 
 		if (rc2 != IDN2_OK) {
-			(void)snprintf(err, errlen, "%s", idn2_strerror(rc));
+			(void)snprintf(err, errlen, "%s", idn.strerror(rc));
 			return NULL;
 		}
 	}
 	res = xstrdup(out);
-	idn2_free(out);
+	idn.free(out);
 	ascii_lower(res);
 	return res;
 }

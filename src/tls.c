@@ -8,9 +8,15 @@
  * RFC 7677) and CRAM-MD5 (RFC 2195) live here too, so that sasl.c does not
  * see GnuTLS.
  *
- * Everything is lazy (SPEC §9): GnuTLS is touched on the first call that
- * needs it, and the system trust store is read only for the first session
- * that verifies against it. The credentials are loaded once per process
+ * Everything is lazy (SPEC §9): GnuTLS is not even linked. Its headers
+ * give the types, but the library is opened with dlopen(3) by the first
+ * call that needs it and every function is called through one table of
+ * pointers, so that a plain-text run does not pay the dynamic loader's
+ * relocation of GnuTLS and its dependencies (72% of the start-up's
+ * instructions when it was linked). A note in .note.dlopen names the
+ * library for packagers, as systemd's optional libraries do. The system
+ * trust store is read only for the first session that verifies against
+ * it. The credentials are loaded once per process
  * under pthread_once, since delivery workers may be threads, and are then
  * only read.
  */
@@ -20,6 +26,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -34,6 +41,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
 
+#include "dlnote.h"
 #include "net.h"
 #include "tls.h"
 #include "util.h"
@@ -49,9 +57,80 @@ struct tls_conn {
 	enum tls_verify			 verify;
 };
 
+#define GNUTLS_SONAME	"libgnutls.so.30"
+
+DLNOTE(gnutls_note, "[{\"feature\":\"tls\",\"description\":\"STARTTLS and "
+    "implicit TLS with relays and MX hosts, SCRAM and CRAM-MD5 "
+    "hashes\",\"priority\":\"recommended\",\"soname\":[\"" GNUTLS_SONAME
+    "\"]}]");
+
+/*
+ * Every GnuTLS function tls.c calls, as gt.<name> for gnutls_<name>; the
+ * types come from the headers, so a call through the table is checked
+ * as a direct call would be.
+ */
+#define GNUTLS_FUNCS(X)							\
+	X(global_init)							\
+	X(strerror)							\
+	X(error_is_fatal)						\
+	X(certificate_allocate_credentials)				\
+	X(certificate_free_credentials)					\
+	X(certificate_set_x509_system_trust)				\
+	X(certificate_set_x509_trust_file)				\
+	X(certificate_get_peers)					\
+	X(certificate_type_get)						\
+	X(certificate_verification_status_print)			\
+	X(session_get_verify_cert_status)				\
+	X(session_set_verify_cert)					\
+	X(session_get_desc)						\
+	X(init)								\
+	X(deinit)							\
+	X(set_default_priority)						\
+	X(credentials_set)						\
+	X(server_name_set)						\
+	X(transport_set_int2)						\
+	X(handshake)							\
+	X(handshake_set_timeout)					\
+	X(record_get_direction)						\
+	X(record_recv)							\
+	X(record_send)							\
+	X(record_check_pending)						\
+	X(bye)								\
+	X(protocol_get_name)						\
+	X(protocol_get_version)						\
+	X(hash_fast)							\
+	X(hmac_fast)							\
+	X(pbkdf2)							\
+	X(rnd)
+
+#define GT_FIELD(f)	__typeof__(gnutls_##f) *f;
+#define GT_ENTRY(f)	{ "gnutls_" #f, offsetof(struct gnutls_table, f) },
+
+static struct gnutls_table {
+	GNUTLS_FUNCS(GT_FIELD)
+	/* Optional: 3.7.4 and later (the soname is older). */
+#if GNUTLS_VERSION_NUMBER >= 0x030704
+	__typeof__(gnutls_ciphersuite_get) *ciphersuite_get;
+#endif
+	/* gnutls_free is a variable holding the deallocator. */
+	gnutls_free_function	*free_fn;
+} gt;
+
+static const struct {
+	const char	*name;
+	size_t		 off;
+} gt_names[] = {
+	GNUTLS_FUNCS(GT_ENTRY)
+};
+
 static pthread_once_t	 base_once = PTHREAD_ONCE_INIT;
 static atomic_int	 base_done;
 static int		 base_err;
+/* Why GnuTLS could not be loaded (base_err is then E_LOAD), or NULL. */
+static char		*load_err;
+
+/* Not a GnuTLS code: they are all small negative numbers. */
+#define E_LOAD		INT_MIN
 
 /* For sessions that do not verify, or pin: no trust anchors at all. */
 static pthread_once_t	 bare_once = PTHREAD_ONCE_INIT;
@@ -62,12 +141,68 @@ static pthread_once_t	 sys_once = PTHREAD_ONCE_INIT;
 static gnutls_certificate_credentials_t sys_cred;
 static int		 sys_err;
 
+/*
+ * Open GnuTLS and fill the table. On failure the table stays empty and
+ * load_err says why, with the library's name and dlerror()'s text.
+ */
+static int
+load(void)
+{
+	struct gnutls_table	 t;
+	const char		*e;
+	void			*h, *f;
+	size_t			 i;
+
+	/* RTLD_NODELETE: its exit-time destructor must find it mapped. */
+	h = dlopen(GNUTLS_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (h == NULL) {
+		e = dlerror();
+		load_err = xasprintf("cannot load GnuTLS: %s",
+		    e != NULL ? e : GNUTLS_SONAME);
+		return -1;
+	}
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < sizeof(gt_names) / sizeof(gt_names[0]); i++) {
+		(void)dlerror();
+		if ((f = dlsym(h, gt_names[i].name)) == NULL)
+			goto bad;
+		/* POSIX: a dlsym() result converts to a function pointer. */
+		memcpy((char *)&t + gt_names[i].off, &f, sizeof(f));
+	}
+	(void)dlerror();
+	if ((f = dlsym(h, "gnutls_free")) == NULL)
+		goto bad;
+	t.free_fn = f;
+#if GNUTLS_VERSION_NUMBER >= 0x030704
+	if ((f = dlsym(h, "gnutls_ciphersuite_get")) != NULL)
+		memcpy(&t.ciphersuite_get, &f, sizeof(f));
+#endif
+	gt = t;
+	return 0;
+bad:
+	e = dlerror();
+	load_err = xasprintf("cannot load GnuTLS: %s",
+	    e != NULL ? e : GNUTLS_SONAME);
+	dlclose(h);
+	return -1;
+}
+
 static void
 base_init(void)
 {
-	/* Implicit since GnuTLS 3.3, but explicit costs nothing. */
-	base_err = gnutls_global_init();
+	if (load() == -1)
+		base_err = E_LOAD;
+	else
+		/* Implicit since GnuTLS 3.3, but explicit costs nothing. */
+		base_err = gt.global_init();
 	atomic_store(&base_done, 1);
+}
+
+/* Text for a GnuTLS error code, or for the failure to load it. */
+static const char *
+errstr(int r)
+{
+	return r == E_LOAD ? load_err : gt.strerror(r);
 }
 
 static int
@@ -82,7 +217,7 @@ bare_init(void)
 {
 	if ((bare_err = base()) < 0)
 		return;
-	bare_err = gnutls_certificate_allocate_credentials(&bare_cred);
+	bare_err = gt.certificate_allocate_credentials(&bare_cred);
 }
 
 static void
@@ -92,9 +227,9 @@ sys_init(void)
 
 	if ((sys_err = base()) < 0)
 		return;
-	if ((sys_err = gnutls_certificate_allocate_credentials(&sys_cred)) < 0)
+	if ((sys_err = gt.certificate_allocate_credentials(&sys_cred)) < 0)
 		return;
-	n = gnutls_certificate_set_x509_system_trust(sys_cred);
+	n = gt.certificate_set_x509_system_trust(sys_cred);
 	if (n == 0)
 		n = GNUTLS_E_NO_CERTIFICATE_FOUND;
 	sys_err = n < 0 ? n : 0;
@@ -120,9 +255,9 @@ static void
 free_conn(struct tls_conn *t)
 {
 	if (t->s != NULL)
-		gnutls_deinit(t->s);
+		gt.deinit(t->s);
 	if (t->own != NULL)
-		gnutls_certificate_free_credentials(t->own);
+		gt.certificate_free_credentials(t->own);
 	free(t);
 }
 
@@ -136,7 +271,7 @@ credentials(struct tls_conn *t, const struct tls_params *p, const char *name,
 		pthread_once(&bare_once, bare_init);
 		if (bare_err < 0) {
 			snprintf(err, errlen, "TLS with %s: %s", name,
-			    gnutls_strerror(bare_err));
+			    errstr(bare_err));
 			return -1;
 		}
 		*out = bare_cred;
@@ -147,24 +282,24 @@ credentials(struct tls_conn *t, const struct tls_params *p, const char *name,
 		if (sys_err < 0) {
 			snprintf(err, errlen, "certificate of %s cannot be "
 			    "verified: system trust store: %s", name,
-			    gnutls_strerror(sys_err));
+			    errstr(sys_err));
 			return -1;
 		}
 		*out = sys_cred;
 		return 0;
 	}
 	/* A CA file serves one relay: loaded for its session only. */
-	if ((r = gnutls_certificate_allocate_credentials(&t->own)) < 0) {
+	if ((r = gt.certificate_allocate_credentials(&t->own)) < 0) {
 		snprintf(err, errlen, "TLS with %s: %s", name,
-		    gnutls_strerror(r));
+		    errstr(r));
 		return -1;
 	}
-	r = gnutls_certificate_set_x509_trust_file(t->own, p->ca_file,
+	r = gt.certificate_set_x509_trust_file(t->own, p->ca_file,
 	    GNUTLS_X509_FMT_PEM);
 	if (r <= 0) {
 		snprintf(err, errlen, "certificate of %s cannot be verified: "
 		    "%s: %s", name, p->ca_file, r == 0 ?
-		    "no certificates" : gnutls_strerror(r));
+		    "no certificates" : errstr(r));
 		return -1;
 	}
 	*out = t->own;
@@ -181,12 +316,12 @@ check_pin(struct tls_conn *t, const unsigned char *pin, const char *name,
 	unsigned		 n = 0;
 	size_t			 i;
 
-	certs = gnutls_certificate_get_peers(t->s, &n);
+	certs = gt.certificate_get_peers(t->s, &n);
 	if (certs == NULL || n == 0) {
 		snprintf(err, errlen, "%s sent no certificate", name);
 		return -1;
 	}
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size,
+	if (gt.hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size,
 	    d) < 0) {
 		snprintf(err, errlen, "certificate of %s: cannot hash it",
 		    name);
@@ -210,9 +345,9 @@ verify_failure(struct tls_conn *t, const char *name, char *err, size_t errlen)
 	unsigned	 status;
 	size_t		 n;
 
-	status = gnutls_session_get_verify_cert_status(t->s);
-	if (gnutls_certificate_verification_status_print(status,
-	    gnutls_certificate_type_get(t->s), &out, 0) < 0 ||
+	status = gt.session_get_verify_cert_status(t->s);
+	if (gt.certificate_verification_status_print(status,
+	    gt.certificate_type_get(t->s), &out, 0) < 0 ||
 	    out.data == NULL) {
 		snprintf(err, errlen, "certificate of %s not trusted", name);
 		return;
@@ -222,7 +357,7 @@ verify_failure(struct tls_conn *t, const char *name, char *err, size_t errlen)
 		out.data[--n] = '\0';
 	snprintf(err, errlen, "certificate of %s not trusted: %s", name,
 	    (char *)out.data);
-	gnutls_free(out.data);
+	(*gt.free_fn)(out.data);
 }
 
 /* The non-blocking handshake, bounded by end and c's deadline. */
@@ -235,17 +370,17 @@ handshake(struct conn *c, struct tls_conn *t, const char *name,
 	int		 r, nonfatal = 0;
 
 	for (;;) {
-		r = gnutls_handshake(t->s);
+		r = gt.handshake(t->s);
 		if (r == GNUTLS_E_SUCCESS)
 			return 0;
 		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) {
 			/* Warning alerts, such as unrecognized_name. */
-			if (!gnutls_error_is_fatal(r) &&
+			if (!gt.error_is_fatal(r) &&
 			    ++nonfatal < NONFATAL_MAX)
 				continue;
 			break;
 		}
-		st = net_wait(c, gnutls_record_get_direction(t->s), end);
+		st = net_wait(c, gt.record_get_direction(t->s), end);
 		if (st == NET_OK)
 			continue;
 		if (st == NET_TIMEOUT)
@@ -263,7 +398,7 @@ handshake(struct conn *c, struct tls_conn *t, const char *name,
 		verify_failure(t, name, c->err, sizeof(c->err));
 	else
 		snprintf(c->err, sizeof(c->err), "TLS handshake with %s (%s) "
-		    "failed: %s", name, c->peer, gnutls_strerror(r));
+		    "failed: %s", name, c->peer, errstr(r));
 	return -1;
 }
 
@@ -291,7 +426,7 @@ tls_start(struct conn *c, const struct tls_params *p, unsigned timeout)
 	}
 	if ((r = base()) < 0) {
 		snprintf(c->err, sizeof(c->err), "TLS with %s: %s", name,
-		    gnutls_strerror(r));
+		    errstr(r));
 		return -1;
 	}
 	t = xcalloc(1, sizeof(*t));
@@ -300,26 +435,26 @@ tls_start(struct conn *c, const struct tls_params *p, unsigned timeout)
 	if (credentials(t, p, name, c->err, sizeof(c->err), &cred) == -1)
 		goto bad;
 
-	r = gnutls_init(&t->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
+	r = gt.init(&t->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
 	    GNUTLS_NO_SIGNAL);
 	if (r < 0) {
 		t->s = NULL;
 		goto gnutls_bad;
 	}
-	if ((r = gnutls_set_default_priority(t->s)) < 0 ||
-	    (r = gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE,
+	if ((r = gt.set_default_priority(t->s)) < 0 ||
+	    (r = gt.credentials_set(t->s, GNUTLS_CRD_CERTIFICATE,
 	    cred)) < 0)
 		goto gnutls_bad;
 	if (p->sni != NULL && p->sni[0] != '\0' && !is_ip_literal(p->sni) &&
-	    (r = gnutls_server_name_set(t->s, GNUTLS_NAME_DNS, p->sni,
+	    (r = gt.server_name_set(t->s, GNUTLS_NAME_DNS, p->sni,
 	    strlen(p->sni))) < 0)
 		goto gnutls_bad;
 	/* An IP literal is matched against the iPAddress names. */
 	if (p->verify == TLS_VERIFY_CHAIN)
-		gnutls_session_set_verify_cert(t->s, name, 0);
-	gnutls_transport_set_int(t->s, c->fd);
+		gt.session_set_verify_cert(t->s, name, 0);
+	gt.transport_set_int2(t->s, c->fd, c->fd);
 	/* Our own poll() enforces the time-out and the deadline. */
-	gnutls_handshake_set_timeout(t->s, GNUTLS_INDEFINITE_TIMEOUT);
+	gt.handshake_set_timeout(t->s, GNUTLS_INDEFINITE_TIMEOUT);
 
 	if (handshake(c, t, name, timeout, end) == -1)
 		goto bad;
@@ -331,7 +466,7 @@ tls_start(struct conn *c, const struct tls_params *p, unsigned timeout)
 
 gnutls_bad:
 	snprintf(c->err, sizeof(c->err), "TLS with %s: %s", name,
-	    gnutls_strerror(r));
+	    errstr(r));
 bad:
 	free_conn(t);
 	return -1;
@@ -347,13 +482,13 @@ record_result(struct tls_conn *t, ssize_t r, int *again, int *want_write,
 		return r;
 	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
 		*again = 1;
-		*want_write = gnutls_record_get_direction(t->s);
+		*want_write = gt.record_get_direction(t->s);
 		return -1;
 	}
 	/* A server that drops TCP without close_notify is merely gone. */
 	if (r == GNUTLS_E_PREMATURE_TERMINATION)
 		return 0;
-	snprintf(err, errlen, "TLS: %s", gnutls_strerror((int)r));
+	snprintf(err, errlen, "TLS: %s", errstr((int)r));
 	return -1;
 }
 
@@ -365,10 +500,10 @@ tls_read(struct tls_conn *t, void *p, size_t n, int *again, int *want_write,
 	int	 i;
 
 	for (i = 0; i < NONFATAL_MAX; i++) {
-		r = gnutls_record_recv(t->s, p, n);
+		r = gt.record_recv(t->s, p, n);
 		/* Warning alerts and renegotiation requests are ignored. */
 		if (r < 0 && r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED &&
-		    !gnutls_error_is_fatal((int)r))
+		    !gt.error_is_fatal((int)r))
 			continue;
 		return record_result(t, r, again, want_write, err, errlen);
 	}
@@ -384,10 +519,10 @@ tls_write(struct tls_conn *t, const void *p, size_t n, int *again,
 	ssize_t	 r;
 
 	/* After E_AGAIN GnuTLS wants the same data again; net.c does so. */
-	r = gnutls_record_send(t->s, p, n);
+	r = gt.record_send(t->s, p, n);
 	if (r == GNUTLS_E_PREMATURE_TERMINATION) {
 		*again = 0;
-		snprintf(err, errlen, "TLS: %s", gnutls_strerror((int)r));
+		snprintf(err, errlen, "TLS: %s", errstr((int)r));
 		return -1;
 	}
 	return record_result(t, r, again, want_write, err, errlen);
@@ -396,7 +531,7 @@ tls_write(struct tls_conn *t, const void *p, size_t n, int *again,
 size_t
 tls_pending(const struct tls_conn *t)
 {
-	return gnutls_record_check_pending(t->s);
+	return gt.record_check_pending(t->s);
 }
 
 static int64_t
@@ -419,13 +554,13 @@ tls_end(struct tls_conn *t)
 		return;
 	end = mono_ms() + BYE_MS;
 	for (i = 0; i < NONFATAL_MAX; i++) {
-		r = gnutls_bye(t->s, GNUTLS_SHUT_WR);
+		r = gt.bye(t->s, GNUTLS_SHUT_WR);
 		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED)
 			break;
 		if ((left = end - mono_ms()) <= 0)
 			break;
 		pfd.fd = t->fd;
-		pfd.events = gnutls_record_get_direction(t->s) ? POLLOUT :
+		pfd.events = gt.record_get_direction(t->s) ? POLLOUT :
 		    POLLIN;
 		if (poll(&pfd, 1, (int)left) == 0)
 			break;
@@ -443,14 +578,14 @@ tls_describe(const struct tls_conn *t, char *out, size_t outlen)
 		snprintf(out, outlen, "no TLS");
 		return;
 	}
-	proto = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));
+	proto = gt.protocol_get_name(gt.protocol_get_version(t->s));
 	if (proto == NULL)
 		proto = "TLS";
 #if GNUTLS_VERSION_NUMBER >= 0x030704
-	suite = gnutls_ciphersuite_get(t->s);
+	suite = gt.ciphersuite_get != NULL ? gt.ciphersuite_get(t->s) : NULL;
 #endif
 	if (suite == NULL)
-		suite = desc = gnutls_session_get_desc(t->s);
+		suite = desc = gt.session_get_desc(t->s);
 	if (suite == NULL)
 		suite = "unknown";
 	switch (t->verify) {
@@ -471,7 +606,8 @@ tls_describe(const struct tls_conn *t, char *out, size_t outlen)
 	else
 		snprintf(out, outlen, "%s with cipher %s (%s)", proto, suite,
 		    how);
-	gnutls_free(desc);
+	if (desc != NULL)
+		(*gt.free_fn)(desc);
 }
 
 int
@@ -479,7 +615,7 @@ tls_sha256(const void *p, size_t n, unsigned char out[32])
 {
 	if (base() < 0)
 		return -1;
-	return gnutls_hash_fast(GNUTLS_DIG_SHA256, p, n, out) < 0 ? -1 : 0;
+	return gt.hash_fast(GNUTLS_DIG_SHA256, p, n, out) < 0 ? -1 : 0;
 }
 
 int
@@ -488,7 +624,7 @@ tls_hmac_sha256(const void *key, size_t keylen, const void *msg,
 {
 	if (base() < 0)
 		return -1;
-	return gnutls_hmac_fast(GNUTLS_MAC_SHA256, key, keylen, msg, msglen,
+	return gt.hmac_fast(GNUTLS_MAC_SHA256, key, keylen, msg, msglen,
 	    out) < 0 ? -1 : 0;
 }
 
@@ -498,7 +634,7 @@ tls_hmac_md5(const void *key, size_t keylen, const void *msg,
 {
 	if (base() < 0)
 		return -1;
-	return gnutls_hmac_fast(GNUTLS_MAC_MD5, key, keylen, msg, msglen,
+	return gt.hmac_fast(GNUTLS_MAC_MD5, key, keylen, msg, msglen,
 	    out) < 0 ? -1 : 0;
 }
 
@@ -516,7 +652,7 @@ tls_pbkdf2_sha256(const void *pw, size_t pwlen, const void *salt,
 	k.size = (unsigned)pwlen;
 	s.data = (unsigned char *)(uintptr_t)salt;
 	s.size = (unsigned)saltlen;
-	return gnutls_pbkdf2(GNUTLS_MAC_SHA256, &k, &s, iter, out, 32) < 0 ?
+	return gt.pbkdf2(GNUTLS_MAC_SHA256, &k, &s, iter, out, 32) < 0 ?
 	    -1 : 0;
 }
 
@@ -525,5 +661,5 @@ tls_random(void *p, size_t n)
 {
 	if (base() < 0)
 		return -1;
-	return gnutls_rnd(GNUTLS_RND_NONCE, p, n) < 0 ? -1 : 0;
+	return gt.rnd(GNUTLS_RND_NONCE, p, n) < 0 ? -1 : 0;
 }

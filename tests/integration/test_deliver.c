@@ -334,6 +334,20 @@ start_mx(const char *script, ...)
 	have_mx = 1;
 }
 
+/* The same with extra fakesmtp arguments (NULL-terminated). */
+static void
+start_mx_extra(const char *script, const char *const extra[], ...)
+{
+	va_list ap;
+
+	server_stop(&mx);
+	va_start(ap, extra);
+	fakesmtp_mx_vstart(&mx, &re, ++nmx, script, mxrec, sizeof(mxrec),
+	    &mxport, extra, ap);
+	va_end(ap);
+	have_mx = 1;
+}
+
 static void
 run_certtool(const char *fmt, ...)
 {
@@ -1568,4 +1582,120 @@ Test(deliver, zero_configuration_delivers)
 	assert_exit(0);
 	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
 	assert_no_err_line("u@a.test");
+}
+
+/* ---------------------------------------- libraries loaded on demand */
+
+/*
+ * SPEC §9: GnuTLS and libidn2 are opened with dlopen at their first use.
+ * LD_LIBRARY_PATH points at stand-ins that export none of their
+ * functions (fakelib.c) and record in $dir/loaded that they were loaded.
+ */
+static const char *
+loaded_path(void)
+{
+	static char path[400];
+
+	snprintf(path, sizeof(path), "%s/loaded", re.dir);
+	return path;
+}
+
+static void
+without_libraries(void)
+{
+	const char *b = getenv("top_builddir");
+
+	env_set("LD_LIBRARY_PATH=%s/tests/integration/nolibs", b ? b : ".");
+	env_set("FAKELIB_LOADED=%s", loaded_path());
+}
+
+/* Whether the run loaded the stand-in called name. */
+static int
+loaded(const char *name)
+{
+	char *s = slurp(loaded_path(), NULL);
+	int found = s != NULL && strstr(s, name) != NULL;
+
+	free(s);
+	return found;
+}
+
+Test(deliver, plain_relay_does_not_load_gnutls_or_libidn2)
+{
+	start_relay("ext STARTTLS\n", RELAY_PLAIN);
+	env_set("MXSEND_ROUTE=relay");
+	without_libraries();
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@a.test");
+	cr_assert(!loaded("libgnutls"), "GnuTLS loaded for plain text%s",
+	    ev());
+	cr_assert(!loaded("libidn2"), "libidn2 loaded for ASCII%s", ev());
+}
+
+Test(deliver, relay_tls_without_gnutls_is_a_tls_failure)
+{
+	start_relay(TLS_RELAY "user user " PW "\n", RELAY_TLS);
+	relay_with_credentials();
+	env_set("MXSEND_TLS_CA_FILE=%s", capem);
+	without_libraries();
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", "cannot load GnuTLS");
+	cr_assert(strstr(err_line("u@a.test"), "undefined symbol: gnutls_"),
+	    "dlerror()'s text is not in the reason%s", ev());
+	cr_assert(loaded("libgnutls"), "the stand-in was not loaded%s", ev());
+	cr_assert(!logs_have(relayrec, NULL, "AUTH"),
+	    "AUTH without TLS%s", ev());
+	cr_assert(!logs_have(relayrec, NULL, "MAIL FROM"),
+	    "MAIL without TLS%s", ev());
+}
+
+Test(deliver, mx_tls_required_without_gnutls_is_a_tls_failure)
+{
+	const char *extra[5];
+
+	make_certs();
+	extra[0] = "--tls-cert";
+	extra[1] = certpem;
+	extra[2] = "--tls-key";
+	extra[3] = keypem;
+	extra[4] = NULL;
+	start_mx_extra("ext STARTTLS\n", extra, "127.0.0.2", NULL);
+	env_set("MXSEND_MX_TLS=required");
+	without_libraries();
+	deliver("u@a.test", NULL);
+	assert_deferred("u@a.test", "cannot load GnuTLS");
+	cr_assert(!logs_have(mxrec, NULL, "MAIL FROM"),
+	    "MAIL without TLS%s", ev());
+}
+
+Test(deliver, opportunistic_mx_without_gnutls_goes_plain)
+{
+	const char *extra[5];
+
+	make_certs();
+	extra[0] = "--tls-cert";
+	extra[1] = certpem;
+	extra[2] = "--tls-key";
+	extra[3] = keypem;
+	extra[4] = NULL;
+	start_mx_extra("ext STARTTLS\n", extra, "127.0.0.2", NULL);
+	without_libraries();
+	deliver("u@a.test", "-v", NULL);
+	assert_exit(0);
+	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
+	cr_assert(loaded("libgnutls"), "the stand-in was not loaded%s", ev());
+}
+
+Test(deliver, unicode_domain_without_libidn2_fails_as_idna)
+{
+	start_relay("", RELAY_PLAIN);
+	env_set("MXSEND_ROUTE=relay");
+	without_libraries();
+	deliver("u@b\xc3\xbc" "cher.test", NULL);
+	assert_exit(68);	/* as every IDNA failure: SPEC §3 */
+	assert_failed("u@b\xc3\xbc" "cher.test", "5.1.2",
+	    "cannot load libidn2");
+	cr_assert(loaded("libidn2"), "the stand-in was not loaded%s", ev());
+	assert_no_relay_session();
 }

@@ -8,19 +8,30 @@
  * "no such domain" (SPEC §10). Only HOST_NOT_FOUND (NXDOMAIN) and NO_DATA
  * (NOERROR without answers) from the resolver are taken as facts about
  * the domain; SERVFAIL, REFUSED, time-outs and unreachable servers all
- * arrive as TRY_AGAIN, NO_RECOVERY or NETDB_INTERNAL and are temporary.
+ * are temporary.
+ *
+ * Queries are built by res_nmkquery but sent here, over UDP and TCP with
+ * poll() deadlines, not by res_nsend: libresolv's retries take about 10 s
+ * per unanswered query whatever the caller's budget, and its TCP fallback
+ * has no time-out at all (a TC answer and a TCP server that accepts and
+ * stays silent held a run for minutes). Every lookup here ends by d->end,
+ * which timeout_dns and the deadline set (SPEC §4, §6 step 1).
  */
 #include "autoconf.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dns.h"
 #include "util.h"
@@ -28,6 +39,10 @@
 #define ANSWER_MAX	65536	/* the largest DNS message over TCP */
 #define MX_MAX		100	/* MX records considered per domain */
 #define T_TLSA_		52	/* RFC 6698 */
+#define EDNS_PAYLOAD	1232	/* the DNS flag day 2020 value */
+#define OPT_LEN		11	/* an OPT record without options */
+#define HOST_MIN_MS	250	/* an MX host's share of a spent budget */
+#define TIMEOUT_DFL	30	/* SPEC §4 timeout_dns */
 
 struct answer {
 	unsigned char	*buf;
@@ -84,6 +99,7 @@ dns_open(struct dns *d, const struct nameserver *ns, size_t nns,
 	}
 	d->open = 1;
 	d->family = family;
+	d->timeout = TIMEOUT_DFL;
 	/*
 	 * DO asks the resolver to validate; glibc clears AD from answers
 	 * unless RES_TRUSTAD is set, and DANE needs to see it.
@@ -132,6 +148,18 @@ bad:
 }
 
 void
+dns_set_limits(struct dns *d, unsigned timeout_dns,
+    const struct timespec *deadline)
+{
+	d->timeout = timeout_dns;
+	d->deadline = 0;
+	if (deadline != NULL && (deadline->tv_sec != 0 ||
+	    deadline->tv_nsec != 0))
+		d->deadline = (int64_t)deadline->tv_sec * 1000 +
+		    deadline->tv_nsec / 1000000;
+}
+
+void
 dns_close(struct dns *d)
 {
 	if (d->open)
@@ -144,21 +172,6 @@ answer_free(struct answer *a)
 {
 	free(a->buf);
 	a->buf = NULL;
-}
-
-static const char *
-herror_str(int h)
-{
-	switch (h) {
-	case TRY_AGAIN:
-		return "server failure or no answer";
-	case NO_RECOVERY:
-		return "server refused the query or answered badly";
-	case NETDB_INTERNAL:
-		return "no answer from the nameservers";
-	default:
-		return "resolver error";
-	}
 }
 
 static const char *
@@ -195,35 +208,467 @@ answer_parse(struct answer *a, int n, const char *name, int type,
 	return DNS_OK;
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The end of a lookup that starts now: timeout_dns, or the deadline. */
+static int64_t
+budget_end(const struct dns *d)
+{
+	int64_t end = INT64_MAX;
+
+	if (d->timeout > 0)
+		end = mono_ms() + (int64_t)d->timeout * 1000;
+	if (d->deadline != 0 && d->deadline < end)
+		end = d->deadline;
+	return end;
+}
+
+/* Why a query has no answer (yet). */
+enum why {
+	WHY_TIME,	/* nothing in time */
+	WHY_UNREACH,	/* every server refused the datagram or connection */
+	WHY_SERVFAIL,
+	WHY_REFUSED,	/* REFUSED, FORMERR, NOTIMP or another rcode */
+	WHY_NAME	/* the name cannot be put in a query */
+};
+
+/* One query in flight. */
+struct pending {
+	const char	*name;
+	int		 type;
+	struct answer	*a;
+	unsigned char	 q[NS_PACKETSZ + OPT_LEN];
+	int		 qlen;		/* OPT included */
+	int		 fd;
+	int		 tcp;
+	int		 connecting;
+	unsigned char	 lenbuf[2];	/* TCP: the answer's length prefix */
+	size_t		 got;		/* TCP: octets read, prefix included */
+	int		 tries;
+	int		 ns;		/* the server of the try under way */
+	unsigned	 bad;		/* servers out for this query */
+	int64_t		 try_end;
+	int		 done;
+	int		 n;		/* answer length when done with one */
+	enum why	 why;
+};
+
+static int
+ns_addr(const struct dns *d, int i, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	const struct sockaddr_in6 *s6 = d->res._u._ext.nsaddrs[i];
+
+	memset(ss, 0, sizeof(*ss));
+	/* glibc keeps IPv6 servers in _u._ext.nsaddrs, IPv4 ones in both. */
+	if (s6 != NULL && s6->sin6_family == AF_INET6) {
+		memcpy(ss, s6, sizeof(*s6));
+		*len = sizeof(*s6);
+		return 0;
+	}
+	if (d->res.nsaddr_list[i].sin_family != AF_INET)
+		return -1;
+	memcpy(ss, &d->res.nsaddr_list[i], sizeof(struct sockaddr_in));
+	*len = sizeof(struct sockaddr_in);
+	return 0;
+}
+
+/*
+ * The query as res_nquery would send it: RD, AD (RFC 6840 §5.7, glibc
+ * with RES_TRUSTAD), and an OPT record with DO (RFC 6891, RFC 3225).
+ */
+static int
+make_query(struct dns *d, struct pending *p)
+{
+	static const unsigned char opt[OPT_LEN] = {
+		0, 0, 41, EDNS_PAYLOAD >> 8, EDNS_PAYLOAD & 0xff, 0, 0,
+		0x80, 0, 0, 0
+	};
+	int n;
+
+	n = res_nmkquery(&d->res, ns_o_query, p->name, ns_c_in, p->type,
+	    NULL, 0, NULL, p->q, NS_PACKETSZ);
+	if (n < NS_HFIXEDSZ)
+		return -1;
+	memcpy(p->q + n, opt, sizeof(opt));
+	p->q[3] |= 0x20;
+	p->q[10] = 0;
+	p->q[11] = 1;
+	p->qlen = n + OPT_LEN;
+	return 0;
+}
+
+static unsigned char
+lc(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/*
+ * Is r the answer to p's query: its ID, QR, and the same question? Any
+ * other datagram is not taken as the answer (RFC 5452 §9.1).
+ */
+static int
+matches(const struct pending *p, const unsigned char *r, size_t n)
+{
+	size_t i, qend = (size_t)p->qlen - OPT_LEN;
+
+	if (n < qend || r[0] != p->q[0] || r[1] != p->q[1] ||
+	    (r[2] & 0x80) == 0 || r[4] != 0 || r[5] != 1)
+		return 0;
+	for (i = NS_HFIXEDSZ; i < qend; i++)
+		if (lc(r[i]) != lc(p->q[i]))
+			return 0;
+	return 1;
+}
+
+static void
+end_try(struct pending *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	p->connecting = 0;
+	p->got = 0;
+}
+
+/* This server cannot answer this query: the next one is asked. */
+static void
+server_out(struct dns *d, struct pending *p, enum why why)
+{
+	end_try(p);
+	p->bad |= 1u << p->ns;
+	p->why = why;
+	if (p->bad == (1u << d->res.nscount) - 1)
+		p->done = 1;
+}
+
+static int
+open_try(struct dns *d, struct pending *p, int tcp)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (ns_addr(d, p->ns, &ss, &len) != 0)
+		return -1;
+	fd = socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) != 0 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	p->fd = fd;
+	p->tcp = tcp;
+	p->got = 0;
+	p->connecting = tcp;
+	if (!tcp && send(fd, p->q, (size_t)p->qlen, 0) != p->qlen) {
+		end_try(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* The time one try may wait: resolv.conf's, doubled each round. */
+static int64_t
+try_ms(const struct dns *d, const struct pending *p)
+{
+	int round = (p->tries - 1) / (d->res.nscount > 0 ?
+	    d->res.nscount : 1);
+	int64_t ms = (int64_t)(d->res.retrans > 0 ? d->res.retrans :
+	    RES_TIMEOUT) * 1000;
+
+	return ms << (round < 4 ? round : 4);
+}
+
+/* Send the query to the next server still in, within end. */
+static void
+start_try(struct dns *d, struct pending *p, int64_t now, int64_t end)
+{
+	int nns = d->res.nscount, k;
+
+	if (nns <= 0 || nns > MAXNS) {
+		p->why = WHY_UNREACH;
+		p->done = 1;
+		return;
+	}
+	for (k = 0; k < nns; k++) {
+		/* resolv.conf's attempts, as res_nsend counts them. */
+		if (p->tries >= (d->res.retry > 0 ? d->res.retry : 1) * nns) {
+			p->done = 1;
+			return;
+		}
+		p->ns = p->tries++ % nns;
+		if (p->bad & (1u << p->ns))
+			continue;
+		if (open_try(d, p, (d->res.options & RES_USEVC) != 0) != 0) {
+			server_out(d, p, WHY_UNREACH);
+			if (p->done)
+				return;
+			continue;
+		}
+		p->try_end = now + try_ms(d, p);
+		if (p->try_end > end)
+			p->try_end = end;
+		return;
+	}
+	p->done = 1;
+}
+
+/* A whole answer of n octets in p->a->buf. */
+static void
+got_answer(struct dns *d, struct pending *p, int n, int64_t now)
+{
+	unsigned rcode = p->a->buf[3] & 0x0f;
+
+	if (!p->tcp && (p->a->buf[2] & 0x02) != 0) {
+		/* Truncated: the same server over TCP, in the same budget. */
+		end_try(p);
+		if (open_try(d, p, 1) != 0) {
+			server_out(d, p, WHY_UNREACH);
+			return;
+		}
+		if (p->try_end < now + try_ms(d, p))
+			p->try_end = now + try_ms(d, p);
+		return;
+	}
+	if (rcode == ns_r_noerror || rcode == ns_r_nxdomain) {
+		end_try(p);
+		p->n = n;
+		p->done = 1;
+		return;
+	}
+	/* As res_nsend: SERVFAIL, REFUSED and the like ask the next server. */
+	server_out(d, p, rcode == ns_r_servfail ? WHY_SERVFAIL : WHY_REFUSED);
+}
+
+/* p->fd is ready. */
+static void
+step(struct dns *d, struct pending *p, int64_t now)
+{
+	ssize_t r;
+
+	if (p->connecting) {
+		unsigned char buf[2 + NS_PACKETSZ + OPT_LEN];
+		socklen_t sl = sizeof(int);
+		int err = 0;
+
+		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0 ||
+		    err != 0) {
+			server_out(d, p, WHY_UNREACH);
+			return;
+		}
+		buf[0] = (unsigned char)(p->qlen >> 8);
+		buf[1] = (unsigned char)p->qlen;
+		memcpy(buf + 2, p->q, (size_t)p->qlen);
+		/* A few hundred octets on a new connection: sent whole. */
+		if (send(p->fd, buf, (size_t)p->qlen + 2, MSG_NOSIGNAL) !=
+		    p->qlen + 2) {
+			server_out(d, p, WHY_UNREACH);
+			return;
+		}
+		p->connecting = 0;
+		return;
+	}
+	if (!p->tcp) {
+		r = recv(p->fd, p->a->buf, ANSWER_MAX, 0);
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				server_out(d, p, WHY_UNREACH);
+			return;
+		}
+		/* Not the answer (late, forged, or mangled): wait on. */
+		if (matches(p, p->a->buf, (size_t)r))
+			got_answer(d, p, (int)r, now);
+		return;
+	}
+	if (p->got < 2)
+		r = recv(p->fd, p->lenbuf + p->got, 2 - p->got, 0);
+	else {
+		size_t want = (size_t)p->lenbuf[0] << 8 | p->lenbuf[1];
+
+		r = recv(p->fd, p->a->buf + (p->got - 2), want - (p->got - 2),
+		    0);
+	}
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		/* Closed or reset: this server cannot answer this query. */
+		server_out(d, p, WHY_UNREACH);
+		return;
+	}
+	p->got += (size_t)r;
+	if (p->got == 2 && (p->lenbuf[0] << 8 | p->lenbuf[1]) < NS_HFIXEDSZ) {
+		server_out(d, p, WHY_REFUSED);
+		return;
+	}
+	if (p->got > 2 && p->got - 2 == ((size_t)p->lenbuf[0] << 8 |
+	    p->lenbuf[1])) {
+		if (!matches(p, p->a->buf, p->got - 2)) {
+			server_out(d, p, WHY_REFUSED);
+			return;
+		}
+		got_answer(d, p, (int)(p->got - 2), now);
+	}
+}
+
+/*
+ * Run up to two queries at once (A and AAAA: one wait for both) until
+ * each has an answer or d->end has come.
+ */
+static void
+run(struct dns *d, struct pending *ps, size_t n)
+{
+	size_t i;
+
+	for (;;) {
+		struct pollfd pfd[2];
+		size_t idx[2];
+		nfds_t np = 0;
+		int64_t now = mono_ms(), wake = d->end;
+		int rc;
+
+		for (i = 0; i < n; i++) {
+			struct pending *p = &ps[i];
+
+			if (p->done)
+				continue;
+			if (p->fd >= 0 && now >= p->try_end)
+				end_try(p);	/* retransmit, maybe elsewhere */
+			if (p->fd < 0 && now < d->end)
+				start_try(d, p, now, d->end);
+			if (p->done || p->fd < 0)
+				continue;
+			pfd[np].fd = p->fd;
+			pfd[np].events = p->connecting ? POLLOUT : POLLIN;
+			pfd[np].revents = 0;
+			idx[np++] = i;
+			if (p->try_end < wake)
+				wake = p->try_end;
+		}
+		if (np == 0 || now >= d->end)
+			break;
+		rc = poll(pfd, np, wake - now > INT_MAX ? INT_MAX :
+		    (int)(wake - now));
+		if (rc < 0 && errno != EINTR)
+			break;
+		now = mono_ms();
+		for (i = 0; rc > 0 && i < np; i++)
+			if (pfd[i].revents != 0)
+				step(d, &ps[idx[i]], now);
+	}
+	for (i = 0; i < n; i++) {
+		end_try(&ps[i]);
+		ps[i].done = 1;
+	}
+}
+
+/* What the outcome of p means; a->buf is allocated on every path. */
+static enum dns_status
+outcome(struct dns *d, struct pending *p, char *reason, size_t rlen)
+{
+	const unsigned char *b = p->a->buf;
+	const char *why;
+
+	if (p->n > 0) {
+		if ((b[3] & 0x0f) == ns_r_nxdomain) {
+			snprintf(reason, rlen, "%.200s: no such domain",
+			    p->name);
+			return DNS_NXDOMAIN;
+		}
+		if (b[6] == 0 && b[7] == 0) {
+			snprintf(reason, rlen, "%.200s: no %.8s records",
+			    p->name, type_name(p->type));
+			return DNS_NODATA;
+		}
+		return answer_parse(p->a, p->n, p->name, p->type, reason,
+		    rlen);
+	}
+	switch (p->why) {
+	case WHY_SERVFAIL:
+		why = "server failure";
+		break;
+	case WHY_REFUSED:
+		why = "server refused the query or answered badly";
+		break;
+	case WHY_UNREACH:
+		why = "no answer from the nameservers";
+		break;
+	case WHY_NAME:
+		why = "not a valid name";
+		break;
+	default:
+		why = d->deadline != 0 && d->end >= d->deadline ?
+		    "no answer before the deadline" :
+		    "no answer within timeout_dns";
+		break;
+	}
+	snprintf(reason, rlen, "DNS lookup of %.150s %.8s failed: %.60s",
+	    p->name, type_name(p->type), why);
+	return DNS_TEMPFAIL;
+}
+
+/* A query to be run with others. */
+struct req {
+	const char	*name;
+	int		 type;
+	struct answer	 a;
+	enum dns_status	 st;
+	char		 reason[256];
+};
+
+/* Ask every request at once (at most 2), all within d->end. */
+static void
+query_all(struct dns *d, struct req *rq, size_t n)
+{
+	struct pending ps[2];
+	size_t i;
+
+	memset(ps, 0, sizeof(ps));
+	for (i = 0; i < n; i++) {
+		rq[i].a.buf = xmalloc(ANSWER_MAX);
+		rq[i].a.len = 0;
+		rq[i].a.ad = 0;
+		ps[i].name = rq[i].name;
+		ps[i].type = rq[i].type;
+		ps[i].a = &rq[i].a;
+		ps[i].fd = -1;
+		ps[i].why = WHY_TIME;
+		if (make_query(d, &ps[i]) != 0) {
+			ps[i].why = WHY_NAME;
+			ps[i].done = 1;
+		}
+	}
+	run(d, ps, n);
+	for (i = 0; i < n; i++)
+		rq[i].st = outcome(d, &ps[i], rq[i].reason,
+		    sizeof(rq[i].reason));
+}
+
 /* One query; a->buf is allocated on every path (answer_free it). */
 static enum dns_status
 query(struct dns *d, const char *name, int type, struct answer *a,
     char *reason, size_t rlen)
 {
-	int n;
+	struct req r;
 
-	a->buf = xmalloc(ANSWER_MAX);
-	a->len = 0;
-	a->ad = 0;
-	d->res.res_h_errno = 0;
-	n = res_nquery(&d->res, name, ns_c_in, type, a->buf, ANSWER_MAX);
-	if (n < 0) {
-		switch (d->res.res_h_errno) {
-		case HOST_NOT_FOUND:
-			snprintf(reason, rlen, "%.150s: no such domain", name);
-			return DNS_NXDOMAIN;
-		case NO_DATA:
-			snprintf(reason, rlen, "%.150s: no %.150s records", name,
-			    type_name(type));
-			return DNS_NODATA;
-		default:
-			snprintf(reason, rlen, "DNS lookup of %.150s %.150s failed: "
-			    "%.150s", name, type_name(type),
-			    herror_str(d->res.res_h_errno));
-			return DNS_TEMPFAIL;
-		}
-	}
-	return answer_parse(a, n, name, type, reason, rlen);
+	memset(&r, 0, sizeof(r));
+	r.name = name;
+	r.type = type;
+	query_all(d, &r, 1);
+	*a = r.a;
+	strlcpy(reason, r.reason, rlen);
+	return r.st;
 }
 
 static int
@@ -302,8 +747,8 @@ walk(const struct answer *a, const char *qname, int type, rr_fn fn,
  * unresolved with further queries, up to DNS_CNAME_DEPTH in all.
  */
 static enum dns_status
-lookup(struct dns *d, const char *name, int type, rr_fn fn, void *ctx,
-    int *ad, char *reason, size_t rlen)
+lookup_from(struct dns *d, const char *name, int type, rr_fn fn, void *ctx,
+    int *ad, char *reason, size_t rlen, struct req *first)
 {
 	char qname[DNS_NAME_MAX], final[DNS_NAME_MAX];
 	int hops;
@@ -311,8 +756,16 @@ lookup(struct dns *d, const char *name, int type, rr_fn fn, void *ctx,
 	strlcpy(qname, name, sizeof(qname));
 	for (hops = 0; hops <= DNS_CNAME_DEPTH; hops++) {
 		struct answer a;
-		enum dns_status st = query(d, qname, type, &a, reason, rlen);
+		enum dns_status st;
 		int n;
+
+		if (hops == 0 && first != NULL) {
+			/* Asked already, together with another query. */
+			a = first->a;
+			st = first->st;
+			strlcpy(reason, first->reason, rlen);
+		} else
+			st = query(d, qname, type, &a, reason, rlen);
 
 		if (st != DNS_OK) {
 			answer_free(&a);
@@ -339,6 +792,13 @@ lookup(struct dns *d, const char *name, int type, rr_fn fn, void *ctx,
 	snprintf(reason, rlen, "DNS lookup of %.150s failed: CNAME chain too "
 	    "long", name);
 	return DNS_TEMPFAIL;
+}
+
+static enum dns_status
+lookup(struct dns *d, const char *name, int type, rr_fn fn, void *ctx,
+    int *ad, char *reason, size_t rlen)
+{
+	return lookup_from(d, name, type, fn, ctx, ad, reason, rlen, NULL);
 }
 
 struct addr_ctx {
@@ -392,23 +852,40 @@ combine(enum dns_status a, enum dns_status b)
 	return DNS_NXDOMAIN;
 }
 
-enum dns_status
-dns_host(struct dns *d, const char *name, size_t max,
+/* A and AAAA of name at once, within d->end. */
+static enum dns_status
+host_lookup(struct dns *d, const char *name, size_t max,
     struct dns_addr **addrs, size_t *naddrs, char *reason, size_t rlen)
 {
 	struct addr_ctx c = { addrs, naddrs, max };
 	enum dns_status s4 = DNS_NODATA, s6 = DNS_NODATA;
+	struct req rq[2];
 	char r4[256] = "", r6[256] = "";
-	size_t before = *naddrs;
+	size_t before = *naddrs, n = 0, i4 = 2, i6 = 2;
 
-	if (d->family != AFAM_IPV6 && *naddrs < max)
-		s4 = lookup(d, name, ns_t_a, add_addr, &c, NULL, r4,
-		    sizeof(r4));
-	/* NXDOMAIN for A is the answer for the name: no AAAA query. */
-	if (d->family != AFAM_IPV4 && *naddrs < max && s4 != DNS_NXDOMAIN)
-		s6 = lookup(d, name, ns_t_aaaa, add_addr, &c, NULL, r6,
-		    sizeof(r6));
-	else if (s4 == DNS_NXDOMAIN)
+	if (*naddrs >= max)
+		return DNS_NODATA;
+	memset(rq, 0, sizeof(rq));
+	if (d->family != AFAM_IPV6) {
+		rq[n].name = name;
+		rq[n].type = ns_t_a;
+		i4 = n++;
+	}
+	if (d->family != AFAM_IPV4) {
+		rq[n].name = name;
+		rq[n].type = ns_t_aaaa;
+		i6 = n++;
+	}
+	query_all(d, rq, n);
+	/* A first: the addresses keep the order A, then AAAA. */
+	if (i4 < n)
+		s4 = lookup_from(d, name, ns_t_a, add_addr, &c, NULL, r4,
+		    sizeof(r4), &rq[i4]);
+	if (i6 < n)
+		s6 = lookup_from(d, name, ns_t_aaaa, add_addr, &c, NULL, r6,
+		    sizeof(r6), &rq[i6]);
+	/* NXDOMAIN for A is the answer for the name, whatever AAAA said. */
+	if (s4 == DNS_NXDOMAIN && s6 != DNS_OK)
 		s6 = DNS_NXDOMAIN;
 	if (*naddrs > before)
 		return DNS_OK;
@@ -418,12 +895,58 @@ dns_host(struct dns *d, const char *name, size_t max,
 	return combine(s4, s6);
 }
 
+enum dns_status
+dns_host(struct dns *d, const char *name, size_t max,
+    struct dns_addr **addrs, size_t *naddrs, char *reason, size_t rlen)
+{
+	d->end = budget_end(d);
+	return host_lookup(d, name, max, addrs, naddrs, reason, rlen);
+}
+
 struct mx_ctx {
 	struct mx_host	*hosts;
 	size_t		 n;
 	int		 nullmx;
 	int		 literal;
+	enum addr_family family;
 };
+
+#define GLUE_MAX	16	/* addresses kept per host from glue */
+
+/*
+ * The A and AAAA records of host in the additional section of the MX
+ * answer (what recursive servers add): they spare two queries per host.
+ * A first, then AAAA, as the queries would give them. A record that
+ * cannot be an address makes the answer malformed, as in the answer
+ * section.
+ */
+static int
+add_glue(const struct answer *a, struct mx_host *h, enum addr_family fam)
+{
+	struct addr_ctx c = { &h->addrs, &h->naddrs, GLUE_MAX };
+	int count = ns_msg_count(a->msg, ns_s_ar), i, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		int type = pass == 0 ? ns_t_a : ns_t_aaaa;
+
+		if ((type == ns_t_a && fam == AFAM_IPV6) ||
+		    (type == ns_t_aaaa && fam == AFAM_IPV4))
+			continue;
+		for (i = 0; i < count; i++) {
+			ns_rr rr;
+
+			if (ns_parserr((ns_msg *)&a->msg, ns_s_ar, i, &rr) < 0)
+				return -1;
+			if ((int)ns_rr_type(rr) != type ||
+			    ns_rr_class(rr) != ns_c_in ||
+			    !same_name(ns_rr_name(rr), h->name))
+				continue;
+			if (add_addr(&c, a, &rr) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
 
 static int
 add_mx(void *vctx, const struct answer *a, const ns_rr *rr)
@@ -457,7 +980,7 @@ add_mx(void *vctx, const struct answer *a, const ns_rr *rr)
 	strlcpy(c->hosts[c->n].name, name, sizeof(c->hosts[c->n].name));
 	c->hosts[c->n].pref = ns_get16(rd);
 	c->n++;
-	return 0;
+	return add_glue(a, &c->hosts[c->n - 1], c->family);
 }
 
 static int
@@ -547,6 +1070,16 @@ bad:
 	return out->status = DNS_NXDOMAIN;
 }
 
+static void
+hosts_free(struct mx_host *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(h[i].addrs);
+	free(h);
+}
+
 enum dns_status
 dns_mx(struct dns *d, const char *domain, size_t max_addrs,
     struct mx_route *out)
@@ -554,20 +1087,23 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 	struct mx_ctx c;
 	enum dns_status st;
 	size_t i;
+	int64_t end;
 	int temp = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&c, 0, sizeof(c));
 	if (domain[0] == '[')
 		return literal_route(d, domain, out);
+	c.family = d->family;
+	/* One budget for the MX query and all the hosts' addresses. */
+	end = d->end = budget_end(d);
 	st = lookup(d, domain, ns_t_mx, add_mx, &c, &out->ad, out->reason,
 	    sizeof(out->reason));
-	if (st == DNS_NXDOMAIN || st == DNS_TEMPFAIL) {
-		free(c.hosts);
+	if (st != DNS_OK || c.n == 0)
+		hosts_free(c.hosts, c.n);
+	if (st == DNS_NXDOMAIN || st == DNS_TEMPFAIL)
 		return out->status = st;
-	}
 	if (st == DNS_OK && c.n == 0) {
-		free(c.hosts);
 		if (c.nullmx > 0 && c.literal == 0) {
 			snprintf(out->reason, sizeof(out->reason), "%.150s accepts "
 			    "no mail (null MX)", domain);
@@ -590,8 +1126,35 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 	for (i = 0; i < c.n && out->naddrs < max_addrs; i++) {
 		struct mx_host *h = &c.hosts[i];
 		char reason[256];
+		int64_t now = mono_ms(), share;
 
-		h->status = dns_host(d, h->name, max_addrs - out->naddrs,
+		if (h->naddrs > 0) {
+			/* From the additional section: no query. */
+			if (h->naddrs > max_addrs - out->naddrs)
+				h->naddrs = max_addrs - out->naddrs;
+			h->status = DNS_OK;
+			out->naddrs += h->naddrs;
+			continue;
+		}
+		if (now >= end) {
+			/* The budget is gone: the other hosts wait for later. */
+			temp = 1;
+			snprintf(out->reason, sizeof(out->reason), "DNS lookup "
+			    "of the MX hosts of %.150s failed: %s", domain,
+			    d->deadline != 0 && end >= d->deadline ?
+			    "no answer before the deadline" :
+			    "no answer within timeout_dns");
+			break;
+		}
+		/*
+		 * A silent host must not take the whole budget from those
+		 * after it: each gets half of what is left, the last all.
+		 */
+		share = (end - now) / 2;
+		if (share < HOST_MIN_MS)
+			share = HOST_MIN_MS;
+		d->end = i + 1 == c.n || now + share > end ? end : now + share;
+		h->status = host_lookup(d, h->name, max_addrs - out->naddrs,
 		    &h->addrs, &h->naddrs, reason, sizeof(reason));
 		out->naddrs += h->naddrs;
 		if (h->status == DNS_TEMPFAIL) {
@@ -599,6 +1162,12 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 			strlcpy(out->reason, reason, sizeof(out->reason));
 		} else if (h->status != DNS_OK && !temp)
 			strlcpy(out->reason, reason, sizeof(out->reason));
+	}
+	/* Glue of hosts the cap left out is not theirs to use. */
+	for (; i < c.n; i++) {
+		free(c.hosts[i].addrs);
+		c.hosts[i].addrs = NULL;
+		c.hosts[i].naddrs = 0;
 	}
 	if (out->naddrs > 0) {
 		out->reason[0] = '\0';
@@ -658,6 +1227,7 @@ dns_tlsa(struct dns *d, const char *host, unsigned port, struct tlsa_set *out)
 
 	memset(out, 0, sizeof(*out));
 	snprintf(name, sizeof(name), "_%u._tcp.%s", port, host);
+	d->end = budget_end(d);
 	out->status = lookup(d, name, T_TLSA_, add_tlsa, out, &out->ad,
 	    out->reason, sizeof(out->reason));
 	return out->status;

@@ -11,6 +11,8 @@
 #define MXSEND_DNS_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <resolv.h>
 #include <sys/socket.h>
@@ -69,6 +71,9 @@ struct dns {
 	struct __res_state	 res;
 	int			 open;
 	enum addr_family	 family;
+	unsigned		 timeout;	/* timeout_dns, seconds */
+	int64_t			 deadline;	/* monotonic ms; 0: none */
+	int64_t			 end;		/* of the lookup under way */
 };
 
 /*
@@ -80,6 +85,17 @@ struct dns {
 int	 dns_open(struct dns *, const struct nameserver *ns, size_t nns,
 	    enum addr_family family, char *err, size_t errlen);
 void	 dns_close(struct dns *);
+
+/*
+ * Bound every later lookup (SPEC §4): each of dns_mx (the MX query and
+ * the address lookups of all its hosts), dns_host and dns_tlsa takes at
+ * most timeout_dns seconds, every retry over UDP and TCP included, and
+ * none runs past deadline (CLOCK_MONOTONIC, as net_deadline_set fills
+ * it; NULL or zero: none). What runs out is DNS_TEMPFAIL. dns_open sets
+ * timeout_dns 30 (SPEC's default) and no deadline.
+ */
+void	 dns_set_limits(struct dns *, unsigned timeout_dns,
+	    const struct timespec *deadline);
 
 /*
  * The mail route of a domain: its MX hosts sorted by preference (hosts of

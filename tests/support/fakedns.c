@@ -121,6 +121,9 @@
  *			validating resolver does (RFC 6840 5.7)
  *	adforce		set AD in the answer whatever the query
  *	noaa		do not set AA
+ *	glue		put the A and AAAA records of the MX targets of the
+ *			answer in the additional section, as recursive
+ *			servers do (those that fit; never sets TC)
  *	nora		do not set RA
  *	malformed KIND	damage the answer:
  *	    badptr	the owner name of the first answer record is a
@@ -264,6 +267,7 @@ struct effect {
 	int		 ad;		/* 1: if asked, 2: always */
 	int		 noaa;
 	int		 nora;
+	int		 glue;
 	long		 delay;		/* ms; -1: not set */
 	int		 mal;
 };
@@ -860,6 +864,8 @@ parse_rule(struct tok *t, int nt, struct rule *r)
 				e->noaa = 1;
 			else if (ieq(s, "nora"))
 				e->nora = 1;
+			else if (ieq(s, "glue"))
+				e->glue = 1;
 			else if (ieq(s, "delay")) {
 				if (++i >= nt ||
 				    parse_num(t[i].s, 3600000, &v) != 0)
@@ -1269,6 +1275,30 @@ build(const struct query *q, int prc, const struct effect *e, int tcp,
 			ns++;
 	}
 
+	/* Additional: the addresses of the MX targets, when asked for. */
+	for (i = 0; e->glue && !tc && mal != MAL_RDLENGTH && i < an; i++) {
+		size_t j;
+
+		if (ansbuf[i]->type != TY_MX)
+			continue;
+		for (j = 0; j < nrrs; j++) {
+			if ((rrs[j].type != TY_A && rrs[j].type != TY_AAAA) ||
+			    !name_eq(&rrs[j].owner, &ansbuf[i]->n1))
+				continue;
+			save = m->len;
+			savect = m->nct;
+			put_rr(m, &rrs[j], rrs[j].ttl, 0, &ptroff, &rdoff);
+			if (m->err || m->len > rrlimit) {
+				/* Glue that does not fit is left out. */
+				m->err = 0;
+				m->len = save;
+				m->nct = savect;
+				break;
+			}
+			ar++;
+		}
+	}
+
 	/* OPT. */
 	if (q->edns && mal != MAL_RDLENGTH) {
 		put8(m, 0);
@@ -1459,6 +1489,7 @@ merge(struct effect *to, const struct effect *e)
 	to->tc |= e->tc;
 	to->noaa |= e->noaa;
 	to->nora |= e->nora;
+	to->glue |= e->glue;
 }
 
 enum action { ACT_NONE, ACT_SEND, ACT_CLOSE };

@@ -633,3 +633,235 @@ Test(dns, address_literals_need_no_dns)
 	mx_route_free(&r);
 	cr_assert_str_eq(log_text(), "", "DNS was asked: %s", log_text());
 }
+
+/* ------------------------------------------------ bounds (SPEC §4, §6.1) */
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The resolver as a host has it: no RES_OPTIONS, so libresolv's own
+ * defaults (5 s per try, 2 attempts) would apply if it decided the time.
+ */
+static void
+open_default(const char *extra, unsigned timeout_dns, unsigned deadline_s)
+{
+	struct nameserver ns;
+	struct timespec dl;
+	char err[256];
+
+	restart(extra, 0);
+	dns_close(&d);
+	memset(&ns, 0, sizeof(ns));
+	strlcpy(ns.addr, srv.l[0].addr, sizeof(ns.addr));
+	ns.family = AF_INET;
+	ns.port = (uint16_t)srv.l[0].port;
+	unsetenv("RES_OPTIONS");
+	cr_assert_eq(dns_open(&d, &ns, 1, AFAM_ANY, err, sizeof(err)), 0);
+	memset(&dl, 0, sizeof(dl));
+	if (deadline_s > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_sec += deadline_s;
+	}
+	dns_set_limits(&d, timeout_dns, &dl);
+}
+
+/* dns_mx(domain) is a temporary failure within max_ms. */
+static void
+tempfail_within(const char *domain, int64_t max_ms)
+{
+	struct mx_route r;
+	enum dns_status st;
+	int64_t t0 = mono_ms(), t;
+
+	st = dns_mx(&d, domain, 10, &r);
+	t = mono_ms() - t0;
+	cr_assert_eq(st, DNS_TEMPFAIL, "%s gave %s (%s)", domain,
+	    dns_status_str(st), r.reason);
+	cr_assert(t <= max_ms, "%s took %lld ms (bound %lld)", domain,
+	    (long long)t, (long long)max_ms);
+	fprintf(stderr, "bound: %s: %lld ms: %s\n", domain, (long long)t,
+	    r.reason);
+	mx_route_free(&r);
+}
+
+static const char silent_zone[] =
+    "silent.example. MX 10 s1.silent.example.\n"
+    "silent.example. MX 20 s2.silent.example.\n"
+    "silent.example. MX 30 s3.silent.example.\n"
+    "on *.silent.example * drop\n"
+    "tcsilent.example. MX 10 mx1.example.com.\n"
+    "on tcsilent.example MX udp tc\n"
+    "on tcsilent.example MX tcp drop\n"
+    "on dropmx.example MX drop\n";
+
+Test(dns, dropped_query_bounded_by_timeout_dns, .timeout = 30)
+{
+	open_default(silent_zone, 1, 0);
+	tempfail_within("dropmx.example", 1300);
+}
+
+Test(dns, silent_mx_hosts_bounded_by_timeout_dns, .timeout = 30)
+{
+	open_default(silent_zone, 1, 0);
+	tempfail_within("silent.example", 1300);
+}
+
+Test(dns, silent_tcp_after_tc_bounded_by_timeout_dns, .timeout = 30)
+{
+	open_default(silent_zone, 1, 0);
+	tempfail_within("tcsilent.example", 1300);
+	cr_assert(strstr(log_text(), "tcp tcsilent.example MX drop") != NULL,
+	    "%s", log_text());
+}
+
+Test(dns, silent_mx_hosts_bounded_by_deadline, .timeout = 30)
+{
+	open_default(silent_zone, 30, 1);
+	tempfail_within("silent.example", 1300);
+}
+
+Test(dns, hundred_silent_mx_hosts_bounded, .timeout = 30)
+{
+	char *extra = xmalloc(16384);
+	size_t o = 0;
+	int i;
+
+	for (i = 0; i < 100; i++)
+		o += (size_t)snprintf(extra + o, 16384 - o,
+		    "hundred.example. MX %d h%d.hundred.example.\n", i, i);
+	snprintf(extra + o, 16384 - o, "on *.hundred.example * drop\n");
+	open_default(extra, 1, 0);
+	free(extra);
+	tempfail_within("hundred.example", 1300);
+}
+
+Test(dns, servfail_is_quick_and_temporary, .timeout = 30)
+{
+	open_default(NULL, 1, 0);
+	tempfail_within("servfail.example", 500);
+}
+
+Test(dns, deadline_already_past_asks_nothing, .timeout = 30)
+{
+	struct timespec dl;
+
+	open_default(NULL, 30, 0);
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_nsec = 0;
+	dns_set_limits(&d, 30, &dl);
+	tempfail_within("example.com", 100);
+}
+
+/* Log lines that are queries of qtype (NULL: any). */
+static int
+queries(const char *qtype)
+{
+	const char *p = log_text();
+	int n = 0;
+
+	while (*p != '\0') {
+		const char *e = strchr(p, '\n');
+		size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+		char line[512];
+
+		snprintf(line, sizeof(line), "%.*s", (int)len, p);
+		if (qtype == NULL)
+			n++;
+		else {
+			char t[32], *sp = strchr(line, ' ');
+
+			if (sp != NULL && (sp = strchr(sp + 1, ' ')) != NULL &&
+			    sscanf(sp + 1, "%31s", t) == 1 &&
+			    strcmp(t, qtype) == 0)
+				n++;
+		}
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
+	return n;
+}
+
+Test(dns, addresses_from_the_additional_section)
+{
+	struct mx_route r;
+
+	restart("glue.example. MX 10 mx1.glue.example.\n"
+	    "glue.example. MX 20 mx2.glue.example.\n"
+	    "mx1.glue.example. A 127.0.5.1\n"
+	    "mx1.glue.example. AAAA ::1\n"
+	    "mx2.glue.example. A 127.0.5.2\n"
+	    "on glue.example MX glue\n", 0);
+	cr_assert_eq(dns_mx(&d, "glue.example", 10, &r), DNS_OK, "%s",
+	    r.reason);
+	cr_assert_eq(r.nhosts, 2);
+	cr_assert_eq(r.hosts[0].naddrs, 2);
+	cr_assert_str_eq(ip_of(&r.hosts[0].addrs[0]), "127.0.5.1");
+	cr_assert_str_eq(ip_of(&r.hosts[0].addrs[1]), "::1");
+	cr_assert_eq(r.hosts[1].naddrs, 1);
+	cr_assert_str_eq(ip_of(&r.hosts[1].addrs[0]), "127.0.5.2");
+	cr_assert_eq(r.naddrs, 3);
+	fprintf(stderr, "queries: glue.example: %d\n", queries(NULL));
+	cr_assert_eq(queries(NULL), 1, "one MX query only: %s", log_text());
+	mx_route_free(&r);
+}
+
+Test(dns, additional_section_respects_the_cap_and_family)
+{
+	struct mx_route r;
+
+	restart("glue.example. MX 10 mx1.glue.example.\n"
+	    "mx1.glue.example. A 127.0.5.1\n"
+	    "mx1.glue.example. AAAA ::1\n"
+	    "mx1.glue.example. A 127.0.5.3\n"
+	    "on glue.example MX glue\n", 0);
+	dns_close(&d);
+	open_resolver(AFAM_IPV6);
+	cr_assert_eq(dns_mx(&d, "glue.example", 10, &r), DNS_OK, "%s",
+	    r.reason);
+	cr_assert_eq(r.naddrs, 1);
+	cr_assert_str_eq(ip_of(&r.hosts[0].addrs[0]), "::1");
+	mx_route_free(&r);
+	dns_close(&d);
+	open_resolver(AFAM_ANY);
+	cr_assert_eq(dns_mx(&d, "glue.example", 2, &r), DNS_OK, "%s",
+	    r.reason);
+	cr_assert_eq(r.naddrs, 2);
+	cr_assert_str_eq(ip_of(&r.hosts[0].addrs[0]), "127.0.5.1");
+	cr_assert_str_eq(ip_of(&r.hosts[0].addrs[1]), "127.0.5.3");
+	mx_route_free(&r);
+	cr_assert_eq(queries(NULL), 2, "MX queries only: %s", log_text());
+}
+
+Test(dns, a_and_aaaa_asked_at_once)
+{
+	struct dns_addr *a = NULL;
+	size_t n = 0;
+	char reason[256];
+	int64_t t0, t;
+
+	restart("slow.example. A 127.0.6.1\n"
+	    "slow.example. AAAA ::1\n"
+	    "on slow.example A delay 600\n"
+	    "on slow.example AAAA delay 600\n", 0);
+	dns_set_limits(&d, 5, NULL);
+	t0 = mono_ms();
+	cr_assert_eq(dns_host(&d, "slow.example", 10, &a, &n, reason,
+	    sizeof(reason)), DNS_OK, "%s", reason);
+	t = mono_ms() - t0;
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(ip_of(&a[0]), "127.0.6.1", "A first");
+	cr_assert_str_eq(ip_of(&a[1]), "::1");
+	cr_assert(t < 1000, "one wait for both, not two: %lld ms",
+	    (long long)t);
+	cr_assert_eq(queries("A"), 1);
+	cr_assert_eq(queries("AAAA"), 1);
+	free(a);
+}

@@ -4,8 +4,11 @@
  *
  * Round trips (SPEC §9): connect, greeting, EHLO, then with PIPELINING
  * (RFC 2920) the whole envelope in one write; with CHUNKING (RFC 3030)
- * "BDAT n LAST" and the body follow in the same flight, so a transaction
- * costs one round trip. QUIT is never waited for (as qmail-remote).
+ * "BDAT n LAST" and the body follow in the same write, so a transaction
+ * costs one round trip; on the session's last transaction QUIT joins that
+ * write too. QUIT is never waited for (as qmail-remote). Each flight is
+ * one write and net.c sets TCP_NODELAY: no part of a flight may wait for
+ * the peer's delayed ACK.
  * Pipelined flights are bounded (SMTP_FLIGHT_RCPTS commands) so that the
  * server's replies always fit the socket buffers while we write: a server
  * that answers as it reads can never deadlock against us.

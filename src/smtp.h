@@ -14,6 +14,10 @@
  *	smtp_open(&s, &params, &st);	connect, greet, EHLO, TLS, AUTH
  *	smtp_send(&s, &txn);		one message to some recipients
  *	smtp_close(&s);			QUIT, not waited for
+ *
+ * A caller that knows the session ends after a transaction sets its
+ * txn.last: QUIT then leaves in the message's own flight (SPEC §6) and
+ * smtp_close() only closes.
  */
 #ifndef MXSEND_SMTP_H
 #define MXSEND_SMTP_H
@@ -182,7 +186,7 @@ int	 smtp_send(struct smtp_session *, struct smtp_txn *t);
 /* Whether another smtp_send() can be tried on this session. */
 int	 smtp_usable(const struct smtp_session *);
 
-/* Send QUIT without waiting for the reply, close and free. */
+/* QUIT (unless it went with txn.last), not waited for; close and free. */
 void	 smtp_close(struct smtp_session *);
 
 const char *smtp_stage_name(enum smtp_stage);	/* "RCPT", "end of data" */

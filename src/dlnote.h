@@ -24,10 +24,10 @@
 #define DLNOTE(var, json)						\
 	__attribute__((used, section(".note.dlopen"), aligned(4)))	\
 	static const struct {						\
-		uint32_t	 namesz, descsz, type;			\
-		char		 name[(sizeof(DLNOTE_OWNER) + 3) & ~3];	\
-		char		 desc[(sizeof(json) + 3) & ~3];		\
-	} var = {						\
+		uint32_t namesz, descsz, type;				\
+		char	 name[(sizeof(DLNOTE_OWNER) + 3) & ~3];	\
+		char	 desc[(sizeof(json) + 3) & ~3];		\
+	} var = {							\
 		sizeof(DLNOTE_OWNER), sizeof(json), DLNOTE_TYPE,	\
 		DLNOTE_OWNER, json					\
 	}

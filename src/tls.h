@@ -1,8 +1,10 @@
 /*
  * tls.h: the only interface to GnuTLS (tls.c is the only file that
- * includes it). Initialisation is lazy: nothing happens until the first
- * TLS session, so plain-text runs never load GnuTLS's state or the trust
- * store (SPEC §9).
+ * includes it). Initialisation is lazy: GnuTLS is opened with dlopen at
+ * the first call below that needs it, so plain-text runs never load the
+ * library, its state or the trust store (SPEC §9). When it cannot be
+ * loaded, tls_start() fails with "TLS with NAME: cannot load GnuTLS: " and
+ * dlerror()'s text, and the hashes return -1.
  */
 #ifndef MXSEND_TLS_H
 #define MXSEND_TLS_H
@@ -56,7 +58,10 @@ size_t	 tls_pending(const struct tls_conn *);
 /* Send close_notify (best effort, non-blocking) and free the session. */
 void	 tls_end(struct tls_conn *);
 
-/* Whether GnuTLS was initialised in this process (tests of SPEC §9). */
+/*
+ * Whether this process tried to load and initialise GnuTLS (tests of
+ * SPEC §9).
+ */
 int	 tls_initialised(void);
 
 /* A description of the session for logs: "TLSv1.3 with cipher ...". */

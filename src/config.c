@@ -1722,7 +1722,7 @@ config_init(struct config *cfg)
 	cfg->timeout_command = 300;
 	cfg->timeout_data = 600;
 	cfg->deadline = 0;
-	cfg->max_parallel = 8;
+	cfg->max_parallel = 32;
 	cfg->mx_max_addresses = 5;
 	cfg->queue_dir = xstrdup(QUEUE_DIR);
 	cfg->queue_lifetime = 5 * 86400;

@@ -202,7 +202,7 @@ Test(config, defaults)
 	cr_assert_eq(c.timeout_command, 300);
 	cr_assert_eq(c.timeout_data, 600);
 	cr_assert_eq(c.deadline, 0);
-	cr_assert_eq(c.max_parallel, 8);
+	cr_assert_eq(c.max_parallel, 32);
 	cr_assert_eq(c.mx_max_addresses, 5);
 	cr_assert_str_eq(c.queue_dir, QUEUE_DIR);
 	cr_assert_eq(c.queue_lifetime, 432000);

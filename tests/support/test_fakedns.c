@@ -1351,3 +1351,70 @@ Test(fakedns, bad_zone_and_arguments)
 	cr_assert_eq(run(noport), 64);
 	finish();
 }
+
+Test(fakedns, glue_puts_mx_target_addresses_in_additional)
+{
+	unsigned char ans[4096];
+	char a[64];
+	ns_msg h;
+	ns_rr rr;
+	int n, i, na = 0, naaaa = 0;
+
+	start("g.example. MX 10 mx1.g.example.\n"
+	    "g.example. MX 20 out.example.\n"
+	    "mx1.g.example. A 192.0.2.1\n"
+	    "mx1.g.example. AAAA 2001:db8::1\n"
+	    "mx1.g.example. TXT \"not glue\"\n"
+	    "plain.example. MX 10 mx1.g.example.\n"
+	    "on g.example MX glue\n");
+	resolver();
+	n = query("g.example", ns_t_mx, ans, sizeof(ans));
+	parse(ans, n, &h);
+	cr_assert_eq(ns_msg_count(h, ns_s_an), 2);
+	/* The OPT record is in the additional section too. */
+	for (i = 0; i < ns_msg_count(h, ns_s_ar); i++) {
+		rr_at(&h, ns_s_ar, i, &rr);
+		if (ns_rr_type(rr) == ns_t_opt)
+			continue;
+		cr_assert_str_eq(ns_rr_name(rr), "mx1.g.example");
+		if (ns_rr_type(rr) == ns_t_a) {
+			inet_ntop(AF_INET, ns_rr_rdata(rr), a, sizeof(a));
+			cr_assert_str_eq(a, "192.0.2.1");
+			na++;
+		} else {
+			cr_assert_eq(ns_rr_type(rr), ns_t_aaaa);
+			naaaa++;
+		}
+	}
+	cr_assert_eq(na, 1);
+	cr_assert_eq(naaaa, 1);
+	/* Without the rule: no glue. */
+	n = query("plain.example", ns_t_mx, ans, sizeof(ans));
+	parse(ans, n, &h);
+	for (i = 0; i < ns_msg_count(h, ns_s_ar); i++) {
+		rr_at(&h, ns_s_ar, i, &rr);
+		cr_assert_eq(ns_rr_type(rr), ns_t_opt);
+	}
+	finish();
+}
+
+Test(fakedns, tcp_drop_keeps_the_connection_silent)
+{
+	unsigned char q[512], ans[4096];
+	int fd, n, qlen;
+
+	start("x.example. A 192.0.2.1\n"
+	    "on x.example A udp tc\n"
+	    "on x.example A tcp drop\n");
+	fd = tcp_socket();
+	qlen = mkquery(q, sizeof(q), 1, "x.example", ns_t_a, 0, 0);
+	tcp_send_msg(fd, q, qlen);
+	n = tcp_recv(fd, ans, sizeof(ans), 700);
+	cr_assert_eq(n, -1, "no answer");
+	/* Still open: a silent server, not a closed one. */
+	cr_assert_eq(recv(fd, ans, sizeof(ans), MSG_DONTWAIT), -1);
+	cr_assert_eq(errno, EAGAIN);
+	close(fd);
+	cr_assert(log_has("tcp x.example A drop"));
+	finish();
+}

@@ -379,16 +379,12 @@ open_try(struct dns *d, struct pending *p, int tcp)
 	return 0;
 }
 
-/* The time one try may wait: resolv.conf's, doubled each round. */
+/* The time one try may wait: resolv.conf's timeout, as res_nsend. */
 static int64_t
-try_ms(const struct dns *d, const struct pending *p)
+try_ms(const struct dns *d)
 {
-	int round = (p->tries - 1) / (d->res.nscount > 0 ?
-	    d->res.nscount : 1);
-	int64_t ms = (int64_t)(d->res.retrans > 0 ? d->res.retrans :
-	    RES_TIMEOUT) * 1000;
-
-	return ms << (round < 4 ? round : 4);
+	return (int64_t)(d->res.retrans > 0 ? d->res.retrans : RES_TIMEOUT) *
+	    1000;
 }
 
 /* Send the query to the next server still in, within end. */
@@ -417,7 +413,7 @@ start_try(struct dns *d, struct pending *p, int64_t now, int64_t end)
 				return;
 			continue;
 		}
-		p->try_end = now + try_ms(d, p);
+		p->try_end = now + try_ms(d);
 		if (p->try_end > end)
 			p->try_end = end;
 		return;
@@ -438,8 +434,8 @@ got_answer(struct dns *d, struct pending *p, int n, int64_t now)
 			server_out(d, p, WHY_UNREACH);
 			return;
 		}
-		if (p->try_end < now + try_ms(d, p))
-			p->try_end = now + try_ms(d, p);
+		if (p->try_end < now + try_ms(d))
+			p->try_end = now + try_ms(d);
 		return;
 	}
 	if (rcode == ns_r_noerror || rcode == ns_r_nxdomain) {

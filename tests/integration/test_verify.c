@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -32,7 +33,14 @@ static const char zone[] =
     "on broken.example * servfail\n"
     "relay.test. A 127.0.0.9\n"
     "garbled.example. MX 10 mx1.example.com.\n"
-    "on garbled.example MX malformed badptr\n";
+    "on garbled.example MX malformed badptr\n"
+    "tcsilent.example. MX 10 mx1.example.com.\n"
+    "on tcsilent.example MX udp tc\n"
+    "on tcsilent.example MX tcp drop\n"
+    "silent.example. MX 10 s1.silent.example.\n"
+    "silent.example. MX 20 s2.silent.example.\n"
+    "silent.example. MX 30 s3.silent.example.\n"
+    "on *.silent.example * drop\n";
 
 static void
 setup(void)
@@ -185,4 +193,41 @@ Test(verify, address_literal_routes_to_that_address)
 	cr_assert_eq(bv("a@[127.0.0.5]", NULL), 0, "%s%s", res.out, res.err);
 	cr_assert_str_eq(res.out, "a@[127.0.0.5]: deliverable: via "
 	    "[127.0.0.5][127.0.0.5]:2525 (mx)\n");
+}
+
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A TC answer and a TCP server that accepts and stays silent: the TCP
+ * try ends with the resolver's time-out (1 s here), as a UDP try does;
+ * libresolv's own TCP read had none and held -bv until killed.
+ */
+Test(verify, silent_tcp_after_truncation_is_deferred_in_time)
+{
+	long t0 = mono_ms(), t;
+
+	cr_assert_eq(bv("a@tcsilent.example", NULL), 75, "%s %s", res.out,
+	    res.err);
+	t = mono_ms() - t0;
+	cr_assert(strstr(res.out, "a@tcsilent.example: deferred:") != NULL,
+	    "%s", res.out);
+	cr_assert(t < 3000, "took %ld ms", t);
+}
+
+/* A and AAAA of each silent host are asked at once: one wait, not two. */
+Test(verify, silent_mx_hosts_are_deferred_in_time)
+{
+	long t0 = mono_ms(), t;
+
+	cr_assert_eq(bv("a@silent.example", NULL), 75, "%s %s", res.out,
+	    res.err);
+	t = mono_ms() - t0;
+	cr_assert(t < 4500, "took %ld ms", t);
 }

@@ -401,6 +401,8 @@ start_try(struct dns *d, struct pending *p, int64_t now, int64_t end)
 	for (k = 0; k < nns; k++) {
 		/* resolv.conf's attempts, as res_nsend counts them. */
 		if (p->tries >= (d->res.retry > 0 ? d->res.retry : 1) * nns) {
+			if (p->why == WHY_TIME)
+				p->why = WHY_UNREACH;
 			p->done = 1;
 			return;
 		}

@@ -865,3 +865,25 @@ Test(dns, a_and_aaaa_asked_at_once)
 	cr_assert_eq(queries("AAAA"), 1);
 	free(a);
 }
+
+/* Glue is checked as answers are: an A record of 3 octets is malformed. */
+Test(dns, hostile_glue_is_a_temporary_failure)
+{
+	struct mx_route r;
+
+	restart("hglue.example. MX 10 mx1.hglue.example.\n"
+	    "mx1.hglue.example. TYPE1 \\# 3 abcdef\n"
+	    "on hglue.example MX glue\n", 0);
+	cr_assert_eq(dns_mx(&d, "hglue.example", 10, &r), DNS_TEMPFAIL,
+	    "%s", r.reason);
+	mx_route_free(&r);
+}
+
+/* TC, then a TCP server that closes: temporary, and at once. */
+Test(dns, tcp_closed_after_truncation_is_temporary)
+{
+	open_default("tcclose.example. MX 10 mx1.example.com.\n"
+	    "on tcclose.example MX udp tc\n"
+	    "on tcclose.example MX tcp close\n", 5, 0);
+	tempfail_within("tcclose.example", 500);
+}

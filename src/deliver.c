@@ -378,6 +378,7 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	txn_init(job, &t, sr, ids, *n);
+	t.last = 1;	/* QUIT goes with the message (SPEC §6) */
 	(void)smtp_send(&s, &t);
 	smtp_close(&s);
 	for (k = 0, m = 0; k < *n; k++) {
@@ -604,7 +605,7 @@ relay_close(struct relay *relay)
  */
 static int
 relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
-    struct smtp_rcpt *sr, char *label, struct timespec *t1)
+    int last, struct smtp_rcpt *sr, char *label, struct timespec *t1)
 {
 	struct delivery	*job = relay->job;
 	struct smtp_status st;
@@ -627,6 +628,7 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 		    job->cfg->relay_port, label, LABEL_MAX);
 		clock_gettime(CLOCK_MONOTONIC, t1);
 		txn_init(job, &t, sr, ids, n);
+		t.last = last;
 		sent = smtp_send(&relay->session, &t);
 		if (!kept || !policy_stale(sent, &t.st))
 			return 0;
@@ -636,9 +638,13 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 	}
 }
 
-/* One relay transaction for ids[0..n). */
+/*
+ * One relay transaction for ids[0..n); last: no batch follows, so QUIT
+ * goes in its flight.
+ */
 static void
-relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n)
+relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n,
+    int last)
 {
 	struct delivery	*job = relay->job;
 	struct smtp_rcpt *sr;
@@ -661,7 +667,7 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n)
 		return;
 	}
 	sr = xcalloc(n, sizeof(*sr));
-	if (relay_send(relay, route, ids, n, sr, label, &t1) == 0) {
+	if (relay_send(relay, route, ids, n, last, sr, label, &t1) == 0) {
 		for (k = 0; k < n; k++) {
 			job->walks[ids[k]].t_conn = relay->t_conn;
 			job->walks[ids[k]].t_xfer = since(&t1);
@@ -717,6 +723,7 @@ relay_worker(void *arg)
 	struct relay	*relay = arg;
 	struct delivery	*job = relay->job;
 	size_t		*ids, n;
+	int		 last;
 
 	ids = xcalloc(job->env->nrcpts ? job->env->nrcpts : 1, sizeof(*ids));
 	pthread_mutex_lock(&job->mu);
@@ -729,8 +736,10 @@ relay_worker(void *arg)
 		n = job->nrq;
 		memcpy(ids, job->rq, n * sizeof(*ids));
 		job->nrq = 0;
+		/* Nothing more can arrive once every producer is done. */
+		last = job->producers_done;
 		pthread_mutex_unlock(&job->mu);
-		relay_batch(relay, job->mx_route + 1, ids, n);
+		relay_batch(relay, job->mx_route + 1, ids, n, last);
 		pthread_mutex_lock(&job->mu);
 	}
 	pthread_mutex_unlock(&job->mu);
@@ -797,7 +806,7 @@ relay_then_mx(struct delivery *job, struct relay *relay)
 		if (job->env->rcpts[i].state == RCPT_PENDING)
 			ids[n++] = i;
 	if (n > 0)
-		relay_batch(relay, 0, ids, n);
+		relay_batch(relay, 0, ids, n, 1);
 	relay_close(relay);
 	free(ids);
 	if (job->cfg->nroute > 1)
@@ -828,7 +837,7 @@ mx_then_relay(struct delivery *job, struct relay *relay)
 		job->nrq = 0;
 		ids = xcalloc(n, sizeof(*ids));
 		memcpy(ids, job->rq, n * sizeof(*ids));
-		relay_batch(relay, 1, ids, n);
+		relay_batch(relay, 1, ids, n, 1);
 		free(ids);
 	}
 	relay_close(relay);

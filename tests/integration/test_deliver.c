@@ -913,6 +913,56 @@ relay_with_credentials(void)
 	env_set("MXSEND_ROUTE=relay");
 }
 
+/* The batch of session 1 in dir in which a line starting cmd arrived. */
+static int
+batch_of(const char *dir, const char *cmd)
+{
+	char *log = file_in(dir, 1, "log"), *p;
+	int b = -1;
+
+	for (p = log; p != NULL && *p != '\0'; p = strchr(p, '\n') ?
+	    strchr(p, '\n') + 1 : NULL) {
+		int n, off = 0;
+
+		if (sscanf(p, "B%d %n", &n, &off) == 1 && off > 0 &&
+		    strncmp(p + off, cmd, strlen(cmd)) == 0) {
+			b = n;
+			break;
+		}
+	}
+	free(log);
+	return b;
+}
+
+/*
+ * SPEC §6: with PIPELINING and CHUNKING, QUIT goes in the flight of
+ * BDAT n LAST when the connection ends there, on either route.
+ */
+Test(deliver, quit_travels_with_the_last_bdat)
+{
+	static const char ext[] = "ext PIPELINING\next CHUNKING\n";
+	int bdat, quit;
+
+	start_relay(ext, RELAY_PLAIN);
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	server_stop(&relay);
+	bdat = batch_of(relayrec, "BDAT");
+	quit = batch_of(relayrec, "QUIT");
+	cr_assert(bdat > 0 && quit == bdat, "relay: BDAT in batch %d, QUIT "
+	    "in batch %d%s", bdat, quit, ev());
+	env_unset("MXSEND_ROUTE");
+	start_mx(ext, "127.0.0.2", NULL);
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	server_stop(&mx);
+	bdat = batch_of(mxrec, "BDAT");
+	quit = batch_of(mxrec, "QUIT");
+	cr_assert(bdat > 0 && quit == bdat, "mx: BDAT in batch %d, QUIT in "
+	    "batch %d%s", bdat, quit, ev());
+}
+
 Test(deliver, relay_starttls_and_auth_plain)
 {
 	char *info, *tls;

@@ -231,3 +231,125 @@ Test(verify, silent_mx_hosts_are_deferred_in_time)
 	t = mono_ms() - t0;
 	cr_assert(t < 4500, "took %ld ms", t);
 }
+
+/*
+ * DNS fault matrix (issue 14 item 5): each fault, at the MX query and at
+ * the MX host's address queries, with and without a relay. A fault is
+ * never a fact about the domain: without a relay it is deferred (75,
+ * 4.4.3), with one the relay takes the address; and every run ends
+ * within the resolver's time-out (1 s, one try) plus margin.
+ */
+struct fault {
+	const char	*name;
+	const char	*rule;		/* the rule's items */
+	int		 slow;		/* ends by time-out */
+};
+
+static const struct fault faults[] = {
+	{ "servfail", "servfail", 0 },
+	{ "refused", "refused", 0 },
+	{ "formerr", "formerr", 0 },
+	{ "notimp", "notimp", 0 },
+	{ "rcode9", "rcode 9", 0 },
+	{ "udpdrop", "drop", 1 },
+	{ "tcsilent", "udp tc\non %s %s tcp drop", 1 },
+	{ "tcclose", "udp tc\non %s %s tcp close", 0 },
+	{ "badptr", "malformed badptr", 0 },
+	{ "ptrloop", "malformed ptrloop", 0 },
+	{ "rdlength", "malformed rdlength", 0 },
+	{ "ancount", "malformed ancount", 0 },
+	{ "wrongid", "malformed id", 1 },
+	{ "noqr", "malformed qr", 1 },
+	{ "question", "malformed question", 1 },
+	{ "short", "malformed short", 1 },
+};
+#define NFAULTS	(sizeof(faults) / sizeof(faults[0]))
+
+static void
+restart_dns(const char *zonetext)
+{
+	const char *const args[] = { "--listen", "127.0.0.1:0", NULL };
+	const char *zpath;
+
+	server_stop(&dns);
+	zpath = run_env_file(&re, "zone2", zonetext, 0644);
+	cr_assert_eq(spawn_fakedns(&dns, zpath, logpath, args, NULL), 0,
+	    "fakedns did not start");
+	snprintf(nsvar, sizeof(nsvar), "MXSEND_NAMESERVER=127.0.0.1:%u",
+	    dns.l[0].port);
+}
+
+/* Domain f<i>s<stage>.example: stage 0 breaks MX, stage 1 the host. */
+static void
+fault_zone(char *z, size_t cap)
+{
+	size_t o = 0, i;
+	int stage;
+
+	for (i = 0; i < NFAULTS; i++)
+		for (stage = 0; stage < 2; stage++) {
+			char dom[64], host[80], qname[80], items[160];
+			const char *qtype = stage == 0 ? "MX" : "*";
+
+			snprintf(dom, sizeof(dom), "f%zus%d.example", i, stage);
+			snprintf(host, sizeof(host), "mx.%s", dom);
+			snprintf(qname, sizeof(qname), "%s", stage == 0 ? dom :
+			    host);
+			snprintf(items, sizeof(items), faults[i].rule, qname,
+			    qtype);
+			o += (size_t)snprintf(z + o, cap - o,
+			    "%s. MX 10 %s.\n%s. A 127.0.0.2\non %s %s %s\n",
+			    dom, host, host, qname, qtype, items);
+			cr_assert_lt(o, cap);
+		}
+}
+
+static void
+fault_matrix(int with_relay)
+{
+	static char z[32768];
+	size_t i, runs = 0;
+	int stage;
+
+	alarm(240);
+	fault_zone(z, sizeof(z));
+	restart_dns(z);
+	for (i = 0; i < NFAULTS; i++)
+		for (stage = 0; stage < 2; stage++) {
+			char addr[80];
+			long t0 = mono_ms(), t;
+			int st;
+
+			snprintf(addr, sizeof(addr), "a@f%zus%d.example", i,
+			    stage);
+			st = bv(addr, with_relay ?
+			    "MXSEND_RELAY=smtp://127.0.0.9:2526" : NULL);
+			t = mono_ms() - t0;
+			cr_assert_eq(st, with_relay ? 0 : 75, "%s at %s: %d: "
+			    "%s %s", faults[i].name, stage ? "host" : "MX", st,
+			    res.out, res.err);
+			if (!with_relay)
+				cr_assert(strstr(res.out, "(4.4.3)") != NULL,
+				    "%s at %s: %s", faults[i].name,
+				    stage ? "host" : "MX", res.out);
+			else
+				cr_assert(strstr(res.out, "(relay)") != NULL,
+				    "%s: %s", faults[i].name, res.out);
+			cr_assert(t < (faults[i].slow ? 3000 : 1500),
+			    "%s at %s took %ld ms", faults[i].name,
+			    stage ? "host" : "MX", t);
+			runs++;
+		}
+	fprintf(stderr, "DNS fault matrix (%s): %zu runs passed\n",
+	    with_relay ? "mx relay" : "mx", runs);
+}
+
+Test(verify, dns_fault_matrix_mx, .timeout = 240)
+{
+	fault_matrix(0);
+}
+
+Test(verify, dns_fault_matrix_mx_then_relay, .timeout = 240)
+{
+	fault_matrix(1);
+}

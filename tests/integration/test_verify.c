@@ -353,3 +353,73 @@ Test(verify, dns_fault_matrix_mx_then_relay, .timeout = 240)
 {
 	fault_matrix(1);
 }
+
+/* The facts of SPEC §6 step 1, with and without a relay. */
+static const struct {
+	const char	*addr;
+	int		 code, relay_code;
+	const char	*want;		/* in the output without a relay */
+} facts[] = {
+	{ "a@nullonly.example", 68, 68, "(5.1.10)" },
+	{ "a@nullmixed.example", 0, 0, "mx1.example.com[127.0.0.2]" },
+	{ "a@nosuch.example", 68, 0, "(5.1.2)" },
+	{ "a@chain.example", 0, 0, "c1.chain.example[127.0.0.2]" },
+	{ "a@mxloop.example", 75, 0, "(4.4.3)" },
+	{ "a@implicit2.example", 0, 0, "implicit2.example[127.0.0.5]" },
+	{ "a@glue.example", 0, 0, "mx.glue.example[127.0.0.6]" },
+};
+
+static const char facts_zone[] =
+    "mx1.example.com. A 127.0.0.2\n"
+    "nullonly.example. MX 0 .\n"
+    "nullmixed.example. MX 0 .\n"
+    "nullmixed.example. MX 10 mx1.example.com.\n"
+    "chain.example. MX 10 c1.chain.example.\n"
+    "c1.chain.example. CNAME c2.chain.example.\n"
+    "c2.chain.example. CNAME c3.chain.example.\n"
+    "c3.chain.example. A 127.0.0.2\n"
+    "mxloop.example. CNAME mxloop2.example.\n"
+    "mxloop2.example. CNAME mxloop.example.\n"
+    "implicit2.example. A 127.0.0.5\n"
+    "glue.example. MX 10 mx.glue.example.\n"
+    "mx.glue.example. A 127.0.0.6\n"
+    "on glue.example MX glue\n";
+
+Test(verify, dns_facts_matrix)
+{
+	size_t i;
+	int relay;
+
+	restart_dns(facts_zone);
+	for (relay = 0; relay < 2; relay++)
+		for (i = 0; i < sizeof(facts) / sizeof(facts[0]); i++) {
+			int st = bv(facts[i].addr, relay ?
+			    "MXSEND_RELAY=smtp://127.0.0.9:2526" : NULL);
+
+			cr_assert_eq(st, relay ? facts[i].relay_code :
+			    facts[i].code, "%s%s: %d: %s %s", facts[i].addr,
+			    relay ? " (relay)" : "", st, res.out, res.err);
+			if (!relay)
+				cr_assert(strstr(res.out, facts[i].want) !=
+				    NULL, "%s: %s", facts[i].addr, res.out);
+		}
+}
+
+/* Addresses from the MX answer's additional section: one query only. */
+Test(verify, mx_glue_spares_the_address_queries)
+{
+	FILE *f;
+	char line[512];
+	int n = 0;
+
+	restart_dns(facts_zone);
+	cr_assert_eq(bv("a@glue.example", NULL), 0, "%s %s", res.out,
+	    res.err);
+	f = fopen(logpath, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "glue.example") != NULL)
+			n++;
+	fclose(f);
+	cr_assert_eq(n, 1, "queries for glue.example: %d", n);
+}

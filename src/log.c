@@ -312,6 +312,13 @@ transcript_close(struct transcript *t)
 	free(t);
 }
 
+/* '>' sent, '<' received, '!' a note of ours about the session. */
+static const char *
+arrow(int dir)
+{
+	return dir == '>' ? "-->" : dir == '<' ? "<--" : "***";
+}
+
 void
 transcript_line(void *ctx, int dir, const char *text, size_t len)
 {
@@ -335,7 +342,7 @@ transcript_line(void *ctx, int dir, const char *text, size_t len)
 	text = shown;
 	if (ts->t->verbose) {
 		n = snprintf(line, sizeof(line), "mxsend: %s %s %.*s\n",
-		    ts->label, dir == '>' ? "-->" : "<--", (int)len, text);
+		    ts->label, arrow(dir), (int)len, text);
 		if (n > 0)
 			(void)write_all(STDERR_FILENO, line,
 			    (size_t)n < sizeof(line) ? (size_t)n :
@@ -347,7 +354,7 @@ transcript_line(void *ctx, int dir, const char *text, size_t len)
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		n = snprintf(line, sizeof(line), "%s.%03ld [%ld] %s %s %.*s\n",
 		    stamp, now.tv_nsec / 1000000, (long)getpid(), ts->label,
-		    dir == '>' ? "-->" : "<--", (int)len, text);
+		    arrow(dir), (int)len, text);
 		if (n > 0)
 			(void)write_all(ts->t->fd, line,
 			    (size_t)n < sizeof(line) ? (size_t)n :

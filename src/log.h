@@ -68,7 +68,11 @@ struct transcript_session {
 	char		 label[320];	/* "mx1.example.com[192.0.2.1]:25" */
 };
 
-/* An smtp_transcript_fn; ctx is a struct transcript_session. */
+/*
+ * An smtp_transcript_fn; ctx is a struct transcript_session. dir is '>'
+ * for a line sent, '<' for one received, '!' for a note about the
+ * session (shown "***").
+ */
 void		 transcript_line(void *ctx, int dir, const char *line,
 		    size_t len);
 

@@ -657,8 +657,15 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
 		first = *st;
 		s->tls_fallback = 1;
 		result = session_start(s, 0, st);
-		if (result == START_OK)
+		if (result == START_OK) {
+			char	 note[600];
+
+			/* Say so: the mail goes on without encryption. */
+			snprintf(note, sizeof(note), "STARTTLS failed (%.500s); "
+			    "delivering in plain text", first.text);
+			transcript(s, '!', note, strlen(note));
 			return 0;
+		}
 		if (st->stage == SMTP_STAGE_CONNECT)
 			*st = first;
 	}

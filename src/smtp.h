@@ -84,9 +84,10 @@ enum smtp_tls {
 
 /*
  * Transcript hook: every line sent (dir '>') or received ('<'), without
- * CRLF. Lines that carry secrets are already replaced ("AUTH PLAIN ***",
- * "***"), so the hook never sees a credential. The message content is one
- * line "(message: N octets)".
+ * CRLF, and notes about the session ('!': a failed STARTTLS that went on
+ * in plain text). Lines that carry secrets are already replaced ("AUTH
+ * PLAIN ***", "***"), so the hook never sees a credential. The message
+ * content is one line "(message: N octets)".
  */
 typedef void (*smtp_transcript_fn)(void *ctx, int dir, const char *line,
 	    size_t len);

@@ -1735,6 +1735,10 @@ Test(deliver, opportunistic_mx_without_gnutls_goes_plain)
 	assert_exit(0);
 	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
 	cr_assert(loaded("libgnutls"), "the stand-in was not loaded%s", ev());
+	/* -v says that the mail went without encryption, and why. */
+	cr_assert(strstr(res.err, "cannot load GnuTLS") != NULL &&
+	    strstr(res.err, "delivering in plain text") != NULL,
+	    "no note of the plain-text fallback under -v%s", ev());
 }
 
 Test(deliver, unicode_domain_without_libidn2_fails_as_idna)

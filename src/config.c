@@ -945,6 +945,12 @@ set_timeout_connect(struct config *cfg, const char *v, const char **hint)
 }
 
 static int
+set_timeout_dns(struct config *cfg, const char *v, const char **hint)
+{
+	return set_positive_duration(&cfg->timeout_dns, v, hint);
+}
+
+static int
 set_timeout_command(struct config *cfg, const char *v, const char **hint)
 {
 	return set_positive_duration(&cfg->timeout_command, v, hint);
@@ -1131,6 +1137,7 @@ static const struct key keys[] = {
 	{ "sender", set_sender, ECHO_PLAIN,
 	    "an address such as user@example.com" },
 	{ "timeout_connect", set_timeout_connect, ECHO_PLAIN, DURATION_HINT },
+	{ "timeout_dns", set_timeout_dns, ECHO_PLAIN, DURATION_HINT },
 	{ "timeout_command", set_timeout_command, ECHO_PLAIN, DURATION_HINT },
 	{ "timeout_data", set_timeout_data, ECHO_PLAIN, DURATION_HINT },
 	{ "deadline", set_deadline, ECHO_PLAIN,
@@ -1719,6 +1726,7 @@ config_init(struct config *cfg)
 	cfg->mx_port = 25;
 	cfg->address_family = AFAM_ANY;
 	cfg->timeout_connect = 30;
+	cfg->timeout_dns = 30;
 	cfg->timeout_command = 300;
 	cfg->timeout_data = 600;
 	cfg->deadline = 0;
@@ -1921,6 +1929,7 @@ print_local_settings(const struct config *cfg, FILE *fp)
 	print_str(fp, "sender", cfg->sender,
 	    "(default: login@default_domain)");
 	print_duration(fp, "timeout_connect", cfg->timeout_connect);
+	print_duration(fp, "timeout_dns", cfg->timeout_dns);
 	print_duration(fp, "timeout_command", cfg->timeout_command);
 	print_duration(fp, "timeout_data", cfg->timeout_data);
 	if (cfg->deadline == 0)

@@ -108,6 +108,7 @@ struct config {
 
 	/* Durations in seconds. */
 	unsigned	 timeout_connect;
+	unsigned	 timeout_dns;	/* one name's lookup, every try */
 	unsigned	 timeout_command;
 	unsigned	 timeout_data;
 	unsigned	 deadline;	/* 0: none */

@@ -458,6 +458,10 @@ mx_worker(void *arg)
 
 	dns_ok = dns_open(&dns, job->cfg->nameservers, job->cfg->nnameservers,
 	    job->cfg->address_family, err, sizeof(err)) == 0;
+	/* Every lookup within timeout_dns and the route's deadline. */
+	if (dns_ok)
+		dns_set_limits(&dns, job->cfg->timeout_dns,
+		    &job->deadline[job->mx_route]);
 	ids = xcalloc(job->env->nrcpts ? job->env->nrcpts : 1, sizeof(*ids));
 	for (;;) {
 		pthread_mutex_lock(&job->mu);

@@ -118,6 +118,7 @@ verify_domain(struct verifier *v, const char *domain, struct verdict *out,
 			    cfg->nnameservers, cfg->address_family, err,
 			    errlen) != 0)
 				return -1;
+			dns_set_limits(&v->dns, cfg->timeout_dns, NULL);
 			v->dns_ready = 1;
 			via_mx(v, domain, &r);
 		}

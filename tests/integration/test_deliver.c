@@ -88,7 +88,10 @@ static const char zone[] =
     "d6.test. MX 10 mx.d6.test.\nmx.d6.test. A 127.0.0.16\n"
     "d7.test. MX 10 mx.d7.test.\nmx.d7.test. A 127.0.0.17\n"
     "d8.test. MX 10 mx.d8.test.\nmx.d8.test. A 127.0.0.18\n"
-    "d9.test. MX 10 mx.d9.test.\nmx.d9.test. A 127.0.0.19\n";
+    "d9.test. MX 10 mx.d9.test.\nmx.d9.test. A 127.0.0.19\n"
+    "slow.test. MX 10 s1.slow.test.\n"
+    "slow.test. MX 20 s2.slow.test.\n"
+    "on *.slow.test * drop\n";
 
 /* ------------------------------------------------------------ helpers */
 
@@ -938,6 +941,23 @@ batch_of(const char *dir, const char *cmd)
  * SPEC §6: with PIPELINING and CHUNKING, QUIT goes in the flight of
  * BDAT n LAST when the connection ends there, on either route.
  */
+/*
+ * A domain whose MX hosts' names go unanswered: timeout_dns bounds the
+ * whole lookup (the resolver alone would try each name 5 s, twice), and
+ * the recipient is deferred, not failed.
+ */
+Test(deliver, silent_dns_is_bounded_by_timeout_dns)
+{
+	double t0 = now_s();
+
+	env_set("MXSEND_TIMEOUT_DNS=1");
+	env_set("RES_OPTIONS=timeout:5 attempts:2");
+	deliver("u@slow.test", NULL);
+	assert_deferred("u@slow.test", "(4.4.3)");
+	cr_assert(now_s() - t0 < 3.0, "took %.1f s with timeout_dns 1%s",
+	    now_s() - t0, ev());
+}
+
 Test(deliver, quit_travels_with_the_last_bdat)
 {
 	static const char ext[] = "ext PIPELINING\next CHUNKING\n";

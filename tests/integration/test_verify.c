@@ -233,6 +233,25 @@ Test(verify, silent_mx_hosts_are_deferred_in_time)
 }
 
 /*
+ * timeout_dns bounds a domain's whole lookup through the binary, even
+ * with the resolver's own 5 s tries and two attempts (SPEC §4).
+ */
+Test(verify, timeout_dns_bounds_the_lookup)
+{
+	const char *argv[] = { "sendmail", "-bv", "a@silent.example", NULL };
+	const char *env[] = { nsvar, "MXSEND_MX_PORT=2525",
+	    "RES_OPTIONS=timeout:5 attempts:2", "MXSEND_TIMEOUT_DNS=1", NULL };
+	long t0 = mono_ms(), t;
+
+	cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env, 20, &res), 0);
+	t = mono_ms() - t0;
+	cr_assert_eq(res.status, 75, "%s %s", res.out, res.err);
+	cr_assert(strstr(res.out, "a@silent.example: deferred:") != NULL,
+	    "%s", res.out);
+	cr_assert(t < 2500, "took %ld ms with timeout_dns 1", t);
+}
+
+/*
  * DNS fault matrix (issue 14 item 5): each fault, at the MX query and at
  * the MX host's address queries, with and without a relay. A fault is
  * never a fact about the domain: without a relay it is deferred (75,

@@ -1982,8 +1982,9 @@ Test(config, print_every_key_in_order)
 		"relay_password_file", "relay_auth", "tls_ca_file",
 		"relay_fingerprint", "mx_tls", "helo", "nameserver", "mx_port",
 		"address_family", "default_domain", "aliases", "sender",
-		"timeout_connect", "timeout_command", "timeout_data",
-		"deadline", "max_parallel", "mx_max_addresses", "queue_dir",
+		"timeout_connect", "timeout_dns", "timeout_command",
+		"timeout_data", "deadline", "max_parallel", "mx_max_addresses",
+		"queue_dir",
 		"queue_lifetime", "message_size_limit", "bounce", "log",
 		"transcript", "config_directories",
 	};

@@ -1319,7 +1319,8 @@ parse_line(struct config *cfg, const char *line, size_t len,
 	val[v] = '\0';
 	rc = set_key(cfg, key, val, origin, src != SRC_OTHER, err, errlen);
 out:
-	explicit_bzero(val, sizeof(val));
+	/* Only what was written can hold a secret: the rest is 4 KiB. */
+	explicit_bzero(val, v + 1);
 	return rc;
 }
 
@@ -1383,8 +1384,9 @@ slurp(const char *path, size_t max, struct buf *b)
 static void
 buf_wipe_free(struct buf *b)
 {
+	/* Sized once (read_all): nothing past len was ever written. */
 	if (b->data != NULL)
-		explicit_bzero(b->data, b->cap);
+		explicit_bzero(b->data, b->len + 1);
 	buf_free(b);
 }
 

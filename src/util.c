@@ -230,6 +230,7 @@ read_all(int fd, size_t max, int refuse_nul, struct buf *b)
 	char		 chunk[65536];
 	struct stat	 st;
 	ssize_t		 n;
+	size_t		 used = 0;	/* of chunk, to wipe */
 	int		 saved = 0;
 
 	if (fstat(fd, &st) != 0)
@@ -238,9 +239,10 @@ read_all(int fd, size_t max, int refuse_nul, struct buf *b)
 		errno = EISDIR;
 		return -1;
 	}
+	/* Sized once, with room for the read that finds the end. */
 	if (b->data == NULL && S_ISREG(st.st_mode) && st.st_size >= 0 &&
 	    (unsigned long long)st.st_size <= max)
-		buf_grow(b, (size_t)st.st_size + sizeof(chunk));
+		buf_grow(b, (size_t)st.st_size + 1);
 	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -248,6 +250,8 @@ read_all(int fd, size_t max, int refuse_nul, struct buf *b)
 			saved = errno;
 			break;
 		}
+		if ((size_t)n > used)
+			used = (size_t)n;
 		if ((size_t)n > max - b->len) {
 			saved = EFBIG;
 			break;
@@ -258,7 +262,7 @@ read_all(int fd, size_t max, int refuse_nul, struct buf *b)
 		}
 		buf_add(b, chunk, (size_t)n);
 	}
-	explicit_bzero(chunk, sizeof(chunk));
+	explicit_bzero(chunk, used);
 	if (saved != 0) {
 		errno = saved;
 		return -1;

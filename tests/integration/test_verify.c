@@ -75,6 +75,7 @@ bv(const char *addr, const char *extra_env)
 	const char *env[] = { nsvar, "MXSEND_MX_PORT=2525",
 	    "RES_OPTIONS=timeout:1 attempts:1", extra_env, NULL };
 
+	run_result_free(&res);	/* callers may run several in a row */
 	cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env, 20, &res), 0);
 	cr_assert(!res.timed_out);
 	return res.status;
@@ -243,6 +244,7 @@ Test(verify, timeout_dns_bounds_the_lookup)
 	    "RES_OPTIONS=timeout:5 attempts:2", "MXSEND_TIMEOUT_DNS=1", NULL };
 	long t0 = mono_ms(), t;
 
+	run_result_free(&res);
 	cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env, 20, &res), 0);
 	t = mono_ms() - t0;
 	cr_assert_eq(res.status, 75, "%s %s", res.out, res.err);

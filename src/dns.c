@@ -208,14 +208,6 @@ answer_parse(struct answer *a, int n, const char *name, int type,
 	return DNS_OK;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The end of a lookup that starts now: timeout_dns, or the deadline. */
 static int64_t
@@ -1078,51 +1070,57 @@ hosts_free(struct mx_host *h, size_t n)
 	free(h);
 }
 
-enum dns_status
-dns_mx(struct dns *d, const char *domain, size_t max_addrs,
+/*
+ * The MX answer of domain into c (ordered), or the implicit MX. Returns
+ * DNS_OK to go on to the hosts' addresses, else the domain's outcome.
+ */
+static enum dns_status
+mx_hosts(struct dns *d, const char *domain, struct mx_ctx *c,
     struct mx_route *out)
 {
-	struct mx_ctx c;
 	enum dns_status st;
-	size_t i;
-	int64_t end;
-	int temp = 0;
 
-	memset(out, 0, sizeof(*out));
-	memset(&c, 0, sizeof(c));
-	if (domain[0] == '[')
-		return literal_route(d, domain, out);
-	c.family = d->family;
-	/* One budget for the MX query and all the hosts' addresses. */
-	end = d->end = budget_end(d);
-	st = lookup(d, domain, ns_t_mx, add_mx, &c, &out->ad, out->reason,
+	st = lookup(d, domain, ns_t_mx, add_mx, c, &out->ad, out->reason,
 	    sizeof(out->reason));
-	if (st != DNS_OK || c.n == 0)
-		hosts_free(c.hosts, c.n);
+	if (st != DNS_OK || c->n == 0)
+		hosts_free(c->hosts, c->n);
 	if (st == DNS_NXDOMAIN || st == DNS_TEMPFAIL)
-		return out->status = st;
-	if (st == DNS_OK && c.n == 0) {
-		if (c.nullmx > 0 && c.literal == 0) {
+		return st;
+	if (st == DNS_OK && c->n == 0) {
+		if (c->nullmx > 0 && c->literal == 0) {
 			snprintf(out->reason, sizeof(out->reason), "%.150s accepts "
 			    "no mail (null MX)", domain);
-			return out->status = DNS_NULLMX;
+			return DNS_NULLMX;
 		}
 		snprintf(out->reason, sizeof(out->reason), "%.150s: MX records "
 		    "name IP addresses instead of hosts", domain);
-		return out->status = DNS_TEMPFAIL;
+		return DNS_TEMPFAIL;
 	}
 	if (st == DNS_NODATA) {
 		/* RFC 5321 §5.1: the domain itself is the implicit MX. */
 		out->implicit = 1;
-		c.hosts = xcalloc(1, sizeof(*c.hosts));
-		strlcpy(c.hosts[0].name, domain, sizeof(c.hosts[0].name));
-		c.n = 1;
+		c->hosts = xcalloc(1, sizeof(*c->hosts));
+		strlcpy(c->hosts[0].name, domain, sizeof(c->hosts[0].name));
+		c->n = 1;
 	} else
-		order_hosts(c.hosts, c.n);
-	out->hosts = c.hosts;
-	out->nhosts = c.n;
-	for (i = 0; i < c.n && out->naddrs < max_addrs; i++) {
-		struct mx_host *h = &c.hosts[i];
+		order_hosts(c->hosts, c->n);
+	return DNS_OK;
+}
+
+/*
+ * The addresses of out's hosts, at most max_addrs in all, within the
+ * budget that ends at end. Returns 1 when a temporary failure (or the
+ * budget) left some unknown.
+ */
+static int
+mx_addresses(struct dns *d, const char *domain, size_t max_addrs,
+    int64_t end, struct mx_route *out)
+{
+	size_t i;
+	int temp = 0;
+
+	for (i = 0; i < out->nhosts && out->naddrs < max_addrs; i++) {
+		struct mx_host *h = &out->hosts[i];
 		char reason[256];
 		int64_t now = mono_ms(), share;
 
@@ -1136,12 +1134,12 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 		}
 		if (now >= end) {
 			/* The budget is gone: the other hosts wait for later. */
-			temp = 1;
 			snprintf(out->reason, sizeof(out->reason), "DNS lookup "
 			    "of the MX hosts of %.150s failed: %s", domain,
 			    d->deadline != 0 && end >= d->deadline ?
 			    "no answer before the deadline" :
 			    "no answer within timeout_dns");
+			temp = 1;
 			break;
 		}
 		/*
@@ -1151,7 +1149,8 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 		share = (end - now) / 2;
 		if (share < HOST_MIN_MS)
 			share = HOST_MIN_MS;
-		d->end = i + 1 == c.n || now + share > end ? end : now + share;
+		d->end = i + 1 == out->nhosts || now + share > end ? end :
+		    now + share;
 		h->status = host_lookup(d, h->name, max_addrs - out->naddrs,
 		    &h->addrs, &h->naddrs, reason, sizeof(reason));
 		out->naddrs += h->naddrs;
@@ -1162,18 +1161,42 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 			strlcpy(out->reason, reason, sizeof(out->reason));
 	}
 	/* Glue of hosts the cap left out is not theirs to use. */
-	for (; i < c.n; i++) {
-		free(c.hosts[i].addrs);
-		c.hosts[i].addrs = NULL;
-		c.hosts[i].naddrs = 0;
+	for (; i < out->nhosts; i++) {
+		free(out->hosts[i].addrs);
+		out->hosts[i].addrs = NULL;
+		out->hosts[i].naddrs = 0;
 	}
+	return temp;
+}
+
+enum dns_status
+dns_mx(struct dns *d, const char *domain, size_t max_addrs,
+    struct mx_route *out)
+{
+	struct mx_ctx c;
+	enum dns_status st;
+	int64_t end;
+	int temp;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	if (domain[0] == '[')
+		return literal_route(d, domain, out);
+	c.family = d->family;
+	/* One budget for the MX query and all the hosts' addresses. */
+	end = d->end = budget_end(d);
+	if ((st = mx_hosts(d, domain, &c, out)) != DNS_OK)
+		return out->status = st;
+	out->hosts = c.hosts;
+	out->nhosts = c.n;
+	temp = mx_addresses(d, domain, max_addrs, end, out);
 	if (out->naddrs > 0) {
 		out->reason[0] = '\0';
 		return out->status = DNS_OK;
 	}
 	if (temp)
 		return out->status = DNS_TEMPFAIL;
-	if (out->implicit && c.hosts[0].status == DNS_NXDOMAIN)
+	if (out->implicit && out->hosts[0].status == DNS_NXDOMAIN)
 		return out->status = DNS_NXDOMAIN;
 	if (!out->implicit)
 		snprintf(out->reason, sizeof(out->reason), "%.150s: the MX hosts "

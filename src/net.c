@@ -28,14 +28,6 @@
 #include "tls.h"
 #include "util.h"
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t
 deadline_ms(const struct conn *c)
@@ -62,7 +54,7 @@ net_stage_end(unsigned timeout)
 {
 	if (timeout == 0)
 		return INT64_MAX;
-	return now_ms() + (int64_t)timeout * 1000;
+	return mono_ms() + (int64_t)timeout * 1000;
 }
 
 enum net_status
@@ -75,7 +67,7 @@ net_wait(struct conn *c, int want_write, int64_t end)
 	dl = deadline_ms(c);
 	limit = end < dl ? end : dl;
 	for (;;) {
-		now = now_ms();
+		now = mono_ms();
 		if (now >= limit)
 			return dl <= end ? NET_DEADLINE : NET_TIMEOUT;
 		ms = limit - now;
@@ -135,18 +127,9 @@ fail_wait(struct conn *c, enum net_status st, const char *what,
 	return fail(c, st, what, why);
 }
 
-enum net_status
-net_connect(struct conn *c, const struct dns_addr *addr, uint16_t port,
-    unsigned timeout, const struct timespec *deadline)
+static void
+conn_reset(struct conn *c, uint16_t port, const struct timespec *deadline)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 sl;
-	const void		*ip;
-	enum net_status		 st;
-	int64_t			 end;
-	int			 soerr, one = 1;
-
-	end = net_stage_end(timeout);
 	c->fd = -1;
 	c->tls = NULL;
 	c->rpos = c->rlen = 0;
@@ -158,30 +141,55 @@ net_connect(struct conn *c, const struct dns_addr *addr, uint16_t port,
 		c->deadline = *deadline;
 	else
 		c->deadline.tv_sec = c->deadline.tv_nsec = 0;
+}
 
-	if (addr->len > sizeof(ss) || addr->len < sizeof(sa_family_t))
+/* addr with port as a sockaddr, and its text in c->peer for messages. */
+static enum net_status
+peer_sockaddr(struct conn *c, const struct dns_addr *addr, uint16_t port,
+    struct sockaddr_storage *ss, socklen_t *sl)
+{
+	const void	*ip;
+
+	if (addr->len > sizeof(*ss) || addr->len < sizeof(sa_family_t))
 		return fail(c, NET_ERROR, "connect to", "bad address");
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, &addr->ss, addr->len);
-	sl = addr->len;
-	switch (ss.ss_family) {
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &addr->ss, addr->len);
+	*sl = addr->len;
+	switch (ss->ss_family) {
 	case AF_INET:
-		((struct sockaddr_in *)&ss)->sin_port = htons(port);
-		ip = &((struct sockaddr_in *)&ss)->sin_addr;
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+		ip = &((struct sockaddr_in *)ss)->sin_addr;
 		break;
 	case AF_INET6:
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-		ip = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+		ip = &((struct sockaddr_in6 *)ss)->sin6_addr;
 		break;
 	default:
 		return fail(c, NET_ERROR, "connect to",
 		    "unsupported address family");
 	}
-	if (inet_ntop(ss.ss_family, ip, c->peer, sizeof(c->peer)) == NULL)
+	if (inet_ntop(ss->ss_family, ip, c->peer, sizeof(c->peer)) == NULL)
 		strlcpy(c->peer, "?", sizeof(c->peer));
+	return NET_OK;
+}
+
+enum net_status
+net_connect(struct conn *c, const struct dns_addr *addr, uint16_t port,
+    unsigned timeout, const struct timespec *deadline)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	enum net_status		 st;
+	int64_t			 end;
+	int			 soerr, one = 1;
+
+	end = net_stage_end(timeout);
+	conn_reset(c, port, deadline);
+	if ((st = peer_sockaddr(c, addr, port, &ss, &sl)) != NET_OK)
+		return st;
 
 	/* A connection begun after the deadline could do no good. */
-	if (now_ms() >= deadline_ms(c))
+	if (mono_ms() >= deadline_ms(c))
 		return fail(c, NET_DEADLINE, "connect to", "deadline reached");
 
 	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |

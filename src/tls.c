@@ -540,14 +540,6 @@ tls_pending(const struct tls_conn *t)
 	return gt.record_check_pending(t->s);
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 tls_end(struct tls_conn *t)

@@ -44,6 +44,9 @@ void	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 char	*buf_release(struct buf *);	/* caller frees; buf is reset */
 
+/* Milliseconds on the monotonic clock (time-outs and deadlines). */
+int64_t	 mono_ms(void);
+
 /* Free n strings and the array that holds them. */
 void	 strv_free(char **, size_t n);
 

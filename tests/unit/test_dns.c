@@ -636,14 +636,6 @@ Test(dns, address_literals_need_no_dns)
 
 /* ------------------------------------------------ bounds (SPEC §4, §6.1) */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * The resolver as a host has it: no RES_OPTIONS, so libresolv's own

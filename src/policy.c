@@ -108,10 +108,12 @@ static const struct rule rules[] = {
 	/* Step 4. */
 	{ MX, S(RCPT), IS_5XX, FINAL(FAIL_NOUSER, NULL) },
 	/*
-	 * Steps 4 and 7: a 5xx to the message is final. Rule 7's 5.7.x
-	 * exception (next route) belongs to issue 16 and is not in this
-	 * table yet: today 5.7.x is final here too.
+	 * Step 7's exception: 5.7.x at the end of the message is the
+	 * receiver's policy about this client (Gmail's 5.7.26, Outlook's
+	 * 5.7.515), not about the message: next route, as at RCPT.
 	 */
+	{ MX, S(EOD), IS_5_7, NEXT_OR_FAIL(FAIL_UNAVAILABLE, NULL) },
+	/* Steps 4 and 7: any other 5xx to the message is final. */
 	{ MX, S(DATA) | S(EOD), IS_5XX, FINAL(FAIL_UNAVAILABLE, NULL) },
 
 	/* Relay route, the server's replies. */

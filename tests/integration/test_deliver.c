@@ -849,15 +849,37 @@ Test(deliver, rcpt_mixed_in_one_domain)
 
 Test(deliver, eod_554_is_final_for_the_message)
 {
-	start_mx("eod local=127.0.0.2 reply 554 5.7.1 Message rejected as "
+	start_mx("eod local=127.0.0.2 reply 554 5.6.0 Message rejected as "
 	    "spam\n", MX12);
 	start_relay("", RELAY_PLAIN);
 	deliver("u@fo.test", NULL);
 	assert_exit(69);
-	assert_failed("u@fo.test", "554 5.7.1 Message rejected as spam",
-	    "(5.7.1)");
+	assert_failed("u@fo.test", "554 5.6.0 Message rejected as spam",
+	    "(5.6.0)");
 	assert_no_session(mxrec, "127.0.0.3", "the second MX");
 	assert_no_relay_session();
+}
+
+/* SPEC §6 rule 7's exception: Gmail's 5.7.26 is about this client. */
+Test(deliver, eod_550_5726_goes_to_the_relay_not_the_next_mx)
+{
+	start_mx("eod local=127.0.0.2 reply 550 5.7.26 Unauthenticated "
+	    "email is not accepted\n", MX12);
+	start_relay("", RELAY_PLAIN);
+	deliver("u@fo.test", NULL);
+	assert_exit(0);
+	assert_delivered(relayrec, NULL, "u@fo.test");
+	assert_no_session(mxrec, "127.0.0.3", "the second MX");
+}
+
+Test(deliver, eod_550_5726_without_relay_is_69)
+{
+	start_mx("eod local=127.0.0.2 reply 550 5.7.26 Unauthenticated "
+	    "email is not accepted\n", MX12);
+	deliver("u@fo.test", NULL);
+	assert_exit(69);
+	assert_failed("u@fo.test", "550 5.7.26 Unauthenticated", "(5.7.26)");
+	assert_no_session(mxrec, "127.0.0.3", "the second MX");
 }
 
 Test(deliver, eod_451_goes_to_the_relay)
@@ -1226,11 +1248,11 @@ Test(deliver, mixed_rcpt_550_and_null_mx_is_68)
 
 Test(deliver, mixed_delivered_and_eod_554_is_69)
 {
-	start_mx("eod local=127.0.0.3 reply 554 5.7.1 Rejected\n", MX12);
+	start_mx("eod local=127.0.0.3 reply 554 5.6.0 Rejected\n", MX12);
 	deliver("u@a.test, u@b.test", NULL);
 	assert_exit(69);
 	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
-	assert_failed("u@b.test", "554 5.7.1 Rejected", NULL);
+	assert_failed("u@b.test", "554 5.6.0 Rejected", NULL);
 }
 
 /* -------------------------------------------------------------- output */

@@ -153,6 +153,13 @@ static const struct row rows[] = {
 	{ "mx data 554 final", MX, REPLY, SMTP_STAGE_DATA, 554,
 	    "", A_FINAL, FAIL, CL_UNAV, 0, "5.0.0" },
 	{ "mx eod 554 final", MX, REPLY, SMTP_STAGE_EOD, 554,
+	    "5.6.0", A_FINAL, FAIL, CL_UNAV, 0, "5.6.0" },
+	/* Step 7's exception: 5.7.x at the end is about this client. */
+	{ "mx eod 550 5.7.26 next route", MX, REPLY, SMTP_STAGE_EOD,
+	    550, "5.7.26", A_ROUTE, FAIL, CL_UNAV, 0, "5.7.26" },
+	{ "mx eod 552 5.7.1 is policy", MX, REPLY, SMTP_STAGE_EOD,
+	    552, "5.7.1", A_ROUTE, FAIL, CL_UNAV, 0, "5.7.1" },
+	{ "mx data 554 5.7.1 final", MX, REPLY, SMTP_STAGE_DATA, 554,
 	    "5.7.1", A_FINAL, FAIL, CL_UNAV, 0, "5.7.1" },
 
 	/* Relay route, the server's replies. */

@@ -181,7 +181,7 @@ submit_bounce(struct attempt *a, const unsigned char *include)
 	int		 queued, ok = 0;
 
 	memset(&rep, 0, sizeof(rep));
-	rep.reporting_mta = a->hostname;
+	rep.reporting_mta = names_host(a->names);
 	rep.queue_id = a->meta->id;
 	rep.arrival = a->meta->arrival;
 	rep.now = time(NULL);
@@ -411,6 +411,9 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 	int		 unsaved;
 
 	memset(res, 0, sizeof(*res));
+	/* Looked up here, when a session may need it (SPEC §4 helo). */
+	if (a->d.helo == NULL && a->names != NULL)
+		a->d.helo = names_helo(a->names);
 	tried = xcalloc(a->d.env->nrcpts ? a->d.env->nrcpts : 1, 1);
 	deliver_pending(a, tried);
 	settle(a, tried);
@@ -480,8 +483,7 @@ selected(const struct options *o, const struct envelope *env)
 struct qrun {
 	const struct config	*cfg;
 	const struct options	*opts;
-	const char		*hostname;
-	const char		*helo;
+	struct names		*names;	/* found in each child */
 	struct log		*log;
 	struct transcript	*transcript;
 	size_t			 n;	/* entries attempted */
@@ -559,8 +561,7 @@ run_entry(struct qrun *q, struct qdir *d, const char *id)
 	a.from_queue = 1;
 	a.log = q->log;
 	a.d.transcript = q->transcript;
-	a.hostname = q->hostname;
-	a.d.helo = q->helo;
+	a.names = q->names;
 	a.report = 1;
 	/* Delays count from the arrival in the queue, as Postfix's do. */
 	clock_gettime(CLOCK_MONOTONIC, &a.d.arrival);
@@ -603,16 +604,14 @@ run_dir(struct qdir *d, void *ctx)
 
 size_t
 attempt_queue_run(const struct config *cfg, const struct options *opts,
-    const char *hostname, const char *helo, struct log *log,
-    struct transcript *tr)
+    struct names *names, struct log *log, struct transcript *tr)
 {
 	struct qrun	 q;
 
 	memset(&q, 0, sizeof(q));
 	q.cfg = cfg;
 	q.opts = opts;
-	q.hostname = hostname;
-	q.helo = helo;
+	q.names = names;
 	q.log = log;
 	q.transcript = tr;
 	(void)queue_visit(cfg, 1, run_dir, &q, sizeof(q), queue_note, log);

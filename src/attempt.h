@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "deliver.h"
+#include "names.h"
 #include "envelope.h"
 #include "log.h"
 #include "message.h"
@@ -32,7 +33,7 @@ struct attempt {
 						   update leaves it as it was */
 	struct log		*log;	/* opened once per process: root's -q
 					   children inherit it */
-	const char		*hostname;	/* reporting MTA */
+	struct names		*names;	/* reporting MTA, EHLO name */
 	int			 report;	/* stderr lines (not -odb) */
 };
 
@@ -69,8 +70,7 @@ size_t	 attempt_expire(const struct config *, struct envelope *,
  * attempted; what was refused or moved aside goes to stderr and the log.
  */
 size_t	 attempt_queue_run(const struct config *, const struct options *,
-	    const char *hostname, const char *helo, struct log *,
-	    struct transcript *);
+	    struct names *, struct log *, struct transcript *);
 
 /* -bp: list the queues this user may see (root: every user's). */
 void	 attempt_queue_print(const struct config *, FILE *, struct log *);

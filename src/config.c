@@ -111,12 +111,6 @@ is_digit(int c)
 	return c >= '0' && c <= '9';
 }
 
-static int
-is_alnum(int c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
 
 /* A decimal number lo..hi, nothing else (no sign, no blanks). */
 static int
@@ -237,35 +231,6 @@ config_parse_size(const char *s, off_t *out)
  * dot is allowed. Underscores only where asked for (container service
  * names are used as relay hosts), never in mail domains.
  */
-static int
-valid_hostname(const char *s, int underscore)
-{
-	size_t len = strlen(s), label = 0;
-	const char *p;
-
-	if (len > 0 && s[len - 1] == '.')
-		len--;
-	if (len == 0 || len > 253)
-		return 0;
-	for (p = s; p < s + len; p++) {
-		int c = (unsigned char)*p;
-
-		if (c == '.') {
-			if (label == 0 || p[-1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!is_alnum(c) && c != '-' && !(underscore && c == '_'))
-			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return p[-1] != '-';
-}
-
 /* "[1.2.3.4]" or "[IPv6:...]" (RFC 5321 §4.1.3). */
 static int
 valid_addr_literal(const char *s)
@@ -1818,7 +1783,7 @@ print_pct(FILE *fp, const char *s)
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (is_alnum(c) || strchr("-._~!$&'()*+;=", c) != NULL)
+		if (ascii_alnum(c) || strchr("-._~!$&'()*+;=", c) != NULL)
 			fputc(c, fp);
 		else
 			fprintf(fp, "%%%02X", c);
@@ -1899,7 +1864,7 @@ print_mx_settings(const struct config *cfg, FILE *fp)
 
 	fprintf(fp, "mx_tls %s\n", mxtls[cfg->mx_tls]);
 	print_str(fp, "helo", cfg->helo,
-	    "(default: the host's fully qualified name)");
+	    "(default: the host's fully qualified name, else [address])");
 	fputs("nameserver", fp);
 	for (i = 0; i < cfg->nnameservers && i < CONFIG_MAX_NAMESERVERS;
 	    i++) {
@@ -1925,7 +1890,7 @@ print_local_settings(const struct config *cfg, FILE *fp)
 	size_t i;
 
 	print_str(fp, "default_domain", cfg->default_domain,
-	    "(default: the host's fully qualified name)");
+	    "(default: /etc/mailname, else the host's fully qualified name)");
 	print_str(fp, "aliases", cfg->aliases,
 	    "(default: /etc/aliases if present)");
 	print_str(fp, "sender", cfg->sender,

@@ -544,12 +544,15 @@ relay_params(const struct config *cfg, struct smtp_params *sp)
 	}
 }
 
+/* The relay's name, within timeout_dns and route's deadline. */
 static void
-relay_resolve(struct relay *relay)
+relay_resolve(struct relay *relay, size_t route)
 {
 	relay->resolved = 1;
 	relay->naddrs = dns_relay_addrs(relay->job->cfg->relay_host,
-	    relay->job->cfg->address_family, relay->addrs, RELAY_ADDRS_MAX,
+	    relay->job->cfg->address_family, relay->job->cfg->timeout_dns,
+	    &relay->job->deadline[route], relay->addrs,
+	    RELAY_ADDRS_MAX,
 	    relay->resolve_err, sizeof(relay->resolve_err));
 }
 
@@ -661,7 +664,7 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n,
 	for (k = 0; k < n; k++)
 		job->walks[ids[k]].t_wait = wait;
 	if (!relay->resolved)
-		relay_resolve(relay);
+		relay_resolve(relay, route);
 	if (relay->naddrs == 0) {
 		/* The relay's name is a DNS lookup like any other (-bv too). */
 		p = policy_dns(DNS_TEMPFAIL);

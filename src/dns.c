@@ -1323,32 +1323,30 @@ dns_parse_mx_answer(const unsigned char *buf, size_t len, const char *qname,
 
 size_t
 dns_relay_addrs(const char *host, enum addr_family family,
+    unsigned timeout_dns, const struct timespec *deadline,
     struct dns_addr *out, size_t max, char *err, size_t errlen)
 {
-	struct addrinfo	 hints, *res = NULL, *ai;
-	size_t		 n = 0;
-	int		 rc;
+	struct lookup	 l;
+	int64_t		 end;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_family = family == AFAM_IPV4 ? AF_INET :
+	memset(&l, 0, sizeof(l));
+	l.family = family == AFAM_IPV4 ? AF_INET :
 	    family == AFAM_IPV6 ? AF_INET6 : AF_UNSPEC;
-	rc = getaddrinfo(host, NULL, &hints, &res);
-	if (rc != 0 || res == NULL) {
+	l.addrs = out;
+	l.max = max;
+	l.end_ms = mono_ms() + (int64_t)timeout_dns * 1000;
+	if (deadline != NULL && (deadline->tv_sec != 0 ||
+	    deadline->tv_nsec != 0)) {
+		end = (int64_t)deadline->tv_sec * 1000 +
+		    deadline->tv_nsec / 1000000;
+		if (end < l.end_ms)
+			l.end_ms = end;
+	}
+	if (lookup_host(host, &l) != 0)
 		snprintf(err, errlen, "cannot resolve the relay %.200s: %s",
-		    host, rc != 0 ? gai_strerror(rc) : "no address");
-		return 0;
-	}
-	for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof(out[0].ss))
-			continue;
-		memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
-		out[n].len = ai->ai_addrlen;
-		n++;
-	}
-	freeaddrinfo(res);
-	if (n == 0)
+		    host, l.err);
+	else if (l.n == 0)
 		snprintf(err, errlen, "cannot resolve the relay %.200s: no "
 		    "usable address", host);
-	return n;
+	return l.n;
 }

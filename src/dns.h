@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "lookup.h"
 
 enum dns_status {
 	DNS_OK,			/* hosts (or records) found */
@@ -30,10 +31,6 @@ enum dns_status {
 #define DNS_NAME_MAX	1025	/* NS_MAXDNAME */
 #define DNS_CNAME_DEPTH	8	/* CNAME links followed per lookup */
 
-struct dns_addr {
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-};
 
 struct mx_host {
 	char		 name[DNS_NAME_MAX];
@@ -132,11 +129,14 @@ int	 dns_parse_mx_answer(const unsigned char *, size_t, const char *qname,
 	    struct mx_route *);
 
 /*
- * The addresses of the relay host through getaddrinfo (nss: /etc/hosts,
- * container DNS, an IP literal), as address_family allows, at most max.
- * Returns the number found (> 0), or 0 with a reason in err.
+ * The addresses of the relay host through the system resolver (nss:
+ * /etc/hosts, container DNS, an IP literal) as address_family allows, at
+ * most max, given at most timeout_dns seconds and until deadline (NULL or
+ * zero: none) by lookup.c. Returns the number found (> 0), or 0 with a
+ * reason in err.
  */
 size_t	 dns_relay_addrs(const char *host, enum addr_family,
+	    unsigned timeout_dns, const struct timespec *deadline,
 	    struct dns_addr *out, size_t max, char *err, size_t errlen);
 
 /* Numeric form of an address ("192.0.2.1", "2001:db8::1"). */

@@ -31,6 +31,7 @@
 #include "queue.h"
 #include "status.h"
 #include "message.h"
+#include "names.h"
 #include "options.h"
 #include "util.h"
 #include "verify.h"
@@ -41,9 +42,7 @@ struct run {
 	struct options	 opts;
 	struct config	 cfg;
 	char		 login[256];
-	char		 domain[256];	/* the default domain */
-	char		 hostname[256];
-	int		 fqdn;		/* hostname is fully qualified */
+	struct names	 names;		/* found on first use */
 	char		 qid[QUEUE_ID_LEN + 1];
 	struct log	*log;		/* one per process (log.h) */
 	struct transcript *transcript;
@@ -110,24 +109,6 @@ find_login(struct run *r)
 		    (unsigned long)getuid());
 }
 
-static void
-find_names(struct run *r)
-{
-	int q = host_fqdn(r->hostname, sizeof(r->hostname));
-
-	if (q < 0)
-		strlcpy(r->hostname, "localhost", sizeof(r->hostname));
-	r->fqdn = q > 0;
-	if (r->cfg.default_domain != NULL)
-		strlcpy(r->domain, r->cfg.default_domain, sizeof(r->domain));
-	else {
-		strlcpy(r->domain, r->hostname, sizeof(r->domain));
-		if (q == 0 && r->opts.verbose)
-			say("warning: host name '%s' is not fully qualified; "
-			    "set default_domain", r->hostname);
-	}
-}
-
 static enum run_stop
 mode_newaliases(struct run *r)
 {
@@ -183,7 +164,8 @@ collect_recipients(struct run *r, struct envelope *env,
 	    sizeof(err)) != 0) {
 		say("%s", err);
 		stop = STOP_CONFIG;
-	} else if (envelope_add_recipients(env, &r->opts, msg, &al, r->domain,
+	} else if (envelope_add_recipients(env, &r->opts, msg, &al,
+	    names_domain(&r->names),
 	    err, sizeof(err)) != 0)
 		stop = usage_error(err);
 	else if (env->nrcpts == 0)
@@ -206,7 +188,6 @@ mode_verify(struct run *r)
 	envelope_init(&env);
 	memset(&o, 0, sizeof(o));
 	o.env = &env;
-	find_names(r);
 	r->opts.extract = 0;
 	o.stop = collect_recipients(r, &env, NULL, "no recipients: -bv takes "
 	    "addresses as arguments");
@@ -414,9 +395,7 @@ deliver_message(struct run *r, struct spool *sp, struct message *msg,
 	a.entry = ep;
 	a.log = r->log;
 	a.d.transcript = r->transcript;
-	a.hostname = r->hostname;
-	a.d.helo = r->cfg.helo != NULL ? r->cfg.helo :
-	    r->fqdn ? r->hostname : NULL;
+	a.names = &r->names;
 	a.d.arrival = *arrival;
 	a.report = 1;
 
@@ -527,11 +506,11 @@ mode_deliver(struct run *r)
 	envelope_init(&env);
 	msg_init(&msg, -1);
 	find_login(r);
-	find_names(r);
 	queue_id_new(r->qid);
 
 	/* A bad -f is refused before the caller's input is consumed. */
-	if (envelope_set_sender(&env, r->opts.sender, &r->cfg, r->domain,
+	if (envelope_set_sender(&env, r->opts.sender, &r->cfg,
+	    names_domain(&r->names),
 	    r->login, err, sizeof(err)) != 0) {
 		envelope_free(&env);
 		return stopped(usage_error(err));
@@ -556,7 +535,7 @@ mode_deliver(struct run *r)
 	sub.sender = env.sender;
 	sub.fullname = r->opts.fullname;
 	sub.queue_id = r->qid;
-	sub.hostname = r->hostname;
+	sub.domain = names_domain(&r->names);
 	sub.login = r->login;
 	sub.uid = getuid();
 	sub.for_rcpt = env.nrcpts == 1 ? env.rcpts[0].addr : NULL;
@@ -659,6 +638,8 @@ main(int argc, char *argv[])
 		config_free(&r.cfg);
 		return stopped(STOP_CONFIG);
 	}
+	names_init(&r.names, &r.cfg, r.opts.verbose, r.cfg.deadline > 0 ?
+	    mono_ms() + (int64_t)r.cfg.deadline * 1000 : 0);
 	if (r.opts.mode == MODE_DELIVER || r.opts.mode == MODE_RUNQ ||
 	    r.opts.mode == MODE_PRINTQ) {
 		go_quiet(&r);
@@ -682,10 +663,8 @@ main(int argc, char *argv[])
 		code = stopped(mode_printq(&r));
 		break;
 	case MODE_RUNQ:
-		find_names(&r);
-		(void)attempt_queue_run(&r.cfg, &r.opts, r.hostname,
-		    r.cfg.helo != NULL ? r.cfg.helo :
-		    r.fqdn ? r.hostname : NULL, r.log, r.transcript);
+		(void)attempt_queue_run(&r.cfg, &r.opts, &r.names, r.log,
+		    r.transcript);
 		code = stopped(STOP_DONE);
 		break;
 	case MODE_SMTP:

@@ -240,7 +240,7 @@ from_value(const struct msg_submit *sub)
 	if (sub->sender != NULL && sub->sender[0] != '\0')
 		addr = xstrdup(sub->sender);
 	else
-		addr = xasprintf("MAILER-DAEMON@%s", sub->hostname);
+		addr = xasprintf("MAILER-DAEMON@%s", sub->domain);
 	buf_init(&b);
 	if (sub->fullname == NULL || sub->fullname[0] == '\0') {
 		buf_adds(&b, addr);
@@ -287,17 +287,17 @@ msg_complete(struct message *msg, const struct msg_submit *sub)
 		    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0)
 			strlcpy(stamp, "0", sizeof(stamp));
 		v = xasprintf("<%s.%s@%s>", stamp, sub->queue_id,
-		    sub->hostname);
+		    sub->domain);
 		msg_append(msg, "Message-ID", v);
 		free(v);
 	}
 	if (sub->for_rcpt != NULL)
 		v = xasprintf("by %s (mxsend, from userid %lu) id %s for <%s>; "
-		    "%s", sub->hostname, (unsigned long)sub->uid,
+		    "%s", sub->domain, (unsigned long)sub->uid,
 		    sub->queue_id, sub->for_rcpt, date);
 	else
 		v = xasprintf("by %s (mxsend, from userid %lu) id %s; %s",
-		    sub->hostname, (unsigned long)sub->uid, sub->queue_id,
+		    sub->domain, (unsigned long)sub->uid, sub->queue_id,
 		    date);
 	msg_prepend(msg, "Received", v);
 	free(v);

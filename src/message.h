@@ -78,7 +78,7 @@ struct msg_submit {
 	const char	*sender;	/* envelope sender, "" for <> */
 	const char	*fullname;	/* -F, or NULL */
 	const char	*queue_id;	/* also in Received: */
-	const char	*hostname;	/* this host's name, for Received:, Message-ID */
+	const char	*domain;	/* default_domain: Received:, Message-ID: */
 	const char	*login;		/* submitting user, for Received: */
 	uid_t		 uid;
 	const char	*for_rcpt;	/* the one recipient, or NULL when several */

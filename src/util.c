@@ -192,6 +192,13 @@ buf_release(struct buf *b)
 }
 
 int
+ascii_alnum(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z');
+}
+
+int
 ascii_tolower(int c)
 {
 	return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
@@ -338,28 +345,33 @@ write_all(int fd, const void *p, size_t n)
 }
 
 int
-host_fqdn(char *out, size_t outlen)
+valid_hostname(const char *s, int underscore)
 {
-	char name[256];
-	struct addrinfo hints, *res = NULL;
-	int qualified;
+	size_t len = strlen(s), label = 0;
+	const char *p;
 
-	if (gethostname(name, sizeof(name)) != 0)
-		return -1;
-	name[sizeof(name) - 1] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_flags = AI_CANONNAME;
-	if (strchr(name, '.') == NULL &&
-	    getaddrinfo(name, NULL, &hints, &res) == 0 && res != NULL &&
-	    res->ai_canonname != NULL && strchr(res->ai_canonname, '.'))
-		strlcpy(name, res->ai_canonname, sizeof(name));
-	if (res != NULL)
-		freeaddrinfo(res);
-	qualified = strchr(name, '.') != NULL;
-	if (strlcpy(out, name, outlen) >= outlen)
-		return -1;
-	return qualified;
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return 0;
+	for (p = s; p < s + len; p++) {
+		int c = (unsigned char)*p;
+
+		if (c == '.') {
+			if (label == 0 || p[-1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!ascii_alnum(c) && c != '-' &&
+		    !(underscore && c == '_'))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return p[-1] != '-';
 }
 
 void

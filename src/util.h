@@ -54,6 +54,7 @@ void	 strv_free(char **, size_t n);
 int	 is_wsp(int);			/* RFC 5322 WSP: space or tab */
 int	 hex_value(int);		/* 0-15 for a hex digit, else -1 */
 int	 has_8bit(const char *, size_t);	/* any octet >= 0x80 */
+int	 ascii_alnum(int);
 int	 ascii_tolower(int);
 int	 ascii_strcasecmp(const char *, const char *);
 int	 ascii_strncasecmp(const char *, const char *, size_t);
@@ -93,11 +94,11 @@ size_t	 fill_upto(char *dst, size_t *len, size_t cap, const char *src,
 int	 write_all(int, const void *, size_t);
 
 /*
- * The host's fully qualified name: the canonical name of gethostname()
- * through getaddrinfo(AI_CANONNAME). Returns 1 when it is qualified (holds
- * a dot), 0 when only the bare host name could be had, -1 on failure.
+ * s is a host name (RFC 1123 §2.1 labels of letters, digits and hyphens,
+ * at most 63 octets each and 253 in all; one final dot allowed); with
+ * underscore, '_' is allowed in labels too (names seen in the wild).
  */
-int	 host_fqdn(char *, size_t);
+int	 valid_hostname(const char *s, int underscore);
 
 /* Compare n bytes in time independent of where they differ (secrets). */
 int	 ct_equal(const void *, const void *, size_t);

@@ -74,7 +74,8 @@ via_relay(const struct config *cfg, struct route_report *out)
 	struct dns_addr addr;
 	char ip[64];
 
-	if (dns_relay_addrs(cfg->relay_host, cfg->address_family, &addr, 1,
+	if (dns_relay_addrs(cfg->relay_host, cfg->address_family,
+	    cfg->timeout_dns, NULL, &addr, 1,
 	    out->text, sizeof(out->text)) == 0) {
 		/* The relay's name is a DNS lookup like any other. */
 		out->p = policy_dns(DNS_TEMPFAIL);

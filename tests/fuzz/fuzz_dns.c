@@ -4,7 +4,7 @@
  * checks). A hostile server must never crash it or make it read out of
  * bounds (SPEC §10).
  */
-/* fuzz-sources: src/dns.c src/util.c */
+/* fuzz-sources: src/dns.c src/lookup.c src/util.c */
 #include "autoconf.h"
 
 #include <stdint.h>

@@ -141,7 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sub.fullname = (opt & 4) ? "Fuzz \"Q\" \\Name\r\nX: y" :
 	    (opt & 8) ? "J\xc3\xbcrgen \xe2\x82\xac\xe2\x82\xac" : NULL;
 	sub.queue_id = "19A3F0C2B4D1E0A3F1";
-	sub.hostname = "host.example.org";
+	sub.domain = "host.example.org";
 	sub.login = "fuzz";
 	sub.uid = 1000;
 	sub.for_rcpt = (opt & 16) ? "rcpt@example.com" : NULL;

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 #include <grp.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +36,8 @@ run_env_setup(struct run_env *re)
 	re->no_home = 0;
 	re->stderr_mode = RUN_STDERR_PIPE;
 	re->stdin_path = NULL;
+	re->etc_dir = NULL;
+	re->hostname = NULL;
 	strcpy(re->dir, "/tmp/mxsend-test.XXXXXX");
 	if (mkdtemp(re->dir) == NULL)
 		cr_assert_fail("mkdtemp: %s", strerror(errno));
@@ -120,6 +124,45 @@ run_env_file(struct run_env *re, const char *name, const char *text, int mode)
 	fclose(f);
 	chmod(path, (mode_t)mode);
 	return path;
+}
+
+int
+run_env_host(struct run_env *re, const char *name)
+{
+	static const char *const keep[] = { "nsswitch.conf", "ld.so.cache" };
+	char *dir = re->etc, cmd[1024];
+	size_t i;
+
+	if (geteuid() != 0)
+		return -1;
+	snprintf(re->etc, sizeof(re->etc), "%s/etc", re->dir);
+	cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "mkdir %s", dir);
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "test ! -e /etc/%s || "
+		    "cp /etc/%s '%s/'", keep[i], keep[i], dir);
+		cr_assert_eq(system(cmd), 0, "%s", cmd);
+	}
+	re->etc_dir = re->etc;
+	re->hostname = name;
+	return 0;
+}
+
+/* In the child: the test's /etc and host name (run_env_host()). */
+static int
+enter_host(const struct run_env *re)
+{
+	if (re->etc_dir == NULL && re->hostname == NULL)
+		return 0;
+	if (unshare(CLONE_NEWNS | CLONE_NEWUTS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return -1;
+	if (re->etc_dir != NULL &&
+	    mount(re->etc_dir, "/etc", NULL, MS_BIND, NULL) != 0)
+		return -1;
+	if (re->hostname != NULL &&
+	    sethostname(re->hostname, strlen(re->hostname)) != 0)
+		return -1;
+	return 0;
 }
 
 const char *
@@ -254,7 +297,8 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	 * stays quiet.
 	 */
 	for (i = 0; defaults[i] != NULL; i++)
-		if (!env_has(env, defaults[i]))
+		if (!env_has(env, defaults[i]) && (re->etc_dir == NULL ||
+		    strncmp(defaults[i], "MXSEND_DEFAULT_DOMAIN=", 22) != 0))
 			envp[nenv++] = (char *)defaults[i];
 	snprintf(qdir, sizeof(qdir), "MXSEND_QUEUE_DIR=%s", re->queue);
 	if (!env_has(env, qdir))
@@ -286,6 +330,8 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 			signal(SIGPIPE, SIG_DFL);
 		}
 		closefrom(3);
+		if (enter_host(re) != 0)
+			_exit(125);
 		if (re->stderr_mode == RUN_STDERR_CLOSED)
 			close(2);
 		if (re->as_user && (setgroups(0, NULL) != 0 ||

@@ -46,6 +46,15 @@ struct run_env {
 	}	 stderr_mode;
 	const char *stdin_path;	/* stdin from this file (e.g. /dev/zero)
 				   instead of the input argument */
+	/*
+	 * The host as mxsend sees it (root only: see run_env_host()):
+	 * etc_dir mounted over /etc and hostname set, in namespaces of the
+	 * run's own. NULL: the machine's. With etc_dir, default_domain
+	 * is not set for mxsend unless the test sets it.
+	 */
+	const char *etc_dir;
+	const char *hostname;
+	char	 etc[300];	/* $dir/etc, once run_env_host() made it */
 };
 
 /*
@@ -65,6 +74,16 @@ void	 run_env_as_user(struct run_env *, unsigned uid, unsigned gid);
  */
 void	 run_env_add_user(struct run_env *, const char *name, unsigned uid,
 	    unsigned gid, const char *home);
+
+/*
+ * The next runs see $dir/etc as /etc (in a mount namespace of their own)
+ * and name as the host name (in a UTS namespace), so that /etc/mailname,
+ * /etc/hosts and /etc/resolv.conf are the test's: the directory gets the
+ * machine's nsswitch.conf and ld.so.cache, and the files the test then
+ * writes with run_env_file(re, "etc/NAME", ...). Needs root: returns 0,
+ * or -1 when not root (the caller skips, saying why).
+ */
+int	 run_env_host(struct run_env *, const char *name);
 
 /* Make the per-test directory; aborts the test on failure. */
 void	 run_env_setup(struct run_env *);

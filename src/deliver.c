@@ -396,6 +396,22 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 	*n = m;
 }
 
+/* -v and the transcript: an address of h that cannot be a mail host. */
+static void
+skipped_note(struct delivery *job, const struct mx_host *h)
+{
+	struct transcript_session ts;
+	char note[DNS_SKIPPED_MAX + 64];
+
+	if (h->skipped[0] == '\0')
+		return;
+	ts.t = job->p->transcript;
+	strlcpy(ts.label, h->name, sizeof(ts.label));
+	(void)snprintf(note, sizeof(note), "skipped %s, which cannot be a "
+	    "mail host", h->skipped);
+	transcript_line(&ts, '!', note, strlen(note));
+}
+
 /* The direct route for the recipients ids[0..n) of one domain. */
 static void
 mx_domain(struct delivery *job, struct dns *dns, const char *dns_err,
@@ -416,10 +432,12 @@ mx_domain(struct delivery *job, struct dns *dns, const char *dns_err,
 	sr = xcalloc(n, sizeof(*sr));
 	memset(&tries, 0, sizeof(tries));
 	tries.all_refused = 1;
-	for (h = 0; h < route.nhosts && n > 0; h++)
+	for (h = 0; h < route.nhosts && n > 0; h++) {
+		skipped_note(job, &route.hosts[h]);
 		for (a = 0; a < route.hosts[h].naddrs && n > 0; a++)
 			mx_address(job, route.hosts[h].name,
 			    &route.hosts[h].addrs[a], ids, &n, sr, &tries);
+	}
 	if (n > 0) {
 		/* Steps 3 and 6: every address tried. */
 		p = policy_exhausted(ROUTE_MX, tries.all_refused &&

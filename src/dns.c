@@ -795,7 +795,40 @@ struct addr_ctx {
 	struct dns_addr	**addrs;
 	size_t		 *naddrs;
 	size_t		  max;
+	char		 *skipped;	/* NULL, or the first address left out,
+					   with why (DNS_SKIPPED_MAX) */
 };
+
+const char *
+dns_addr_unusable(const struct dns_addr *a)
+{
+	const unsigned char *b;
+
+	if (a->ss.ss_family == AF_INET6) {
+		const struct in6_addr *in6 =
+		    &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(in6))
+			return "the unspecified address";
+		if (IN6_IS_ADDR_MULTICAST(in6))
+			return "a multicast address";
+		if (!IN6_IS_ADDR_V4MAPPED(in6))
+			return NULL;
+		b = in6->s6_addr + 12;
+	} else
+		b = (const unsigned char *)
+		    &((const struct sockaddr_in *)&a->ss)->sin_addr;
+	/* RFC 1122 §3.2.1.3 "this network"; RFC 5771; RFC 1112 §4. */
+	if (b[0] == 0)
+		return "an address of \"this network\" (0.0.0.0/8)";
+	if (b[0] >= 224 && b[0] <= 239)
+		return "a multicast address";
+	if (b[0] >= 240)
+		return b[0] == 255 && b[1] == 255 && b[2] == 255 &&
+		    b[3] == 255 ? "the broadcast address" :
+		    "a reserved address (240.0.0.0/4)";
+	return NULL;
+}
 
 static int
 add_addr(void *vctx, const struct answer *a, const ns_rr *rr)
@@ -822,6 +855,17 @@ add_addr(void *vctx, const struct answer *a, const ns_rr *rr)
 		memcpy(&sin6->sin6_addr, ns_rr_rdata(*rr), 16);
 		da.len = sizeof(*sin6);
 	}
+	if (dns_addr_unusable(&da) != NULL) {
+		char ip[INET6_ADDRSTRLEN];
+
+		/* SPEC §6 step 2: it cannot be a mail host. */
+		if (c->skipped != NULL && c->skipped[0] == '\0') {
+			dns_addr_str(&da, ip, sizeof(ip));
+			snprintf(c->skipped, DNS_SKIPPED_MAX, "%s is %s", ip,
+			    dns_addr_unusable(&da));
+		}
+		return 0;
+	}
 	if (*c->naddrs >= c->max)
 		return 0;
 	*c->addrs = xreallocarray(*c->addrs, *c->naddrs + 1, sizeof(da));
@@ -842,12 +886,16 @@ combine(enum dns_status a, enum dns_status b)
 	return DNS_NXDOMAIN;
 }
 
-/* A and AAAA of name at once, within d->end. */
+/*
+ * A and AAAA of name at once, within d->end; the first address that
+ * cannot be a mail host in skipped (NULL, or DNS_SKIPPED_MAX octets).
+ */
 static enum dns_status
 host_lookup(struct dns *d, const char *name, size_t max,
-    struct dns_addr **addrs, size_t *naddrs, char *reason, size_t rlen)
+    struct dns_addr **addrs, size_t *naddrs, char *skipped, char *reason,
+    size_t rlen)
 {
-	struct addr_ctx c = { addrs, naddrs, max };
+	struct addr_ctx c = { addrs, naddrs, max, skipped };
 	enum dns_status s4 = DNS_NODATA, s6 = DNS_NODATA;
 	struct req rq[2];
 	char r4[256] = "", r6[256] = "";
@@ -880,7 +928,10 @@ host_lookup(struct dns *d, const char *name, size_t max,
 	if (*naddrs > before)
 		return DNS_OK;
 	strlcpy(reason, s4 == DNS_TEMPFAIL || r6[0] == '\0' ? r4 : r6, rlen);
-	if (reason[0] == '\0')
+	if (reason[0] == '\0' && skipped != NULL && skipped[0] != '\0')
+		snprintf(reason, rlen, "%.150s: no usable address (%s, which "
+		    "cannot be a mail host)", name, skipped);
+	else if (reason[0] == '\0')
 		snprintf(reason, rlen, "%.150s: no address records", name);
 	return combine(s4, s6);
 }
@@ -890,7 +941,7 @@ dns_host(struct dns *d, const char *name, size_t max,
     struct dns_addr **addrs, size_t *naddrs, char *reason, size_t rlen)
 {
 	d->end = budget_end(d);
-	return host_lookup(d, name, max, addrs, naddrs, reason, rlen);
+	return host_lookup(d, name, max, addrs, naddrs, NULL, reason, rlen);
 }
 
 struct mx_ctx {
@@ -913,7 +964,7 @@ struct mx_ctx {
 static int
 add_glue(const struct answer *a, struct mx_host *h, enum addr_family fam)
 {
-	struct addr_ctx c = { &h->addrs, &h->naddrs, GLUE_MAX };
+	struct addr_ctx c = { &h->addrs, &h->naddrs, GLUE_MAX, h->skipped };
 	int count = ns_msg_count(a->msg, ns_s_ar), i, pass;
 
 	for (pass = 0; pass < 2; pass++) {
@@ -1045,6 +1096,11 @@ literal_route(struct dns *d, const char *domain, struct mx_route *out)
 		    "family excluded by address_family", domain);
 		return out->status = DNS_NODATA;
 	}
+	if (dns_addr_unusable(&a) != NULL) {
+		snprintf(out->reason, sizeof(out->reason), "%.150s: %s cannot "
+		    "be a mail host", domain, dns_addr_unusable(&a));
+		return out->status = DNS_NODATA;
+	}
 	out->hosts = xcalloc(1, sizeof(*out->hosts));
 	strlcpy(out->hosts[0].name, domain, sizeof(out->hosts[0].name));
 	out->hosts[0].addrs = xmalloc(sizeof(a));
@@ -1107,6 +1163,18 @@ mx_hosts(struct dns *d, const char *domain, struct mx_ctx *c,
 	return DNS_OK;
 }
 
+/* The first address a host of r left out as unusable, or NULL. */
+static const char *
+skipped_of(const struct mx_route *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nhosts; i++)
+		if (r->hosts[i].skipped[0] != '\0')
+			return r->hosts[i].skipped;
+	return NULL;
+}
+
 /*
  * The addresses of out's hosts, at most max_addrs in all, within the
  * budget that ends at end. Returns 1 when a temporary failure (or the
@@ -1152,7 +1220,8 @@ mx_addresses(struct dns *d, const char *domain, size_t max_addrs,
 		d->end = i + 1 == out->nhosts || now + share > end ? end :
 		    now + share;
 		h->status = host_lookup(d, h->name, max_addrs - out->naddrs,
-		    &h->addrs, &h->naddrs, reason, sizeof(reason));
+		    &h->addrs, &h->naddrs, h->skipped, reason,
+		    sizeof(reason));
 		out->naddrs += h->naddrs;
 		if (h->status == DNS_TEMPFAIL) {
 			temp = 1;
@@ -1198,7 +1267,11 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 		return out->status = DNS_TEMPFAIL;
 	if (out->implicit && out->hosts[0].status == DNS_NXDOMAIN)
 		return out->status = DNS_NXDOMAIN;
-	if (!out->implicit)
+	if (skipped_of(out) != NULL)
+		snprintf(out->reason, sizeof(out->reason), "%.100s: no usable "
+		    "address (%.95s, which cannot be a mail host)", domain,
+		    skipped_of(out));
+	else if (!out->implicit)
 		snprintf(out->reason, sizeof(out->reason), "%.150s: the MX hosts "
 		    "have no addresses", domain);
 	else
@@ -1306,6 +1379,7 @@ dns_parse_mx_answer(const unsigned char *buf, size_t len, const char *qname,
 		ac.addrs = &addrs;
 		ac.naddrs = &naddrs;
 		ac.max = 16;
+		ac.skipped = NULL;
 		(void)walk(&a, qname, ns_t_a, add_addr, &ac, final,
 		    sizeof(final));
 		(void)walk(&a, qname, ns_t_aaaa, add_addr, &ac, final,

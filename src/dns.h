@@ -32,12 +32,16 @@ enum dns_status {
 #define DNS_CNAME_DEPTH	8	/* CNAME links followed per lookup */
 
 
+#define DNS_SKIPPED_MAX	96
+
 struct mx_host {
 	char		 name[DNS_NAME_MAX];
 	unsigned	 pref;
 	struct dns_addr	*addrs;
 	size_t		 naddrs;
 	enum dns_status	 status;	/* of this host's address lookups */
+	/* "0.0.0.0 is ...": the first address left out (SPEC §6 step 2). */
+	char		 skipped[DNS_SKIPPED_MAX];
 };
 
 struct mx_route {
@@ -138,6 +142,13 @@ int	 dns_parse_mx_answer(const unsigned char *, size_t, const char *qname,
 size_t	 dns_relay_addrs(const char *host, enum addr_family,
 	    unsigned timeout_dns, const struct timespec *deadline,
 	    struct dns_addr *out, size_t max, char *err, size_t errlen);
+
+/*
+ * Why a cannot be a mail host (SPEC §6 step 2: 0.0.0.0/8, ::, multicast,
+ * 240.0.0.0/4 and broadcast, also as IPv4-mapped IPv6), or NULL. dns_mx()
+ * leaves such addresses out and names the first in mx_host.skipped.
+ */
+const char *dns_addr_unusable(const struct dns_addr *a);
 
 /* Numeric form of an address ("192.0.2.1", "2001:db8::1"). */
 void	 dns_addr_str(const struct dns_addr *, char *out, size_t outlen);

@@ -233,6 +233,34 @@ envelope_domain_to_ascii(const char *domain, char *err, size_t errlen)
 	return res;
 }
 
+/*
+ * RFC 5321 §4.5.3.1.1-2: what makes local@domain (domain in A-labels) too
+ * long for any server to have to take it, or NULL. An address literal
+ * has no labels.
+ */
+static const char *
+too_long(const char *local, const char *domain)
+{
+	const char *p;
+	size_t label = 0;
+
+	if (strlen(local) > 64)
+		return "the local part is longer than 64 octets";
+	if (domain == NULL)
+		return NULL;
+	if (strlen(domain) > 255)
+		return "the domain is longer than 255 octets";
+	if (domain[0] == '[')
+		return NULL;
+	for (p = domain; *p != '\0'; p++) {
+		label = *p == '.' ? 0 : label + 1;
+		if (label > 63)
+			return "a label of the domain is longer than 63 "
+			    "octets";
+	}
+	return NULL;
+}
+
 /* ---------------------------------------------------------- the sender */
 
 /* "login" as an RFC 5321 local part: a dot-atom, else a quoted string. */
@@ -297,6 +325,11 @@ sender_from(struct envelope *env, const char *value, const char *what,
 		}
 		dom = envelope_domain_to_ascii(mb.domain ? mb.domain :
 		    default_domain, why, sizeof(why));
+		if (dom != NULL && too_long(mb.local, dom) != NULL) {
+			strlcpy(why, too_long(mb.local, dom), sizeof(why));
+			free(dom);
+			dom = NULL;
+		}
 		if (dom != NULL) {
 			env->sender = xasprintf("%s@%s", mb.local, dom);
 			env->sender_smtputf8 = has_8bit(mb.local,
@@ -593,6 +626,15 @@ resolve(struct expand *x, const char *local, const char *domain,
 		free(text);
 		return;
 	}
+	if (too_long(local, dom) != NULL) {
+		char *text = xasprintf("%s@%s", local, dom);
+
+		add_failed(x, text, orig, origin, FAIL_SYNTAX, "5.1.3",
+		    xasprintf("bad address: %s", too_long(local, dom)));
+		free(text);
+		free(dom);
+		return;
+	}
 	if (x->al != NULL && x->al->n > 0 &&
 	    ascii_strcasecmp(dom, x->local_domain) == 0) {
 		key = alias_key(local);
@@ -693,13 +735,35 @@ add_from_header(struct expand *x, const struct message *msg)
 	addrlist_free(&l);
 }
 
+/* Why a command-line mailbox (addr its address) is refused, or NULL. */
+static const char *
+argv_refusal(const struct mailbox *mb, const char *addr)
+{
+	char ignored[256], *dom = NULL;
+	const char *why;
+
+	if (mb->local[0] == '\0')
+		return "empty local part";
+	if (has_ctl(addr))
+		return "control character";
+	if (addr[0] == '-')
+		return "an address may not begin with '-'";
+	/* A domain that cannot be converted fails that recipient (5.1.2). */
+	if (mb->domain != NULL)
+		dom = envelope_domain_to_ascii(mb->domain, ignored,
+		    sizeof(ignored));
+	why = too_long(mb->local, dom);
+	free(dom);
+	return why;
+}
+
 /* Command-line addresses are checked before any is used: a usage error. */
 static int
 parse_argv(const struct options *opts, struct addrlist *l, char *err,
     size_t errlen)
 {
 	size_t i, k, first;
-	const char *p;
+	const char *p, *why;
 	char *show, *addr;
 
 	for (i = 0; i < opts->nrcpts; i++) {
@@ -725,32 +789,17 @@ parse_argv(const struct options *opts, struct addrlist *l, char *err,
 		}
 		for (k = first; k < l->n; k++) {
 			addr = mailbox_addr(&l->v[k]);
-			if (l->v[k].local[0] == '\0') {
-				show = printable(opts->rcpts[i]);
+			why = argv_refusal(&l->v[k], addr);
+			if (why != NULL) {
+				show = printable(l->v[k].local[0] == '\0' ?
+				    opts->rcpts[i] : addr);
 				(void)snprintf(err, errlen, "bad recipient "
-				    "address '%s': empty local part", show);
+				    "address '%.200s': %s", show, why);
 				free(show);
-				free(addr);
-				return -1;
-			}
-			if (has_ctl(addr)) {
-				show = printable(addr);
-				(void)snprintf(err, errlen, "bad recipient "
-				    "address '%s': control character", show);
-				free(show);
-				free(addr);
-				return -1;
-			}
-			if (addr[0] == '-') {
-				show = printable(addr);
-				(void)snprintf(err, errlen, "bad recipient "
-				    "address '%s': an address may not begin "
-				    "with '-'", show);
-				free(show);
-				free(addr);
-				return -1;
 			}
 			free(addr);
+			if (why != NULL)
+				return -1;
 		}
 	}
 	return 0;

@@ -89,6 +89,11 @@ static const char zone[] =
     "d7.test. MX 10 mx.d7.test.\nmx.d7.test. A 127.0.0.17\n"
     "d8.test. MX 10 mx.d8.test.\nmx.d8.test. A 127.0.0.18\n"
     "d9.test. MX 10 mx.d9.test.\nmx.d9.test. A 127.0.0.19\n"
+    "zero.test. MX 10 mx0.zero.test.\n"
+    "zero.test. MX 20 mx1.zero.test.\n"
+    "mx0.zero.test. A 0.0.0.0\n"
+    "mx1.zero.test. A 127.0.0.2\n"
+    "allzero.test. MX 10 mx0.zero.test.\n"
     "slow.test. MX 10 s1.slow.test.\n"
     "slow.test. MX 20 s2.slow.test.\n"
     "on *.slow.test * drop\n";
@@ -1244,6 +1249,49 @@ Test(deliver, mixed_rcpt_550_and_null_mx_is_68)
 	assert_exit(68);
 	assert_failed("u@b.test", "550 5.1.1", NULL);
 	assert_failed("u@nullmx.test", "5.1.10", NULL);
+}
+
+/* SPEC §6 step 2: 0.0.0.0 is never connected to (-v says it was left). */
+Test(deliver, unusable_mx_address_is_skipped_with_a_note)
+{
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@zero.test", "-v", NULL);
+	assert_exit(0);
+	assert_delivered(mxrec, "127.0.0.2", "u@zero.test");
+	cr_assert(strstr(res.err, "mx0.zero.test *** skipped 0.0.0.0 is an "
+	    "address of \"this network\"") != NULL, "no note%s", ev());
+}
+
+Test(deliver, only_unusable_mx_addresses_is_68)
+{
+	start_mx("", "127.0.0.2", NULL);
+	deliver("u@allzero.test", NULL);
+	assert_exit(68);
+	assert_failed("u@allzero.test", "no usable address (0.0.0.0 is",
+	    "5.4.4");
+}
+
+/*
+ * SPEC §6: RFC 5321 §4.5.3.1 limits are checked before any session; a
+ * header address past them fails with 5.1.3 (67), asks no DNS, and the
+ * other recipients are delivered.
+ */
+Test(deliver, overlong_header_address_fails_before_any_session)
+{
+	char label[70], to[200], *log;
+
+	memset(label, 'x', 64);
+	label[64] = '\0';
+	snprintf(to, sizeof(to), "u@a.test, v@%s.test", label);
+	start_mx("", "127.0.0.2", NULL);
+	deliver(to, NULL);
+	assert_exit(67);
+	assert_failed(strchr(to, 'v'), "longer than 63 octets", "(5.1.3)");
+	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
+	log = file_read(dnslog, NULL);
+	cr_assert(log == NULL || strstr(log, label) == NULL,
+	    "DNS was asked about the overlong domain:\n%s", log);
+	free(log);
 }
 
 Test(deliver, mixed_delivered_and_eod_554_is_69)

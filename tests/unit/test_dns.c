@@ -71,7 +71,16 @@ static const char base_zone[] =
     "on refused.example * refused\n"
     "on dropped.example * drop\n"
     "on sf.halfbroken.example A servfail\n"
-    "on secure.example MX ad\n";
+    "on secure.example MX ad\n"
+    "unusable.example. MX 10 zero.unusable.example.\n"
+    "unusable.example. MX 20 ok.unusable.example.\n"
+    "zero.unusable.example. A 0.0.0.0\n"
+    "zero.unusable.example. A 224.0.0.1\n"
+    "zero.unusable.example. AAAA ::\n"
+    "ok.unusable.example. A 255.255.255.255\n"
+    "ok.unusable.example. A 127.0.0.5\n"
+    "ok.unusable.example. AAAA ff02::1\n"
+    "nowhere.example. A 0.1.2.3\n";
 
 static void
 start(const char *extra, int v6)
@@ -175,6 +184,74 @@ Test(dns, mx_hosts_in_preference_order_with_addresses)
 	cr_assert_str_eq(ip_of(&r.hosts[1].addrs[0]), "127.0.0.3");
 	cr_assert_eq(r.naddrs, 3);
 	mx_route_free(&r);
+}
+
+/* SPEC §6 step 2: addresses that cannot be a mail host are left out. */
+Test(dns, unusable_addresses_are_skipped_and_named)
+{
+	struct mx_route r;
+
+	cr_assert_eq(dns_mx(&d, "unusable.example", 10, &r), DNS_OK, "%s",
+	    r.reason);
+	cr_assert_eq(r.nhosts, 2);
+	cr_assert_eq(r.hosts[0].naddrs, 0, "0.0.0.0, 224.0.0.1, :: kept");
+	cr_assert_str_eq(r.hosts[0].skipped, "0.0.0.0 is an address of "
+	    "\"this network\" (0.0.0.0/8)");
+	cr_assert_eq(r.hosts[1].naddrs, 1, "broadcast or ff02::1 kept");
+	cr_assert_str_eq(ip_of(&r.hosts[1].addrs[0]), "127.0.0.5");
+	cr_assert_str_eq(r.hosts[1].skipped, "255.255.255.255 is the "
+	    "broadcast address");
+	cr_assert_eq(r.naddrs, 1);
+	mx_route_free(&r);
+	cr_assert_eq(dns_mx(&d, "nowhere.example", 10, &r), DNS_NODATA);
+	cr_assert(strstr(r.reason, "no usable address (0.1.2.3 is") != NULL,
+	    "%s", r.reason);
+	mx_route_free(&r);
+	cr_assert_eq(dns_mx(&d, "[224.1.2.3]", 10, &r), DNS_NODATA);
+	cr_assert(strstr(r.reason, "a multicast address cannot be a mail "
+	    "host") != NULL, "%s", r.reason);
+	mx_route_free(&r);
+}
+
+static struct dns_addr
+addr_of(const char *text)
+{
+	struct dns_addr a;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.ss;
+
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		a.len = sizeof(*sin);
+	} else {
+		cr_assert_eq(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1,
+		    "%s", text);
+		sin6->sin6_family = AF_INET6;
+		a.len = sizeof(*sin6);
+	}
+	return a;
+}
+
+Test(dns, which_addresses_cannot_be_mail_hosts)
+{
+	static const char *const bad[] = { "0.0.0.0", "0.255.1.1",
+	    "224.0.0.1", "239.255.255.255", "240.0.0.1", "255.255.255.255",
+	    "::", "ff02::1", "::ffff:0.0.0.0", "::ffff:224.0.0.1" };
+	static const char *const good[] = { "1.0.0.0", "127.0.0.1",
+	    "192.0.2.1", "223.255.255.255", "::1", "2001:db8::1",
+	    "::ffff:192.0.2.1", "fe80::1" };
+	struct dns_addr a;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		a = addr_of(bad[i]);
+		cr_assert_not_null(dns_addr_unusable(&a), "%s", bad[i]);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		a = addr_of(good[i]);
+		cr_assert_null(dns_addr_unusable(&a), "%s", good[i]);
+	}
 }
 
 Test(dns, domain_case_does_not_matter)

@@ -364,6 +364,112 @@ Test(envelope, argv_crlf_refused)
 	cr_assert_null(strpbrk(err, "\r\n"), "error text holds CR/LF");
 }
 
+/* RFC 5321 §4.5.3.1: 64 octets of local part, 63 of label, 255 of domain. */
+static char *
+long_addr(size_t local, size_t label, size_t labels)
+{
+	char *a = malloc(local + 2 + labels * (label + 1) + 8);
+	size_t n = 0, i;
+
+	cr_assert_not_null(a);
+	memset(a, 'l', local);
+	n = local;
+	a[n++] = '@';
+	for (i = 0; i < labels; i++) {
+		memset(a + n, 'd', label);
+		n += label;
+		a[n++] = '.';
+	}
+	memcpy(a + n, "org", 4);
+	return a;
+}
+
+static const struct {
+	size_t local, label, labels;
+	const char *why;	/* NULL: accepted */
+} limits[] = {
+	{ 64, 10, 1, NULL },
+	{ 65, 10, 1, "the local part is longer than 64 octets" },
+	{ 70000, 10, 1, "the local part is longer than 64 octets" },
+	{ 5, 63, 1, NULL },
+	{ 5, 64, 1, "a label of the domain is longer than 63 octets" },
+	{ 5, 62, 4, NULL },		/* 4 x 63 + "org" = 255 */
+	{ 5, 63, 4, "the domain is longer than 255 octets" },
+};
+
+Test(envelope, length_limits_on_the_command_line)
+{
+	size_t i;
+	char *a;
+
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		a = long_addr(limits[i].local, limits[i].label,
+		    limits[i].labels);
+		envelope_free(&env);
+		envelope_init(&env);
+		set_argv(1, a);
+		if (limits[i].why == NULL) {
+			must_collect();
+			cr_assert_eq(env.nrcpts, 1, "row %zu", i);
+		} else {
+			cr_assert_eq(collect(), -1, "row %zu accepted", i);
+			cr_assert(strstr(err, limits[i].why) != NULL,
+			    "row %zu: %s", i, err);
+			cr_assert_lt(strlen(err), 400, "row %zu: a long "
+			    "error line", i);
+		}
+		free(a);
+	}
+}
+
+Test(envelope, length_limits_in_headers_fail_the_recipient)
+{
+	size_t i;
+	char *a, *text;
+
+	opts.extract = 1;
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		a = long_addr(limits[i].local, limits[i].label,
+		    limits[i].labels);
+		text = malloc(strlen(a) + 16);
+		cr_assert_not_null(text);
+		sprintf(text, "To: %s\n\n", a);
+		envelope_free(&env);
+		envelope_init(&env);
+		if (have_msg) {
+			close(msg.fd);
+			msg_free(&msg);
+		}
+		load_msg(text);
+		must_collect();
+		cr_assert_eq(env.nrcpts, 1, "row %zu", i);
+		if (limits[i].why == NULL)
+			cr_assert_eq(env.rcpts[0].state, RCPT_PENDING,
+			    "row %zu", i);
+		else {
+			cr_assert_eq(env.rcpts[0].state, RCPT_FAILED,
+			    "row %zu", i);
+			cr_assert_str_eq(env.rcpts[0].dsn, "5.1.3");
+			/* Over 998 octets intake folds the line (RFC 5322). */
+			cr_assert(strlen(a) > 990 || strstr(env.rcpts[0].reason,
+			    limits[i].why) != NULL, "row %zu: %s", i,
+			    env.rcpts[0].reason);
+		}
+		free(text);
+		free(a);
+	}
+}
+
+Test(envelope, sender_length_limit)
+{
+	char *a = long_addr(65, 10, 1);
+
+	cr_assert_eq(envelope_set_sender(&env, a, NULL, DOM, "u", err,
+	    sizeof(err)), -1);
+	cr_assert(strstr(err, "longer than 64 octets") != NULL, "%s", err);
+	free(a);
+}
+
 Test(envelope, no_recipients_is_not_an_error)
 {
 	must_collect();

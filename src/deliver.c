@@ -48,6 +48,8 @@ struct rcpt_walk {
 	size_t		 route;		/* index into cfg->route */
 	int		 deferred;	/* a route said "else the queue" */
 	struct deferral	 first;		/* that route's report */
+	char		*trail;		/* every route's failure, in order */
+	/* delays= (SPEC §6): before the first route; connecting; sending. */
 	double		 t_wait, t_conn, t_xfer;
 };
 
@@ -98,6 +100,26 @@ replace_str(char **dst, const char *src)
 {
 	free(*dst);
 	*dst = src != NULL ? xstrdup(src) : NULL;
+}
+
+/*
+ * SPEC §6: the report of a recipient that was not delivered names every
+ * route that failed for it, in order, each with its reason.
+ */
+static void
+trail_add(char **trail, const char *reason)
+{
+	char	*t;
+
+	if (reason == NULL || reason[0] == '\0')
+		return;
+	if (*trail == NULL) {
+		*trail = xstrdup(reason);
+		return;
+	}
+	t = xasprintf("%s; then %s", *trail, reason);
+	free(*trail);
+	*trail = t;
 }
 
 /* "mx1.example.com[192.0.2.1]:25" */
@@ -174,6 +196,8 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 
 	step = policy_route_step(p, walk->deferred,
 	    walk->route + 1 < job->cfg->nroute);
+	if (step.state != RCPT_DELIVERED)
+		trail_add(&walk->trail, reason);
 	if (step.first_deferral) {
 		walk->deferred = 1;
 		replace_str(&walk->first.reason, reason);
@@ -189,10 +213,14 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 		break;
 	case RCPT_DEFERRED:
 		set_outcome(job, i, RCPT_DEFERRED, FAIL_NONE, walk->first.dsn,
-		    walk->first.reason, walk->first.relay);
+		    walk->trail, walk->first.relay);
+		break;
+	case RCPT_DELIVERED:
+		set_outcome(job, i, step.state, step.fail, dsn, reason, relay);
 		break;
 	default:
-		set_outcome(job, i, step.state, step.fail, dsn, reason, relay);
+		set_outcome(job, i, step.state, step.fail, dsn, walk->trail,
+		    relay);
 		break;
 	}
 }
@@ -321,7 +349,7 @@ mx_lookup(struct delivery *job, struct dns *dns, const char *dns_err,
 		reason = xasprintf("%s: %s", domain,
 		    dns_status_str(route->status));
 	for (k = 0; k < n; k++) {
-		job->walks[ids[k]].t_conn = since(&t0);
+		job->walks[ids[k]].t_conn += since(&t0);
 		apply(job, ids[k], &p, p.dsn, reason, NULL);
 	}
 	free(reason);
@@ -364,15 +392,15 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (smtp_open(&s, &sp, &st) != 0) {
 		smtp_close(&s);
+		for (k = 0; k < *n; k++)
+			job->walks[ids[k]].t_conn += since(&t0);
 		p = policy_smtp(ROUTE_MX, &st);
 		if (p.action == POL_NEXT_ADDRESS) {
 			mx_passed(tries, &p, &st, label);
 			return;
 		}
-		for (k = 0; k < *n; k++) {
-			job->walks[ids[k]].t_conn = since(&t0);
+		for (k = 0; k < *n; k++)
 			apply_status(job, ids[k], &p, &st, label);
-		}
 		*n = 0;
 		return;
 	}
@@ -382,9 +410,9 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 	(void)smtp_send(&s, &t);
 	smtp_close(&s);
 	for (k = 0, m = 0; k < *n; k++) {
-		job->walks[ids[k]].t_conn = (double)(t1.tv_sec - t0.tv_sec) +
+		job->walks[ids[k]].t_conn += (double)(t1.tv_sec - t0.tv_sec) +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		job->walks[ids[k]].t_xfer = since(&t1);
+		job->walks[ids[k]].t_xfer += since(&t1);
 		p = policy_smtp(ROUTE_MX, &sr[k].st);
 		if (p.action == POL_NEXT_ADDRESS) {
 			mx_passed(tries, &p, &sr[k].st, label);
@@ -426,7 +454,8 @@ mx_domain(struct delivery *job, struct dns *dns, const char *dns_err,
 
 	wait = since(&job->start);
 	for (k = 0; k < n; k++)
-		job->walks[ids[k]].t_wait = wait;
+		if (job->walks[ids[k]].route == 0)
+			job->walks[ids[k]].t_wait = wait;
 	if (mx_lookup(job, dns, dns_err, domain, ids, n, &route) != 0)
 		return;
 	sr = xcalloc(n, sizeof(*sr));
@@ -605,6 +634,7 @@ relay_open(struct relay *relay, size_t route, struct policy *p,
 			return 0;
 		}
 		smtp_close(&relay->session);
+		relay->t_conn = since(&t0);
 		*p = policy_smtp(ROUTE_RELAY, st);
 		if (p->action != POL_NEXT_ADDRESS)
 			return -1;
@@ -644,7 +674,7 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 		if (!relay->open &&
 		    relay_open(relay, route, &p, &st, label, LABEL_MAX) != 0) {
 			for (k = 0; k < n; k++) {
-				job->walks[ids[k]].t_conn = relay->t_conn;
+				job->walks[ids[k]].t_conn += relay->t_conn;
 				apply_status(job, ids[k], &p, &st, label);
 			}
 			return -1;
@@ -680,9 +710,14 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n,
 	double		 wait = since(&job->start);
 
 	for (k = 0; k < n; k++)
-		job->walks[ids[k]].t_wait = wait;
-	if (!relay->resolved)
+		if (job->walks[ids[k]].route == 0)
+			job->walks[ids[k]].t_wait = wait;
+	if (!relay->resolved) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		relay_resolve(relay, route);
+		for (k = 0; k < n; k++)
+			job->walks[ids[k]].t_conn += since(&t1);
+	}
 	if (relay->naddrs == 0) {
 		/* The relay's name is a DNS lookup like any other (-bv too). */
 		p = policy_dns(DNS_TEMPFAIL);
@@ -694,8 +729,8 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n,
 	sr = xcalloc(n, sizeof(*sr));
 	if (relay_send(relay, route, ids, n, last, sr, label, &t1) == 0) {
 		for (k = 0; k < n; k++) {
-			job->walks[ids[k]].t_conn = relay->t_conn;
-			job->walks[ids[k]].t_xfer = since(&t1);
+			job->walks[ids[k]].t_conn += relay->t_conn;
+			job->walks[ids[k]].t_xfer += since(&t1);
 			p = policy_smtp(ROUTE_RELAY, &sr[k].st);
 			/* Broken mid-way: the relay failed this time. */
 			if (p.action == POL_NEXT_ADDRESS)
@@ -815,6 +850,7 @@ delivery_free(struct delivery *job)
 	for (i = 0; i < job->env->nrcpts; i++) {
 		free(job->walks[i].first.reason);
 		free(job->walks[i].first.relay);
+		free(job->walks[i].trail);
 	}
 	free(job->walks);
 	free(job->rq);

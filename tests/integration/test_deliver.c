@@ -1251,6 +1251,46 @@ Test(deliver, mixed_rcpt_550_and_null_mx_is_68)
 	assert_failed("u@nullmx.test", "5.1.10", NULL);
 }
 
+/*
+ * SPEC §6: a recipient's stderr and log lines name every route that
+ * failed for it, each with its reason (only the MX error was named).
+ */
+Test(deliver, every_failed_route_is_named)
+{
+	const char *l;
+
+	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u", pick_port());
+	env_set("MXSEND_RELAY_TLS=off");
+	deliver("u@dead.test", NULL);
+	assert_exit(75);
+	l = err_line("u@dead.test");
+	cr_assert(l != NULL && strstr(l, "[127.0.0.8]") != NULL &&
+	    strstr(l, "then host 127.0.0.1[127.0.0.1]") != NULL,
+	    "stderr does not name the MX and the relay%s", ev());
+	l = log_line("u@dead.test");
+	cr_assert(l != NULL && strstr(l, "[127.0.0.8]") != NULL &&
+	    strstr(l, "then host 127.0.0.1[127.0.0.1]") != NULL,
+	    "the log does not name the MX and the relay%s", ev());
+}
+
+/* delays=a/b/c/d: a relay silent past timeout_command is connection time. */
+Test(deliver, stalled_relay_is_booked_as_connection_time)
+{
+	const char *l, *d = NULL;
+	double a, b, c, x;
+
+	start_relay("greeting stall 5\n", RELAY_PLAIN);
+	deliver("u@dead.test", NULL);
+	assert_exit(75);
+	l = log_line("u@dead.test");
+	cr_assert(l != NULL && (d = strstr(l, "delays=")) != NULL,
+	    "no delays=%s", ev());
+	cr_assert_eq(sscanf(d, "delays=%lf/%lf/%lf/%lf", &a, &b, &c, &x), 4,
+	    "%s", d);
+	cr_assert(c >= 1.5 && b < 1.0, "the relay's %d s time-out is not "
+	    "booked as connection time: %s%s", 2, d, ev());
+}
+
 /* SPEC §6 step 2: 0.0.0.0 is never connected to (-v says it was left). */
 Test(deliver, unusable_mx_address_is_skipped_with_a_note)
 {

@@ -373,7 +373,10 @@ opt_N(struct options *opts, const char *val, char *err, size_t errlen)
 	return 0;
 }
 
-/* RFC 3461 §4.4: ENVID is 1-100 characters; xtext encoding comes later. */
+/*
+ * RFC 3461 §4.4: ENVID is 1-100 printable characters; '+' and '=' are
+ * fine (Postfix takes them): smtp.c sends it xtext-encoded.
+ */
 static int
 opt_V(struct options *opts, const char *val, char *err, size_t errlen)
 {
@@ -383,14 +386,13 @@ opt_V(struct options *opts, const char *val, char *err, size_t errlen)
 	if (n == 0 || n > ENVID_MAX)
 		goto bad;
 	for (p = val; *p != '\0'; p++)
-		if (*p < 0x21 || *p > 0x7e || *p == '+' || *p == '=')
+		if (*p < 0x21 || *p > 0x7e)
 			goto bad;
 	opts->envid = val;
 	return 0;
 bad:
 	return fail(err, errlen, "-V: the envelope id must be 1 to %d "
-	    "printable ASCII characters without spaces, '+' or '='",
-	    ENVID_MAX);
+	    "printable ASCII characters without spaces", ENVID_MAX);
 }
 
 /* One option letter with its value: 0, or -1 with err set. */

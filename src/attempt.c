@@ -550,6 +550,10 @@ run_entry(struct qrun *q, struct qdir *d, const char *id)
 	}
 	if (!selected(q->opts, &env) || due(q, &env, &m, now) == 0)
 		goto done;
+	/* SPEC §5.4, as at submission: the spool is never rewritten. */
+	if (msg_qualify(&msg, names_domain(q->names)) < 0)
+		say("%s: cannot read the message to qualify its header "
+		    "addresses: %s", id, strerror(errno));
 	envelope_group(&env);
 	memset(&a, 0, sizeof(a));
 	a.d.cfg = q->cfg;

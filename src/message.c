@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "message.h"
+#include "rfc5322.h"
 #include "util.h"
 
 #define CHUNK		(64 * 1024)
@@ -43,6 +44,7 @@ msg_free(struct message *msg)
 	for (i = 0; i < msg->nfields; i++) {
 		free(msg->fields[i].name);
 		free(msg->fields[i].value);
+		free(msg->fields[i].rewrite);
 	}
 	free(msg->fields);
 	msg->fields = NULL;
@@ -303,6 +305,100 @@ msg_complete(struct message *msg, const struct msg_submit *sub)
 	free(v);
 }
 
+/* The address fields that get qualified (SPEC §5.4). */
+static int
+qualified_field(const char *name)
+{
+	static const char *const names[] = { "From", "Sender", "Reply-To",
+	    "To", "Cc" };
+	size_t i;
+
+	if (ascii_strncasecmp(name, "Resent-", 7) == 0)
+		name += 7;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (ascii_strcasecmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether some line of b[0..n) is longer than 998 octets (CRLF aside). */
+static int
+line_too_long(const char *b, size_t n)
+{
+	size_t i, line = 0;
+
+	for (i = 0; i < n; i++) {
+		if (b[i] == '\n')
+			line = 0;
+		else if (b[i] != '\r' && ++line > 998)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The field f (its bytes in raw[0..len)) with "@domain" after each
+ * unqualified address, or NULL when it has none or the result would
+ * hold a line over 998 octets.
+ */
+static char *
+qualify_field(const char *raw, size_t len, const char *domain, size_t *outlen)
+{
+	struct addrlist	 l;
+	struct buf	 b;
+	const char	*colon = memchr(raw, ':', len);
+	size_t		 v, vlen, i, from = 0;
+
+	if (colon == NULL || len < 2)
+		return NULL;
+	v = (size_t)(colon - raw) + 1;
+	vlen = len - 2 - v;		/* the final CRLF aside */
+	addrlist_init(&l);
+	rfc5322_parse_address_list(raw + v, vlen, &l);
+	buf_init(&b);
+	for (i = 0; i < l.n; i++) {
+		if (l.v[i].domain != NULL || l.v[i].local[0] == '\0' ||
+		    l.v[i].qualify_at > vlen)
+			continue;
+		buf_add(&b, raw + from, v + l.v[i].qualify_at - from);
+		buf_printf(&b, "@%s", domain);
+		from = v + l.v[i].qualify_at;
+	}
+	addrlist_free(&l);
+	if (from == 0 || (buf_add(&b, raw + from, len - from),
+	    line_too_long(b.data, b.len))) {
+		buf_free(&b);
+		return NULL;
+	}
+	*outlen = b.len;
+	return buf_release(&b);
+}
+
+int
+msg_qualify(struct message *msg, const char *domain)
+{
+	struct hfield	*f;
+	char		*raw;
+	size_t		 i;
+	int		 n = 0;
+
+	for (i = 0; i < msg->nfields; i++) {
+		f = &msg->fields[i];
+		if (f->drop || f->rewrite != NULL || !qualified_field(f->name))
+			continue;
+		raw = xmalloc(f->len + 1);
+		if (pread(msg->fd, raw, f->len, f->off) != (ssize_t)f->len) {
+			free(raw);
+			return -1;
+		}
+		f->rewrite = qualify_field(raw, f->len, domain,
+		    &f->rewrite_len);
+		n += f->rewrite != NULL;
+		free(raw);
+	}
+	return n;
+}
+
 /* Copy spool bytes [from, to) to w through buf. */
 static int
 stream_range(const struct message *msg, off_t from, off_t to, char *buf,
@@ -346,11 +442,15 @@ msg_stream(const struct message *msg, int flags, msg_writer w, void *ctx)
 		f = &msg->fields[i];
 		if (f->drop)
 			continue;
-		if (f->off != to) {
+		if (f->off != to || f->rewrite != NULL) {
 			rc = stream_range(msg, from, to, buf, w, ctx);
 			from = f->off;
 		}
 		to = f->off + (off_t)f->len;
+		if (rc == 0 && f->rewrite != NULL) {
+			rc = w(ctx, f->rewrite, f->rewrite_len);
+			from = to;
+		}
 	}
 	if (rc == 0)
 		rc = stream_range(msg, from, to, buf, w, ctx);
@@ -374,7 +474,8 @@ msg_stream_size(const struct message *msg, int flags)
 	n = (off_t)(msg->prepend.len + msg->append.len);
 	for (i = 0; i < msg->nfields; i++)
 		if (!msg->fields[i].drop)
-			n += (off_t)msg->fields[i].len;
+			n += (off_t)(msg->fields[i].rewrite != NULL ?
+			    msg->fields[i].rewrite_len : msg->fields[i].len);
 	if (!msg->has_sep)
 		n += 2;
 	n += ((flags & MSG_HEADERS_ONLY) ? msg->body_off : msg->size) -

@@ -30,6 +30,9 @@ struct hfield {
 	char	*value;		/* raw value after the colon, folding kept, final
 				   CRLF removed; NULL when not kept in memory */
 	int	 drop;		/* not transmitted */
+	char	*rewrite;	/* sent instead of the spool's bytes (whole
+				   field, CRLF included), or NULL */
+	size_t	 rewrite_len;
 };
 
 struct message {
@@ -91,6 +94,18 @@ struct msg_submit {
  * Received: field for the local submission.
  */
 void	 msg_complete(struct message *, const struct msg_submit *);
+
+/*
+ * SPEC §5.4: give every address without a domain in From:, Sender:,
+ * Reply-To:, To:, Cc: and their Resent- forms "@domain" in what is
+ * transmitted ("From: root (Cron Daemon)" goes out as "From:
+ * root@domain (Cron Daemon)"); display names, comments and groups are
+ * kept as written. The spool is not changed: the rewritten fields are
+ * held beside it (hfield.rewrite), so that a queue run does the same from
+ * the same spool. Returns the number of fields rewritten, or -1 when the
+ * spool could not be read.
+ */
+int	 msg_qualify(struct message *, const char *domain);
 
 /* RFC 5322 date-time of t, local time ("Tue, 01 Dec 2026 22:26:10 +0000") */
 void	 msg_date(time_t t, char *out, size_t outlen);

@@ -59,6 +59,7 @@ struct tok {
 	size_t		 voff;	/* value: in lex.vals (QSTR, DLIT), source */
 	size_t		 vlen;
 	size_t		 match;	/* '<': index of its '>', else NONE */
+	size_t		 end;	/* ATOM, QSTR: source offset after it */
 	int		 ws;	/* CFWS before the token */
 };
 
@@ -310,6 +311,7 @@ lex_quoted(struct lex *lx, size_t *ip, int *ws)
 		t = push(lx, close == '"' ? T_QSTR : T_DLIT, p);
 		t->voff = voff;
 		t->vlen = lx->vals.len - voff;
+		t->end = e + 1;
 		t->ws = *ws;
 		*ip = e + 1;
 	}
@@ -350,6 +352,7 @@ lex_run(struct lex *lx)
 			while (i < lx->len && is_atext((unsigned char)s[i]))
 				i++;
 			t->vlen = i - t->voff;
+			t->end = i;
 		} else if (strchr("<>@,;:.", c) != NULL && c != '\0') {
 			t = push(lx, T_SPECIAL, i++);
 			t->c = c;
@@ -774,8 +777,11 @@ parse_addr_spec(struct parser *p, struct mailbox *mb)
 	if (parse_local(p, &mb->local, &mb->utf8) == -1)
 		return -1;
 	t = cur(p);
-	if (at_sep(t) || is_sp(t, '>'))
+	if (at_sep(t) || is_sp(t, '>')) {
+		/* Unqualified: "@domain" would go right after the local part. */
+		mb->qualify_at = p->lx->t[p->i - 1].end;
 		return 0;
+	}
 	if (!is_sp(t, '@'))
 		return bad_token(p, t, "local part");
 	p->i++;
@@ -862,6 +868,7 @@ parse_mailbox1(struct parser *p, size_t angle, struct mailbox *mb)
 	int r;
 
 	memset(mb, 0, sizeof(*mb));
+	mb->qualify_at = NONE;
 	if (angle == NONE)
 		r = parse_addr_spec(p, mb);
 	else if (parse_phrase(p, angle, "display name", 1, &mb->display) ==

@@ -22,6 +22,12 @@ struct mailbox {
 	char	*domain;	/* NULL when unqualified ("root") */
 	char	*group;		/* name of the enclosing group; NULL */
 	int	 utf8;		/* local part or domain holds non-ASCII bytes */
+	/*
+	 * Unqualified: the offset in the parsed text right after the local
+	 * part, where "@domain" belongs ("root (Cron Daemon)": 4); else
+	 * SIZE_MAX.
+	 */
+	size_t	 qualify_at;
 };
 
 struct addr_error {

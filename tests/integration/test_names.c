@@ -315,3 +315,40 @@ Test(names, relay_name_from_hosts)
 	free(env);
 	cr_assert_eq(dns_queries(), 0, "DNS was asked%s", ev());
 }
+
+/*
+ * Issue 16: Debian cron's exact command line and header. Unqualified
+ * header addresses arrive with @default_domain, comments kept.
+ */
+Test(names, cron_mail_arrives_qualified)
+{
+	const char *argv[] = { "/usr/sbin/sendmail", "-FCronDaemon", "-i",
+	    "-B8BITMIME", "-oem", "-oi", "-t", NULL };
+	const char msg[] = "From: root (Cron Daemon)\n"
+	    "To: root\n"
+	    "Subject: Cron <root@box> echo hi\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: text/plain; charset=UTF-8\n"
+	    "Content-Transfer-Encoding: 8bit\n"
+	    "X-Cron-Env: <SHELL=/bin/sh>\n"
+	    "X-Cron-Env: <HOME=/root>\n"
+	    "\n"
+	    "hi\n";
+	char *env, *body;
+
+	env_set("MXSEND_DEFAULT_DOMAIN=example.net");
+	cr_assert_eq(run_mxsend(&re, argv, msg, strlen(msg), env_list(), 30,
+	    &res), 0, "mxsend could not be run");
+	hist_add("cron's sendmail -t", res.status, 0, res.out, res.err);
+	server_stop(&relay);
+	have_relay = 0;
+	cr_assert_eq(res.status, 0, "exit %d%s", res.status, ev());
+	env = relay_file("env-1");
+	assert_has(env, "RCPT TO:<root@example.net>", "the envelope");
+	free(env);
+	body = relay_file("msg-1");
+	assert_has(body, "\r\nFrom: root@example.net (Cron Daemon)\r\n"
+	    "To: root@example.net\r\nSubject: Cron <root@box> echo hi\r\n",
+	    "the message");
+	free(body);
+}

@@ -98,6 +98,54 @@ static const struct msg_submit submit = {
 
 /* ------------------------------------------------------------- find */
 
+/* ------------------------------------------------- qualification */
+
+/* SPEC §5.4: the header addresses cron, mdadm and fail2ban write. */
+Test(message, unqualified_header_addresses_get_the_domain)
+{
+	struct message msg;
+	char *out;
+
+	load(&msg, "From: root (Cron Daemon)\n"
+	    "To: mdadm monitoring <root>, ok@x.example\n"
+	    "Cc: g: u1, \"U 2\" <u2>;\n"
+	    "Reply-To: root\n"
+	    "Resent-From: admin\n"
+	    "Subject: root\n"
+	    "X-Other: root\n"
+	    "\nbody root\n");
+	cr_assert_eq(msg_qualify(&msg, "mx.example"), 5);
+	out = streamed(&msg, 0);
+	cr_assert_str_eq(out, "From: root@mx.example (Cron Daemon)\r\n"
+	    "To: mdadm monitoring <root@mx.example>, ok@x.example\r\n"
+	    "Cc: g: u1@mx.example, \"U 2\" <u2@mx.example>;\r\n"
+	    "Reply-To: root@mx.example\r\n"
+	    "Resent-From: admin@mx.example\r\n"
+	    "Subject: root\r\n"
+	    "X-Other: root\r\n"
+	    "\r\nbody root\r\n");
+	free(out);
+	/* Again (a queue run): nothing more to do. */
+	cr_assert_eq(msg_qualify(&msg, "mx.example"), 0);
+	unload(&msg);
+}
+
+/* Folded fields keep their folding; qualified ones are left alone. */
+Test(message, qualification_keeps_folding_and_qualified_fields)
+{
+	struct message msg;
+	char *out;
+
+	load(&msg, "To: a@b.example,\n\tc,\n d@e.example\n"
+	    "From: x@y.example\n\nbody\n");
+	cr_assert_eq(msg_qualify(&msg, "m.example"), 1);
+	out = streamed(&msg, 0);
+	cr_assert_str_eq(out, "To: a@b.example,\r\n\tc@m.example,\r\n "
+	    "d@e.example\r\nFrom: x@y.example\r\n\r\nbody\r\n");
+	free(out);
+	unload(&msg);
+}
+
 Test(message, find_iterates_case_insensitively)
 {
 	struct message msg;

@@ -799,9 +799,38 @@ Test(mailbox, display_and_utf8_kept)
 	mailbox_free(&mb);
 }
 
+/* Where "@domain" goes in an unqualified address (issue 16, SPEC §5.4). */
+Test(mailbox, qualify_at)
+{
+	static const struct {
+		const char *list;
+		size_t at[3];
+	} rows[] = {
+		{ "root", { 4 } },
+		{ "root (Cron Daemon)", { 4 } },
+		{ "mdadm monitoring <root>", { 22 } },
+		{ "\"a b\"  (c) , x@y.example, g: u1, \"U 2\" <u2>;",
+		    { 5, SIZE_MAX, 31 } },
+	};
+	struct addrlist l;
+	size_t i, k;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		addrlist_init(&l);
+		rfc5322_parse_address_list(rows[i].list,
+		    strlen(rows[i].list), &l);
+		cr_assert_eq(l.nerrs, 0, "%s", rows[i].list);
+		for (k = 0; k < l.n && k < 3; k++)
+			cr_assert_eq(l.v[k].qualify_at, rows[i].at[k],
+			    "%s: address %zu at %zu", rows[i].list, k,
+			    l.v[k].qualify_at);
+		addrlist_free(&l);
+	}
+}
+
 Test(mailbox, addr_form)
 {
-	struct mailbox mb = { NULL, "u", "d.example", NULL, 0 };
+	struct mailbox mb = { NULL, "u", "d.example", NULL, 0, SIZE_MAX };
 	char *a;
 
 	a = mailbox_addr(&mb);

@@ -550,10 +550,7 @@ run_entry(struct qrun *q, struct qdir *d, const char *id)
 	}
 	if (!selected(q->opts, &env) || due(q, &env, &m, now) == 0)
 		goto done;
-	/* SPEC §5.4, as at submission: the spool is never rewritten. */
-	if (msg_qualify(&msg, names_domain(q->names)) < 0)
-		say("%s: cannot read the message to qualify its header "
-		    "addresses: %s", id, strerror(errno));
+	attempt_edits(&msg, q->cfg, q->names);
 	envelope_group(&env);
 	memset(&a, 0, sizeof(a));
 	a.d.cfg = q->cfg;
@@ -604,6 +601,17 @@ run_dir(struct qdir *d, void *ctx)
 		free(ids[i]);
 	}
 	free(ids);
+}
+
+void
+attempt_edits(struct message *msg, const struct config *cfg,
+    struct names *names)
+{
+	if (msg_qualify(msg, names_domain(names)) < 0 ||
+	    (cfg->relay_from != NULL &&
+	    msg_relay_from(msg, cfg->relay_from) < 0))
+		say("warning: cannot read the message for its header edits: "
+		    "%s", strerror(errno));
 }
 
 size_t

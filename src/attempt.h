@@ -72,6 +72,14 @@ size_t	 attempt_expire(const struct config *, struct envelope *,
 size_t	 attempt_queue_run(const struct config *, const struct options *,
 	    struct names *, struct log *, struct transcript *);
 
+/*
+ * The header edits of what is sent that are made from the spool, at
+ * submission and again by -q: unqualified addresses (SPEC §5.4) and the
+ * relay route's From: (relay_from). The spool is never rewritten.
+ */
+void	 attempt_edits(struct message *, const struct config *,
+	    struct names *);
+
 /* -bp: list the queues this user may see (root: every user's). */
 void	 attempt_queue_print(const struct config *, FILE *, struct log *);
 

@@ -863,26 +863,44 @@ set_aliases(struct config *cfg, const char *v, const char **hint)
  * atext and dots, no leading '-' which would read as an option) and,
  * when there is an '@', a domain or an address literal.
  */
+/* A plain address (dot-atom local part), qualified when need_domain. */
 static int
-set_sender(struct config *cfg, const char *v, const char **hint)
+valid_address(const char *v, int need_domain)
 {
 	const char *at = strchr(v, '@'), *p;
 
-	(void)hint;
-	if (v[0] == '-' || v[0] == '.' || at == v)
-		return -1;
+	if (v[0] == '-' || v[0] == '.' || at == v ||
+	    (need_domain && at == NULL))
+		return 0;
 	for (p = v; *p != '\0' && p != at; p++) {
 		int c = (unsigned char)*p;
 
 		if (c <= 0x20 || c >= 0x7f || strchr("()<>[]:;@\\,\"", c))
-			return -1;
+			return 0;
 		if (c == '.' && (p[1] == '.' || p[1] == '\0' || p + 1 == at))
-			return -1;
+			return 0;
 	}
-	if (at != NULL && !valid_hostname(at + 1, 0) &&
-	    !valid_addr_literal(at + 1))
+	return at == NULL || valid_hostname(at + 1, 0) ||
+	    valid_addr_literal(at + 1);
+}
+
+static int
+set_sender(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_address(v, 0))
 		return -1;
 	replace(&cfg->sender, v);
+	return 0;
+}
+
+static int
+set_relay_from(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_address(v, 1))
+		return -1;
+	replace(&cfg->relay_from, v);
 	return 0;
 }
 
@@ -1101,6 +1119,8 @@ static const struct key keys[] = {
 	{ "aliases", set_aliases, ECHO_PLAIN, PATH_HINT },
 	{ "sender", set_sender, ECHO_PLAIN,
 	    "an address such as user@example.com" },
+	{ "relay_from", set_relay_from, ECHO_PLAIN,
+	    "an address with a domain, such as cron@example.com" },
 	{ "timeout_connect", set_timeout_connect, ECHO_PLAIN, DURATION_HINT },
 	{ "timeout_dns", set_timeout_dns, ECHO_PLAIN, DURATION_HINT },
 	{ "timeout_command", set_timeout_command, ECHO_PLAIN, DURATION_HINT },
@@ -1719,6 +1739,7 @@ config_free(struct config *cfg)
 	free(cfg->default_domain);
 	free(cfg->aliases);
 	free(cfg->sender);
+	free(cfg->relay_from);
 	free(cfg->queue_dir);
 	free(cfg->log_file);
 	free(cfg->transcript);
@@ -1895,6 +1916,8 @@ print_local_settings(const struct config *cfg, FILE *fp)
 	    "(default: /etc/aliases if present)");
 	print_str(fp, "sender", cfg->sender,
 	    "(default: login@default_domain)");
+	print_str(fp, "relay_from", cfg->relay_from,
+	    "(default: none: the relay gets the sender and From: as they are)");
 	print_duration(fp, "timeout_connect", cfg->timeout_connect);
 	print_duration(fp, "timeout_dns", cfg->timeout_dns);
 	print_duration(fp, "timeout_command", cfg->timeout_command);

@@ -105,6 +105,7 @@ struct config {
 	char		*aliases;	/* NULL: /etc/aliases if present */
 	int		 aliases_set;	/* given explicitly (missing = error) */
 	char		*sender;	/* NULL: login@default_domain */
+	char		*relay_from;	/* NULL: none (SPEC §4) */
 
 	/* Durations in seconds. */
 	unsigned	 timeout_connect;

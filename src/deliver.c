@@ -603,6 +603,22 @@ relay_resolve(struct relay *relay, size_t route)
 	    relay->resolve_err, sizeof(relay->resolve_err));
 }
 
+/* -v and the transcript: what relay_from changes on this route. */
+static void
+relay_from_note(struct delivery *job, struct transcript_session *ts)
+{
+	char	*note;
+
+	if (job->cfg->relay_from == NULL ||
+	    strcmp(job->cfg->relay_from, job->env->sender) == 0)
+		return;
+	note = xasprintf("relay_from: the sender <%s> and the From: address "
+	    "become <%s> on this route", job->env->sender,
+	    job->cfg->relay_from);
+	transcript_line(ts, '!', note, strlen(note));
+	free(note);
+}
+
 /*
  * Open a relay session, trying its addresses on connection failures.
  * Returns 0, or -1 with the decision for every recipient in *p and st.
@@ -631,6 +647,7 @@ relay_open(struct relay *relay, size_t route, struct policy *p,
 			relay->open = 1;
 			relay->cur = a;
 			relay->t_conn = since(&t0);
+			relay_from_note(job, &relay->ts);
 			return 0;
 		}
 		smtp_close(&relay->session);
@@ -683,6 +700,11 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 		    job->cfg->relay_port, label, LABEL_MAX);
 		clock_gettime(CLOCK_MONOTONIC, t1);
 		txn_init(job, &t, sr, ids, n);
+		if (job->cfg->relay_from != NULL) {
+			/* SPEC §4: the relay's verified sender, -f aside. */
+			t.sender = job->cfg->relay_from;
+			t.msg_flags |= MSG_RELAY;
+		}
 		t.last = last;
 		sent = smtp_send(&relay->session, &t);
 		if (!kept || !policy_stale(sent, &t.st))

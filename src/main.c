@@ -541,9 +541,7 @@ mode_deliver(struct run *r)
 	sub.for_rcpt = env.nrcpts == 1 ? env.rcpts[0].addr : NULL;
 	sub.now = time(NULL);
 	msg_complete(&msg, &sub);
-	if (msg_qualify(&msg, sub.domain) < 0)
-		say("warning: cannot read the spool to qualify header "
-		    "addresses: %s", strerror(errno));
+	attempt_edits(&msg, &r->cfg, &r->names);
 
 	if (r->opts.verbose)
 		print_envelope(&env);

@@ -34,6 +34,7 @@ msg_init(struct message *msg, int fd)
 	msg->fd = fd;
 	buf_init(&msg->prepend);
 	buf_init(&msg->append);
+	buf_init(&msg->append_relay);
 }
 
 void
@@ -45,12 +46,14 @@ msg_free(struct message *msg)
 		free(msg->fields[i].name);
 		free(msg->fields[i].value);
 		free(msg->fields[i].rewrite);
+		free(msg->fields[i].relay_rewrite);
 	}
 	free(msg->fields);
 	msg->fields = NULL;
 	msg->nfields = 0;
 	buf_free(&msg->prepend);
 	buf_free(&msg->append);
+	buf_free(&msg->append_relay);
 }
 
 const struct hfield *
@@ -232,38 +235,46 @@ add_encoded_words(struct buf *b, const char *s)
 	}
 }
 
+/* "addr", or "name <addr>" with name encoded as RFC 5322/2047 need. */
 static char *
-from_value(const struct msg_submit *sub)
+mailbox_text(const char *name, const char *addr)
 {
 	struct buf b;
 	const char *s;
-	char *addr;
+
+	buf_init(&b);
+	if (name == NULL || name[0] == '\0') {
+		buf_adds(&b, addr);
+		return buf_release(&b);
+	}
+	if (has_8bit(name, strlen(name))) {
+		add_encoded_words(&b, name);
+	} else {
+		/* RFC 5322 §3.2.4 quoted-string. */
+		buf_addc(&b, '"');
+		for (s = name; *s; s++) {
+			if (*s == '"' || *s == '\\')
+				buf_addc(&b, '\\');
+			buf_addc(&b, *s == '\r' || *s == '\n' ? ' ' : *s);
+		}
+		buf_addc(&b, '"');
+	}
+	buf_printf(&b, " <%s>", addr);
+	return buf_release(&b);
+}
+
+static char *
+from_value(const struct msg_submit *sub)
+{
+	char *addr, *v;
 
 	if (sub->sender != NULL && sub->sender[0] != '\0')
 		addr = xstrdup(sub->sender);
 	else
 		addr = xasprintf("MAILER-DAEMON@%s", sub->domain);
-	buf_init(&b);
-	if (sub->fullname == NULL || sub->fullname[0] == '\0') {
-		buf_adds(&b, addr);
-	} else {
-		if (has_8bit(sub->fullname, strlen(sub->fullname))) {
-			add_encoded_words(&b, sub->fullname);
-		} else {
-			/* RFC 5322 §3.2.4 quoted-string. */
-			buf_addc(&b, '"');
-			for (s = sub->fullname; *s; s++) {
-				if (*s == '"' || *s == '\\')
-					buf_addc(&b, '\\');
-				buf_addc(&b, *s == '\r' || *s == '\n' ?
-				    ' ' : *s);
-			}
-			buf_addc(&b, '"');
-		}
-		buf_printf(&b, " <%s>", addr);
-	}
+	v = mailbox_text(sub->fullname, addr);
 	free(addr);
-	return buf_release(&b);
+	return v;
 }
 
 void
@@ -399,6 +410,85 @@ msg_qualify(struct message *msg, const char *domain)
 	return n;
 }
 
+/*
+ * "From: " + the display name of the first mailbox of the field raw
+ * (name and value, CRLF-terminated, len octets) + addr, folded.
+ */
+static void
+relay_from_field(struct buf *out, const char *raw, size_t len,
+    const char *addr)
+{
+	struct addrlist	 l;
+	const char	*colon = memchr(raw, ':', len);
+	size_t		 v;
+	char		*text;
+
+	addrlist_init(&l);
+	if (colon != NULL && len >= 2) {
+		v = (size_t)(colon - raw) + 1;
+		rfc5322_parse_address_list(raw + v, len - 2 - v, &l);
+	}
+	text = mailbox_text(l.n > 0 ? l.v[0].display : NULL, addr);
+	add_field(out, "From", text);
+	free(text);
+	addrlist_free(&l);
+}
+
+/* Length of the first field of b (continuation lines included). */
+static size_t
+first_field_len(const char *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		if (b[i] == '\r' && b[i + 1] == '\n' &&
+		    (i + 2 >= n || (b[i + 2] != ' ' && b[i + 2] != '\t')))
+			return i + 2;
+	return n;
+}
+
+int
+msg_relay_from(struct message *msg, const char *addr)
+{
+	struct hfield	*f;
+	struct buf	 b;
+	char		*raw;
+	size_t		 i, n;
+	int		 found = 0;
+
+	for (i = 0; i < msg->nfields; i++) {
+		f = &msg->fields[i];
+		if (f->drop || ascii_strcasecmp(f->name, "From") != 0)
+			continue;
+		raw = xmalloc(f->len + 1);
+		if (pread(msg->fd, raw, f->len, f->off) != (ssize_t)f->len) {
+			free(raw);
+			return -1;
+		}
+		buf_init(&b);
+		relay_from_field(&b, raw, f->len, addr);
+		free(raw);
+		free(f->relay_rewrite);
+		f->relay_rewrite_len = b.len;
+		f->relay_rewrite = buf_release(&b);
+		found = 1;
+	}
+	buf_free(&msg->append_relay);
+	buf_init(&msg->append_relay);
+	msg->relay_append = 0;
+	/* A From: of msg_complete()'s own comes first in append. */
+	if (!found && msg->append.len > 5 &&
+	    ascii_strncasecmp(msg->append.data, "From:", 5) == 0) {
+		n = first_field_len(msg->append.data, msg->append.len);
+		relay_from_field(&msg->append_relay, msg->append.data, n,
+		    addr);
+		buf_add(&msg->append_relay, msg->append.data + n,
+		    msg->append.len - n);
+		msg->relay_append = 1;
+	}
+	return 0;
+}
+
 /* Copy spool bytes [from, to) to w through buf. */
 static int
 stream_range(const struct message *msg, off_t from, off_t to, char *buf,
@@ -425,12 +515,34 @@ stream_range(const struct message *msg, off_t from, off_t to, char *buf,
 	return 0;
 }
 
+/* What goes out instead of f's spool bytes on this route, or NULL. */
+static const char *
+field_rewrite(const struct hfield *f, int flags, size_t *len)
+{
+	if ((flags & MSG_RELAY) && f->relay_rewrite != NULL) {
+		*len = f->relay_rewrite_len;
+		return f->relay_rewrite;
+	}
+	*len = f->rewrite_len;
+	return f->rewrite;
+}
+
+/* The appended fields on this route. */
+static const struct buf *
+appended(const struct message *msg, int flags)
+{
+	return (flags & MSG_RELAY) && msg->relay_append ?
+	    &msg->append_relay : &msg->append;
+}
+
 int
 msg_stream(const struct message *msg, int flags, msg_writer w, void *ctx)
 {
 	const struct hfield *f;
+	const struct buf *app = appended(msg, flags);
+	const char *rw;
 	off_t from = 0, to = 0, end;
-	size_t i;
+	size_t i, rwlen;
 	char *buf;
 	int rc = 0;
 
@@ -442,20 +554,21 @@ msg_stream(const struct message *msg, int flags, msg_writer w, void *ctx)
 		f = &msg->fields[i];
 		if (f->drop)
 			continue;
-		if (f->off != to || f->rewrite != NULL) {
+		rw = field_rewrite(f, flags, &rwlen);
+		if (f->off != to || rw != NULL) {
 			rc = stream_range(msg, from, to, buf, w, ctx);
 			from = f->off;
 		}
 		to = f->off + (off_t)f->len;
-		if (rc == 0 && f->rewrite != NULL) {
-			rc = w(ctx, f->rewrite, f->rewrite_len);
+		if (rc == 0 && rw != NULL) {
+			rc = w(ctx, rw, rwlen);
 			from = to;
 		}
 	}
 	if (rc == 0)
 		rc = stream_range(msg, from, to, buf, w, ctx);
-	if (rc == 0 && msg->append.len > 0)
-		rc = w(ctx, msg->append.data, msg->append.len);
+	if (rc == 0 && app->len > 0)
+		rc = w(ctx, app->data, app->len);
 	if (rc == 0 && !msg->has_sep)
 		rc = w(ctx, "\r\n", 2);
 	end = (flags & MSG_HEADERS_ONLY) ? msg->body_off : msg->size;
@@ -469,13 +582,13 @@ off_t
 msg_stream_size(const struct message *msg, int flags)
 {
 	off_t n;
-	size_t i;
+	size_t i, rwlen;
 
-	n = (off_t)(msg->prepend.len + msg->append.len);
+	n = (off_t)(msg->prepend.len + appended(msg, flags)->len);
 	for (i = 0; i < msg->nfields; i++)
 		if (!msg->fields[i].drop)
-			n += (off_t)(msg->fields[i].rewrite != NULL ?
-			    msg->fields[i].rewrite_len : msg->fields[i].len);
+			n += (off_t)(field_rewrite(&msg->fields[i], flags,
+			    &rwlen) != NULL ? rwlen : msg->fields[i].len);
 	if (!msg->has_sep)
 		n += 2;
 	n += ((flags & MSG_HEADERS_ONLY) ? msg->body_off : msg->size) -

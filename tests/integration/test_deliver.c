@@ -1291,6 +1291,45 @@ Test(deliver, stalled_relay_is_booked_as_connection_time)
 	    "booked as connection time: %s%s", 2, d, ev());
 }
 
+/*
+ * SPEC §4 relay_from: the relay gets the verified sender in MAIL FROM and
+ * From: (display name kept, -f ignored, -v says so); the MX route gets
+ * the message as it was.
+ */
+Test(deliver, relay_from_on_the_relay_route_only)
+{
+	char *env, *msg;
+	int n;
+
+	start_mx("rcpt local=127.0.0.3 reply 451 4.3.0 Try later\n", MX12);
+	start_relay("", RELAY_PLAIN);
+	env_set("MXSEND_RELAY_FROM=cron@verified.example");
+	deliver("u@a.test, v@b.test", "-v", "-f", "root@test.example", NULL);
+	assert_exit(0);
+	n = delivered_at(mxrec, "127.0.0.2", "u@a.test");
+	cr_assert(n != 0, "u@a.test not delivered by its MX%s", ev());
+	env = file_in(mxrec, n, "env-1");
+	msg = file_in(mxrec, n, "msg-1");
+	cr_assert(env != NULL && strstr(env, "MAIL FROM:<root@test.example>")
+	    && msg != NULL && strstr(msg, "\r\nFrom: s@test.example\r\n"),
+	    "the MX route was changed%s", ev());
+	free(env);
+	free(msg);
+	n = delivered_at(relayrec, NULL, "v@b.test");
+	cr_assert(n != 0, "v@b.test not relayed%s", ev());
+	env = file_in(relayrec, n, "env-1");
+	msg = file_in(relayrec, n, "msg-1");
+	cr_assert(env != NULL && strstr(env,
+	    "MAIL FROM:<cron@verified.example>") && msg != NULL &&
+	    strstr(msg, "\r\nFrom: cron@verified.example\r\n"),
+	    "the relay did not get relay_from%s", ev());
+	free(env);
+	free(msg);
+	cr_assert(strstr(res.err, "relay_from: the sender <root@test.example> "
+	    "and the From: address become <cron@verified.example>") != NULL,
+	    "-v does not say so%s", ev());
+}
+
 /* SPEC §6 step 2: 0.0.0.0 is never connected to (-v says it was left). */
 Test(deliver, unusable_mx_address_is_skipped_with_a_note)
 {

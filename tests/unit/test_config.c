@@ -301,6 +301,7 @@ Test(config, long_line)
 #define C_LOG			0x0800000
 #define C_LOG_FILE		0x1000000
 #define C_TRANSCRIPT		0x2000000
+#define C_RELAY_FROM		0x4000000
 
 struct accepted {
 	const char	*name;
@@ -369,6 +370,8 @@ static const struct accepted accepted[] = {
 	{ "sender", "sender no-reply@example.org\n", C_SENDER,
 	    { .sender = "no-reply@example.org" } },
 	{ "sender", "sender cron\n", C_SENDER, { .sender = "cron" } },
+	{ "relay_from", "relay_from cron@example.com\n", C_RELAY_FROM,
+	    { .relay_from = "cron@example.com" } },
 	{ "sender", "sender a.b+c@[192.0.2.1]\n", C_SENDER,
 	    { .sender = "a.b+c@[192.0.2.1]" } },
 	{ "timeouts", "timeout_connect 5\ntimeout_command 5m\n"
@@ -437,6 +440,7 @@ ParameterizedTest(const size_t *row, config, accepted)
 	ROW_FIELD_STR(label, r, c, C_ALIASES, aliases);
 	ROW_FIELD_NUM(label, r, c, C_ALIASES, aliases_set);
 	ROW_FIELD_STR(label, r, c, C_SENDER, sender);
+	ROW_FIELD_STR(label, r, c, C_RELAY_FROM, relay_from);
 	ROW_FIELD_NUM(label, r, c, C_TIMEOUT_CONNECT, timeout_connect);
 	ROW_FIELD_NUM(label, r, c, C_TIMEOUT_COMMAND, timeout_command);
 	ROW_FIELD_NUM(label, r, c, C_TIMEOUT_DATA, timeout_data);
@@ -657,6 +661,13 @@ static const struct refused refused[] = {
 	    SENDER_HINT },
 	{ "sender", "sender a..b@example.org\n",
 	    "t.conf:1: bad value for sender: 'a..b@example.org' " SENDER_HINT },
+	/* SPEC §4: a verified sender has a domain. */
+	{ "relay_from", "relay_from cron\n",
+	    "t.conf:1: bad value for relay_from: 'cron' (an address with a "
+	    "domain, such as cron@example.com)" },
+	{ "relay_from", "relay_from Cron <cron@example.com>\n",
+	    "t.conf:1: bad value for relay_from: 'Cron <cron@example.com>' "
+	    "(an address with a domain, such as cron@example.com)" },
 	{ "timeouts", "timeout_connect x\n",
 	    "t.conf:1: bad value for timeout_connect: 'x' " DUR_HINT },
 	{ "timeouts", "timeout_command 0\n",
@@ -1982,6 +1993,7 @@ Test(config, print_every_key_in_order)
 		"relay_password_file", "relay_auth", "tls_ca_file",
 		"relay_fingerprint", "mx_tls", "helo", "nameserver", "mx_port",
 		"address_family", "default_domain", "aliases", "sender",
+		"relay_from",
 		"timeout_connect", "timeout_dns", "timeout_command",
 		"timeout_data", "deadline", "max_parallel", "mx_max_addresses",
 		"queue_dir",

@@ -146,6 +146,50 @@ Test(message, qualification_keeps_folding_and_qualified_fields)
 	unload(&msg);
 }
 
+/* SPEC §4 relay_from: the relay route's From:, the display name kept. */
+Test(message, relay_from_replaces_the_address_on_the_relay_route)
+{
+	struct message msg;
+	char *out;
+
+	load(&msg, "From: \"Cron Daemon\" <root>\nTo: a@b.example\n"
+	    "\nbody\n");
+	cr_assert_eq(msg_relay_from(&msg, "cron@example.com"), 0);
+	out = streamed(&msg, MSG_RELAY);
+	cr_assert_str_eq(out, "From: \"Cron Daemon\" <cron@example.com>\r\n"
+	    "To: a@b.example\r\n\r\nbody\r\n");
+	free(out);
+	out = streamed(&msg, 0);
+	cr_assert_str_eq(out, "From: \"Cron Daemon\" <root>\r\n"
+	    "To: a@b.example\r\n\r\nbody\r\n", "the MX route changed");
+	free(out);
+	unload(&msg);
+}
+
+Test(message, relay_from_without_display_name_and_generated_from)
+{
+	struct message msg;
+	char *out;
+
+	load(&msg, "From: root@host.example\n\nbody\n");
+	cr_assert_eq(msg_relay_from(&msg, "cron@example.com"), 0);
+	out = streamed(&msg, MSG_RELAY);
+	cr_assert_str_eq(out, "From: cron@example.com\r\n\r\nbody\r\n");
+	free(out);
+	unload(&msg);
+
+	load(&msg, "Subject: s\n\nbody\n");
+	msg_append(&msg, "From", "Alice Example <alice@host.example>");
+	msg_append(&msg, "Date", "Tue, 01 Dec 2026 22:26:10 +0000");
+	cr_assert_eq(msg_relay_from(&msg, "cron@example.com"), 0);
+	out = streamed(&msg, MSG_RELAY);
+	cr_assert_str_eq(out, "Subject: s\r\nFrom: \"Alice Example\" "
+	    "<cron@example.com>\r\nDate: Tue, 01 Dec 2026 22:26:10 +0000"
+	    "\r\n\r\nbody\r\n");
+	free(out);
+	unload(&msg);
+}
+
 Test(message, find_iterates_case_insensitively)
 {
 	struct message msg;

@@ -822,7 +822,7 @@ envelope_add_recipients(struct envelope *env, const struct options *opts,
 
 	memset(&x, 0, sizeof(x));
 	x.env = env;
-	x.al = al;
+	x.al = opts->no_alias ? NULL : al;
 	/* main.c always has one; "localhost" keeps a misuse harmless. */
 	x.domain = default_domain && *default_domain ? default_domain :
 	    "localhost";

@@ -570,7 +570,9 @@ options_parse(struct options *opts, int argc, char *const argv[],
 			case 'v':
 				opts->verbose++;
 				continue;
-			case 'n':	/* no aliasing: accepted, ignored */
+			case 'n':	/* sendmail's "do not alias" */
+				opts->no_alias = 1;
+				continue;
 			case 'U':	/* initial submission */
 			case 'G':	/* gateway submission */
 			case 'm':	/* me too */

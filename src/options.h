@@ -63,6 +63,7 @@ enum dsn_ret {
 struct options {
 	enum mode	 mode;
 	int		 extract;	/* -t */
+	int		 no_alias;	/* -n: aliases not applied */
 	int		 ignore_dots;	/* -i, -oi */
 	const char	*sender;	/* -f/-r as given ("" or "<>" = null); NULL unset */
 	const char	*fullname;	/* -F */

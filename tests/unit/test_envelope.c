@@ -718,6 +718,17 @@ Test(envelope, alias_expanded)
 	cr_assert_null(find("PostMaster@" DOM));
 }
 
+/* -n: sendmail's "do not apply aliases" (issue 17). */
+Test(envelope, n_disables_aliases)
+{
+	load_aliases("postmaster: alice@mail.example, bob\n");
+	opts.no_alias = 1;
+	set_argv(1, "postmaster");
+	must_collect();
+	cr_assert_eq(env.nrcpts, 1);
+	must_pending("postmaster@" DOM);
+}
+
 Test(envelope, alias_only_for_local_addresses)
 {
 	load_aliases("root: admin@mail.example\n");

@@ -304,7 +304,7 @@ struct outcome {
 	int			 tls_active;
 	int			 tls_fallback;
 	int			 authenticated;
-	char			 tls_info[128];
+	char			 tls_info[256];
 	struct smtp_status	 st;		/* smtp_open()'s */
 	long			 ms;		/* open to close */
 };

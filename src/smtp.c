@@ -385,6 +385,7 @@ tls_handshake(struct smtp_session *s, enum smtp_stage stage,
 	tp.tls12 = s->p.tls12;
 	if (tls_start(&s->conn, &tp, s->p.timeout_command) == -1) {
 		status_set(st, SMTP_EV_TLS, stage, 0, "", "%s", s->conn.err);
+		note(s, "TLS failed: %s", s->conn.err);
 		s->broken = 1;
 		return -1;
 	}
@@ -426,6 +427,7 @@ starttls(struct smtp_session *s, int allow, struct smtp_status *st)
 			status_set(st, SMTP_EV_NOTLS, SMTP_STAGE_STARTTLS, 0,
 			    "", "TLS is required but %s does not offer "
 			    "STARTTLS", s->p.server);
+		note(s, "%s", st->text);
 		return START_FAILED;
 	}
 	if (!allow)

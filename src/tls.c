@@ -510,6 +510,7 @@ ta_chain(const gnutls_datum_t *certs, unsigned ta, const char *name,
 	gnutls_typed_vdata_st		 vd;
 	gnutls_datum_t			 out = { NULL, 0 };
 	unsigned			 n, i, status = 0;
+	size_t				 len;
 	int				 rc = -1;
 
 	if ((n = import_chain(certs, ta, crts)) < ta ||
@@ -534,6 +535,9 @@ ta_chain(const gnutls_datum_t *certs, unsigned ta, const char *name,
 	if (rc < 0 || status != 0) {
 		if (rc >= 0 && gt.certificate_verification_status_print(status,
 		    GNUTLS_CRT_X509, &out, 0) >= 0 && out.data != NULL) {
+			len = strlen((char *)out.data);
+			while (len > 0 && out.data[len - 1] == ' ')
+				out.data[--len] = '\0';
 			snprintf(why, whylen, "%s", (char *)out.data);
 			(*gt.free_fn)(out.data);
 		} else

@@ -88,8 +88,7 @@ dns_status_str(enum dns_status st)
 int
 dns_trusted_server(const struct sockaddr *sa, int trust_ad)
 {
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-	const unsigned char *b = s6->sin6_addr.s6_addr;
+	const struct in6_addr *a6;
 
 	if (trust_ad)
 		return 1;
@@ -98,9 +97,10 @@ dns_trusted_server(const struct sockaddr *sa, int trust_ad)
 		    >> 24) == 127;
 	if (sa->sa_family != AF_INET6)
 		return 0;
+	a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 	/* ::ffff:127.x.y.z is IPv4's loopback too. */
-	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-	    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && b[12] == 127);
+	return IN6_IS_ADDR_LOOPBACK(a6) ||
+	    (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
 }
 
 static int ns_addr(const struct dns *, int, struct sockaddr_storage *,

@@ -595,7 +595,8 @@ dane_records(struct tls_conn *t, dane_state_t st, const gnutls_datum_t *certs,
 		}
 		if (one[0] != '\0' && why[0] == '\0') {
 			tlsa_name(&p->tlsa[i], rname, sizeof(rname));
-			snprintf(why, sizeof(why), " (%s: %s)", rname, one);
+			snprintf(why, sizeof(why), " (%.60s: %.180s)", rname,
+			    one);
 		}
 	}
 	snprintf(err, errlen, "TLSA mismatch for %s: the certificate chain "

@@ -97,7 +97,6 @@ DLNOTE(dane_note, "[{\"feature\":\"dane\",\"description\":\"DANE "
 	X(init)								\
 	X(deinit)							\
 	X(set_default_priority)						\
-	X(set_default_priority_append)					\
 	X(credentials_set)						\
 	X(server_name_set)						\
 	X(transport_set_int2)						\
@@ -707,18 +706,27 @@ handshake(struct conn *c, struct tls_conn *t, const char *name,
 }
 
 /*
- * The system's defaults (RFC 7435: any encryption beats none for an
- * MX host), less TLS 1.0 and 1.1 when p asks (the relay, RFC 8996).
+ * RFC 8996: TLS 1.0 and 1.1 are refused when p asks (the relay), after
+ * the handshake and before any command. The priority stays the system's
+ * default (RFC 7435: any encryption beats none for an MX host); with
+ * both ends able to do better, TLS 1.3's downgrade protection (RFC 8446
+ * §4.1.3) keeps a man in the middle from forcing an old version.
+ * (gnutls_set_default_priority_append() would say the same before the
+ * handshake, but made LeakSanitizer's tracer crash at exit.)
  */
 static int
-priority(struct tls_conn *t, const struct tls_params *p)
+check_version(struct tls_conn *t, const struct tls_params *p,
+    const char *name, char *err, size_t errlen)
 {
-	const char	*pos;
+	gnutls_protocol_t	 v = gt.protocol_get_version(t->s);
+	const char		*s;
 
-	if (!p->tls12)
-		return gt.set_default_priority(t->s);
-	return gt.set_default_priority_append(t->s,
-	    "-VERS-TLS1.0:-VERS-TLS1.1:-VERS-DTLS1.0", &pos, 0);
+	if (!p->tls12 || v >= GNUTLS_TLS1_2)
+		return 0;
+	s = gt.protocol_get_name(v);
+	snprintf(err, errlen, "TLS with %s: %s negotiated, TLS 1.2 or later "
+	    "is required", name, s != NULL ? s : "an old version");
+	return -1;
 }
 
 int
@@ -760,7 +768,7 @@ tls_start(struct conn *c, const struct tls_params *p, unsigned timeout)
 		t->s = NULL;
 		goto gnutls_bad;
 	}
-	if ((r = priority(t, p)) < 0 ||
+	if ((r = gt.set_default_priority(t->s)) < 0 ||
 	    (r = gt.credentials_set(t->s, GNUTLS_CRD_CERTIFICATE,
 	    cred)) < 0)
 		goto gnutls_bad;
@@ -775,7 +783,8 @@ tls_start(struct conn *c, const struct tls_params *p, unsigned timeout)
 	/* Our own poll() enforces the time-out and the deadline. */
 	gt.handshake_set_timeout(t->s, GNUTLS_INDEFINITE_TIMEOUT);
 
-	if (handshake(c, t, name, timeout, end) == -1)
+	if (handshake(c, t, name, timeout, end) == -1 ||
+	    check_version(t, p, name, c->err, sizeof(c->err)) == -1)
 		goto bad;
 	if (p->verify == TLS_VERIFY_PIN &&
 	    check_pin(t, p->pin, name, c->err, sizeof(c->err)) == -1)

@@ -791,7 +791,7 @@ Test(mitm, relay_with_tls_1_1_at_most_is_refused)
 	    "tls-priority NORMAL:-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0\n",
 	    "server");
 	send_to("u@ins.test", NULL);
-	assert_deferred("u@ins.test", "TLS handshake");
+	assert_deferred("u@ins.test", "TLS 1.2 or later is required");
 	assert_nothing_in_clear(relayrec, "the relay");
 }
 

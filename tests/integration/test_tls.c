@@ -55,9 +55,11 @@ static struct {
 static char dnslog[400], mxrec[400], relayrec[400], logpath[400];
 static unsigned mxport, relayport;
 static int nmx;
+static const char *mxcert;	/* the MX hosts' certificate and key */
 
 /*
  * The zone: @P is the MX port, @EE the SHA-256 of the server key's SPKI,
+ * @EXP that of the expired certificate's key (when the test made one),
  * @CA that of the CA certificate, @BAD that of the CA's key (matches no
  * server certificate). Every name below dane.test is secure (AD).
  */
@@ -65,6 +67,9 @@ static const char zone_text[] =
     "ee.dane.test. MX 10 mx1.ee.dane.test.\n"
     "mx1.ee.dane.test. A 127.0.0.2\n"
     "_@P._tcp.mx1.ee.dane.test. TLSA 3 1 1 @EE\n"
+    "exp.dane.test. MX 10 mx1.exp.dane.test.\n"
+    "mx1.exp.dane.test. A 127.0.0.2\n"
+    "_@P._tcp.mx1.exp.dane.test. TLSA 3 1 1 @EXP\n"
     "two.dane.test. MX 10 mx1.two.dane.test.\n"
     "two.dane.test. MX 20 mx2.two.dane.test.\n"
     "mx1.two.dane.test. A 127.0.0.2\n"
@@ -147,27 +152,36 @@ make_cert(const char *name, const char *tmpl, const char *ca)
 	"cn = \"mx1.ta.dane.test\"\ndns_name = \"mx1.ta.dane.test\"\n" \
 	"dns_name = \"localhost\"\nip_address = \"127.0.0.1\"\n"
 
-/* The CA, and the server's certificate signed by it: server.pem. */
+/*
+ * The chain an MX host sends: name.pem then the CA's, in name-chain.pem
+ * (DANE-TA needs the anchor in it).
+ */
 static void
-make_pki(void)
+make_chain(const char *name)
 {
 	char chain[600], *a, *b, *both;
 
-	if (system("certtool --version >/dev/null 2>&1") != 0)
-		cr_skip_test("certtool (gnutls-bin) is not installed");
-	make_cert("ca", CA_TMPL("mxsend test CA"), NULL);
-	make_cert("server", NAMES_TMPL SERVER_TMPL "expiration_days = 2\n",
-	    "ca");
-	/* DANE-TA needs the anchor in the chain the server sends. */
-	a = slurp(pki("server", ".pem"), NULL);
+	a = slurp(pki(name, ".pem"), NULL);
 	b = slurp(pki("ca", ".pem"), NULL);
 	cr_assert(a != NULL && b != NULL);
-	snprintf(chain, sizeof(chain), "%s", pki("chain", ".pem"));
+	snprintf(chain, sizeof(chain), "%s", pki(name, "-chain.pem"));
 	cr_assert(asprintf(&both, "%s%s", a, b) > 0);
 	free(a);
 	free(b);
 	write_file(chain, both);
 	free(both);
+}
+
+/* The CA, and the server's certificate signed by it: server.pem. */
+static void
+make_pki(void)
+{
+	if (system("certtool --version >/dev/null 2>&1") != 0)
+		cr_skip_test("certtool (gnutls-bin) is not installed");
+	make_cert("ca", CA_TMPL("mxsend test CA"), NULL);
+	make_cert("server", NAMES_TMPL SERVER_TMPL "expiration_days = 2\n",
+	    "ca");
+	make_chain("server");
 }
 
 /* The certificate of a PEM file (its first). */
@@ -236,6 +250,7 @@ setup(void)
 	memset(&res, 0, sizeof(res));
 	env_clear();
 	nmx = 0;
+	mxcert = "server";
 	mxrec[0] = relayrec[0] = '\0';
 	make_pki();
 	snprintf(dnslog, sizeof(dnslog), "%s/dns.log", re.dir);
@@ -292,15 +307,20 @@ fill(const char *src, const char *const kv[], size_t n)
 static void
 start_dns(void)
 {
-	char port[16], ee[80], ca[80], bad[80], zpath[400], *z;
-	const char *kv[] = { "@P", port, "@EE", ee, "@CA", ca, "@BAD", bad };
+	char port[16], ee[80], ca[80], bad[80], exp[80], zpath[400], *z;
+	const char *kv[] = { "@P", port, "@EE", ee, "@CA", ca, "@BAD", bad,
+	    "@EXP", exp };
 
 	server_stop(&sv.dns);
 	snprintf(port, sizeof(port), "%u", mxport);
 	tlsa_hash(pki("server", ".pem"), 1, ee, sizeof(ee));
 	tlsa_hash(pki("ca", ".pem"), 0, ca, sizeof(ca));
 	tlsa_hash(pki("ca", ".pem"), 1, bad, sizeof(bad));
-	z = fill(zone_text, kv, 4);
+	if (access(pki("expired", ".pem"), F_OK) == 0)
+		tlsa_hash(pki("expired", ".pem"), 1, exp, sizeof(exp));
+	else
+		memcpy(exp, bad, sizeof(exp));
+	z = fill(zone_text, kv, 5);
 	snprintf(zpath, sizeof(zpath), "%s", run_env_file(&re, "zone", z,
 	    0644));
 	free(z);
@@ -315,8 +335,8 @@ start_dns(void)
 static void
 start_mx(const char *script, ...)
 {
-	const char *extra[] = { "--tls-cert", pki("chain", ".pem"),
-	    "--tls-key", pki("server", ".key"), NULL };
+	const char *extra[] = { "--tls-cert", pki(mxcert, "-chain.pem"),
+	    "--tls-key", pki(mxcert, ".key"), NULL };
 	va_list ap;
 
 	va_start(ap, script);
@@ -529,6 +549,40 @@ Test(dane, ta_with_matching_name_delivers)
 	assert_err_has("dane verified: DANE-TA(2) Cert(0) SHA2-256(1)");
 }
 
+#define EXPIRED_TMPL \
+	"activation_date = \"2020-01-01 00:00:00\"\n" \
+	"expiration_date = \"2020-02-01 00:00:00\"\n"
+
+/* The MX hosts send an expired certificate, for mx1.ta.dane.test. */
+static void
+expired_mx(void)
+{
+	make_cert("expired", NAMES_TMPL SERVER_TMPL EXPIRED_TMPL, "ca");
+	make_chain("expired");
+	mxcert = "expired";
+	start_mx(TLS_SCRIPT, "127.0.0.2", NULL);
+}
+
+/* RFC 7672 §3.1.1: DANE-EE checks neither the name nor the dates. */
+Test(dane, ee_ignores_name_and_dates)
+{
+	expired_mx();
+	send_to("u@exp.dane.test", "-v", NULL);
+	assert_exit(0);
+	assert_delivered(mxrec, "127.0.0.2", "u@exp.dane.test");
+	assert_err_has("dane verified: DANE-EE(3)");
+}
+
+/* DANE-TA checks them (§3.2.2): an expired leaf is a mismatch. */
+Test(dane, ta_with_expired_certificate_is_skipped)
+{
+	expired_mx();
+	send_to("u@ta.dane.test", NULL);
+	assert_deferred("u@ta.dane.test", "TLSA mismatch");
+	assert_err_has("expired");
+	assert_nothing_in_clear(mxrec, "the MX");
+}
+
 /* DANE-TA checks the name: the certificate is mx1.ta's, not mx1.taname's. */
 Test(dane, ta_with_wrong_name_is_skipped)
 {
@@ -688,10 +742,6 @@ relay_refused(const char *cert, const char *why)
 	cr_assert(nsess(relayrec) >= 1, "relay not tried%s", ev());
 	assert_nothing_in_clear(relayrec, "the relay");
 }
-
-#define EXPIRED_TMPL \
-	"activation_date = \"2020-01-01 00:00:00\"\n" \
-	"expiration_date = \"2020-02-01 00:00:00\"\n"
 
 Test(mitm, relay_certificate_expired)
 {

@@ -470,6 +470,7 @@ mx_host(struct delivery *job, struct dns *dns, const struct mx_route *route,
 {
 	struct host_tls	 ht;
 	struct smtp_status st;
+	struct transcript_session ts;
 	struct policy	 p;
 	size_t		 a;
 
@@ -481,6 +482,10 @@ mx_host(struct delivery *job, struct dns *dns, const struct mx_route *route,
 		p = policy_smtp(ROUTE_MX, &st);
 		tries->count++;
 		mx_passed(tries, &p, &st, h->name);
+		/* No session says why: -v and the transcript hear it here. */
+		ts.t = job->p->transcript;
+		strlcpy(ts.label, h->name, sizeof(ts.label));
+		transcript_line(&ts, '!', st.text, strlen(st.text));
 	} else
 		for (a = 0; a < h->naddrs && *n > 0; a++)
 			mx_address(job, h->name, &h->addrs[a], &ht, ids, n,

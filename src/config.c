@@ -716,6 +716,10 @@ set_relay_fingerprint(struct config *cfg, const char *v, const char **hint)
 
 /* ---------------------------------------------------------- direct */
 
+/*
+ * mx_tls dane is real DANE (RFC 7672): deliver.c and tls.c check an MX
+ * host's TLSA records when dns.c believes the AD bit (dns.h says whose).
+ */
 static int
 set_mx_tls(struct config *cfg, const char *v, const char **hint)
 {

@@ -282,6 +282,19 @@ params_common(struct delivery *job, struct smtp_params *sp, size_t route)
 
 /* ------------------------------------------------------- direct (MX) */
 
+/*
+ * How one MX host is spoken to: mx_tls, or under `dane` what its TLSA
+ * records say (RFC 7672 §2.2).
+ */
+struct host_tls {
+	enum smtp_tls	 tls;
+	enum tls_verify	 verify;
+	int		 dane;		/* TLS required by TLSA records */
+	struct tlsa_set	 set;		/* the records looked up */
+	struct tlsa_rr	*usable;	/* those of set that can be used */
+	size_t		 nusable;
+};
+
 /* The addresses of a domain's direct route tried so far (steps 3, 6). */
 struct mx_tries {
 	size_t		 count;
@@ -292,28 +305,80 @@ struct mx_tries {
 
 static void
 mx_params(struct delivery *job, struct smtp_params *sp, const char *host,
-    const struct dns_addr *a, struct transcript_session *ts)
+    const struct dns_addr *a, const struct host_tls *ht,
+    struct transcript_session *ts)
 {
 	memset(sp, 0, sizeof(*sp));
 	params_common(job, sp, job->mx_route);
 	sp->server = host;
 	sp->addr = *a;
 	sp->port = job->cfg->mx_port;
-	switch (job->cfg->mx_tls) {
-	case MX_TLS_OFF:
-		sp->tls = SMTP_TLS_OFF;
-		break;
-	case MX_TLS_REQUIRED:
-		sp->tls = SMTP_TLS_STARTTLS;
-		break;
-	default:
-		/* DANE without TLSA support in tls.c acts as opportunistic. */
-		sp->tls = SMTP_TLS_MAY;
-		break;
-	}
-	sp->verify = TLS_VERIFY_NONE;
+	sp->tls = ht->tls;
+	sp->verify = ht->verify;
+	sp->tlsa = ht->usable;
+	sp->ntlsa = ht->nusable;
+	sp->dane = ht->dane;
 	ts->t = job->p->transcript;
 	sp->transcript_ctx = ts;
+}
+
+/* mx_tls as a host without TLSA records gets it. */
+static void
+host_tls_init(const struct config *cfg, struct host_tls *ht)
+{
+	memset(ht, 0, sizeof(*ht));
+	ht->verify = TLS_VERIFY_NONE;
+	if (cfg->mx_tls == MX_TLS_OFF)
+		ht->tls = SMTP_TLS_OFF;
+	else if (cfg->mx_tls == MX_TLS_REQUIRED)
+		ht->tls = SMTP_TLS_STARTTLS;
+	else
+		ht->tls = SMTP_TLS_MAY;
+}
+
+static void
+host_tls_free(struct host_tls *ht)
+{
+	free(ht->usable);
+	tlsa_set_free(&ht->set);
+}
+
+/*
+ * mx_tls dane, RFC 7672 §2.2: when the MX answer and the host's addresses
+ * were secure, its TLSA records decide. Secure and usable: STARTTLS, and
+ * the chain must match them. Secure but none usable: STARTTLS without
+ * authentication. None, or insecure: opportunistic, as ht is. Returns 0,
+ * or -1 when the lookup failed: the host is skipped (§2.1.1), st why.
+ */
+static int
+dane_host(struct delivery *job, struct dns *dns, const struct mx_route *route,
+    const struct mx_host *h, struct host_tls *ht, struct smtp_status *st)
+{
+	size_t	 i;
+
+	if (!route->ad || !h->ad)
+		return 0;
+	if (dns_tlsa(dns, h->name, job->cfg->mx_port, &ht->set) ==
+	    DNS_TEMPFAIL) {
+		memset(st, 0, sizeof(*st));
+		st->ev = SMTP_EV_TLS;
+		st->stage = SMTP_STAGE_CONNECT;
+		snprintf(st->text, sizeof(st->text), "%s; its addresses are "
+		    "DNSSEC-signed, so it is skipped (RFC 7672 §2.1.1)",
+		    ht->set.reason);
+		return -1;
+	}
+	if (ht->set.status != DNS_OK || !ht->set.ad)
+		return 0;
+	ht->tls = SMTP_TLS_STARTTLS;
+	ht->dane = 1;
+	ht->usable = xcalloc(ht->set.n, sizeof(*ht->usable));
+	for (i = 0; i < ht->set.n; i++)
+		if (tlsa_usable(&ht->set.v[i]))
+			ht->usable[ht->nusable++] = ht->set.v[i];
+	if (ht->nusable > 0)
+		ht->verify = TLS_VERIFY_DANE;
+	return 0;
 }
 
 /*
@@ -373,7 +438,8 @@ mx_passed(struct mx_tries *tries, const struct policy *p,
  */
 static void
 mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
-    size_t *ids, size_t *n, struct smtp_rcpt *sr, struct mx_tries *tries)
+    const struct host_tls *ht, size_t *ids, size_t *n, struct smtp_rcpt *sr,
+    struct mx_tries *tries)
 {
 	struct smtp_params sp;
 	struct smtp_session s;
@@ -387,7 +453,7 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 
 	server_label(host, a, job->cfg->mx_port, label, sizeof(label));
 	strlcpy(ts.label, label, sizeof(ts.label));
-	mx_params(job, &sp, host, a, &ts);
+	mx_params(job, &sp, host, a, ht, &ts);
 	tries->count++;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (smtp_open(&s, &sp, &st) != 0) {
@@ -440,6 +506,38 @@ skipped_note(struct delivery *job, const struct mx_host *h)
 	transcript_line(&ts, '!', note, strlen(note));
 }
 
+/* Every address of host h in turn, as its TLSA records allow. */
+static void
+mx_host(struct delivery *job, struct dns *dns, const struct mx_route *route,
+    const struct mx_host *h, size_t *ids, size_t *n, struct smtp_rcpt *sr,
+    struct mx_tries *tries)
+{
+	struct host_tls	 ht;
+	struct smtp_status st;
+	struct transcript_session ts;
+	struct policy	 p;
+	size_t		 a;
+
+	skipped_note(job, h);
+	if (h->naddrs == 0)
+		return;
+	host_tls_init(job->cfg, &ht);
+	if (job->cfg->mx_tls == MX_TLS_DANE &&
+	    dane_host(job, dns, route, h, &ht, &st) != 0) {
+		p = policy_smtp(ROUTE_MX, &st);
+		tries->count++;
+		mx_passed(tries, &p, &st, h->name);
+		/* No session says why: -v and the transcript hear it here. */
+		ts.t = job->p->transcript;
+		strlcpy(ts.label, h->name, sizeof(ts.label));
+		transcript_line(&ts, '!', st.text, strlen(st.text));
+	} else
+		for (a = 0; a < h->naddrs && *n > 0; a++)
+			mx_address(job, h->name, &h->addrs[a], &ht, ids, n,
+			    sr, tries);
+	host_tls_free(&ht);
+}
+
 /* The direct route for the recipients ids[0..n) of one domain. */
 static void
 mx_domain(struct delivery *job, struct dns *dns, const char *dns_err,
@@ -449,7 +547,7 @@ mx_domain(struct delivery *job, struct dns *dns, const char *dns_err,
 	struct mx_tries	 tries;
 	struct smtp_rcpt *sr;
 	struct policy	 p;
-	size_t		 h, a, k;
+	size_t		 h, k;
 	double		 wait;
 
 	wait = since(&job->start);
@@ -461,12 +559,9 @@ mx_domain(struct delivery *job, struct dns *dns, const char *dns_err,
 	sr = xcalloc(n, sizeof(*sr));
 	memset(&tries, 0, sizeof(tries));
 	tries.all_refused = 1;
-	for (h = 0; h < route.nhosts && n > 0; h++) {
-		skipped_note(job, &route.hosts[h]);
-		for (a = 0; a < route.hosts[h].naddrs && n > 0; a++)
-			mx_address(job, route.hosts[h].name,
-			    &route.hosts[h].addrs[a], ids, &n, sr, &tries);
-	}
+	for (h = 0; h < route.nhosts && n > 0; h++)
+		mx_host(job, dns, &route, &route.hosts[h], ids, &n, sr,
+		    &tries);
 	if (n > 0) {
 		/* Steps 3 and 6: every address tried. */
 		p = policy_exhausted(ROUTE_MX, tries.all_refused &&
@@ -506,9 +601,11 @@ mx_worker(void *arg)
 	dns_ok = dns_open(&dns, job->cfg->nameservers, job->cfg->nnameservers,
 	    job->cfg->address_family, err, sizeof(err)) == 0;
 	/* Every lookup within timeout_dns and the route's deadline. */
-	if (dns_ok)
+	if (dns_ok) {
 		dns_set_limits(&dns, job->cfg->timeout_dns,
 		    &job->deadline[job->mx_route]);
+		dns_want_dnssec(&dns, job->cfg->mx_tls == MX_TLS_DANE);
+	}
 	ids = xcalloc(job->env->nrcpts ? job->env->nrcpts : 1, sizeof(*ids));
 	for (;;) {
 		pthread_mutex_lock(&job->mu);
@@ -583,6 +680,8 @@ relay_params(const struct config *cfg, struct smtp_params *sp)
 	} else
 		sp->verify = TLS_VERIFY_CHAIN;
 	sp->ca_file = cfg->tls_ca_file;
+	/* RFC 8996: TLS 1.0 and 1.1 are not a protection worth a secret. */
+	sp->tls12 = 1;
 	if (creds) {
 		sp->auth_user = cfg->relay_user;
 		sp->auth_pass = cfg->relay_password;

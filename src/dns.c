@@ -86,10 +86,53 @@ dns_status_str(enum dns_status st)
 }
 
 int
+dns_trusted_server(const struct sockaddr *sa, int trust_ad)
+{
+	const struct in6_addr *a6;
+
+	if (trust_ad)
+		return 1;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr)
+		    >> 24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	/* ::ffff:127.x.y.z is IPv4's loopback too. */
+	return IN6_IS_ADDR_LOOPBACK(a6) ||
+	    (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+static int ns_addr(const struct dns *, int, struct sockaddr_storage *,
+    socklen_t *);
+
+/* Which of d's servers may set AD for us (dns.h). */
+static void
+trust_servers(struct dns *d, int trust_ad)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int i;
+
+	d->trusted = 0;
+	for (i = 0; i < d->res.nscount && i < MAXNS; i++)
+		if (ns_addr(d, i, &ss, &len) == 0 &&
+		    dns_trusted_server((struct sockaddr *)&ss, trust_ad))
+			d->trusted |= 1u << i;
+}
+
+void
+dns_want_dnssec(struct dns *d, int on)
+{
+	d->dnssec = on;
+}
+
+int
 dns_open(struct dns *d, const struct nameserver *ns, size_t nns,
     enum addr_family family, char *err, size_t errlen)
 {
 	size_t i;
+	int trust_ad;
 
 	memset(d, 0, sizeof(*d));
 	/* res_ninit fails only without memory; it still fills defaults. */
@@ -100,14 +143,14 @@ dns_open(struct dns *d, const struct nameserver *ns, size_t nns,
 	d->open = 1;
 	d->family = family;
 	d->timeout = TIMEOUT_DFL;
-	/*
-	 * DO asks the resolver to validate; glibc clears AD from answers
-	 * unless RES_TRUSTAD is set, and DANE needs to see it.
-	 */
-	d->res.options |= RES_USE_EDNS0 | RES_USE_DNSSEC | RES_TRUSTAD;
+	/* resolv.conf's "options trust-ad", before the servers change. */
+	trust_ad = (d->res.options & RES_TRUSTAD) != 0;
+	d->res.options |= RES_USE_EDNS0;
 	d->res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
-	if (nns == 0)
+	if (nns == 0) {
+		trust_servers(d, trust_ad);
 		return 0;
+	}
 	if (nns > MAXNS)
 		nns = MAXNS;
 	for (i = 0; i < MAXNS; i++) {
@@ -140,6 +183,8 @@ dns_open(struct dns *d, const struct nameserver *ns, size_t nns,
 		}
 	}
 	d->res.nscount = (int)nns;
+	/* trust-ad speaks of resolv.conf's servers, not of these. */
+	trust_servers(d, 0);
 	return 0;
 bad:
 	snprintf(err, errlen, "bad nameserver address '%s'", ns[i].addr);
@@ -204,7 +249,6 @@ answer_parse(struct answer *a, int n, const char *name, int type,
 		return DNS_TEMPFAIL;
 	}
 	a->len = n;
-	a->ad = ns_msg_getflag(a->msg, ns_f_ad) != 0;
 	return DNS_OK;
 }
 
@@ -273,15 +317,17 @@ ns_addr(const struct dns *d, int i, struct sockaddr_storage *ss,
 }
 
 /*
- * The query as res_nquery would send it: RD, AD (RFC 6840 §5.7, glibc
- * with RES_TRUSTAD), and an OPT record with DO (RFC 6891, RFC 3225).
+ * The query as res_nquery would send it, with an OPT record (RFC 6891);
+ * under dns_want_dnssec() also AD (RFC 6840 §5.7) and DO (RFC 3225), so
+ * that a validating resolver says whether the answer is secure. Without
+ * them the answers carry no RRSIGs: smaller, and truncated less often.
  */
 static int
 make_query(struct dns *d, struct pending *p)
 {
-	static const unsigned char opt[OPT_LEN] = {
+	unsigned char opt[OPT_LEN] = {
 		0, 0, 41, EDNS_PAYLOAD >> 8, EDNS_PAYLOAD & 0xff, 0, 0,
-		0x80, 0, 0, 0
+		0, 0, 0, 0
 	};
 	int n;
 
@@ -289,8 +335,12 @@ make_query(struct dns *d, struct pending *p)
 	    NULL, 0, NULL, p->q, NS_PACKETSZ);
 	if (n < NS_HFIXEDSZ)
 		return -1;
+	if (d->dnssec) {
+		opt[7] = 0x80;	/* DO */
+		p->q[3] |= 0x20;
+	} else
+		p->q[3] &= (unsigned char)~0x20;
 	memcpy(p->q + n, opt, sizeof(opt));
-	p->q[3] |= 0x20;
 	p->q[10] = 0;
 	p->q[11] = 1;
 	p->qlen = n + OPT_LEN;
@@ -571,6 +621,9 @@ outcome(struct dns *d, struct pending *p, char *reason, size_t rlen)
 	const char *why;
 
 	if (p->n > 0) {
+		/* AD counts only from a server we trust to validate. */
+		p->a->ad = (b[3] & 0x20) != 0 && p->ns >= 0 && p->ns < MAXNS &&
+		    (d->trusted & (1u << p->ns)) != 0;
 		if ((b[3] & 0x0f) == ns_r_nxdomain) {
 			snprintf(reason, rlen, "%.200s: no such domain",
 			    p->name);
@@ -734,7 +787,9 @@ walk(const struct answer *a, const char *qname, int type, rr_fn fn,
 
 /*
  * Query name/type, following a CNAME chain that the server left
- * unresolved with further queries, up to DNS_CNAME_DEPTH in all.
+ * unresolved with further queries, up to DNS_CNAME_DEPTH in all. *ad
+ * (if ad is not NULL) is 1 when every answer on the way was secure, the
+ * last one's NXDOMAIN or NODATA included (RFC 7672 §2.1.1).
  */
 static enum dns_status
 lookup_from(struct dns *d, const char *name, int type, rr_fn fn, void *ctx,
@@ -757,12 +812,12 @@ lookup_from(struct dns *d, const char *name, int type, rr_fn fn, void *ctx,
 		} else
 			st = query(d, qname, type, &a, reason, rlen);
 
+		if (ad != NULL)
+			*ad = (hops == 0 || *ad) && a.ad;
 		if (st != DNS_OK) {
 			answer_free(&a);
 			return st;
 		}
-		if (ad != NULL && hops == 0)
-			*ad = a.ad;
 		n = walk(&a, qname, type, fn, ctx, final, sizeof(final));
 		answer_free(&a);
 		if (n < 0) {
@@ -887,20 +942,23 @@ combine(enum dns_status a, enum dns_status b)
 }
 
 /*
- * A and AAAA of name at once, within d->end; the first address that
- * cannot be a mail host in skipped (NULL, or DNS_SKIPPED_MAX octets).
+ * A and AAAA of name at once, within d->end; *ad says whether every
+ * answer was secure; the first address that cannot be a mail host in
+ * skipped (NULL, or DNS_SKIPPED_MAX octets).
  */
 static enum dns_status
 host_lookup(struct dns *d, const char *name, size_t max,
-    struct dns_addr **addrs, size_t *naddrs, char *skipped, char *reason,
-    size_t rlen)
+    struct dns_addr **addrs, size_t *naddrs, int *ad, char *skipped,
+    char *reason, size_t rlen)
 {
 	struct addr_ctx c = { addrs, naddrs, max, skipped };
 	enum dns_status s4 = DNS_NODATA, s6 = DNS_NODATA;
 	struct req rq[2];
 	char r4[256] = "", r6[256] = "";
 	size_t before = *naddrs, n = 0, i4 = 2, i6 = 2;
+	int ad4 = 1, ad6 = 1;
 
+	*ad = 0;
 	if (*naddrs >= max)
 		return DNS_NODATA;
 	memset(rq, 0, sizeof(rq));
@@ -917,11 +975,12 @@ host_lookup(struct dns *d, const char *name, size_t max,
 	query_all(d, rq, n);
 	/* A first: the addresses keep the order A, then AAAA. */
 	if (i4 < n)
-		s4 = lookup_from(d, name, ns_t_a, add_addr, &c, NULL, r4,
+		s4 = lookup_from(d, name, ns_t_a, add_addr, &c, &ad4, r4,
 		    sizeof(r4), &rq[i4]);
 	if (i6 < n)
-		s6 = lookup_from(d, name, ns_t_aaaa, add_addr, &c, NULL, r6,
+		s6 = lookup_from(d, name, ns_t_aaaa, add_addr, &c, &ad6, r6,
 		    sizeof(r6), &rq[i6]);
+	*ad = ad4 && ad6;
 	/* NXDOMAIN for A is the answer for the name, whatever AAAA said. */
 	if (s4 == DNS_NXDOMAIN && s6 != DNS_OK)
 		s6 = DNS_NXDOMAIN;
@@ -940,8 +999,11 @@ enum dns_status
 dns_host(struct dns *d, const char *name, size_t max,
     struct dns_addr **addrs, size_t *naddrs, char *reason, size_t rlen)
 {
+	int ad;
+
 	d->end = budget_end(d);
-	return host_lookup(d, name, max, addrs, naddrs, NULL, reason, rlen);
+	return host_lookup(d, name, max, addrs, naddrs, &ad, NULL, reason,
+	    rlen);
 }
 
 struct mx_ctx {
@@ -949,6 +1011,7 @@ struct mx_ctx {
 	size_t		 n;
 	int		 nullmx;
 	int		 literal;
+	int		 noglue;	/* dns_want_dnssec(): ask every host */
 	enum addr_family family;
 };
 
@@ -1021,7 +1084,7 @@ add_mx(void *vctx, const struct answer *a, const ns_rr *rr)
 	strlcpy(c->hosts[c->n].name, name, sizeof(c->hosts[c->n].name));
 	c->hosts[c->n].pref = ns_get16(rd);
 	c->n++;
-	return add_glue(a, &c->hosts[c->n - 1], c->family);
+	return c->noglue ? 0 : add_glue(a, &c->hosts[c->n - 1], c->family);
 }
 
 static int
@@ -1220,7 +1283,7 @@ mx_addresses(struct dns *d, const char *domain, size_t max_addrs,
 		d->end = i + 1 == out->nhosts || now + share > end ? end :
 		    now + share;
 		h->status = host_lookup(d, h->name, max_addrs - out->naddrs,
-		    &h->addrs, &h->naddrs, h->skipped, reason,
+		    &h->addrs, &h->naddrs, &h->ad, h->skipped, reason,
 		    sizeof(reason));
 		out->naddrs += h->naddrs;
 		if (h->status == DNS_TEMPFAIL) {
@@ -1252,6 +1315,7 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 	if (domain[0] == '[')
 		return literal_route(d, domain, out);
 	c.family = d->family;
+	c.noglue = d->dnssec;
 	/* One budget for the MX query and all the hosts' addresses. */
 	end = d->end = budget_end(d);
 	if ((st = mx_hosts(d, domain, &c, out)) != DNS_OK)
@@ -1325,6 +1389,23 @@ dns_tlsa(struct dns *d, const char *host, unsigned port, struct tlsa_set *out)
 	out->status = lookup(d, name, T_TLSA_, add_tlsa, out, &out->ad,
 	    out->reason, sizeof(out->reason));
 	return out->status;
+}
+
+int
+tlsa_usable(const struct tlsa_rr *r)
+{
+	if ((r->usage != 2 && r->usage != 3) || r->selector > 1)
+		return 0;
+	switch (r->mtype) {
+	case 0:
+		return r->len > 0;
+	case 1:
+		return r->len == 32;
+	case 2:
+		return r->len == 64;
+	default:
+		return 0;
+	}
 }
 
 void

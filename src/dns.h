@@ -40,6 +40,7 @@ struct mx_host {
 	struct dns_addr	*addrs;
 	size_t		 naddrs;
 	enum dns_status	 status;	/* of this host's address lookups */
+	int		 ad;		/* every address answer was secure */
 	/* "0.0.0.0 is ...": the first address left out (SPEC §6 step 2). */
 	char		 skipped[DNS_SKIPPED_MAX];
 };
@@ -47,7 +48,7 @@ struct mx_host {
 struct mx_route {
 	enum dns_status	 status;
 	int		 implicit;	/* no MX records: the domain's own A/AAAA */
-	int		 ad;		/* the MX answer had the DNSSEC AD bit */
+	int		 ad;		/* the MX answer (or its NODATA) was secure */
 	struct mx_host	*hosts;		/* preference order, ties shuffled */
 	size_t		 nhosts;
 	size_t		 naddrs;	/* over all hosts, at most the cap */
@@ -62,7 +63,7 @@ struct tlsa_rr {
 
 struct tlsa_set {
 	enum dns_status	 status;
-	int		 ad;
+	int		 ad;		/* secure: records, or their denial */
 	struct tlsa_rr	*v;
 	size_t		 n;
 	char		 reason[256];
@@ -71,6 +72,8 @@ struct tlsa_set {
 struct dns {
 	struct __res_state	 res;
 	int			 open;
+	int			 dnssec;	/* dns_want_dnssec() */
+	unsigned		 trusted;	/* servers whose AD is believed */
 	enum addr_family	 family;
 	unsigned		 timeout;	/* timeout_dns, seconds */
 	int64_t			 deadline;	/* monotonic ms; 0: none */
@@ -80,12 +83,29 @@ struct dns {
 /*
  * Initialise a resolver: /etc/resolv.conf (and RES_OPTIONS) as res_ninit
  * reads them, then the configured nameservers, if any, in their place.
- * EDNS0 with the DO bit is requested so that the AD bit can be recorded.
- * Returns 0, or -1 with err.
+ * Queries carry EDNS0. Returns 0, or -1 with err.
+ *
+ * Whose AD bit is believed (DNSSEC, for DANE): a server on a loopback
+ * address (a local validating resolver: unbound, systemd-resolved), and
+ * the nameservers of resolv.conf when it says "options trust-ad" (glibc's
+ * RES_TRUSTAD; RES_OPTIONS=trust-ad too). A configured `nameserver` that
+ * is not on loopback is never trusted: AD from it counts as insecure,
+ * since anyone on the path to it could set the bit.
  */
 int	 dns_open(struct dns *, const struct nameserver *ns, size_t nns,
 	    enum addr_family family, char *err, size_t errlen);
 void	 dns_close(struct dns *);
+
+/*
+ * Ask for DNSSEC status from now on (mx_tls dane): AD in the query (RFC
+ * 6840 §5.7) and the DO bit, and no addresses taken from an MX answer's
+ * additional section, which AD does not cover (RFC 4035 §3.2.3), so that
+ * each host's address records carry their own AD.
+ */
+void	 dns_want_dnssec(struct dns *, int on);
+
+/* Whether an answer from sa may be believed when it says AD (above). */
+int	 dns_trusted_server(const struct sockaddr *sa, int trust_ad);
 
 /*
  * Bound every later lookup (SPEC §4): each of dns_mx (the MX query and
@@ -119,10 +139,21 @@ enum dns_status dns_host(struct dns *, const char *name, size_t max,
 	    struct dns_addr **addrs, size_t *naddrs, char *reason,
 	    size_t reasonlen);
 
-/* The TLSA records of _PORT._tcp.HOST (RFC 6698), for DANE (RFC 7672). */
+/*
+ * The TLSA records of _PORT._tcp.HOST (RFC 6698), for DANE (RFC 7672):
+ * out->ad says whether the answer, or its NXDOMAIN/NODATA, was secure.
+ */
 enum dns_status dns_tlsa(struct dns *, const char *host, unsigned port,
 	    struct tlsa_set *out);
 void	 tlsa_set_free(struct tlsa_set *);
+
+/*
+ * Whether an SMTP client may use a TLSA record (RFC 7672 §3.1): DANE-TA(2)
+ * or DANE-EE(3), selector Cert(0) or SPKI(1), matching type Full(0) with
+ * data, SHA2-256(1) with 32 octets or SHA2-512(2) with 64. PKIX-TA(0) and
+ * PKIX-EE(1) are unusable for SMTP (§3.1.3), as is anything unknown.
+ */
+int	 tlsa_usable(const struct tlsa_rr *);
 
 /*
  * Parse a raw MX answer (as res_nquery returns it) for qname: the records

@@ -163,6 +163,21 @@ transcript(struct smtp_session *s, int dir, const char *line, size_t len)
 		s->p.transcript(s->p.transcript_ctx, dir, line, len);
 }
 
+/* A note of ours about the session ('!' in the transcript). */
+static void __attribute__((format(printf, 2, 3)))
+note(struct smtp_session *s, const char *fmt, ...)
+{
+	char	 line[600];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		transcript(s, '!', line, strlen(line));
+}
+
 /* A net.c failure as a status: what we were doing, and net.c's reason. */
 static void
 status_net(struct smtp_session *s, struct smtp_status *st,
@@ -365,13 +380,19 @@ tls_handshake(struct smtp_session *s, enum smtp_stage stage,
 	tp.verify = s->p.verify;
 	tp.ca_file = s->p.ca_file;
 	tp.pin = s->p.pin;
+	tp.tlsa = s->p.tlsa;
+	tp.ntlsa = s->p.ntlsa;
+	tp.tls12 = s->p.tls12;
 	if (tls_start(&s->conn, &tp, s->p.timeout_command) == -1) {
 		status_set(st, SMTP_EV_TLS, stage, 0, "", "%s", s->conn.err);
+		note(s, "TLS failed: %s", s->conn.err);
 		s->broken = 1;
 		return -1;
 	}
 	s->tls_active = 1;
 	tls_describe(s->conn.tls, s->tls_info, sizeof(s->tls_info));
+	/* -v and the transcript say how the session is protected. */
+	note(s, "TLS established: %s", s->tls_info);
 	return 0;
 }
 
@@ -398,9 +419,15 @@ starttls(struct smtp_session *s, int allow, struct smtp_status *st)
 	if (!(s->caps.ext & EXT_STARTTLS)) {
 		if (!required)
 			return START_OK;
-		status_set(st, SMTP_EV_NOTLS, SMTP_STAGE_STARTTLS, 0, "",
-		    "TLS is required but %s does not offer STARTTLS",
-		    s->p.server);
+		if (s->p.dane)
+			status_set(st, SMTP_EV_NOTLS, SMTP_STAGE_STARTTLS, 0,
+			    "", "STARTTLS not offered by %s but its TLSA "
+			    "records require it", s->p.server);
+		else
+			status_set(st, SMTP_EV_NOTLS, SMTP_STAGE_STARTTLS, 0,
+			    "", "TLS is required but %s does not offer "
+			    "STARTTLS", s->p.server);
+		note(s, "%s", st->text);
 		return START_FAILED;
 	}
 	if (!allow)
@@ -658,12 +685,9 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
 		s->tls_fallback = 1;
 		result = session_start(s, 0, st);
 		if (result == START_OK) {
-			char	 note[600];
-
 			/* Say so: the mail goes on without encryption. */
-			snprintf(note, sizeof(note), "STARTTLS failed (%.500s); "
-			    "delivering in plain text", first.text);
-			transcript(s, '!', note, strlen(note));
+			note(s, "STARTTLS failed (%.500s); delivering in "
+			    "plain text", first.text);
 			return 0;
 		}
 		if (st->stage == SMTP_STAGE_CONNECT)

@@ -101,6 +101,11 @@ struct smtp_params {
 	enum tls_verify	 verify;
 	const char	*ca_file;	/* NULL: system trust store */
 	const unsigned char *pin;	/* 32 bytes with TLS_VERIFY_PIN */
+	const struct tlsa_rr *tlsa;	/* usable records, TLS_VERIFY_DANE */
+	size_t		 ntlsa;
+	int		 dane;		/* TLSA records require TLS (RFC 7672
+					   §2.2): named in the failure */
+	int		 tls12;		/* refuse TLS 1.0 and 1.1 (relay) */
 	const char	*auth_user;	/* NULL: no AUTH */
 	const char	*auth_pass;	/* secret */
 	const enum auth_mech *auth_allowed;
@@ -125,7 +130,7 @@ struct smtp_session {
 	int		 need_rset;	/* a transaction was left half done */
 	int		 broken;	/* no more commands can be sent */
 	int		 quit_sent;	/* QUIT went with the last flight */
-	char		 tls_info[128];	/* "TLSv1.3 ..." when tls_active */
+	char		 tls_info[256];	/* "TLSv1.3 ..." when tls_active */
 	struct reply	 reply;		/* scratch */
 	char		*line;		/* scratch, SMTP_LINE_MAX */
 };

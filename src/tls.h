@@ -14,22 +14,35 @@
 
 struct conn;
 struct tls_conn;
+struct tlsa_rr;
 
 enum tls_verify {
 	TLS_VERIFY_NONE,	/* opportunistic MX: encrypt only */
 	TLS_VERIFY_CHAIN,	/* chain to the trust store + host name */
-	TLS_VERIFY_PIN		/* SHA-256 of the certificate's DER, alone */
+	TLS_VERIFY_PIN,		/* SHA-256 of the certificate's DER, alone */
+	TLS_VERIFY_DANE		/* the MX host's TLSA records (RFC 7672) */
 };
 
 /*
  * sni is the name sent (unless it is an IP literal, which is only
  * verified) and verified; NULL verifies the peer's address instead.
+ *
+ * TLS_VERIFY_DANE: the chain must match one of the tlsa records, which
+ * must all be usable (tlsa_usable(), dns.h), through libgnutls-dane,
+ * opened with dlopen on first use like GnuTLS. DANE-EE(3): the leaf's
+ * certificate or key alone, no name and no dates (RFC 7672 §3.1.1).
+ * DANE-TA(2): a certificate of the chain above the leaf is the trust
+ * anchor, and the chain up to it must verify, dates and the name sni
+ * included (§3.1.2, §3.2.2); the server must send that certificate.
  */
 struct tls_params {
 	const char	*sni;
 	enum tls_verify	 verify;
 	const char	*ca_file;	/* NULL: the system trust store */
 	const unsigned char *pin;	/* 32 bytes with TLS_VERIFY_PIN */
+	const struct tlsa_rr *tlsa;	/* with TLS_VERIFY_DANE */
+	size_t		 ntlsa;
+	int		 tls12;		/* refuse TLS 1.0 and 1.1 */
 };
 
 /*
@@ -38,7 +51,7 @@ struct tls_params {
  * asked. On success c->tls is set and every later net_* call goes through
  * TLS. Returns 0, or -1 with c->err set ("TLS handshake with 192.0.2.1
  * failed: ...", "certificate of relay.example not trusted: ...",
- * "certificate fingerprint mismatch").
+ * "certificate fingerprint mismatch", "TLSA mismatch for mx.example: ...").
  */
 int	 tls_start(struct conn *c, const struct tls_params *, unsigned timeout);
 
@@ -64,7 +77,10 @@ void	 tls_end(struct tls_conn *);
  */
 int	 tls_initialised(void);
 
-/* A description of the session for logs: "TLSv1.3 with cipher ...". */
+/*
+ * A description of the session for logs: "TLSv1.3 with cipher ... (dane
+ * verified: DANE-EE(3) SPKI(1) SHA2-256(1))".
+ */
 void	 tls_describe(const struct tls_conn *, char *out, size_t outlen);
 
 /* SHA-256 and HMAC/PBKDF2 for sasl.c, so that only tls.c sees GnuTLS. */

@@ -1,7 +1,8 @@
 /*
- * fakelib.c: a stand-in for libgnutls.so.30 and libidn2.so.0 that exports
- * none of their functions, built into tests/integration/nolibs/ under
- * both names. With LD_LIBRARY_PATH pointing there, mxsend's dlopen()
+ * fakelib.c: a stand-in for libgnutls.so.30, libidn2.so.0 and
+ * libgnutls-dane.so.0 that exports none of their functions, built into
+ * tests/integration/nolibs/ under the first two names and into
+ * tests/integration/nodane/ under the last. With LD_LIBRARY_PATH pointing there, mxsend's dlopen()
  * succeeds and its dlsym() fails, which is how a broken or mismatched
  * installation looks (SPEC §9: a clear error, not a crash). Loading it
  * appends its name to the file $FAKELIB_LOADED, so that a test can

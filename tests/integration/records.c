@@ -86,6 +86,55 @@ sessions_at(const char *dir, const char *ip)
 	return k;
 }
 
+/* Some session at ip (NULL: any) logged a client line containing needle. */
+int
+logs_have(const char *dir, const char *ip, const char *needle)
+{
+	int n, total = nsess(dir), found = 0;
+	char *log;
+
+	for (n = 1; n <= total && !found; n++) {
+		if (!sess_is_at(dir, n, ip))
+			continue;
+		if ((log = file_in(dir, n, "log")) != NULL) {
+			found = strcasestr(log, needle) != NULL;
+			free(log);
+		}
+	}
+	return found;
+}
+
+/*
+ * Some transaction of a session at ip (NULL: any) accepted rcpt and took
+ * the message with a 250: returns the session number, else 0.
+ */
+int
+delivered_at(const char *dir, const char *ip, const char *rcpt)
+{
+	int n, m, total = nsess(dir);
+	char want[300], *env;
+
+	snprintf(want, sizeof(want), "accepted <%s>\n", rcpt);
+	for (n = 1; n <= total; n++) {
+		if (!sess_is_at(dir, n, ip))
+			continue;
+		for (m = 1; m <= 20; m++) {
+			char what[16];
+			int ok;
+
+			snprintf(what, sizeof(what), "env-%d", m);
+			if ((env = file_in(dir, n, what)) == NULL)
+				break;
+			ok = strstr(env, want) != NULL &&
+			    strstr(env, "result 250") != NULL;
+			free(env);
+			if (ok)
+				return n;
+		}
+	}
+	return 0;
+}
+
 void
 ev_server(char *buf, size_t size, const char *name, const char *dir)
 {
@@ -249,6 +298,28 @@ fakesmtp_mx_vstart(struct server *mx, struct run_env *re, int n,
 	}
 	cr_assert(attempt < 10, "fakesmtp (MX) did not start");
 	env_set("MXSEND_MX_PORT=%u", *port);
+}
+
+/* ------------------------------------------------------------ runs */
+
+void
+sendmail_t(struct run_env *re, struct run_result *res, const char *body,
+    const char *to, va_list opts)
+{
+	char msg[2048];
+	const char *argv[16];
+	int argc = 0;
+
+	snprintf(msg, sizeof(msg), "From: s@test.example\nTo: %s\n"
+	    "Subject: t\n\n%s\n", to, body);
+	argv[argc++] = "sendmail";
+	while ((argv[argc] = va_arg(opts, const char *)) != NULL)
+		cr_assert(++argc < 14);
+	argv[argc++] = "-t";
+	argv[argc] = NULL;
+	run_result_free(res);
+	cr_assert_eq(run_mxsend(re, argv, msg, strlen(msg), env_list(), 30,
+	    res), 0, "could not run %s", mxsend_path());
 }
 
 /* ------------------------------------------------------------ misc */

@@ -32,6 +32,15 @@ int	 sess_is_at(const char *dir, int n, const char *ip);
 /* How many sessions came to the listener on ip (ip NULL: any). */
 int	 sessions_at(const char *dir, const char *ip);
 
+/* Some session at ip (NULL: any) logged a client line holding needle. */
+int	 logs_have(const char *dir, const char *ip, const char *needle);
+
+/*
+ * Some transaction of a session at ip (NULL: any) accepted rcpt and took
+ * the message with a 250: its session number, else 0.
+ */
+int	 delivered_at(const char *dir, const char *ip, const char *rcpt);
+
 /*
  * Append to buf (NUL-terminated, size bytes in all) what the server name
  * recorded in dir, session by session; nothing when dir is "".
@@ -99,6 +108,18 @@ void	 hist_free(void);
 
 /* Append the recorded runs to buf (NUL-terminated, size bytes in all). */
 void	 ev_runs(char *buf, size_t size);
+
+/* ------------------------------------------------------------ runs */
+
+struct run_result;
+
+/*
+ * Run "sendmail [OPTIONS...] -t" (opts: NULL-terminated strings) with a
+ * message From: s@test.example, To: to, whose body is body, under
+ * env_list(), 30 s at most, into res.
+ */
+void	 sendmail_t(struct run_env *, struct run_result *res,
+	    const char *body, const char *to, va_list opts);
 
 /* ------------------------------------------------------------ misc */
 

@@ -100,55 +100,6 @@ static const char zone[] =
 
 /* ------------------------------------------------------------ helpers */
 
-/* Some session at ip (NULL: any) logged a client line containing needle. */
-static int
-logs_have(const char *dir, const char *ip, const char *needle)
-{
-	int n, total = nsess(dir), found = 0;
-	char *log;
-
-	for (n = 1; n <= total && !found; n++) {
-		if (!sess_is_at(dir, n, ip))
-			continue;
-		if ((log = file_in(dir, n, "log")) != NULL) {
-			found = strcasestr(log, needle) != NULL;
-			free(log);
-		}
-	}
-	return found;
-}
-
-/*
- * Some transaction of a session at ip (NULL: any) accepted rcpt and took
- * the message with a 250: returns the session number, else 0.
- */
-static int
-delivered_at(const char *dir, const char *ip, const char *rcpt)
-{
-	int n, m, total = nsess(dir);
-	char want[300], *env;
-
-	snprintf(want, sizeof(want), "accepted <%s>\n", rcpt);
-	for (n = 1; n <= total; n++) {
-		if (!sess_is_at(dir, n, ip))
-			continue;
-		for (m = 1; m <= 20; m++) {
-			char what[16];
-			int ok;
-
-			snprintf(what, sizeof(what), "env-%d", m);
-			if ((env = file_in(dir, n, what)) == NULL)
-				break;
-			ok = strstr(env, want) != NULL &&
-			    strstr(env, "result 250") != NULL;
-			free(env);
-			if (ok)
-				return n;
-		}
-	}
-	return 0;
-}
-
 /* Everything a failed assertion should show: exit, stderr, records. */
 static const char *
 ev(void)
@@ -484,25 +435,13 @@ stop_servers(void)
 static int
 deliver(const char *to, ...)
 {
-	char msg[2048];
-	const char *argv[16];
-	int argc = 0;
 	double t0;
 	va_list ap;
 
-	snprintf(msg, sizeof(msg), "From: s@test.example\nTo: %s\n"
-	    "Subject: t\n\n" BODY "\n", to);
-	argv[argc++] = "sendmail";
-	va_start(ap, to);
-	while ((argv[argc] = va_arg(ap, const char *)) != NULL)
-		cr_assert(++argc < 14);
-	va_end(ap);
-	argv[argc++] = "-t";
-	argv[argc] = NULL;
-	run_result_free(&res);
 	t0 = now_s();
-	cr_assert_eq(run_mxsend(&re, argv, msg, strlen(msg), env_list(), 30,
-	    &res), 0, "could not run %s", mxsend_path());
+	va_start(ap, to);
+	sendmail_t(&re, &res, BODY, to, ap);
+	va_end(ap);
 	elapsed = now_s() - t0;
 	stop_servers();
 	cr_assert(!res.timed_out, "mxsend did not finish in 30 s%s", ev());

@@ -66,6 +66,15 @@
  *	latency MS		sleep MS milliseconds before the greeting and
  *				whenever a new batch of input arrives (see
  *				session-N.log), to play a distant server
+ *	tls-priority STRING	GnuTLS priority string for the server's TLS
+ *				sessions, instead of the defaults: "NORMAL:
+ *				-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0" plays a
+ *				server that speaks only TLS 1.0 and 1.1 (checked
+ *				at start-up: a bad one is a script error)
+ *	starttls-plain		a 220 to STARTTLS is not followed by TLS: the
+ *				session goes on in plain text and the client's
+ *				handshake is read as a command line, as a man
+ *				in the middle stripping STARTTLS would do
  *	lenient			do not refuse MAIL/RCPT parameters, BDAT or
  *				AUTH of extensions that were not advertised
  *	STAGE [COND...] ACTION	a rule (below)
@@ -285,6 +294,8 @@ struct script {
 	char		*snonce;
 	long		 latency_ms;
 	int		 lenient;
+	char		*tls_priority;	/* NULL: GnuTLS's defaults */
+	int		 starttls_plain;	/* no TLS after a 220 */
 	struct rule	*rules;
 	size_t		 nrules;
 };
@@ -674,10 +685,75 @@ add_line(char ***list, size_t *n, const char *s)
 	(*list)[(*n)++] = xstrdup(s);
 }
 
+/*
+ * A script line that sets something (not a rule): returns 1 when w was
+ * one, 0 when it is not a setting's name.
+ */
+static int
+parse_setting(const char *w, char *p, int lineno)
+{
+	char *a;
+
+	if (strcmp(w, "ext") == 0) {
+		if (*p == '\0')
+			die("script line %d: ext needs text", lineno);
+		add_line(&sc.ext, &sc.next, p);
+	} else if (strcmp(w, "tls-ext") == 0) {
+		sc.tlsext_set = 1;
+		if (*p != '\0')
+			add_line(&sc.tlsext, &sc.ntlsext, p);
+	} else if (strcmp(w, "hostname") == 0) {
+		if ((a = next_word(&p)) == NULL ||
+		    strlen(a) >= sizeof(sc.hostname))
+			die("script line %d: bad hostname", lineno);
+		memcpy(sc.hostname, a, strlen(a) + 1);
+	} else if (strcmp(w, "user") == 0) {
+		sc.users = xrealloc(sc.users,
+		    (sc.nusers + 1) * sizeof(*sc.users));
+		if ((a = next_word(&p)) == NULL ||
+		    (w = next_word(&p)) == NULL)
+			die("script line %d: user NAME PASSWORD",
+			    lineno);
+		sc.users[sc.nusers].name = xstrdup(a);
+		sc.users[sc.nusers++].pass = xstrdup(w);
+	} else if (strcmp(w, "scram-salt") == 0) {
+		if ((a = next_word(&p)) == NULL ||
+		    b64_decode(a, sc.salt, sizeof(sc.salt),
+		    &sc.saltlen) != 0 || sc.saltlen == 0)
+			die("script line %d: bad salt", lineno);
+	} else if (strcmp(w, "scram-iterations") == 0) {
+		if ((a = next_word(&p)) == NULL)
+			die("script line %d: no count", lineno);
+		sc.iter = (unsigned)parse_num(a, 1, 10000000,
+		    "iteration count", lineno);
+	} else if (strcmp(w, "scram-nonce") == 0) {
+		if ((a = next_word(&p)) == NULL || strchr(a, ',') ||
+		    strlen(a) > 200)
+			die("script line %d: bad nonce", lineno);
+		sc.snonce = xstrdup(a);
+	} else if (strcmp(w, "latency") == 0) {
+		if ((a = next_word(&p)) == NULL)
+			die("script line %d: no latency", lineno);
+		sc.latency_ms = parse_num(a, 0, 60000, "latency",
+		    lineno);
+	} else if (strcmp(w, "lenient") == 0) {
+		sc.lenient = 1;
+	} else if (strcmp(w, "tls-priority") == 0) {
+		if (*p == '\0')
+			die("script line %d: tls-priority needs a string",
+			    lineno);
+		sc.tls_priority = xstrdup(p);
+	} else if (strcmp(w, "starttls-plain") == 0) {
+		sc.starttls_plain = 1;
+	} else
+		return 0;
+	return 1;
+}
+
 static void
 parse_script(const char *path)
 {
-	char line[8192], *p, *w, *a;
+	char line[8192], *p, *w;
 	FILE *f;
 	size_t i, len;
 	int lineno = 0, st, last_reply = 0;
@@ -706,50 +782,8 @@ parse_script(const char *path)
 			continue;
 		}
 		last_reply = 0;
-		if (strcmp(w, "ext") == 0) {
-			if (*p == '\0')
-				die("script line %d: ext needs text", lineno);
-			add_line(&sc.ext, &sc.next, p);
-		} else if (strcmp(w, "tls-ext") == 0) {
-			sc.tlsext_set = 1;
-			if (*p != '\0')
-				add_line(&sc.tlsext, &sc.ntlsext, p);
-		} else if (strcmp(w, "hostname") == 0) {
-			if ((a = next_word(&p)) == NULL ||
-			    strlen(a) >= sizeof(sc.hostname))
-				die("script line %d: bad hostname", lineno);
-			memcpy(sc.hostname, a, strlen(a) + 1);
-		} else if (strcmp(w, "user") == 0) {
-			sc.users = xrealloc(sc.users,
-			    (sc.nusers + 1) * sizeof(*sc.users));
-			if ((a = next_word(&p)) == NULL ||
-			    (w = next_word(&p)) == NULL)
-				die("script line %d: user NAME PASSWORD",
-				    lineno);
-			sc.users[sc.nusers].name = xstrdup(a);
-			sc.users[sc.nusers++].pass = xstrdup(w);
-		} else if (strcmp(w, "scram-salt") == 0) {
-			if ((a = next_word(&p)) == NULL ||
-			    b64_decode(a, sc.salt, sizeof(sc.salt),
-			    &sc.saltlen) != 0 || sc.saltlen == 0)
-				die("script line %d: bad salt", lineno);
-		} else if (strcmp(w, "scram-iterations") == 0) {
-			if ((a = next_word(&p)) == NULL)
-				die("script line %d: no count", lineno);
-			sc.iter = (unsigned)parse_num(a, 1, 10000000,
-			    "iteration count", lineno);
-		} else if (strcmp(w, "scram-nonce") == 0) {
-			if ((a = next_word(&p)) == NULL || strchr(a, ',') ||
-			    strlen(a) > 200)
-				die("script line %d: bad nonce", lineno);
-			sc.snonce = xstrdup(a);
-		} else if (strcmp(w, "latency") == 0) {
-			if ((a = next_word(&p)) == NULL)
-				die("script line %d: no latency", lineno);
-			sc.latency_ms = parse_num(a, 0, 60000, "latency",
-			    lineno);
-		} else if (strcmp(w, "lenient") == 0) {
-			sc.lenient = 1;
+		if (parse_setting(w, p, lineno)) {
+			;
 		} else {
 			for (st = 0; st < ST_COUNT; st++)
 				if (strcmp(w, stage_names[st]) == 0)
@@ -1376,7 +1410,11 @@ tls_start(struct sess *s, const char *mode)
 	}
 	if (gnutls_init(&s->tls, GNUTLS_SERVER) != 0)
 		return -1;
-	gnutls_set_default_priority(s->tls);
+	/* Checked at start-up (main): it is known to be good here. */
+	if (sc.tls_priority != NULL)
+		gnutls_priority_set_direct(s->tls, sc.tls_priority, NULL);
+	else
+		gnutls_set_default_priority(s->tls);
 	gnutls_credentials_set(s->tls, GNUTLS_CRD_CERTIFICATE, creds);
 	gnutls_certificate_server_set_request(s->tls, GNUTLS_CERT_IGNORE);
 	gnutls_transport_set_int(s->tls, s->fd);
@@ -2056,6 +2094,9 @@ do_starttls(struct sess *s, const char *line, const char *arg)
 	    "454 4.7.0 TLS not available\r\n") != 220 || s->end != NULL)
 		return;
 	flush(s);
+	/* A man in the middle: the client's handshake is read as commands. */
+	if (sc.starttls_plain)
+		return;
 	/* Anything sent with STARTTLS is logged, then dropped (RFC 3207). */
 	while (s->inoff < s->inlen && (l = memchr(s->in + s->inoff, '\n',
 	    s->inlen - s->inoff)) != NULL) {
@@ -2282,6 +2323,20 @@ add_listener(const char *spec, int tls)
 	nlisteners++;
 }
 
+/* A bad tls-priority is the script's error, not a failed handshake. */
+static void
+check_priority(void)
+{
+	gnutls_priority_t prio;
+	const char *pos = NULL;
+
+	if (sc.tls_priority == NULL)
+		return;
+	if (gnutls_priority_init(&prio, sc.tls_priority, &pos) != 0)
+		die("script: bad tls-priority at \"%s\"", pos ? pos : "");
+	gnutls_priority_deinit(prio);
+}
+
 static void
 usage(void)
 {
@@ -2367,6 +2422,7 @@ main(int argc, char *argv[])
 		parse_script(script);
 	else
 		sc.tlsext_set = 1;
+	check_priority();
 	if ((cert == NULL) != (key == NULL))
 		die("--tls-cert and --tls-key go together");
 	if (cert != NULL) {

@@ -332,10 +332,7 @@ file_read(const char *path, size_t *lenp)
 	return s;
 }
 
-static void
-run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
+void
 run_cmd(const char *fmt, ...)
 {
 	char cmd[2048];

@@ -105,6 +105,9 @@ void	 write_file(const char *path, const char *text);
 /* A whole file, NUL-terminated (length in *lenp); NULL if missing. */
 char	*file_read(const char *path, size_t *lenp);
 
+/* Run a shell command (printf format); the test fails unless it exits 0. */
+void	 run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /*
  * A self-signed certificate for mx.test made with certtool in dir:
  * dir/cert.pem and dir/key.pem, their paths in cert and key. Skips the

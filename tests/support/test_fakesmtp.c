@@ -682,14 +682,18 @@ make_cert(char *cert, char *key, size_t size)
 	make_self_signed(dir, cert, key, size);
 }
 
-static void
-c_handshake(const char *sni)
+/* The client's handshake with priority prio (NULL: the defaults). */
+static int
+c_handshake_prio(const char *sni, const char *prio)
 {
 	int ret;
 
 	cr_assert(gnutls_certificate_allocate_credentials(&cl.cred) == 0);
 	cr_assert(gnutls_init(&cl.tls, GNUTLS_CLIENT) == 0);
-	cr_assert(gnutls_set_default_priority(cl.tls) == 0);
+	if (prio != NULL)
+		cr_assert(gnutls_priority_set_direct(cl.tls, prio, NULL) == 0);
+	else
+		cr_assert(gnutls_set_default_priority(cl.tls) == 0);
 	cr_assert(gnutls_credentials_set(cl.tls, GNUTLS_CRD_CERTIFICATE,
 	    cl.cred) == 0);
 	if (sni != NULL)
@@ -700,6 +704,14 @@ c_handshake(const char *sni)
 	do
 		ret = gnutls_handshake(cl.tls);
 	while (ret < 0 && !gnutls_error_is_fatal(ret));
+	return ret;
+}
+
+static void
+c_handshake(const char *sni)
+{
+	int ret = c_handshake_prio(sni, NULL);
+
 	cr_assert_eq(ret, 0, "handshake: %s", gnutls_strerror(ret));
 }
 
@@ -769,6 +781,60 @@ Test(fakesmtp, starttls_default_lists_and_injection)
 		cr_assert(strstr(t, "sni") == NULL, "%s", t);
 		free(t);
 	}
+}
+
+/* tls-priority: a server of TLS 1.0 and 1.1 only, for mxsend's relay. */
+Test(fakesmtp, tls_priority_old_versions_only)
+{
+	char cert[128], key[128], path[128];
+	const char *bad[] = { support_path("fakesmtp"), "--listen",
+	    "127.0.0.1:0", "--script", path, "--lifetime", "5", NULL };
+	int st;
+
+	make_cert(cert, key, sizeof(cert));
+	start("tls-priority NORMAL:-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0\n",
+	    "--listen-tls", "127.0.0.1:0", "--tls-cert", cert,
+	    "--tls-key", key, NULL);
+	c_connect(srv.l[1].port);
+	c_handshake(NULL);
+	expect(NULL, "220 ");
+	assert_record("session-1.tls", "tls\nmode implicit\nversion TLS1.1\n");
+	client_close();
+	/* A client that wants TLS 1.2 or later gets no session. */
+	c_connect(srv.l[1].port);
+	cr_assert_neq(c_handshake_prio(NULL,
+	    "NORMAL:-VERS-TLS1.1:-VERS-TLS1.0"), 0,
+	    "a TLS 1.2 session with a TLS 1.1 server");
+	client_close();
+	{
+		char *t = wait_record("session-2.tls");
+
+		cr_assert(strncmp(t, "failed ", 7) == 0, "%s", t);
+		free(t);
+	}
+	/* A bad priority string is a script error: exit 1. */
+	snprintf(path, sizeof(path), "%s/bad", dir);
+	write_file(path, "tls-priority NORMAL:+NO-SUCH-THING\n");
+	st = server_run(bad, "/dev/null", WAIT_MS);
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+}
+
+/* starttls-plain: 220, then no TLS: a man in the middle's stripping. */
+Test(fakesmtp, starttls_plain_goes_on_without_tls)
+{
+	char cert[128], key[128], r[512];
+
+	make_cert(cert, key, sizeof(cert));
+	start("ext STARTTLS\nstarttls-plain\n", "--tls-cert", cert,
+	    "--tls-key", key, NULL);
+	session_start();
+	c_send("STARTTLS\r\n");
+	cr_assert_eq(c_reply(r, sizeof(r)), 220);
+	expect("NOOP\r\n", "250");
+	expect("QUIT\r\n", "221");
+	assert_record("session-1.done", "quit\n");
+	cr_assert_null(record_read(dir, "session-1.tls", NULL),
+	    "TLS was started");
 }
 
 Test(fakesmtp, starttls_without_certificate)

@@ -6,7 +6,10 @@
  */
 #include "autoconf.h"
 
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include <criterion/criterion.h>
 
 #include "dns.h"
+#include "rows.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -454,6 +458,7 @@ Test(dns, ad_bit_is_recorded)
 {
 	struct mx_route r;
 
+	dns_want_dnssec(&d, 1);
 	cr_assert_eq(dns_mx(&d, "secure.example", 10, &r), DNS_OK);
 	cr_assert_eq(r.ad, 1);
 	mx_route_free(&r);
@@ -955,4 +960,237 @@ Test(dns, tcp_closed_after_truncation_is_temporary)
 	    "on tcclose.example MX udp tc\n"
 	    "on tcclose.example MX tcp close\n", 5, 0);
 	tempfail_within("tcclose.example", 500);
+}
+
+/* Without mx_tls dane nothing asks for DNSSEC, and no AD is taken. */
+Test(dns, no_dnssec_asked_unless_wanted)
+{
+	struct mx_route r;
+
+	cr_assert_eq(dns_mx(&d, "secure.example", 10, &r), DNS_OK);
+	cr_assert_eq(r.ad, 0, "AD without asking for it");
+	mx_route_free(&r);
+	cr_assert(strstr(log_text(), " do") == NULL, "DO bit sent: %s",
+	    log_text());
+}
+
+/*
+ * RFC 7672 §2.2: DANE needs the MX answer (or its NODATA, for the
+ * implicit MX) and each host's A and AAAA answers secure. Under
+ * dns_want_dnssec() the MX answer's glue is not used (AD does not cover
+ * the additional section): every host is asked, and carries its own AD.
+ */
+#define SEC_ZONE							\
+	"sec.example. MX 10 mx.sec.example.\n"				\
+	"sec.example. MX 20 half.sec.example.\n"			\
+	"mx.sec.example. A 127.0.0.30\n"					\
+	"mx.sec.example. AAAA ::1\n"					\
+	"half.sec.example. A 127.0.0.31\n"				\
+	"half.sec.example. AAAA ::1\n"					\
+	"impl.sec.example. A 127.0.0.32\n"				\
+	"_25._tcp.mx.sec.example. TLSA 3 1 1 "				\
+	"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n" \
+	"on sec.example * ad\n"						\
+	"on sec.example MX glue\n"					\
+	"on impl.sec.example * ad\n"					\
+	"on mx.sec.example * ad\n"					\
+	"on half.sec.example A ad\n"					\
+	"on _25._tcp.mx.sec.example * ad\n"				\
+	"on _25._tcp.half.sec.example * ad\n"
+
+Test(dns, secure_hosts_and_their_tlsa)
+{
+	struct tlsa_set t;
+	struct mx_route r;
+
+	restart(SEC_ZONE, 0);
+	dns_want_dnssec(&d, 1);
+	cr_assert_eq(dns_mx(&d, "sec.example", 10, &r), DNS_OK, "%s",
+	    r.reason);
+	cr_assert_eq(r.ad, 1);
+	cr_assert_eq(r.nhosts, 2);
+	cr_assert_str_eq(r.hosts[0].name, "mx.sec.example");
+	cr_assert_eq(r.hosts[0].ad, 1, "A and AAAA were both secure");
+	cr_assert_eq(r.hosts[1].ad, 0, "AAAA of half.sec.example was not");
+	cr_assert(strstr(log_text(), "mx.sec.example A NOERROR ad") != NULL,
+	    "glue used instead of a secure query: %s", log_text());
+	mx_route_free(&r);
+	cr_assert_eq(dns_tlsa(&d, "mx.sec.example", 25, &t), DNS_OK);
+	cr_assert(t.ad && t.n == 1);
+	tlsa_set_free(&t);
+	/* A secure denial is told from an insecure one. */
+	cr_assert_eq(dns_tlsa(&d, "half.sec.example", 25, &t), DNS_NXDOMAIN);
+	cr_assert_eq(t.ad, 1, "secure NXDOMAIN");
+	tlsa_set_free(&t);
+	cr_assert_eq(dns_tlsa(&d, "mx1.example.com", 25, &t), DNS_OK);
+	cr_assert_eq(t.ad, 0, "TLSA without AD taken as secure");
+	tlsa_set_free(&t);
+	/* The implicit MX: a secure NODATA for MX. */
+	cr_assert_eq(dns_mx(&d, "impl.sec.example", 10, &r), DNS_OK);
+	cr_assert(r.implicit && r.ad && r.hosts[0].ad);
+	mx_route_free(&r);
+}
+
+/* Without DNSSEC wanted, glue still spares the address queries. */
+Test(dns, glue_used_without_dnssec)
+{
+	struct mx_route r;
+
+	restart(SEC_ZONE, 0);
+	cr_assert_eq(dns_mx(&d, "sec.example", 10, &r), DNS_OK);
+	cr_assert_eq(r.hosts[0].ad, 0);
+	cr_assert(strstr(log_text(), "mx.sec.example A") == NULL,
+	    "glue not used: %s", log_text());
+	mx_route_free(&r);
+}
+
+/* The AD trust rule (dns.h): loopback, or resolv.conf's trust-ad. */
+static const struct trust_row {
+	const char	*name;
+	const char	*addr;
+	int		 trust_ad;
+	int		 trusted;
+} trust_rows[] = {
+	{ "ipv4_loopback", "127.0.0.1", 0, 1 },
+	{ "ipv4_loopback_net", "127.53.0.9", 0, 1 },
+	{ "ipv6_loopback", "::1", 0, 1 },
+	{ "v4_mapped_loopback", "::ffff:127.0.0.1", 0, 1 },
+	{ "ipv4_remote", "192.0.2.53", 0, 0 },
+	{ "ipv4_private", "10.255.255.53", 0, 0 },
+	{ "ipv6_remote", "2001:db8::53", 0, 0 },
+	{ "v4_mapped_remote", "::ffff:192.0.2.53", 0, 0 },
+	{ "trust_ad_remote", "192.0.2.53", 1, 1 },
+};
+
+ROW_PARAMETERS(dns_trust, server, trust_rows);
+
+ParameterizedTest(const size_t *row, dns_trust, server)
+{
+	const struct trust_row *r = &trust_rows[*row];
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(r->addr, ':') != NULL) {
+		ss.ss_family = AF_INET6;
+		cr_assert(inet_pton(AF_INET6, r->addr,
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1);
+	} else {
+		ss.ss_family = AF_INET;
+		cr_assert(inet_pton(AF_INET, r->addr,
+		    &((struct sockaddr_in *)&ss)->sin_addr) == 1);
+	}
+	cr_assert_eq(dns_trusted_server((struct sockaddr *)&ss, r->trust_ad),
+	    r->trusted, "%s", r->name);
+}
+
+/* dns_open's trusted servers: configured ones only on loopback. */
+Test(dns_trust, configured_nameservers)
+{
+	struct nameserver ns[2];
+	struct dns t;
+	char err[256];
+
+	memset(ns, 0, sizeof(ns));
+	strlcpy(ns[0].addr, "192.0.2.53", sizeof(ns[0].addr));
+	ns[0].family = AF_INET;
+	ns[0].port = 53;
+	strlcpy(ns[1].addr, "::1", sizeof(ns[1].addr));
+	ns[1].family = AF_INET6;
+	ns[1].port = 53;
+	/* trust-ad speaks of resolv.conf's servers only. */
+	setenv("RES_OPTIONS", "trust-ad", 1);
+	cr_assert_eq(dns_open(&t, ns, 2, AFAM_ANY, err, sizeof(err)), 0);
+	cr_assert_eq(t.trusted, 2u, "trusted mask %#x", t.trusted);
+	dns_close(&t);
+}
+
+/*
+ * resolv.conf's own servers: trusted when it says "options trust-ad"
+ * (RES_OPTIONS=trust-ad is the same option to glibc), else only on
+ * loopback. In a child with its own mount namespace, a resolv.conf of
+ * the test's is bound over /etc/resolv.conf (root only).
+ */
+static int
+trusted_with_resolv_conf(const char *text)
+{
+	char path[] = "/tmp/test_dns_rc.XXXXXX";
+	struct dns t;
+	char err[256];
+	int fd, st;
+	pid_t pid;
+
+	cr_assert((fd = mkstemp(path)) >= 0);
+	cr_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	if ((pid = fork()) == 0) {
+		unsetenv("RES_OPTIONS");
+		if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL,
+		    MS_REC | MS_PRIVATE, NULL) != 0 || mount(path,
+		    "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0)
+			_exit(100);
+		if (dns_open(&t, NULL, 0, AFAM_ANY, err, sizeof(err)) != 0)
+			_exit(101);
+		_exit((int)t.trusted & 0x7f);
+	}
+	cr_assert(pid > 0 && waitpid(pid, &st, 0) == pid);
+	unlink(path);
+	cr_assert(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 100)
+		cr_skip_test("no mount namespace here (not root?)");
+	cr_assert_neq(WEXITSTATUS(st), 101, "dns_open failed");
+	return WEXITSTATUS(st);
+}
+
+Test(dns_trust, resolv_conf_trust_ad)
+{
+	cr_assert_eq(trusted_with_resolv_conf("nameserver 192.0.2.53\n"
+	    "nameserver 127.0.0.53\n"), 2, "only the loopback one");
+	cr_assert_eq(trusted_with_resolv_conf("nameserver 192.0.2.53\n"
+	    "nameserver 198.51.100.53\noptions trust-ad\n"), 3,
+	    "trust-ad trusts both");
+}
+
+Test(dns_trust, res_options_trust_ad)
+{
+	struct dns t;
+	char err[256];
+
+	setenv("RES_OPTIONS", "trust-ad", 1);
+	cr_assert_eq(dns_open(&t, NULL, 0, AFAM_ANY, err, sizeof(err)), 0);
+	cr_assert_eq(t.trusted, (1u << t.res.nscount) - 1);
+	dns_close(&t);
+}
+
+/* RFC 7672 §3.1: which TLSA records an SMTP client can use. */
+static const struct usable_row {
+	unsigned char	 usage, selector, mtype;
+	size_t		 len;
+	int		 usable;
+} usable_rows[] = {
+	{ 3, 1, 1, 32, 1 }, { 3, 0, 1, 32, 1 }, { 2, 0, 1, 32, 1 },
+	{ 2, 1, 2, 64, 1 }, { 3, 1, 0, 91, 1 }, { 2, 0, 0, 300, 1 },
+	/* PKIX-TA and PKIX-EE: unusable for SMTP (§3.1.3). */
+	{ 0, 0, 1, 32, 0 }, { 1, 1, 1, 32, 0 },
+	/* Unknown usage, selector or matching type. */
+	{ 4, 1, 1, 32, 0 }, { 3, 2, 1, 32, 0 }, { 3, 1, 3, 32, 0 },
+	/* A digest of the wrong length, or no data. */
+	{ 3, 1, 1, 31, 0 }, { 3, 1, 2, 32, 0 }, { 3, 1, 0, 0, 0 },
+};
+
+ROW_PARAMETERS(dns_tlsa, usable, usable_rows);
+
+ParameterizedTest(const size_t *row, dns_tlsa, usable)
+{
+	const struct usable_row *u = &usable_rows[*row];
+	unsigned char data[300];
+	struct tlsa_rr r;
+
+	memset(data, 0xab, sizeof(data));
+	r.usage = u->usage;
+	r.selector = u->selector;
+	r.mtype = u->mtype;
+	r.data = data;
+	r.len = u->len;
+	cr_assert_eq(tlsa_usable(&r), u->usable, "%u %u %u, %zu octets",
+	    u->usage, u->selector, u->mtype, u->len);
 }

@@ -1341,8 +1341,8 @@ Test(tls, stalled_handshake_times_out)
 
 Test(tls, stalled_handshake_stops_at_deadline)
 {
-	struct tls_params	 tp = { "localhost", TLS_VERIFY_NONE, NULL,
-	    NULL };
+	struct tls_params	 tp = { .sni = "localhost",
+	    .verify = TLS_VERIFY_NONE };
 	struct timespec		 dl;
 	struct dns_addr		 a;
 	struct srv		 s;

@@ -304,7 +304,7 @@ struct outcome {
 	int			 tls_active;
 	int			 tls_fallback;
 	int			 authenticated;
-	char			 tls_info[128];
+	char			 tls_info[256];
 	struct smtp_status	 st;		/* smtp_open()'s */
 	long			 ms;		/* open to close */
 };
@@ -1700,6 +1700,36 @@ ParameterizedTest(const size_t *row, smtp_tls, verify)
 	cr_assert_eq(o.tls_active, 1, "%sno TLS", who);
 	if (r->msg)
 		assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
+}
+
+/*
+ * tls12 (the relay, RFC 8996) refuses a server of TLS 1.0 and 1.1 only;
+ * without it (MX hosts, RFC 7435) that server still gets TLS.
+ */
+Test(smtp_tls, tls12_refuses_tls_1_1_servers)
+{
+	struct smtp_params p;
+	struct smtp_txn t;
+	struct outcome o;
+	char *tls;
+
+	make_cert();
+	start_tls("ext PIPELINING\next STARTTLS\n"
+	    "tls-priority NORMAL:-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0\n");
+	p_init(&p, srv.l[0].port);
+	p.tls = SMTP_TLS_STARTTLS;
+	p.tls12 = 1;
+	o = deliver(&p, NULL);
+	cr_assert_eq(o.open, -1, "TLS 1.1 accepted with tls12");
+	assert_status(&o.st, SMTP_EV_TLS, SMTP_STAGE_STARTTLS, -1, NULL);
+	assert_no_mail_anywhere();
+	p.tls12 = 0;
+	txn_make(&t, default_msg(), "a@example.net", NULL);
+	o = deliver(&p, &t);
+	assert_all_delivered(&o, &t);
+	tls = wait_record("session-2.tls");
+	assert_contains(tls, "version TLS1.1", "session-2.tls");
+	free(tls);
 }
 
 Test(smtp_tls, implicit_tls)

@@ -282,6 +282,7 @@ struct pending {
 	struct answer	*a;
 	unsigned char	 q[NS_PACKETSZ + OPT_LEN];
 	int		 qlen;		/* OPT included */
+	int		 optlen;	/* OPT_LEN, or 0 once dropped */
 	int		 fd;
 	int		 tcp;
 	int		 connecting;
@@ -344,6 +345,7 @@ make_query(struct dns *d, struct pending *p)
 	p->q[10] = 0;
 	p->q[11] = 1;
 	p->qlen = n + OPT_LEN;
+	p->optlen = OPT_LEN;
 	return 0;
 }
 
@@ -360,7 +362,7 @@ lc(unsigned char c)
 static int
 matches(const struct pending *p, const unsigned char *r, size_t n)
 {
-	size_t i, qend = (size_t)p->qlen - OPT_LEN;
+	size_t i, qend = (size_t)(p->qlen - p->optlen);
 
 	if (n < qend || r[0] != p->q[0] || r[1] != p->q[1] ||
 	    (r[2] & 0x80) == 0 || r[4] != 0 || r[5] != 1)
@@ -486,6 +488,20 @@ got_answer(struct dns *d, struct pending *p, int n, int64_t now)
 		end_try(p);
 		p->n = n;
 		p->done = 1;
+		return;
+	}
+	if (rcode == ns_r_formerr && p->optlen > 0) {
+		/*
+		 * RFC 6891 §7: a server that does not know EDNS answers
+		 * FORMERR. Ask it again without the OPT record, as glibc
+		 * does, within the same try.
+		 */
+		end_try(p);
+		p->qlen -= p->optlen;
+		p->optlen = 0;
+		p->q[10] = p->q[11] = 0;
+		if (open_try(d, p, p->tcp) != 0)
+			server_out(d, p, WHY_UNREACH);
 		return;
 	}
 	/* As res_nsend: SERVFAIL, REFUSED and the like ask the next server. */

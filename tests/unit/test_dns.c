@@ -84,7 +84,9 @@ static const char base_zone[] =
     "ok.unusable.example. A 255.255.255.255\n"
     "ok.unusable.example. A 127.0.0.5\n"
     "ok.unusable.example. AAAA ff02::1\n"
-    "nowhere.example. A 0.1.2.3\n";
+    "nowhere.example. A 0.1.2.3\n"
+    "noedns.example. MX 10 mx1.example.com.\n"
+    "on noedns.example MX first 1 formerr\n";
 
 static void
 start(const char *extra, int v6)
@@ -188,6 +190,31 @@ Test(dns, mx_hosts_in_preference_order_with_addresses)
 	cr_assert_str_eq(ip_of(&r.hosts[1].addrs[0]), "127.0.0.3");
 	cr_assert_eq(r.naddrs, 3);
 	mx_route_free(&r);
+}
+
+/*
+ * RFC 6891 §7: a server that answers FORMERR to the EDNS query is asked
+ * again without OPT, as glibc does (it was a temporary failure).
+ */
+Test(dns, formerr_to_edns_is_retried_without_it)
+{
+	struct mx_route r;
+	const char *log, *second, *end, *edns;
+
+	cr_assert_eq(dns_mx(&d, "noedns.example", 10, &r), DNS_OK, "%s",
+	    r.reason);
+	cr_assert_str_eq(r.hosts[0].name, "mx1.example.com");
+	mx_route_free(&r);
+	log = log_text();
+	second = strstr(log, "noedns.example MX");
+	cr_assert_not_null(second, "%s", log);
+	second = strstr(second + 1, "noedns.example MX");
+	cr_assert_not_null(second, "no second query:\n%s", log);
+	cr_assert(strstr(log, "FORMERR edns") != NULL, "%s", log);
+	end = strchr(second, '\n');
+	edns = strstr(second, "edns");
+	cr_assert(end != NULL && (edns == NULL || edns > end),
+	    "the retry carried EDNS:\n%s", log);
 }
 
 /* SPEC §6 step 2: addresses that cannot be a mail host are left out. */

@@ -212,7 +212,7 @@ Test(dns, formerr_to_edns_is_retried_without_it)
 	cr_assert_not_null(second, "no second query:\n%s", log);
 	cr_assert(strstr(log, "FORMERR edns") != NULL, "%s", log);
 	end = strchr(second, '\n');
-	edns = strstr(second, "edns");
+	edns = strstr(second, " edns");
 	cr_assert(end != NULL && (edns == NULL || edns > end),
 	    "the retry carried EDNS:\n%s", log);
 }

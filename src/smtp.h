@@ -32,6 +32,7 @@
 #include "net.h"
 #include "options.h"
 #include "reply.h"
+#include "secret.h"
 #include "tls.h"
 
 /* Where in the session something happened. */
@@ -102,7 +103,7 @@ struct smtp_params {
 	const char	*ca_file;	/* NULL: system trust store */
 	const unsigned char *pin;	/* 32 bytes with TLS_VERIFY_PIN */
 	const char	*auth_user;	/* NULL: no AUTH */
-	const char	*auth_pass;	/* secret */
+	struct secret_source auth_secret;	/* fetched at AUTH only */
 	const enum auth_mech *auth_allowed;
 	size_t		 nauth_allowed;
 	unsigned	 timeout_connect;

@@ -749,7 +749,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.pin = pin;
 	if (o0 & 0x08) {
 		p.auth_user = USER;
-		p.auth_pass = PASS;
+		p.auth_secret.value = PASS;
 		switch ((o0 >> 4) & 3) {
 		case 0:
 			p.auth_allowed = all;

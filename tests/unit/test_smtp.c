@@ -1765,7 +1765,7 @@ auth_params(struct smtp_params *p, const enum auth_mech *m, size_t n,
     const char *pass)
 {
 	p->auth_user = "alice";
-	p->auth_pass = pass;
+	p->auth_secret.value = pass;
 	p->auth_allowed = m;
 	p->nauth_allowed = n;
 }

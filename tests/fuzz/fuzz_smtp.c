@@ -56,7 +56,7 @@
  * Built with -DFUZZ_SMTP_TRACE, it prints the transcript and every status
  * to stderr, to read what a reproducer does.
  */
-/* fuzz-sources: src/smtp.c src/sasl.c src/reply.c src/tls.c src/net.c src/message.c src/intake.c src/rfc5322.c src/util.c */
+/* fuzz-sources: src/smtp.c src/sasl.c src/secret.c src/reply.c src/tls.c src/net.c src/message.c src/intake.c src/rfc5322.c src/util.c */
 #include "autoconf.h"
 
 #include <sys/types.h>

@@ -1946,23 +1946,32 @@ oauth_server(const char *mech, const char *tok, const char *more)
 	free(script);
 }
 
+/* A STARTTLS session as alice with tok, mechanisms m[0..n) allowed. */
+static struct outcome
+oauth_session(const enum auth_mech *m, size_t n, const char *tok,
+    struct smtp_txn *t)
+{
+	struct smtp_params p;
+
+	p_init(&p, srv.l[0].port);
+	p.tls = SMTP_TLS_STARTTLS;
+	auth_params(&p, m, n, tok);
+	return deliver(&p, t);
+}
+
 /*
  * Microsoft's tokens run to several KB: the AUTH command stays within
  * SMTP's 512 octets (RFC 4954 §4) and the response follows the empty 334.
  */
 Test(smtp_auth, xoauth2_long_token_follows_the_empty_334)
 {
-	struct smtp_params p;
 	struct smtp_txn t;
 	struct outcome o;
 	char *tok = token(6000), *info, *log;
 
 	oauth_server("XOAUTH2", tok, "");
-	p_init(&p, srv.l[0].port);
-	p.tls = SMTP_TLS_STARTTLS;
-	auth_params(&p, only_xoauth2, 1, tok);
 	txn_make(&t, default_msg(), "a@example.net", NULL);
-	o = deliver(&p, &t);
+	o = oauth_session(only_xoauth2, 1, tok, &t);
 	assert_all_delivered(&o, &t);
 	cr_assert_eq(o.authenticated, 1);
 	info = wait_record("session-1.info");
@@ -1981,15 +1990,11 @@ Test(smtp_auth, xoauth2_long_token_follows_the_empty_334)
 /* A short token goes in the AUTH command; host= and port= name the relay. */
 Test(smtp_auth, oauthbearer_initial_response)
 {
-	struct smtp_params p;
 	struct outcome o;
 	char *tok = token(200), *info, *log, want[80];
 
 	oauth_server("OAUTHBEARER", tok, "");
-	p_init(&p, srv.l[0].port);
-	p.tls = SMTP_TLS_STARTTLS;
-	auth_params(&p, only_oauthbearer, 1, tok);
-	o = deliver(&p, NULL);
+	o = oauth_session(only_oauthbearer, 1, tok, NULL);
 	cr_assert_eq(o.open, 0, ST_FMT, ST_ARGS(&o.st));
 	cr_assert_eq(o.authenticated, 1);
 	info = wait_record("session-1.info");
@@ -2012,17 +2017,13 @@ Test(smtp_auth, oauthbearer_initial_response)
  */
 Test(smtp_auth, oauthbearer_refused_token)
 {
-	struct smtp_params p;
 	struct outcome o;
 	char *tok = token(3000), *log;
 
 	oauth_server("OAUTHBEARER", "another-token", "auth-fail 535 5.7.139 "
 	    "Authentication unsuccessful, the request did not meet the "
 	    "criteria\n");
-	p_init(&p, srv.l[0].port);
-	p.tls = SMTP_TLS_STARTTLS;
-	auth_params(&p, only_oauthbearer, 1, tok);
-	o = deliver(&p, NULL);
+	o = oauth_session(only_oauthbearer, 1, tok, NULL);
 	cr_assert_eq(o.open, -1, "authenticated with a refused token");
 	assert_status(&o.st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 535, "5.7.139");
 	assert_contains(o.st.text, "Authentication unsuccessful", "status");
@@ -2038,15 +2039,11 @@ Test(smtp_auth, oauthbearer_refused_token)
 /* relay_auth any is the password mechanisms: XOAUTH2 is never chosen. */
 Test(smtp_auth, any_never_chooses_oauth)
 {
-	struct smtp_params p;
 	struct outcome o;
 	char *log;
 
 	oauth_server("XOAUTH2", "pw", "");
-	p_init(&p, srv.l[0].port);
-	p.tls = SMTP_TLS_STARTTLS;
-	auth_params(&p, all_mechs, 4, "pw");
-	o = deliver(&p, NULL);
+	o = oauth_session(all_mechs, 4, "pw", NULL);
 	cr_assert_eq(o.open, 0, ST_FMT, ST_ARGS(&o.st));
 	log = session_log(1);
 	cr_assert_eq(log_count(log, "AUTH PLAIN"), 1, "%s", log);

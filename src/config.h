@@ -87,7 +87,7 @@ struct config {
 	uint16_t	 relay_port;	/* after config_finish(): never 0 */
 	enum relay_tls	 relay_tls;
 	char		*relay_user;	/* URL or relay_user; NULL none */
-	char		*relay_password;	/* secret: the key or the URL's */
+	char		*relay_password;	/* secret: key or URL */
 	char		*relay_password_file;	/* read at each AUTH */
 	char		*relay_password_command;	/* run at each AUTH */
 	/*

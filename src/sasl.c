@@ -14,8 +14,9 @@
  *
  * Secrets (password or token, salted password, keys, proofs) stay in
  * struct sasl (the secret in one heap copy of its own size), on the stack
- * or in buffers freed by wipe_free(), and are wiped with explicit_bzero; the crypto comes from
- * tls.c so that only it sees GnuTLS. SASLprep is not done (see sasl.h).
+ * or in buffers freed by wipe_free(), and are wiped with explicit_bzero;
+ * the crypto comes from tls.c so that only it sees GnuTLS. SASLprep is
+ * not done (see sasl.h).
  */
 #include "autoconf.h"
 

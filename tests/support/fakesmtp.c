@@ -157,9 +157,10 @@
  * 501 5.5.4, a parameter whose extension was not advertised 555 5.5.4 (DSN
  * NOTIFY/ORCPT/RET/ENVID, SIZE, BODY, SMTPUTF8, AUTH=), SIZE= above the
  * advertised SIZE 552 5.3.4 (also at eod for a larger message), command
- * lines over 64 KiB 500 5.5.2 (an AUTH response may have 128 KiB).  Commands that arrive with STARTTLS, after
- * it, are logged but discarded (RFC 3207 section 5).  After TLS the session
- * starts over: EHLO/HELO again, no transaction, not authenticated.
+ * lines over 64 KiB 500 5.5.2 (an AUTH response may have 128 KiB).
+ * Commands that arrive with STARTTLS, after it, are logged but discarded
+ * (RFC 3207 section 5).  After TLS the session starts over: EHLO/HELO
+ * again, no transaction, not authenticated.
  *
  * Example:
  *
@@ -1759,7 +1760,8 @@ oauth_parse(struct sess *s, int bearer, const char *d, size_t len,
 	if (bearer) {
 		if (strncmp(d, "n,a=", 4) != 0 || (comma = memchr(d + 4, ',',
 		    len - 4)) == NULL || comma[1] != '\001' ||
-		    scram_name(d + 4, (size_t)(comma - d - 4), user, usize) != 0)
+		    scram_name(d + 4, (size_t)(comma - d - 4), user,
+		    usize) != 0)
 			return -1;
 		host = oauth_value(comma + 2, len - (size_t)(comma + 2 - d),
 		    "host", &hlen);

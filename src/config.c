@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "secret.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
@@ -67,7 +68,7 @@ enum source {
 };
 
 static const char *const mech_names[AUTH_NMECH] = {
-	"scram-sha-256", "plain", "login", "cram-md5"
+	"scram-sha-256", "plain", "login", "cram-md5", "xoauth2", "oauthbearer"
 };
 
 static void
@@ -621,6 +622,18 @@ set_relay_password_file(struct config *cfg, const char *v, const char **hint)
 	return 0;
 }
 
+/* Run without a shell, so no PATH search either: an absolute path. */
+static int
+set_relay_password_command(struct config *cfg, const char *v,
+    const char **hint)
+{
+	(void)hint;
+	if (secret_command_check(v) != 0)
+		return -1;
+	replace(&cfg->relay_password_command, v);
+	return 0;
+}
+
 struct auth_acc {
 	enum auth_mech m[AUTH_NMECH];
 	size_t n;
@@ -660,9 +673,9 @@ set_relay_auth(struct config *cfg, const char *v, const char **hint)
 	if (each_item(v, auth_item, &aa) <= 0)
 		return -1;
 	if (aa.any) {
-		for (i = 0; i < AUTH_NMECH; i++)
+		for (i = 0; i < AUTH_NANY; i++)
 			cfg->relay_auth[i] = (enum auth_mech)i;
-		cfg->nrelay_auth = AUTH_NMECH;
+		cfg->nrelay_auth = AUTH_NANY;
 	} else {
 		memcpy(cfg->relay_auth, aa.m, sizeof(cfg->relay_auth));
 		cfg->nrelay_auth = aa.n;
@@ -1105,8 +1118,11 @@ static const struct key keys[] = {
 	{ "relay_password", set_relay_password, ECHO_NEVER, "a password" },
 	{ "relay_password_file", set_relay_password_file, ECHO_PLAIN,
 	    PATH_HINT },
+	{ "relay_password_command", set_relay_password_command, ECHO_PLAIN,
+	    "an absolute path, then its arguments" },
 	{ "relay_auth", set_relay_auth, ECHO_PLAIN,
-	    "any, or a list of scram-sha-256 plain login cram-md5" },
+	    "any, or a list of scram-sha-256 plain login cram-md5 xoauth2 "
+	    "oauthbearer" },
 	{ "tls_ca_file", set_tls_ca_file, ECHO_PLAIN, PATH_HINT },
 	{ "relay_fingerprint", set_relay_fingerprint, ECHO_PLAIN,
 	    "64 hex digits of a SHA-256, colons allowed" },
@@ -1587,62 +1603,36 @@ config_load(struct config *cfg, const char *explicit_file, char *err,
 /* ---------------------------------------------------------- finish */
 
 /*
- * The first line of a file only its owner may read (as ssh insists for
- * its keys); checked on the open descriptor, so no race with a rename.
+ * The relay's secret: one source at most (SPEC §4). A file is checked
+ * now, as the caller (mode, and that it can be opened: 78 otherwise),
+ * and read when a session authenticates (secret.c), so that a refreshed
+ * token is used; the URL's password applies when no key gives one.
  */
 static int
-read_password_file(struct config *cfg, char *err, size_t errlen)
+finish_relay_secret(struct config *cfg, char *err, size_t errlen)
 {
-	const char *path = cfg->relay_password_file;
-	struct stat st;
-	struct buf b;
-	size_t n;
-	int fd;
+	int n = (cfg->relay_password != NULL) +
+	    (cfg->relay_password_file != NULL) +
+	    (cfg->relay_password_command != NULL);
 
-	buf_init(&b);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
-		snprintf(err, errlen, "relay_password_file %s: %s", path,
-		    strerror(errno));
+	if (n > 1) {
+		snprintf(err, errlen, "only one of relay_password, "
+		    "relay_password_file and relay_password_command may be "
+		    "set");
 		return -1;
 	}
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "relay_password_file %s: %s", path,
-		    strerror(errno));
-		close(fd);
+	if (cfg->relay_password_file != NULL &&
+	    secret_file_check(cfg->relay_password_file, err, errlen) != 0)
+		return -1;
+	if (n == 0 && cfg->relay_url_password != NULL) {
+		cfg->relay_password = xstrdup(cfg->relay_url_password);
+		n = 1;
+	}
+	if (n > 0 && cfg->relay_user == NULL) {
+		snprintf(err, errlen, "a relay password is set but no relay "
+		    "user (relay_user or user@ in the relay URL)");
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "relay_password_file %s is not a "
-		    "regular file", path);
-		close(fd);
-		return -1;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "relay_password_file %s is readable by "
-		    "group or others (chmod 600 it)", path);
-		close(fd);
-		return -1;
-	}
-	if (read_all(fd, 64 * 1024, 0, &b) != 0) {
-		snprintf(err, errlen, "relay_password_file %s: %s", path,
-		    strerror(errno));
-		close(fd);
-		buf_wipe_free(&b);
-		return -1;
-	}
-	close(fd);
-	n = 0;
-	while (n < b.len && b.data[n] != '\n' && b.data[n] != '\r')
-		n++;
-	if (n == 0 || memchr(b.data, '\0', n) != NULL) {
-		snprintf(err, errlen, "relay_password_file %s: %s", path,
-		    n == 0 ? "the first line is empty" :
-		    "NUL byte in the password");
-		buf_wipe_free(&b);
-		return -1;
-	}
-	replace_secret(&cfg->relay_password, xstrndup(b.data, n));
-	buf_wipe_free(&b);
 	return 0;
 }
 
@@ -1676,22 +1666,8 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 
 	if (cfg->relay_user == NULL && cfg->relay_url_user != NULL)
 		cfg->relay_user = xstrdup(cfg->relay_url_user);
-	if (cfg->relay_password_file != NULL) {
-		if (cfg->relay_password != NULL) {
-			snprintf(err, errlen, "relay_password and "
-			    "relay_password_file are both set");
-			return -1;
-		}
-		if (read_password_file(cfg, err, errlen) != 0)
-			return -1;
-	} else if (cfg->relay_password == NULL &&
-	    cfg->relay_url_password != NULL)
-		cfg->relay_password = xstrdup(cfg->relay_url_password);
-	if (cfg->relay_password != NULL && cfg->relay_user == NULL) {
-		snprintf(err, errlen, "a relay password is set but no relay "
-		    "user (relay_user or user@ in the relay URL)");
+	if (finish_relay_secret(cfg, err, errlen) != 0)
 		return -1;
-	}
 	if (cfg->relay_fingerprint_set && cfg->relay_set &&
 	    cfg->relay_tls == RELAY_TLS_OFF) {
 		snprintf(err, errlen, "relay_fingerprint needs TLS with the "
@@ -1710,9 +1686,9 @@ config_init(struct config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->relay_tls = RELAY_TLS_AUTO;
-	for (i = 0; i < AUTH_NMECH; i++)
+	for (i = 0; i < AUTH_NANY; i++)
 		cfg->relay_auth[i] = (enum auth_mech)i;
-	cfg->nrelay_auth = AUTH_NMECH;
+	cfg->nrelay_auth = AUTH_NANY;
 	cfg->mx_tls = MX_TLS_OPPORTUNISTIC;
 	cfg->mx_port = 25;
 	cfg->address_family = AFAM_ANY;
@@ -1738,6 +1714,7 @@ config_free(struct config *cfg)
 	free(cfg->relay_user);
 	free(cfg->relay_url_user);
 	free(cfg->relay_password_file);
+	free(cfg->relay_password_command);
 	free(cfg->tls_ca_file);
 	free(cfg->helo);
 	free(cfg->default_domain);
@@ -1859,6 +1836,8 @@ print_relay_settings(const struct config *cfg, FILE *fp)
 	print_str(fp, "relay_password", (cfg->relay_password != NULL ||
 	    cfg->relay_url_password != NULL) ? "***" : NULL, "(none)");
 	print_str(fp, "relay_password_file", cfg->relay_password_file,
+	    "(none)");
+	print_str(fp, "relay_password_command", cfg->relay_password_command,
 	    "(none)");
 	fputs("relay_auth", fp);
 	for (i = 0; i < cfg->nrelay_auth && i < AUTH_NMECH; i++)

@@ -51,13 +51,20 @@ enum log_target {
 	LOGT_NONE
 };
 
+/*
+ * relay_auth's mechanisms, best first; `any` means the first AUTH_NANY.
+ * The OAuth2 ones need a token, not a password: used only when listed.
+ */
 enum auth_mech {
 	AUTH_SCRAM_SHA_256,
 	AUTH_PLAIN,
 	AUTH_LOGIN,
 	AUTH_CRAM_MD5,
+	AUTH_XOAUTH2,
+	AUTH_OAUTHBEARER,
 	AUTH_NMECH
 };
+#define AUTH_NANY	AUTH_XOAUTH2
 
 #define CONFIG_MAX_NAMESERVERS	3	/* glibc's MAXNS */
 #define CONFIG_HOST_MAX		256
@@ -80,8 +87,9 @@ struct config {
 	uint16_t	 relay_port;	/* after config_finish(): never 0 */
 	enum relay_tls	 relay_tls;
 	char		*relay_user;	/* URL or relay_user; NULL none */
-	char		*relay_password;	/* secret: URL, key or file */
-	char		*relay_password_file;
+	char		*relay_password;	/* secret: key or URL */
+	char		*relay_password_file;	/* read at each AUTH */
+	char		*relay_password_command;	/* run at each AUTH */
 	/*
 	 * The URL's own credentials, kept apart so that the relay_user and
 	 * relay_password keys win whatever their order; config_finish()
@@ -170,9 +178,10 @@ int	 config_load(struct config *, const char *explicit_file,
 
 /*
  * Derive what depends on several keys: the default route, the relay port,
- * the relay password from relay_password_file (refused when readable by
- * group or others), relay_user/relay_password over URL credentials, and
- * consistency checks (route relay without a relay). Returns 0 or -1.
+ * relay_user/relay_password over URL credentials, and consistency checks
+ * (route relay without a relay; one password source at most; a
+ * relay_password_file that others may read or write, or that the caller
+ * cannot open). Returns 0 or -1.
  */
 int	 config_finish(struct config *, char *err, size_t errlen);
 

@@ -684,7 +684,9 @@ relay_params(const struct config *cfg, struct smtp_params *sp)
 	sp->tls12 = 1;
 	if (creds) {
 		sp->auth_user = cfg->relay_user;
-		sp->auth_pass = cfg->relay_password;
+		sp->auth_secret.value = cfg->relay_password;
+		sp->auth_secret.file = cfg->relay_password_file;
+		sp->auth_secret.command = cfg->relay_password_command;
 		sp->auth_allowed = cfg->relay_auth;
 		sp->nauth_allowed = cfg->nrelay_auth;
 	}

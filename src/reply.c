@@ -194,6 +194,10 @@ auth_mechs(const char *s, size_t len)
 			m |= AUTHM_LOGIN;
 		else if (word_is(s + i, j - i, "CRAM-MD5"))
 			m |= AUTHM_CRAM_MD5;
+		else if (word_is(s + i, j - i, "XOAUTH2"))
+			m |= AUTHM_XOAUTH2;
+		else if (word_is(s + i, j - i, "OAUTHBEARER"))
+			m |= AUTHM_OAUTHBEARER;
 		i = j;
 	}
 	return m;

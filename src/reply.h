@@ -60,6 +60,8 @@ void	 reply_summary(const struct reply *, char *out, size_t outlen);
 #define AUTHM_PLAIN		0x02
 #define AUTHM_LOGIN		0x04
 #define AUTHM_CRAM_MD5		0x08
+#define AUTHM_XOAUTH2		0x10
+#define AUTHM_OAUTHBEARER	0x20
 
 struct ehlo_caps {
 	unsigned	 ext;		/* EXT_* */

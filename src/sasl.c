@@ -4,14 +4,19 @@
  * Mechanisms: SCRAM-SHA-256 (RFC 5802 §3, §5, §7 with RFC 7677's hash;
  * no channel binding: gs2 header "n,,"), PLAIN (RFC 4616 §2, empty
  * authorisation identity), LOGIN (draft-murchison-sasl-login-00: user
- * name, then password) and CRAM-MD5 (RFC 2195 §2: "user HMAC-MD5 hex").
+ * name, then password), CRAM-MD5 (RFC 2195 §2: "user HMAC-MD5 hex"),
+ * OAUTHBEARER (RFC 7628 §3.1: "n,a=user,^Ahost=H^Aport=P^Aauth=Bearer
+ * TOKEN^A^A") and XOAUTH2 (Google's and Microsoft's documentation:
+ * "user=USER^Aauth=Bearer TOKEN^A^A").
  * Base64 is RFC 4648 §4, decoded strictly. RFC 4954 §4: SMTP has no
  * "additional data with success", so the SCRAM server-final message comes
  * in a 334 and is answered by an empty line before the 235.
  *
- * Secrets (password, salted password, keys, proofs) stay in struct sasl
- * or on the stack and are wiped with explicit_bzero; the crypto comes from
- * tls.c so that only it sees GnuTLS. SASLprep is not done (see sasl.h).
+ * Secrets (password or token, salted password, keys, proofs) stay in
+ * struct sasl (the secret in one heap copy of its own size), on the stack
+ * or in buffers freed by wipe_free(), and are wiped with explicit_bzero;
+ * the crypto comes from tls.c so that only it sees GnuTLS. SASLprep is
+ * not done (see sasl.h).
  */
 #include "autoconf.h"
 
@@ -157,6 +162,10 @@ sasl_mech_name(enum sasl_mech m)
 		return "LOGIN";
 	case SASL_CRAM_MD5:
 		return "CRAM-MD5";
+	case SASL_XOAUTH2:
+		return "XOAUTH2";
+	case SASL_OAUTHBEARER:
+		return "OAUTHBEARER";
 	case SASL_NONE:
 		break;
 	}
@@ -177,13 +186,65 @@ nonce_ok(const char *p, size_t len)
 	return 1;
 }
 
-int
-sasl_start(struct sasl *s, enum sasl_mech mech, const char *user,
-    const char *pass, char *err, size_t errlen)
+static int
+is_oauth(enum sasl_mech m)
+{
+	return m == SASL_XOAUTH2 || m == SASL_OAUTHBEARER;
+}
+
+/*
+ * What the OAuth2 mechanisms can carry: a user name without controls
+ * (%x01 separates their fields) and a token of visible ASCII (RFC 6750
+ * §2.1; a space would end "Bearer TOKEN"). err never quotes the token.
+ */
+static int
+oauth_check(const struct sasl *s, char *err, size_t errlen)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->userlen; i++)
+		if ((unsigned char)s->user[i] < 0x20 || s->user[i] == 0x7f) {
+			seterr(err, errlen, "%s: control character in the "
+			    "user name", sasl_mech_name(s->mech));
+			return -1;
+		}
+	if (s->passlen == 0) {
+		seterr(err, errlen, "%s: the access token is empty",
+		    sasl_mech_name(s->mech));
+		return -1;
+	}
+	for (i = 0; i < s->passlen; i++)
+		if (s->pass[i] < 0x21 || s->pass[i] > 0x7e) {
+			seterr(err, errlen, "%s: the access token has a "
+			    "character a bearer token cannot have (octet %zu "
+			    "of %zu)", sasl_mech_name(s->mech), i + 1,
+			    s->passlen);
+			return -1;
+		}
+	return 0;
+}
+
+static int
+scram_nonce(struct sasl *s, char *err, size_t errlen)
 {
 	unsigned char	 raw[SCRAM_NONCE_RAW];
 	char		*nonce_b64;
 
+	if (tls_random(raw, sizeof(raw)) != 0) {
+		seterr(err, errlen, "cannot draw a SCRAM nonce");
+		return -1;
+	}
+	nonce_b64 = b64_encode(raw, sizeof(raw));
+	explicit_bzero(raw, sizeof(raw));
+	strlcpy(s->nonce, nonce_b64, sizeof(s->nonce));
+	free(nonce_b64);
+	return 0;
+}
+
+int
+sasl_start(struct sasl *s, enum sasl_mech mech, const char *user,
+    const char *pass, char *err, size_t errlen)
+{
 	memset(s, 0, sizeof(*s));
 	s->mech = mech;
 	if (sasl_mech_name(mech) == NULL) {
@@ -207,18 +268,20 @@ sasl_start(struct sasl *s, enum sasl_mech mech, const char *user,
 		return -1;
 	}
 	memcpy(s->user, user, s->userlen + 1);
+	s->pass = xmalloc(s->passlen + 1);
 	memcpy(s->pass, pass, s->passlen + 1);
-	if (mech == SASL_SCRAM_SHA_256) {
-		if (tls_random(raw, sizeof(raw)) != 0) {
-			seterr(err, errlen, "cannot draw a SCRAM nonce");
-			return -1;
-		}
-		nonce_b64 = b64_encode(raw, sizeof(raw));
-		explicit_bzero(raw, sizeof(raw));
-		strlcpy(s->nonce, nonce_b64, sizeof(s->nonce));
-		free(nonce_b64);
-	}
+	if (is_oauth(mech))
+		return oauth_check(s, err, errlen);
+	if (mech == SASL_SCRAM_SHA_256)
+		return scram_nonce(s, err, errlen);
 	return 0;
+}
+
+void
+sasl_set_server(struct sasl *s, const char *host, unsigned port)
+{
+	strlcpy(s->host, host != NULL ? host : "", sizeof(s->host));
+	s->port = port;
 }
 
 int
@@ -249,17 +312,17 @@ plain_response(const struct sasl *s)
 	return out;
 }
 
-/* RFC 5802 §5.1: saslname, with '=' as "=3D" and ',' as "=2C". */
+/*
+ * RFC 5802 §5.1 (and RFC 5801's gs2 header): the user name as a
+ * saslname, with '=' as "=3D" and ',' as "=2C"; caller frees.
+ */
 static char *
-scram_client_first(struct sasl *s)
+saslname(const struct sasl *s)
 {
-	char	*bare, *o, *gs2, *out;
-	size_t	 i, len;
+	char	*name, *o;
+	size_t	 i;
 
-	len = 2 + s->userlen * 3 + 3 + strlen(s->nonce) + 1;
-	bare = o = xmalloc(len);
-	*o++ = 'n';
-	*o++ = '=';
+	name = o = xmalloc(s->userlen * 3 + 1);
 	for (i = 0; i < s->userlen; i++) {
 		if (s->user[i] == '=') {
 			memcpy(o, "=3D", 3);
@@ -271,15 +334,78 @@ scram_client_first(struct sasl *s)
 			*o++ = s->user[i];
 	}
 	*o = '\0';
-	strlcat(bare, ",r=", len);
-	strlcat(bare, s->nonce, len);
+	return name;
+}
+
+static char *
+scram_client_first(struct sasl *s)
+{
+	char	*name, *gs2, *out;
+
+	name = saslname(s);
 	free(s->client_first_bare);
-	s->client_first_bare = bare;
-	gs2 = xasprintf("n,,%s", bare);
+	s->client_first_bare = xasprintf("n=%s,r=%s", name, s->nonce);
+	free(name);
+	gs2 = xasprintf("n,,%s", s->client_first_bare);
 	out = b64_encode(gs2, strlen(gs2));
 	free(gs2);
 	s->state = SCRAM_SENT_FIRST;
 	return out;
+}
+
+/*
+ * The OAuth2 client response, base64: XOAUTH2's
+ * "user=USER^Aauth=Bearer TOKEN^A^A", or OAUTHBEARER's (RFC 7628 §3.1)
+ * "n,a=USER,^Ahost=HOST^Aport=PORT^Aauth=Bearer TOKEN^A^A".
+ */
+static char *
+oauth_response(struct sasl *s)
+{
+	char	*raw, *name, *out;
+	size_t	 len;
+
+	if (s->mech == SASL_XOAUTH2)
+		raw = xasprintf("user=%s\001auth=Bearer %s\001\001", s->user,
+		    s->pass);
+	else {
+		name = saslname(s);
+		if (s->host[0] != '\0')
+			raw = xasprintf("n,a=%s,\001host=%s\001port=%u"
+			    "\001auth=Bearer %s\001\001", name, s->host,
+			    s->port, s->pass);
+		else
+			raw = xasprintf("n,a=%s,\001auth=Bearer %s\001\001",
+			    name, s->pass);
+		free(name);
+	}
+	len = strlen(raw);
+	out = b64_encode(raw, len);
+	wipe_free(raw, len);
+	s->state = 1;
+	return out;
+}
+
+/*
+ * After the token a challenge is the server's error report (RFC 7628
+ * §3.2.2): answer so that it can send its failure reply.
+ */
+static int
+oauth_step(struct sasl *s, size_t len, char **response, char *err,
+    size_t errlen)
+{
+	if (s->state == 0 && len == 0) {
+		*response = oauth_response(s);
+		return 0;
+	}
+	if (s->state != 1) {
+		seterr(err, errlen, "%s: unexpected challenge",
+		    sasl_mech_name(s->mech));
+		return -1;
+	}
+	/* b64 of %x01 (RFC 7628 §3.2.3); XOAUTH2 servers expect "". */
+	*response = xstrdup(s->mech == SASL_OAUTHBEARER ? "AQ==" : "");
+	s->state = 2;
+	return 0;
 }
 
 char *
@@ -291,6 +417,9 @@ sasl_initial(struct sasl *s)
 		return plain_response(s);
 	case SASL_SCRAM_SHA_256:
 		return scram_client_first(s);
+	case SASL_XOAUTH2:
+	case SASL_OAUTHBEARER:
+		return oauth_response(s);
 	default:
 		return NULL;
 	}
@@ -668,6 +797,10 @@ sasl_step(struct sasl *s, const char *challenge_b64, char **response,
 	case SASL_SCRAM_SHA_256:
 		rc = scram_step(s, (char *)msg, len, response, err, errlen);
 		break;
+	case SASL_XOAUTH2:
+	case SASL_OAUTHBEARER:
+		rc = oauth_step(s, len, response, err, errlen);
+		break;
 	case SASL_NONE:
 		seterr(err, errlen, "no SASL mechanism");
 		break;
@@ -688,6 +821,8 @@ sasl_end(struct sasl *s)
 	if (s->client_first_bare != NULL)
 		wipe_free(s->client_first_bare,
 		    strlen(s->client_first_bare));
+	if (s->pass != NULL)
+		wipe_free(s->pass, s->passlen + 1);
 	explicit_bzero(s, sizeof(*s));
 }
 
@@ -718,6 +853,14 @@ mech_of(enum auth_mech a, enum sasl_mech *m, unsigned *bit)
 		*m = SASL_CRAM_MD5;
 		*bit = AUTHM_CRAM_MD5;
 		return 0;
+	case AUTH_XOAUTH2:
+		*m = SASL_XOAUTH2;
+		*bit = AUTHM_XOAUTH2;
+		return 0;
+	case AUTH_OAUTHBEARER:
+		*m = SASL_OAUTHBEARER;
+		*bit = AUTHM_OAUTHBEARER;
+		return 0;
 	case AUTH_NMECH:
 		break;
 	}
@@ -737,7 +880,8 @@ sasl_choose(unsigned offered, const enum auth_mech *allowed,
 			continue;
 		if ((offered & bit) == 0)
 			continue;
-		if (!tls_active && (mech == SASL_PLAIN || mech == SASL_LOGIN))
+		if (!tls_active && (mech == SASL_PLAIN ||
+		    mech == SASL_LOGIN || is_oauth(mech)))
 			continue;
 		return mech;
 	}

@@ -36,6 +36,7 @@
 
 #define BODY_BUF	16384
 #define AUTH_STEPS_MAX	8	/* SCRAM needs 2, LOGIN 2, CRAM-MD5 1 */
+#define AUTH_LINE_MAX	512	/* RFC 5321 §4.5.3.1.4, CRLF included */
 
 /* Per-recipient progress inside smtp_send(). */
 enum rcpt_state {
@@ -477,16 +478,26 @@ auth_choose(struct smtp_session *s, struct smtp_status *st)
 	return mech;
 }
 
-/* "AUTH mech [initial-response]"; the transcript never sees the latter. */
+/*
+ * "AUTH mech [initial-response]"; the transcript never sees the latter.
+ * RFC 4954 §4: the command keeps to SMTP's line limit, so a longer
+ * initial response (an OAuth2 token, 64 KiB at most) is held in *held,
+ * to answer the server's empty 334 (RFC 4422 §5.1).
+ */
 static int
 auth_command(struct smtp_session *s, struct sasl *sasl, const char *name,
-    struct smtp_status *st)
+    char **held, struct smtp_status *st)
 {
 	char	 shown[64];
 	char	*initial, *cmd;
 	int	 rc;
 
 	initial = sasl_initial(sasl);
+	if (initial != NULL &&
+	    strlen(name) + strlen(initial) + 8 > AUTH_LINE_MAX) {
+		*held = initial;
+		initial = NULL;
+	}
 	if (initial != NULL) {
 		/* RFC 4954 §4: an empty initial response is sent as "=". */
 		cmd = xasprintf("AUTH %s %s", name,
@@ -513,10 +524,13 @@ auth_cancel(struct smtp_session *s, const char *name, const char *why,
 	return -1;
 }
 
-/* Answer the server's 334 challenges until it says something else. */
+/*
+ * Answer the server's 334 challenges until it says something else; the
+ * first with the held initial response, if any (its ownership moves here).
+ */
 static int
 auth_challenges(struct smtp_session *s, struct sasl *sasl, const char *name,
-    struct smtp_status *st)
+    char **held, struct smtp_status *st)
 {
 	char	 err[256];
 	char	*response;
@@ -525,7 +539,10 @@ auth_challenges(struct smtp_session *s, struct sasl *sasl, const char *name,
 	for (step = 0; s->reply.code == 334; step++) {
 		if (step == AUTH_STEPS_MAX)
 			return auth_cancel(s, name, "too many challenges", st);
-		if (sasl_step(sasl, s->reply.text.data != NULL ?
+		if (*held != NULL) {
+			response = *held;
+			*held = NULL;
+		} else if (sasl_step(sasl, s->reply.text.data != NULL ?
 		    s->reply.text.data : "", &response, err,
 		    sizeof(err)) == -1)
 			return auth_cancel(s, name, err, st);
@@ -543,9 +560,14 @@ auth_exchange(struct smtp_session *s, struct sasl *sasl, enum sasl_mech mech,
     struct smtp_status *st)
 {
 	const char	*name = sasl_mech_name(mech);
+	char		*held = NULL;
+	int		 rc;
 
-	if (auth_command(s, sasl, name, st) == -1 ||
-	    auth_challenges(s, sasl, name, st) == -1)
+	rc = auth_command(s, sasl, name, &held, st);
+	if (rc == 0)
+		rc = auth_challenges(s, sasl, name, &held, st);
+	sasl_free_response(held);
+	if (rc == -1)
 		return -1;
 	if (s->reply.code != 235) {
 		status_reply_as(s, st, SMTP_STAGE_AUTH, SMTP_EV_AUTH);
@@ -560,24 +582,47 @@ auth_exchange(struct smtp_session *s, struct sasl *sasl, enum sasl_mech mech,
 	return 0;
 }
 
+/* The run's deadline in mono_ms() time, INT64_MAX for none. */
+static int64_t
+deadline_ms(const struct smtp_session *s)
+{
+	const struct timespec *d = &s->p.deadline;
+
+	if (d->tv_sec == 0 && d->tv_nsec == 0)
+		return INT64_MAX;
+	return (int64_t)d->tv_sec * 1000 + d->tv_nsec / 1000000;
+}
+
+/*
+ * The secret is fetched only now, when a mechanism is agreed: a token
+ * file is read as it is at this connection, a command run for it.
+ */
 static int
 auth(struct smtp_session *s, struct smtp_status *st)
 {
 	struct sasl	 sasl;
+	struct secret	 secret;
 	enum sasl_mech	 mech;
-	char		 err[256];
+	char		 err[400];
 	int		 rc;
 
 	if ((mech = auth_choose(s, st)) == SASL_NONE)
 		return -1;
-	if (sasl_start(&sasl, mech, s->p.auth_user,
-	    s->p.auth_pass != NULL ? s->p.auth_pass : "", err,
+	if (secret_fetch(&s->p.auth_secret, deadline_ms(s), &secret, err,
 	    sizeof(err)) == -1) {
+		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "", "%s", err);
+		return -1;
+	}
+	rc = sasl_start(&sasl, mech, s->p.auth_user, secret.data, err,
+	    sizeof(err));
+	secret_free(&secret);
+	if (rc == -1) {
 		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
 		    "AUTH %s: %s", sasl_mech_name(mech), err);
 		sasl_end(&sasl);
 		return -1;
 	}
+	sasl_set_server(&sasl, s->p.server, s->p.port);
 	rc = auth_exchange(s, &sasl, mech, st);
 	sasl_end(&sasl);
 	if (rc == 0)

@@ -32,6 +32,7 @@
 #include "net.h"
 #include "options.h"
 #include "reply.h"
+#include "secret.h"
 #include "tls.h"
 
 /* Where in the session something happened. */
@@ -107,7 +108,7 @@ struct smtp_params {
 					   §2.2): named in the failure */
 	int		 tls12;		/* refuse TLS 1.0 and 1.1 (relay) */
 	const char	*auth_user;	/* NULL: no AUTH */
-	const char	*auth_pass;	/* secret */
+	struct secret_source auth_secret;	/* fetched at AUTH only */
 	const enum auth_mech *auth_allowed;
 	size_t		 nauth_allowed;
 	unsigned	 timeout_connect;

@@ -2,7 +2,7 @@
  * fuzz_config.c: libFuzzer target for the configuration file parser
  * (SPEC §4, §10): any bytes as a file, then --config-check output, so the
  * printer sees every state the parser can leave. config_finish() is left
- * out: it reads the relay_password_file named by the input.
+ * out: it opens the relay_password_file named by the input.
  */
 #include "autoconf.h"
 

@@ -32,8 +32,10 @@ step(struct sasl *s, const uint8_t *p, size_t n, int raw)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* Bit 0x10 picks the OAuth2 half, so old inputs keep their mech. */
 	static const enum sasl_mech mechs[] = { SASL_SCRAM_SHA_256,
-	    SASL_PLAIN, SASL_LOGIN, SASL_CRAM_MD5 };
+	    SASL_PLAIN, SASL_LOGIN, SASL_CRAM_MD5, SASL_XOAUTH2,
+	    SASL_OAUTHBEARER, SASL_XOAUTH2, SASL_OAUTHBEARER };
 	struct sasl s;
 	char err[256], *first;
 	const uint8_t *nl;
@@ -42,8 +44,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	raw = (data[0] & 0x0c) == 0x0c;
-	if (sasl_start(&s, mechs[data[0] & 3], "user", "pencil", err,
-	    sizeof(err)) != 0) {
+	if (sasl_start(&s, mechs[(data[0] & 3) | (data[0] & 0x10) >> 2],
+	    "user", "pencil", err, sizeof(err)) != 0) {
 		sasl_end(&s);
 		return 0;
 	}

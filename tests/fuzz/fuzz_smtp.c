@@ -56,7 +56,7 @@
  * Built with -DFUZZ_SMTP_TRACE, it prints the transcript and every status
  * to stderr, to read what a reproducer does.
  */
-/* fuzz-sources: src/smtp.c src/sasl.c src/reply.c src/tls.c src/net.c src/message.c src/intake.c src/rfc5322.c src/util.c */
+/* fuzz-sources: src/smtp.c src/sasl.c src/secret.c src/reply.c src/tls.c src/net.c src/message.c src/intake.c src/rfc5322.c src/util.c */
 #include "autoconf.h"
 
 #include <sys/types.h>
@@ -749,7 +749,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.pin = pin;
 	if (o0 & 0x08) {
 		p.auth_user = USER;
-		p.auth_pass = PASS;
+		p.auth_secret.value = PASS;
 		switch ((o0 >> 4) & 3) {
 		case 0:
 			p.auth_allowed = all;

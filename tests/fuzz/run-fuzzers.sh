@@ -17,7 +17,7 @@ for t in $targets; do
 	case $t in
 	address) src="src/rfc5322.c src/util.c" ;;
 	header) src="src/intake.c src/message.c src/rfc5322.c src/util.c" ;;
-	config) src="src/config.c src/util.c" ;;
+	config) src="src/config.c src/secret.c src/util.c" ;;
 	*) src=$(sed -n 's/^\/\* fuzz-sources: \(.*\) \*\/$/\1/p' "$top/tests/fuzz/fuzz_$t.c") ;;
 	esac
 	srcs=""

@@ -159,6 +159,18 @@ ev_server(char *buf, size_t size, const char *name, const char *dir)
 		}
 }
 
+void
+ev_file(char *buf, size_t size, const char *title, const char *path,
+    int max)
+{
+	char *s;
+
+	if ((s = slurp(path, NULL)) == NULL)
+		return;
+	append(buf, size, "--- %s:\n%.*s\n", title, max, s);
+	free(s);
+}
+
 /* ----------------------------------------------- mxsend's environment */
 
 void

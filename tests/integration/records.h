@@ -47,6 +47,13 @@ int	 delivered_at(const char *dir, const char *ip, const char *rcpt);
  */
 void	 ev_server(char *buf, size_t size, const char *name, const char *dir);
 
+/*
+ * Append "--- title:" and at most max octets of the file at path to buf
+ * (as ev_server); nothing when it cannot be read.
+ */
+void	 ev_file(char *buf, size_t size, const char *title, const char *path,
+	    int max);
+
 /* ----------------------------------------------- mxsend's environment */
 
 /* Forget every entry. */

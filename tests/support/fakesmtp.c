@@ -4,7 +4,8 @@
  * faults, and records everything the client sent, so that a test can assert
  * on it afterwards.  It follows RFC 5321 (the session), 2920 (PIPELINING),
  * 3030 (CHUNKING), 1870 (SIZE), 3207 (STARTTLS), 8314 (implicit TLS), 4954
- * (AUTH), 4616 (PLAIN), 2195 (CRAM-MD5), 5802 and 7677 (SCRAM-SHA-256).
+ * (AUTH), 4616 (PLAIN), 2195 (CRAM-MD5), 5802 and 7677 (SCRAM-SHA-256),
+ * 7628 (OAUTHBEARER), and XOAUTH2 as Google and Microsoft document it.
  *
  * COMMAND LINE
  *
@@ -56,7 +57,14 @@
  *				Without any tls-ext line, the ext lines but
  *				STARTTLS are used; a bare "tls-ext" line
  *				allows an empty list.
- *	user NAME PASSWORD	an account for AUTH (repeatable)
+ *	user NAME PASSWORD	an account for AUTH (repeatable); for XOAUTH2
+ *				and OAUTHBEARER the PASSWORD is the access
+ *				token (script lines may be 128 KiB long)
+ *	auth-fail TEXT		the reply to a failed AUTH exchange, any
+ *				mechanism (escapes as for reply), instead of
+ *				535 5.7.8: "auth-fail 535 5.7.139
+ *				Authentication unsuccessful, basic
+ *				authentication is disabled"
  *	scram-salt BASE64	SCRAM-SHA-256 salt (default: the octets
  *				"fakesmtp-salt")
  *	scram-iterations N	SCRAM-SHA-256 iteration count (default 4096)
@@ -90,7 +98,13 @@
  *			--tls-cert; a 220 from a rule also starts TLS
  *	auth		the SASL exchange, checked against the user lines:
  *			235 2.7.0 or 535 5.7.8; a rule that matches answers
- *			the AUTH command itself instead (e.g. 454 4.7.0)
+ *			the AUTH command itself instead (e.g. 454 4.7.0).
+ *			XOAUTH2 and OAUTHBEARER: a token that is not the
+ *			user's gets the 334 error challenge (base64 of
+ *			{"status":"401","schemes":"bearer","scope":...},
+ *			RFC 7628 section 3.2.2), then, whatever the client
+ *			answers (it should send %x01, or "" for XOAUTH2;
+ *			"*" cancels), the failure reply
  *	mail		250 2.1.0 Ok
  *	rcpt		250 2.1.5 Ok
  *	data		354 End data with <CR><LF>.<CR><LF>
@@ -152,9 +166,10 @@
  * 501 5.5.4, a parameter whose extension was not advertised 555 5.5.4 (DSN
  * NOTIFY/ORCPT/RET/ENVID, SIZE, BODY, SMTPUTF8, AUTH=), SIZE= above the
  * advertised SIZE 552 5.3.4 (also at eod for a larger message), command
- * lines over 64 KiB 500 5.5.2.  Commands that arrive with STARTTLS, after
- * it, are logged but discarded (RFC 3207 section 5).  After TLS the session
- * starts over: EHLO/HELO again, no transaction, not authenticated.
+ * lines over 64 KiB 500 5.5.2 (an AUTH response may have 128 KiB).
+ * Commands that arrive with STARTTLS, after it, are logged but discarded
+ * (RFC 3207 section 5).  After TLS the session starts over: EHLO/HELO
+ * again, no transaction, not authenticated.
  *
  * Example:
  *
@@ -182,6 +197,9 @@
  *			goes on after STARTTLS.
  *	session-N.info	"local ADDR PORT", "peer ADDR PORT", then a line per
  *			AUTH exchange: "auth MECH USER ok" or "... failed"
+ *			(for XOAUTH2 and OAUTHBEARER: ok when the token was
+ *			the user's), after "oauthbearer host=H port=P" with
+ *			what an OAUTHBEARER response named
  *	session-N.tls	"tls", "mode starttls" or "mode implicit", "sni NAME"
  *			if the client sent one, "version TLS1.3"; or "failed
  *			MESSAGE" if the handshake failed
@@ -232,7 +250,8 @@
 #include <gnutls/crypto.h>
 
 #define MAX_LISTEN	16
-#define INBUF		65536
+#define INBUF		131072	/* an AUTH response: a 64 KiB token */
+#define CMD_MAX		65536	/* a command line */
 #define OUTBUF		65536
 #define HOLD_MS		30000
 #define TERM_GRACE_MS	1500
@@ -296,6 +315,7 @@ struct script {
 	int		 lenient;
 	char		*tls_priority;	/* NULL: GnuTLS's defaults */
 	int		 starttls_plain;	/* no TLS after a 220 */
+	struct strbuf	 authfail;	/* the reply to a failed exchange */
 	struct rule	*rules;
 	size_t		 nrules;
 };
@@ -745,6 +765,10 @@ parse_setting(const char *w, char *p, int lineno)
 		sc.tls_priority = xstrdup(p);
 	} else if (strcmp(w, "starttls-plain") == 0) {
 		sc.starttls_plain = 1;
+	} else if (strcmp(w, "auth-fail") == 0) {
+		sc.authfail.len = 0;
+		decode_text(p, &sc.authfail, lineno);
+		sb_add(&sc.authfail, "\r\n", 2);
 	} else
 		return 0;
 	return 1;
@@ -753,7 +777,8 @@ parse_setting(const char *w, char *p, int lineno)
 static void
 parse_script(const char *path)
 {
-	char line[8192], *p, *w;
+	static char line[INBUF];	/* a user line with a long token */
+	char *p, *w;
 	FILE *f;
 	size_t i, len;
 	int lineno = 0, st, last_reply = 0;
@@ -1510,7 +1535,9 @@ auth_done(struct sess *s, const char *mech, const char *user, int ok)
 		s->authed = 1;
 		snprintf(s->authuser, sizeof(s->authuser), "%s", user);
 		reply(s, "235 2.7.0 Authentication successful\r\n");
-	} else
+	} else if (sc.authfail.len > 0)
+		out_add(s, sc.authfail.s, sc.authfail.len);
+	else
 		reply(s, "535 5.7.8 Error: authentication failed\r\n");
 }
 
@@ -1728,6 +1755,109 @@ malformed:
 	reply(s, "501 5.5.2 Malformed SCRAM message\r\n");
 }
 
+/* ------------------------------------------------------------ OAuth2 */
+
+/* Google's error challenge for a token that does not do (base64 JSON). */
+static const char oauth_error[] = "{\"status\":\"401\",\"schemes\":"
+    "\"bearer\",\"scope\":\"https://mail.google.com/\"}";
+
+/* The value of KEY= among the ^A-separated pairs of p[0..len), or NULL. */
+static const char *
+oauth_value(const char *p, size_t len, const char *key, size_t *vlen)
+{
+	size_t klen = strlen(key), i = 0, j;
+
+	while (i < len) {
+		for (j = i; j < len && p[j] != '\001'; j++)
+			;
+		if (j - i > klen && memcmp(p + i, key, klen) == 0 &&
+		    p[i + klen] == '=') {
+			*vlen = j - i - klen - 1;
+			return p + i + klen + 1;
+		}
+		i = j + 1;
+	}
+	return NULL;
+}
+
+/*
+ * The user and the token of a client response: XOAUTH2's
+ * "user=U^Aauth=Bearer T^A^A", or OAUTHBEARER's "n,a=U,^A...auth=Bearer
+ * T^A^A" (RFC 7628 section 3.1; host= and port= are recorded).  Returns
+ * 0, or -1 when it is malformed.
+ */
+static int
+oauth_parse(struct sess *s, int bearer, const char *d, size_t len,
+    char *user, size_t usize, const char **tok, size_t *toklen)
+{
+	const char *v, *host, *port, *comma;
+	size_t vlen, hlen = 0, plen = 0;
+
+	if (len < 2 || memcmp(d + len - 2, "\001\001", 2) != 0)
+		return -1;
+	if (bearer) {
+		if (strncmp(d, "n,a=", 4) != 0 || (comma = memchr(d + 4, ',',
+		    len - 4)) == NULL || comma[1] != '\001' ||
+		    scram_name(d + 4, (size_t)(comma - d - 4), user,
+		    usize) != 0)
+			return -1;
+		host = oauth_value(comma + 2, len - (size_t)(comma + 2 - d),
+		    "host", &hlen);
+		port = oauth_value(comma + 2, len - (size_t)(comma + 2 - d),
+		    "port", &plen);
+		rec_printf(s, "info", O_APPEND, "oauthbearer host=%.*s "
+		    "port=%.*s\n", (int)hlen, host ? host : "", (int)plen,
+		    port ? port : "");
+	} else {
+		if ((v = oauth_value(d, len, "user", &vlen)) == NULL ||
+		    v != d + 5 || vlen >= usize)
+			return -1;
+		memcpy(user, v, vlen);
+		user[vlen] = '\0';
+	}
+	if ((v = oauth_value(d, len, "auth", &vlen)) == NULL || vlen < 7 ||
+	    strncmp(v, "Bearer ", 7) != 0)
+		return -1;
+	*tok = v + 7;
+	*toklen = vlen - 7;
+	return 0;
+}
+
+/*
+ * A token that is not the user's gets the error challenge; the client's
+ * answer (RFC 7628 section 3.2.3: %x01; "" for XOAUTH2) is logged, and
+ * the exchange fails as the script says.
+ */
+static void
+auth_oauth(struct sess *s, const char *mech, const char *ir)
+{
+	char *line = xrealloc(NULL, INBUF + 1), *dec = xrealloc(NULL,
+	    INBUF + 1), user[256], chal[sizeof(oauth_error) * 2];
+	const char *pw, *tok;
+	size_t len, toklen;
+	int ok;
+
+	if (ir == NULL && auth_step(s, "", line, INBUF + 1))
+		ir = line;
+	if (ir == NULL || auth_decode(s, ir, dec, INBUF + 1, &len) != 0)
+		goto out;
+	if (oauth_parse(s, mech[0] == 'O', dec, len, user, sizeof(user), &tok,
+	    &toklen) != 0) {
+		reply(s, "501 5.5.2 Malformed OAuth2 response\r\n");
+		goto out;
+	}
+	pw = password_of(user);
+	ok = pw != NULL && strlen(pw) == toklen && memcmp(pw, tok, toklen) ==
+	    0;
+	b64_encode((const unsigned char *)oauth_error,
+	    sizeof(oauth_error) - 1, chal);
+	if (ok || auth_step(s, chal, line, INBUF + 1))
+		auth_done(s, mech, user, ok);
+out:
+	free(line);
+	free(dec);
+}
+
 static void
 do_auth(struct sess *s, const char *line, const char *arg)
 {
@@ -1777,6 +1907,10 @@ do_auth(struct sess *s, const char *line, const char *arg)
 		auth_cram(s, ir);
 	else if (strcasecmp(mech, "SCRAM-SHA-256") == 0)
 		auth_scram(s, ir);
+	else if (strcasecmp(mech, "XOAUTH2") == 0)
+		auth_oauth(s, "XOAUTH2", ir);
+	else if (strcasecmp(mech, "OAUTHBEARER") == 0)
+		auth_oauth(s, "OAUTHBEARER", ir);
 	else
 		reply(s, "504 5.5.4 Unrecognized authentication type\r\n");
 }
@@ -2120,7 +2254,7 @@ command(struct sess *s, char *line, size_t len)
 	const char *arg;
 	size_t k, i;
 
-	if (s->toolong || (len == 0 && line == s->err)) {
+	if (s->toolong || (len == 0 && line == s->err) || len > CMD_MAX) {
 		reply(s, "500 5.5.2 Error: line too long\r\n");
 		return;
 	}
@@ -2240,7 +2374,7 @@ session(int fd, unsigned n, int implicit)
 			end(s, s->termed ? "terminated" : "eof");
 			break;
 		}
-		if (s->toolong || line == s->err)
+		if (s->toolong || line == s->err || len > CMD_MAX)
 			log_line(s, "<line too long>", 15);
 		else
 			log_line(s, line, len);

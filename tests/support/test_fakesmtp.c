@@ -5,8 +5,10 @@
  * BDAT, recipient limits and per-address replies, faults (close, stall,
  * over-long, endless, malformed replies), protocol checks, STARTTLS and
  * implicit TLS with a certificate made by certtool at test time, AUTH
- * PLAIN, LOGIN, CRAM-MD5 and SCRAM-SHA-256 (RFC 7677's example), session
- * numbering and --max-sessions.  Every server is stopped by its PID.
+ * PLAIN, LOGIN, CRAM-MD5 and SCRAM-SHA-256 (RFC 7677's example), XOAUTH2
+ * and OAUTHBEARER (RFC 7628's error challenge, a 64 KiB token, a scripted
+ * failure reply), session numbering and --max-sessions.  Every server is
+ * stopped by its PID.
  */
 #include "autoconf.h"
 
@@ -981,6 +983,18 @@ Test(fakesmtp, auth_cram_md5)
 }
 
 /* RFC 7677 section 3, replayed with the server nonce fixed. */
+/* Send line, expect a 334 and decode its challenge into out. */
+static void
+challenge(const char *line, char *out, size_t size)
+{
+	char r[512];
+
+	c_send(line);
+	cr_assert_eq(c_reply(r, sizeof(r)), 334, "%s", r);
+	r[strcspn(r, "\r\n")] = '\0';
+	unb64(r + 4, out, size);
+}
+
 static void
 scram(const char *proof, int want)
 {
@@ -988,10 +1002,7 @@ scram(const char *proof, int want)
 
 	b64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO", 32, enc, sizeof(enc));
 	snprintf(line, sizeof(line), "AUTH SCRAM-SHA-256 %s\r\n", enc);
-	c_send(line);
-	cr_assert_eq(c_reply(r, sizeof(r)), 334, "%s", r);
-	r[strcspn(r, "\r\n")] = '\0';
-	unb64(r + 4, line, sizeof(line));
+	challenge(line, line, sizeof(line));
 	cr_assert_str_eq(line, "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)"
 	    "hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
 	snprintf(line, sizeof(line), "c=biws,r=rOprNGfwEbeRWgbNEkqO"
@@ -1024,6 +1035,148 @@ Test(fakesmtp, auth_scram_sha256)
 		    "auth SCRAM-SHA-256 user ok\n") != NULL, "%s", info);
 		free(info);
 	}
+}
+
+/* ------------------------------------------------------------ OAuth2 */
+
+#define OAUTH_SCRIPT	"ext AUTH XOAUTH2 OAUTHBEARER PLAIN\n" \
+	"user alice ya29.Tok-en_~+/=\n"
+
+/* "AUTH MECH base64(raw)\r\n" (or the bare response when mech is NULL). */
+static char *
+oauth_line(const char *mech, const char *raw, size_t n)
+{
+	size_t size = n / 3 * 4 + 64;
+	char *enc = malloc(size), *line;
+
+	cr_assert_not_null(enc);
+	b64(raw, n, enc, size);
+	line = malloc(strlen(enc) + 64);
+	cr_assert_not_null(line);
+	if (mech != NULL)
+		sprintf(line, "AUTH %s %s\r\n", mech, enc);
+	else
+		sprintf(line, "%s\r\n", enc);
+	free(enc);
+	return line;
+}
+
+static void
+expect_oauth(const char *mech, const char *raw, size_t n, const char *want)
+{
+	char *line = oauth_line(mech, raw, n);
+
+	expect(line, want);
+	free(line);
+}
+
+/* What a literal raw response gets (its length from sizeof). */
+#define EXPECT_OAUTH(mech, lit, want) \
+	expect_oauth((mech), (lit), sizeof(lit) - 1, (want))
+
+#define XOAUTH2_OK	"user=alice\001auth=Bearer ya29.Tok-en_~+/=\001\001"
+#define BEARER_OK	"n,a=alice,\001host=mx.test\001port=587\001" \
+	"auth=Bearer ya29.Tok-en_~+/=\001\001"
+
+Test(fakesmtp, auth_xoauth2)
+{
+	start(OAUTH_SCRIPT, NULL);
+	session_start();
+	/* A token that is not alice's: the error challenge, then 535. */
+	EXPECT_OAUTH("XOAUTH2", "user=alice\001auth=Bearer old\001\001",
+	    "334 ");
+	expect("\r\n", "535 5.7.8");
+	/* Without an initial response: the empty 334 asks for it. */
+	expect("AUTH XOAUTH2\r\n", "334 \r\n");
+	EXPECT_OAUTH(NULL, XOAUTH2_OK, "235 2.7.0");
+	client_close();
+	session_start();
+	EXPECT_OAUTH("XOAUTH2", "user=alice\001auth=Bearer ya29\001",
+	    "501 5.5.2");
+	EXPECT_OAUTH("XOAUTH2", "user=bob\001auth=Bearer x\001\001",
+	    "334 ");
+	cr_assert(c_more(300) == -1, "a reply before the client's answer: "
+	    "%s", cl.buf);
+	c_send("*\r\n");
+	expect(NULL, "501 5.7.0");
+	EXPECT_OAUTH("XOAUTH2", XOAUTH2_OK, "235");
+	{
+		char *info = wait_record("session-1.info");
+
+		cr_assert(strstr(info, "auth XOAUTH2 alice failed\n"
+		    "auth XOAUTH2 alice ok\n") != NULL, "%s", info);
+		free(info);
+		info = wait_record("session-2.info");
+		cr_assert(strstr(info, "auth XOAUTH2 alice ok\n") != NULL,
+		    "%s", info);
+		free(info);
+	}
+}
+
+Test(fakesmtp, auth_xoauth2_error_challenge_is_json)
+{
+	static const char raw[] = "user=alice\001auth=Bearer old\001\001";
+	char json[256], *line = oauth_line("XOAUTH2", raw, sizeof(raw) - 1);
+
+	start(OAUTH_SCRIPT, NULL);
+	session_start();
+	challenge(line, json, sizeof(json));
+	free(line);
+	cr_assert_str_eq(json, "{\"status\":\"401\",\"schemes\":\"bearer\","
+	    "\"scope\":\"https://mail.google.com/\"}");
+	expect("\r\n", "535");
+}
+
+/* RFC 7628: host= and port= recorded; %x01 answers the error challenge. */
+Test(fakesmtp, auth_oauthbearer_and_scripted_failure)
+{
+	start(OAUTH_SCRIPT "auth-fail 535 5.7.139 Authentication "
+	    "unsuccessful, basic authentication is disabled\n", NULL);
+	session_start();
+	EXPECT_OAUTH("OAUTHBEARER", "n,a=alice,\001auth=Bearer old\001\001",
+	    "334 ");
+	expect("AQ==\r\n", "535 5.7.139 Authentication unsuccessful");
+	EXPECT_OAUTH("OAUTHBEARER", BEARER_OK, "235 2.7.0");
+	client_close();
+	session_start();
+	/* The scripted failure is for every mechanism. */
+	EXPECT_OAUTH("PLAIN", "\0alice\0wrong", "535 5.7.139");
+	EXPECT_OAUTH("OAUTHBEARER", "n,,\001auth=Bearer x\001\001",
+	    "501 5.5.2");
+	{
+		char *info = wait_record("session-1.info");
+		char *log = wait_record("session-1.log");
+
+		cr_assert(strstr(info, "auth OAUTHBEARER alice failed\n"
+		    "oauthbearer host=mx.test port=587\n"
+		    "auth OAUTHBEARER alice ok\n") != NULL, "%s", info);
+		cr_assert(strstr(log, "\nB3 AQ==\n") != NULL, "%s", log);
+		free(info);
+		free(log);
+	}
+}
+
+/* A 64 KiB token: its response line is some 87 KB. */
+Test(fakesmtp, auth_xoauth2_64_kib_token)
+{
+	size_t n = 65536, raw_len;
+	char *tok = malloc(n + 1), *script, *raw;
+
+	cr_assert_not_null(tok);
+	memset(tok, 'k', n);
+	tok[n] = '\0';
+	cr_assert_not_null(script = malloc(n + 200));
+	sprintf(script, "ext AUTH XOAUTH2\nuser alice %s\n", tok);
+	start(script, NULL);
+	session_start();
+	cr_assert_not_null(raw = malloc(n + 64));
+	raw_len = (size_t)sprintf(raw, "user=alice\001auth=Bearer %s\001\001",
+	    tok);
+	expect("AUTH XOAUTH2\r\n", "334 ");
+	expect_oauth(NULL, raw, raw_len, "235 2.7.0");
+	free(tok);
+	free(script);
+	free(raw);
 }
 
 /* ------------------------------------------------------------ more */

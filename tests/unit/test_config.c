@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,8 @@
 
 /* What follows "bad value for KEY: 'VALUE'" in the errors. */
 #define RELAY_HINT	"smtp://[user[:password]@]host[:port] or smtps://..."
-#define AUTH_HINT "(any, or a list of scram-sha-256 plain login cram-md5)"
+#define AUTH_HINT "(any, or a list of scram-sha-256 plain login cram-md5 " \
+	"xoauth2 oauthbearer)"
 #define FP_HINT "(64 hex digits of a SHA-256, colons allowed)"
 #define HELO_HINT "(a host name or an address literal such as [192.0.2.1])"
 #define NS_HINT "(IP, IP:port or [IPv6]:port, space or comma separated)"
@@ -569,8 +571,18 @@ static const struct refused refused[] = {
 	    "or off)" },
 	{ "relay_password_bad_never_echoed", "relay_password \"\"\n",
 	    "t.conf:1: missing value for relay_password" },
-	{ "relay_auth", "relay_auth xoauth2\n",
-	    "t.conf:1: bad value for relay_auth: 'xoauth2' " AUTH_HINT },
+	{ "relay_auth", "relay_auth xoauth\n",
+	    "t.conf:1: bad value for relay_auth: 'xoauth' " AUTH_HINT },
+	{ "relay_auth", "relay_auth any xoauth2\n",
+	    "t.conf:1: bad value for relay_auth: 'any xoauth2' " AUTH_HINT },
+	{ "relay_password_command_not_absolute",
+	    "relay_password_command oauth2-token --user bob\n",
+	    "t.conf:1: bad value for relay_password_command: 'oauth2-token "
+	    "--user bob' (an absolute path, then its arguments)" },
+	{ "relay_password_command_not_absolute",
+	    "relay_password_command \" /bin/true\"\n",
+	    "t.conf:1: bad value for relay_password_command: ' /bin/true' (an "
+	    "absolute path, then its arguments)" },
 	{ "relay_auth", "relay_auth plain plain\n",
 	    "t.conf:1: bad value for relay_auth: 'plain plain' " AUTH_HINT },
 	{ "relay_auth", "relay_auth any plain\n",
@@ -761,10 +773,19 @@ static const struct {
 	    "ABCDEF0123456789abcdef0123456789\n",
 	    "relay_fingerprint needs TLS with the relay, but relay_tls is off",
 	    NULL },
-	{ "password_file_missing", "relay smtp://bob@r.example\n"
-	    "relay_password_file /nonexistent/mxsend-pw\n",
-	    "relay_password_file /nonexistent/mxsend-pw: No such file or "
-	    "directory", NULL },
+	{ "password_command_without_user", "relay smtp://r.example\n"
+	    "relay_password_command /bin/echo tok\n",
+	    "a relay password is set but no relay user (relay_user or user@ "
+	    "in the relay URL)", NULL },
+	{ "password_and_command_both", "relay smtp://bob@r.example\n"
+	    "relay_password secret\nrelay_password_command /bin/echo tok\n",
+	    "only one of relay_password, relay_password_file and "
+	    "relay_password_command may be set", "secret" },
+	{ "password_file_and_command_both", "relay smtp://bob@r.example\n"
+	    "relay_password_file /etc/passwd\n"
+	    "relay_password_command /bin/echo tok\n",
+	    "only one of relay_password, relay_password_file and "
+	    "relay_password_command may be set", NULL },
 	{ "password_file_not_regular",
 	    "relay smtp://bob@r.example\nrelay_password_file /tmp\n",
 	    "relay_password_file /tmp is not a regular file", NULL },
@@ -919,6 +940,32 @@ Test(config, relay_auth)
 	cr_assert_eq(c.nrelay_auth, 4);
 	cr_assert_eq(c.relay_auth[0], AUTH_SCRAM_SHA_256);
 	cr_assert_eq(c.relay_auth[3], AUTH_CRAM_MD5);
+	config_free(&c);
+	/* The OAuth2 mechanisms only when listed (never by any). */
+	good(&c, "relay_auth OAuthBearer xoauth2\n");
+	cr_assert_eq(c.nrelay_auth, 2);
+	cr_assert_eq(c.relay_auth[0], AUTH_OAUTHBEARER);
+	cr_assert_eq(c.relay_auth[1], AUTH_XOAUTH2);
+	config_free(&c);
+}
+
+Test(config, relay_password_command)
+{
+	struct config c;
+	char *out;
+
+	good(&c, "relay smtp://bob:urlpw@r.example\n"
+	    "relay_password_command  /usr/local/bin/token  --for bob\n");
+	cr_assert_str_eq(c.relay_password_command,
+	    "/usr/local/bin/token  --for bob");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	/* The command wins over the URL's password, as the file does. */
+	cr_assert_null(c.relay_password);
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "relay_password_command "
+	    "/usr/local/bin/token  --for bob\n"), "%s", out);
+	cr_assert_null(strstr(out, "urlpw"), "%s", out);
+	free(out);
 	config_free(&c);
 }
 
@@ -1189,7 +1236,11 @@ with_password_file(struct config *c, const char *content, mode_t mode,
 	return finish(c);
 }
 
-Test(config, password_file_0600_is_read)
+/*
+ * The file is checked, not read: its content is the secret of the
+ * moment (a token a timer refreshes), read when a session needs it.
+ */
+Test(config, password_file_0600_is_checked_not_read)
 {
 	struct config c;
 	char *path;
@@ -1197,7 +1248,8 @@ Test(config, password_file_0600_is_read)
 	cr_assert_eq(with_password_file(&c, "s3cret\r\nsecond line\n", 0600,
 	    &path), 0, "%s", err);
 	cr_assert_str_eq(c.relay_user, "bob");
-	cr_assert_str_eq(c.relay_password, "s3cret");
+	cr_assert_str_eq(c.relay_password_file, path);
+	cr_assert_null(c.relay_password);
 	config_free(&c);
 	free(path);
 }
@@ -1211,20 +1263,22 @@ Test(config, password_file_overrides_url_password)
 
 	good(&c, text);
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_str_eq(c.relay_password, "frompw");
+	cr_assert_null(c.relay_password);
+	cr_assert_str_eq(c.relay_password_file, path);
 	config_free(&c);
 	free(text);
 	free(path);
 }
 
-Test(config, password_file_0644_refused)
+/* SPEC §4: others may neither read nor write it; its group may. */
+Test(config, password_file_world_readable_refused)
 {
 	struct config c;
 	char *path, *want;
 
 	cr_assert_eq(with_password_file(&c, "s3cret\n", 0644, &path), -1);
-	want = xasprintf("relay_password_file %s is readable by group or "
-	    "others (chmod 600 it)", path);
+	want = xasprintf("relay_password_file %s is readable or writable by "
+	    "others (chmod o-rwx it; its group may read it)", path);
 	cr_assert_str_eq(err, want);
 	cr_assert_null(c.relay_password);
 	config_free(&c);
@@ -1232,15 +1286,53 @@ Test(config, password_file_0644_refused)
 	free(path);
 }
 
-Test(config, password_file_group_writable_refused)
+Test(config, password_file_world_writable_refused)
 {
 	struct config c;
 	char *path;
 
-	cr_assert_eq(with_password_file(&c, "s3cret\n", 0620, &path), -1);
-	cr_assert_not_null(strstr(err, "readable by group or others"));
+	cr_assert_eq(with_password_file(&c, "s3cret\n", 0602, &path), -1);
+	cr_assert_not_null(strstr(err, "readable or writable by others"),
+	    "%s", err);
 	config_free(&c);
 	free(path);
+}
+
+Test(config, password_file_group_access_allowed)
+{
+	struct config c;
+	char *path;
+
+	cr_assert_eq(with_password_file(&c, "s3cret\n", 0660, &path), 0,
+	    "%s", err);
+	config_free(&c);
+	free(path);
+	cr_assert_eq(with_password_file(&c, "s3cret\n", 0640, &path), 0,
+	    "%s", err);
+	config_free(&c);
+	free(path);
+}
+
+/* The reader is named: root's -q reads it again as each user. */
+static char *
+read_as(int errnum, const char *path)
+{
+	return xasprintf("relay_password_file %s: %s (read as user %s, uid "
+	    "%u)", path, strerror(errnum), getpwuid(geteuid())->pw_name,
+	    (unsigned)geteuid());
+}
+
+Test(config, password_file_missing)
+{
+	struct config c;
+	char *want = read_as(ENOENT, "/nonexistent/mxsend-pw");
+
+	good(&c, "relay smtp://bob@r.example\n"
+	    "relay_password_file /nonexistent/mxsend-pw\n");
+	cr_assert_eq(finish(&c), -1);
+	cr_assert_str_eq(err, want);
+	config_free(&c);
+	free(want);
 }
 
 Test(config, password_file_unreadable)
@@ -1251,24 +1343,22 @@ Test(config, password_file_unreadable)
 	if (geteuid() == 0)
 		cr_skip_test("root reads any file");
 	cr_assert_eq(with_password_file(&c, "s3cret\n", 0000, &path), -1);
-	want = xasprintf("relay_password_file %s: %s", path, strerror(EACCES));
+	want = read_as(EACCES, path);
 	cr_assert_str_eq(err, want);
 	config_free(&c);
 	free(want);
 	free(path);
 }
 
-Test(config, password_file_empty_first_line)
+/* Its content is the token of the moment: checked when it is used. */
+Test(config, password_file_empty_is_left_to_the_session)
 {
 	struct config c;
-	char *path, *want;
+	char *path;
 
-	cr_assert_eq(with_password_file(&c, "\nsecond\n", 0600, &path), -1);
-	want = xasprintf("relay_password_file %s: the first line is empty",
-	    path);
-	cr_assert_str_eq(err, want);
+	cr_assert_eq(with_password_file(&c, "\nsecond\n", 0600, &path), 0,
+	    "%s", err);
 	config_free(&c);
-	free(want);
 	free(path);
 }
 
@@ -1281,8 +1371,8 @@ Test(config, password_and_password_file_both)
 
 	good(&c, text);
 	cr_assert_eq(finish(&c), -1);
-	cr_assert_str_eq(err, "relay_password and relay_password_file are "
-	    "both set");
+	cr_assert_str_eq(err, "only one of relay_password, relay_password_file "
+	    "and relay_password_command may be set");
 	config_free(&c);
 	free(text);
 	free(path);
@@ -1979,7 +2069,8 @@ Test(config, print_masks_password_from_file)
 	cr_assert_null(strstr(out, "F1leS3cret"), "%s", out);
 	cr_assert_not_null(strstr(out, "relay smtp://[2001:db8::1]:587\n"),
 	    "%s", out);
-	cr_assert_not_null(strstr(out, "relay_password ***\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "relay_password (none)\n"), "%s", out);
+	cr_assert_not_null(strstr(out, "relay_password_file "), "%s", out);
 	free(out);
 	config_free(&c);
 	free(text);
@@ -1990,7 +2081,8 @@ Test(config, print_every_key_in_order)
 {
 	static const char *const order[] = {
 		"route", "relay", "relay_tls", "relay_user", "relay_password",
-		"relay_password_file", "relay_auth", "tls_ca_file",
+		"relay_password_file", "relay_password_command",
+		"relay_auth", "tls_ca_file",
 		"relay_fingerprint", "mx_tls", "helo", "nameserver", "mx_port",
 		"address_family", "default_domain", "aliases", "sender",
 		"relay_from",

@@ -178,7 +178,8 @@ Test(reply, ehlo_capabilities)
 	const char *l[] = { "250-mx.example greets you", "250-PIPELINING",
 	    "250-SIZE 10485760", "250-8BITMIME", "250-SMTPUTF8", "250-DSN",
 	    "250-ENHANCEDSTATUSCODES", "250-STARTTLS", "250-CHUNKING",
-	    "250 AUTH PLAIN LOGIN SCRAM-SHA-256 CRAM-MD5 XOAUTH2", NULL };
+	    "250 AUTH PLAIN LOGIN SCRAM-SHA-256 CRAM-MD5 XOAUTH2 OAUTHBEARER "
+	    "GSSAPI", NULL };
 	struct ehlo_caps c;
 
 	ehlo(l, &c);
@@ -187,7 +188,7 @@ Test(reply, ehlo_capabilities)
 	    EXT_CHUNKING | EXT_AUTH);
 	cr_assert_eq(c.size, 10485760);
 	cr_assert_eq(c.auth, AUTHM_PLAIN | AUTHM_LOGIN | AUTHM_SCRAM_SHA_256 |
-	    AUTHM_CRAM_MD5);
+	    AUTHM_CRAM_MD5 | AUTHM_XOAUTH2 | AUTHM_OAUTHBEARER);
 }
 
 Test(reply, ehlo_greeting_line_is_not_a_keyword)

@@ -1,6 +1,7 @@
 /*
  * test_sasl.c: base64 and the SASL client mechanisms (sasl.c), with the
- * RFC 4648 §10, RFC 2195 and RFC 7677 §3 examples.
+ * RFC 4648 §10, RFC 2195, RFC 7677 §3 and RFC 7628 §4 examples, and
+ * Google's XOAUTH2 example.
  */
 #include "autoconf.h"
 
@@ -175,6 +176,8 @@ Test(sasl, mech_names)
 	cr_assert_str_eq(sasl_mech_name(SASL_PLAIN), "PLAIN");
 	cr_assert_str_eq(sasl_mech_name(SASL_LOGIN), "LOGIN");
 	cr_assert_str_eq(sasl_mech_name(SASL_CRAM_MD5), "CRAM-MD5");
+	cr_assert_str_eq(sasl_mech_name(SASL_XOAUTH2), "XOAUTH2");
+	cr_assert_str_eq(sasl_mech_name(SASL_OAUTHBEARER), "OAUTHBEARER");
 	cr_assert_null(sasl_mech_name(SASL_NONE));
 }
 
@@ -612,7 +615,7 @@ Test(sasl, end_wipes)
 	cr_assert_str_eq(s.pass, "pencil");
 	cr_assert(!all_zero(s.server_sig, sizeof(s.server_sig)));
 	sasl_end(&s);
-	cr_assert(all_zero(s.pass, sizeof(s.pass)));
+	cr_assert_null(s.pass);
 	cr_assert(all_zero(s.server_sig, sizeof(s.server_sig)));
 	cr_assert(all_zero(&s, sizeof(s)));
 	cr_assert_null(s.client_first_bare);
@@ -662,4 +665,160 @@ Test(sasl, choose)
 	cr_assert_eq(sasl_choose(0, all, 4, 1), SASL_NONE);
 	cr_assert_eq(sasl_choose(every, all, 0, 1), SASL_NONE);
 	cr_assert_eq(sasl_choose(AUTHM_CRAM_MD5, all, 3, 1), SASL_NONE);
+}
+
+/* ------------------------------------------------------------ OAuth2 */
+
+/* Google's documented XOAUTH2 initial client response. */
+Test(sasl, xoauth2_google_example)
+{
+	char	*r;
+
+	cr_assert_eq(sasl_start(&s, SASL_XOAUTH2, "someuser@example.com",
+	    "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg", err,
+	    sizeof(err)), 0, "%s", err);
+	r = sasl_initial(&s);
+	cr_assert_str_eq(r, "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJl"
+	    "ciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cB"
+	    "AQ==");
+	sasl_free_response(r);
+}
+
+/* RFC 7628 §4.1's example initial client response (for IMAP: port 143). */
+Test(sasl, oauthbearer_rfc7628_example)
+{
+	char	*r;
+
+	cr_assert_eq(sasl_start(&s, SASL_OAUTHBEARER, "user@example.com",
+	    "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==", err, sizeof(err)),
+	    0, "%s", err);
+	sasl_set_server(&s, "server.example.com", 143);
+	r = sasl_initial(&s);
+	cr_assert_str_eq(r, "bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4"
+	    "YW1wbGUuY29tAXBvcnQ9MTQzAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNS"
+	    "bGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB");
+	sasl_free_response(r);
+}
+
+/* The GS2 authzid is a saslname: '=' and ',' escaped (RFC 5801). */
+Test(sasl, oauthbearer_escapes_the_user_and_omits_an_unknown_host)
+{
+	static const char want[] = "n,a=a=3Db=2Cc,\001auth=Bearer tok\001\001";
+	char	*r;
+
+	cr_assert_eq(sasl_start(&s, SASL_OAUTHBEARER, "a=b,c", "tok", err,
+	    sizeof(err)), 0, "%s", err);
+	r = sasl_initial(&s);
+	resp_is(r, want, sizeof(want) - 1);
+	sasl_free_response(r);
+}
+
+/*
+ * A failed token: the server's 334 carries its JSON error; the client
+ * answers so that the server can finish with 535 (RFC 7628 §3.2.3: a
+ * single %x01; XOAUTH2 as Google documents it: an empty line). A second
+ * challenge is a protocol error.
+ */
+Test(sasl, oauth_error_challenge_gets_the_closing_response)
+{
+	static const char json[] = "{\"status\":\"401\",\"schemes\":"
+	    "\"bearer\",\"scope\":\"https://mail.google.com/\"}";
+	char	*r;
+
+	cr_assert_eq(sasl_start(&s, SASL_OAUTHBEARER, "u", "tok", err,
+	    sizeof(err)), 0);
+	sasl_free_response(sasl_initial(&s));
+	cr_assert_eq(step_text(json, &r), 0, "%s", err);
+	resp_is(r, "\001", 1);
+	sasl_free_response(r);
+	cr_assert_eq(step_text(json, &r), -1);
+	cr_assert_null(r);
+	cr_assert(strstr(err, "unexpected challenge") != NULL, "%s", err);
+	sasl_end(&s);
+
+	cr_assert_eq(sasl_start(&s, SASL_XOAUTH2, "u", "tok", err,
+	    sizeof(err)), 0);
+	sasl_free_response(sasl_initial(&s));
+	cr_assert_eq(step_text(json, &r), 0, "%s", err);
+	cr_assert_str_eq(r, "");
+	sasl_free_response(r);
+}
+
+/* "AUTH XOAUTH2" alone: the server's empty 334 asks for the response. */
+Test(sasl, oauth_without_initial_response)
+{
+	static const char want[] = "user=u\001auth=Bearer tok\001\001";
+	char	*r;
+
+	cr_assert_eq(sasl_start(&s, SASL_XOAUTH2, "u", "tok", err,
+	    sizeof(err)), 0);
+	cr_assert_eq(sasl_step(&s, "", &r, err, sizeof(err)), 0, "%s", err);
+	resp_is(r, want, sizeof(want) - 1);
+	sasl_free_response(r);
+}
+
+/* Tokens of 64 KiB work (Microsoft's run to several KB); more do not. */
+Test(sasl, oauth_token_of_64_kib)
+{
+	size_t	 n = SASL_PASS_MAX, len;
+	char	*tok = malloc(n + 2), *r;
+	unsigned char *raw;
+
+	cr_assert_not_null(tok);
+	memset(tok, 'x', n);
+	tok[n] = '\0';
+	cr_assert_eq(sasl_start(&s, SASL_XOAUTH2, "u", tok, err,
+	    sizeof(err)), 0, "%s", err);
+	r = sasl_initial(&s);
+	raw = b64_decode(r, strlen(r), &len);
+	cr_assert_not_null(raw);
+	cr_assert_eq(len, strlen("user=u\001auth=Bearer ") + n + 2);
+	cr_assert_eq(memcmp(raw + len - 3, "x\001\001", 3), 0);
+	free(raw);
+	sasl_free_response(r);
+	sasl_end(&s);
+	tok[n] = 'x';
+	tok[n + 1] = '\0';
+	cr_assert_eq(sasl_start(&s, SASL_XOAUTH2, "u", tok, err,
+	    sizeof(err)), -1);
+	cr_assert(strstr(err, "too long") != NULL, "%s", err);
+	free(tok);
+}
+
+/* What would break the framing is refused, and the token never quoted. */
+Test(sasl, oauth_refuses_what_cannot_be_framed)
+{
+	cr_assert_eq(sasl_start(&s, SASL_XOAUTH2, "u", "ab cd", err,
+	    sizeof(err)), -1);
+	cr_assert(strstr(err, "access token") != NULL, "%s", err);
+	cr_assert(strstr(err, "ab cd") == NULL, "%s", err);
+	sasl_end(&s);
+	cr_assert_eq(sasl_start(&s, SASL_OAUTHBEARER, "u", "tok\001", err,
+	    sizeof(err)), -1);
+	sasl_end(&s);
+	cr_assert_eq(sasl_start(&s, SASL_OAUTHBEARER, "u", "", err,
+	    sizeof(err)), -1);
+	cr_assert(strstr(err, "empty") != NULL, "%s", err);
+	sasl_end(&s);
+	cr_assert_eq(sasl_start(&s, SASL_XOAUTH2, "u\001auth=x", "tok", err,
+	    sizeof(err)), -1);
+	cr_assert(strstr(err, "user name") != NULL, "%s", err);
+}
+
+/* Bearer tokens, like clear-text passwords, only under TLS. */
+Test(sasl, choose_oauth_only_when_listed_and_under_tls)
+{
+	enum auth_mech	 any[] = { AUTH_SCRAM_SHA_256, AUTH_PLAIN,
+	    AUTH_LOGIN, AUTH_CRAM_MD5 };
+	enum auth_mech	 oauth[] = { AUTH_XOAUTH2, AUTH_OAUTHBEARER };
+	unsigned	 offered = AUTHM_XOAUTH2 | AUTHM_OAUTHBEARER |
+	    AUTHM_PLAIN;
+
+	cr_assert_eq(sasl_choose(offered, any, 4, 1), SASL_PLAIN);
+	cr_assert_eq(sasl_choose(AUTHM_XOAUTH2 | AUTHM_OAUTHBEARER, any, 4,
+	    1), SASL_NONE);
+	cr_assert_eq(sasl_choose(offered, oauth, 2, 1), SASL_XOAUTH2);
+	cr_assert_eq(sasl_choose(AUTHM_OAUTHBEARER, oauth, 2, 1),
+	    SASL_OAUTHBEARER);
+	cr_assert_eq(sasl_choose(offered, oauth, 2, 0), SASL_NONE);
 }

@@ -1795,7 +1795,7 @@ auth_params(struct smtp_params *p, const enum auth_mech *m, size_t n,
     const char *pass)
 {
 	p->auth_user = "alice";
-	p->auth_pass = pass;
+	p->auth_secret.value = pass;
 	p->auth_allowed = m;
 	p->nauth_allowed = n;
 }
@@ -1937,6 +1937,148 @@ Test(smtp_auth, plain_never_in_clear)
 	cr_assert_eq(log_count(log, "MAIL"), 0, "%s", log);
 	free(log);
 	assert_lacks(tr.data, PASSWORD, "transcript");
+}
+
+/* ------------------------------------------------------------ OAuth2 */
+
+static const enum auth_mech only_xoauth2[] = { AUTH_XOAUTH2 };
+static const enum auth_mech only_oauthbearer[] = { AUTH_OAUTHBEARER };
+
+/* "user=alice^Aauth=Bearer " in base64: any XOAUTH2 response starts so. */
+#define XOAUTH2_B64_START	"dXNlcj1hbGljZQFhdXRoPUJlYXJlciB"
+
+/* A token of n octets ("tok-" and hex digits); caller frees. */
+static char *
+token(size_t n)
+{
+	char *t = malloc(n + 1);
+	size_t i;
+
+	cr_assert_not_null(t);
+	for (i = 0; i < n; i++)
+		t[i] = "0123456789abcdef"[(i * 7) % 16];
+	memcpy(t, "tok-", 4);
+	t[n] = '\0';
+	return t;
+}
+
+/* A TLS session to a server offering mech and knowing alice's token. */
+static void
+oauth_server(const char *mech, const char *tok, const char *more)
+{
+	char *script = malloc(strlen(tok) + 300);
+
+	cr_assert_not_null(script);
+	sprintf(script, "ext PIPELINING\next STARTTLS\ntls-ext PIPELINING\n"
+	    "tls-ext AUTH %s PLAIN\nuser alice %s\n%s", mech, tok, more);
+	make_cert();
+	start_tls(script);
+	free(script);
+}
+
+/* A STARTTLS session as alice with tok, mechanisms m[0..n) allowed. */
+static struct outcome
+oauth_session(const enum auth_mech *m, size_t n, const char *tok,
+    struct smtp_txn *t)
+{
+	struct smtp_params p;
+
+	p_init(&p, srv.l[0].port);
+	p.tls = SMTP_TLS_STARTTLS;
+	auth_params(&p, m, n, tok);
+	return deliver(&p, t);
+}
+
+/*
+ * Microsoft's tokens run to several KB: the AUTH command stays within
+ * SMTP's 512 octets (RFC 4954 §4) and the response follows the empty 334.
+ */
+Test(smtp_auth, xoauth2_long_token_follows_the_empty_334)
+{
+	struct smtp_txn t;
+	struct outcome o;
+	char *tok = token(6000), *info, *log;
+
+	oauth_server("XOAUTH2", tok, "");
+	txn_make(&t, default_msg(), "a@example.net", NULL);
+	o = oauth_session(only_xoauth2, 1, tok, &t);
+	assert_all_delivered(&o, &t);
+	cr_assert_eq(o.authenticated, 1);
+	info = wait_record("session-1.info");
+	assert_contains(info, "\nauth XOAUTH2 alice ok\n", "session-1.info");
+	free(info);
+	log = session_log(1);
+	assert_contains(log, " AUTH XOAUTH2\n", "session-1.log");
+	assert_contains(log, " " XOAUTH2_B64_START, "session-1.log");
+	free(log);
+	assert_contains(tr.data, "\n> AUTH XOAUTH2\n", "transcript");
+	assert_lacks(tr.data, tok + 4, "transcript");
+	assert_lacks(tr.data, XOAUTH2_B64_START, "transcript");
+	free(tok);
+}
+
+/* A short token goes in the AUTH command; host= and port= name the relay. */
+Test(smtp_auth, oauthbearer_initial_response)
+{
+	struct outcome o;
+	char *tok = token(200), *info, *log, want[80];
+
+	oauth_server("OAUTHBEARER", tok, "");
+	o = oauth_session(only_oauthbearer, 1, tok, NULL);
+	cr_assert_eq(o.open, 0, ST_FMT, ST_ARGS(&o.st));
+	cr_assert_eq(o.authenticated, 1);
+	info = wait_record("session-1.info");
+	snprintf(want, sizeof(want), "\noauthbearer host=mx.test port=%u\n"
+	    "auth OAUTHBEARER alice ok\n", srv.l[0].port);
+	assert_contains(info, want, "session-1.info");
+	free(info);
+	log = session_log(1);
+	assert_contains(log, " AUTH OAUTHBEARER bixhPWFsaWNlLAFob3N0PW14LnRl",
+	    "session-1.log");
+	free(log);
+	assert_contains(tr.data, "\n> AUTH OAUTHBEARER ***\n", "transcript");
+	assert_lacks(tr.data, tok + 4, "transcript");
+	free(tok);
+}
+
+/*
+ * A token the server refuses: its JSON challenge is answered with %x01
+ * (RFC 7628 §3.2.3) and its final reply is the failure, code and text.
+ */
+Test(smtp_auth, oauthbearer_refused_token)
+{
+	struct outcome o;
+	char *tok = token(3000), *log;
+
+	oauth_server("OAUTHBEARER", "another-token", "auth-fail 535 5.7.139 "
+	    "Authentication unsuccessful, the request did not meet the "
+	    "criteria\n");
+	o = oauth_session(only_oauthbearer, 1, tok, NULL);
+	cr_assert_eq(o.open, -1, "authenticated with a refused token");
+	assert_status(&o.st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 535, "5.7.139");
+	assert_contains(o.st.text, "Authentication unsuccessful", "status");
+	assert_no_mail_anywhere();
+	log = session_log(1);
+	assert_contains(log, " AQ==\n", "session-1.log");
+	free(log);
+	assert_lacks(tr.data, tok + 4, "transcript");
+	assert_lacks(o.st.text, tok + 4, "status");
+	free(tok);
+}
+
+/* relay_auth any is the password mechanisms: XOAUTH2 is never chosen. */
+Test(smtp_auth, any_never_chooses_oauth)
+{
+	struct outcome o;
+	char *log;
+
+	oauth_server("XOAUTH2", "pw", "");
+	o = oauth_session(all_mechs, 4, "pw", NULL);
+	cr_assert_eq(o.open, 0, ST_FMT, ST_ARGS(&o.st));
+	log = session_log(1);
+	cr_assert_eq(log_count(log, "AUTH PLAIN"), 1, "%s", log);
+	cr_assert_eq(log_count(log, "AUTH XOAUTH2"), 0, "%s", log);
+	free(log);
 }
 
 /* ------------------------------------------------------------ transcript */

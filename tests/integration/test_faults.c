@@ -744,7 +744,7 @@ message(const struct combo *c, size_t *lenp)
 	    "To: u1@d.test, u2@d.test\nSubject: fault matrix %u\n\n", c->idx);
 	while (len < body)
 		len += (size_t)snprintf(m + len, cap - len, "%s\n",
-		    "The body of the message, a line of sixty-three octets....");
+		    "A line of the body of the message, one of many.");
 	len += (size_t)snprintf(m + len, cap - len, "%s\n", marker);
 	*lenp = len;
 	return m;

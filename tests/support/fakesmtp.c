@@ -611,12 +611,59 @@ reply_code(const struct strbuf *t)
 	return 0;
 }
 
+/* The action of rule r: word w, then the rest of its line, p. */
+static void
+parse_action(struct rule *r, char *w, char *p, int lineno)
+{
+	char *v;
+	double secs;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strcmp(w, "reply") == 0 || strcmp(w, "raw") == 0) {
+		r->action = w[1] == 'e' ? ACT_REPLY : ACT_RAW;
+		decode_text(p, &r->text, lineno);
+		if (r->action == ACT_REPLY)
+			sb_add(&r->text, "\r\n", 2);
+		r->code = reply_code(&r->text);
+		return;
+	}
+	v = next_word(&p);
+	if (next_word(&p) != NULL)
+		die("script line %d: junk after %s", lineno, w);
+	if (strcmp(w, "close") == 0) {
+		if (v != NULL)
+			die("script line %d: junk after close", lineno);
+		r->action = ACT_CLOSE;
+	} else if (strcmp(w, "stall") == 0) {
+		r->action = ACT_STALL;
+		if (v == NULL || (secs = strtod(v, &w)) < 0 || *w != '\0' ||
+		    secs > 3600)
+			die("script line %d: stall needs seconds", lineno);
+		r->arg = (long)(secs * 1000);
+	} else if (strcmp(w, "long") == 0) {
+		r->action = ACT_LONG;
+		r->arg = v ? parse_num(v, 5, 1L << 30, w, lineno) : 102400;
+	} else if (strcmp(w, "endless") == 0) {
+		r->action = ACT_ENDLESS;
+		r->arg = v ? parse_num(v, 1, 1L << 30, w, lineno) : 200000;
+	} else if (strcmp(w, "garbage") == 0) {
+		r->action = ACT_GARBAGE;
+		r->arg = v ? parse_num(v, 1, 1L << 30, w, lineno) : 1024;
+	} else if (strcmp(w, "reset") == 0 && v == NULL) {
+		r->action = ACT_RESET;
+	} else if (strcmp(w, "tls-alert") == 0 && v == NULL &&
+	    r->stage == ST_STARTTLS) {
+		r->action = ACT_TLS_ALERT;
+	} else
+		die("script line %d: unknown action %s", lineno, w);
+}
+
 static void
 parse_rule(enum stage st, char *p, int lineno)
 {
 	struct rule *r;
 	char *w, *v;
-	double secs;
 
 	sc.rules = xrealloc(sc.rules, (sc.nrules + 1) * sizeof(*sc.rules));
 	r = &sc.rules[sc.nrules++];
@@ -658,45 +705,7 @@ parse_rule(enum stage st, char *p, int lineno)
 		else
 			die("script line %d: unknown condition %s", lineno, w);
 	}
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (strcmp(w, "reply") == 0 || strcmp(w, "raw") == 0) {
-		r->action = w[1] == 'e' ? ACT_REPLY : ACT_RAW;
-		decode_text(p, &r->text, lineno);
-		if (r->action == ACT_REPLY)
-			sb_add(&r->text, "\r\n", 2);
-		r->code = reply_code(&r->text);
-		return;
-	}
-	v = next_word(&p);
-	if (next_word(&p) != NULL)
-		die("script line %d: junk after %s", lineno, w);
-	if (strcmp(w, "close") == 0) {
-		if (v != NULL)
-			die("script line %d: junk after close", lineno);
-		r->action = ACT_CLOSE;
-	} else if (strcmp(w, "stall") == 0) {
-		r->action = ACT_STALL;
-		if (v == NULL || (secs = strtod(v, &w)) < 0 || *w != '\0' ||
-		    secs > 3600)
-			die("script line %d: stall needs seconds", lineno);
-		r->arg = (long)(secs * 1000);
-	} else if (strcmp(w, "long") == 0) {
-		r->action = ACT_LONG;
-		r->arg = v ? parse_num(v, 5, 1L << 30, w, lineno) : 102400;
-	} else if (strcmp(w, "endless") == 0) {
-		r->action = ACT_ENDLESS;
-		r->arg = v ? parse_num(v, 1, 1L << 30, w, lineno) : 200000;
-	} else if (strcmp(w, "garbage") == 0) {
-		r->action = ACT_GARBAGE;
-		r->arg = v ? parse_num(v, 1, 1L << 30, w, lineno) : 1024;
-	} else if (strcmp(w, "reset") == 0 && v == NULL) {
-		r->action = ACT_RESET;
-	} else if (strcmp(w, "tls-alert") == 0 && v == NULL &&
-	    st == ST_STARTTLS) {
-		r->action = ACT_TLS_ALERT;
-	} else
-		die("script line %d: unknown action %s", lineno, w);
+	parse_action(r, w, p, lineno);
 }
 
 static void

@@ -110,9 +110,10 @@ static const struct rule rules[] = {
 	/*
 	 * Step 7's exception: 5.7.x at the end of the message is the
 	 * receiver's policy about this client (Gmail's 5.7.26, Outlook's
-	 * 5.7.515), not about the message: next route, as at RCPT.
+	 * 5.7.515), not about the message: next route, as at RCPT. The
+	 * SPEC does not name the DATA command; 5.7.x there says the same.
 	 */
-	{ MX, S(EOD), IS_5_7, NEXT_OR_FAIL(FAIL_UNAVAILABLE, NULL) },
+	{ MX, S(DATA) | S(EOD), IS_5_7, NEXT_OR_FAIL(FAIL_UNAVAILABLE, NULL) },
 	/* Steps 4 and 7: any other 5xx to the message is final. */
 	{ MX, S(DATA) | S(EOD), IS_5XX, FINAL(FAIL_UNAVAILABLE, NULL) },
 

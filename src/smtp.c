@@ -1006,6 +1006,19 @@ read_mail_reply(struct txn_run *run)
 	return 0;
 }
 
+/*
+ * A 421 to rcpt's RCPT: its own reply (SPEC §6 rule 5), but for the
+ * other recipients still open the session broke before the transaction
+ * completed (rule 3): the server's closing is not an answer about them.
+ */
+static void
+session_closed(struct txn_run *run, const struct smtp_rcpt *rcpt)
+{
+	status_set(&run->fail, SMTP_EV_BROKEN, SMTP_STAGE_RCPT, 0, "",
+	    "lost connection: the server closed the session after RCPT TO "
+	    "(%s)", rcpt->st.text);
+}
+
 /* Read the replies owed: MAIL's, then RCPTs' up to nsent. */
 static int
 read_envelope(struct txn_run *run, size_t nsent)
@@ -1037,7 +1050,7 @@ read_envelope(struct txn_run *run, size_t nsent)
 		else
 			run->state[i] = R_DONE;
 		if (s->broken) {
-			run->fail = rcpt->st;
+			session_closed(run, rcpt);
 			return -1;
 		}
 	}

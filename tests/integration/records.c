@@ -1,22 +1,25 @@
 /*
- * records.c: the helpers test_deliver and test_queue share (see
- * records.h): fakesmtp's records, mxsend's environment, a free port, the
- * clock, starting fakedns and the MX fakesmtp.
+ * records.c: the helpers the end-to-end suites share (see records.h):
+ * fakesmtp's records, mxsend's environment and what it said, a free
+ * port, the clock, starting fakedns and the MX fakesmtp.
  */
 #include "autoconf.h"
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,30 +107,47 @@ logs_have(const char *dir, const char *ip, const char *needle)
 	return found;
 }
 
-/*
- * Some transaction of a session at ip (NULL: any) accepted rcpt and took
- * the message with a 250: returns the session number, else 0.
- */
 int
 delivered_at(const char *dir, const char *ip, const char *rcpt)
 {
-	int n, m, total = nsess(dir);
-	char want[300], *env;
+	return delivered_with(dir, ip, rcpt, NULL);
+}
 
+/* Transaction m of session n accepted rcpt, got 250 and has needle. */
+static int
+txn_delivered(const char *dir, int n, int m, const char *rcpt,
+    const char *needle)
+{
+	char want[300], what[16], *env, *msg;
+	int ok;
+
+	snprintf(what, sizeof(what), "env-%d", m);
+	if ((env = file_in(dir, n, what)) == NULL)
+		return -1;
 	snprintf(want, sizeof(want), "accepted <%s>\n", rcpt);
+	ok = strstr(env, want) != NULL && strstr(env, "result 250") != NULL;
+	free(env);
+	if (ok && needle != NULL) {
+		snprintf(what, sizeof(what), "msg-%d", m);
+		msg = file_in(dir, n, what);
+		ok = msg != NULL && strstr(msg, needle) != NULL;
+		free(msg);
+	}
+	return ok;
+}
+
+int
+delivered_with(const char *dir, const char *ip, const char *rcpt,
+    const char *needle)
+{
+	int n, m, total = nsess(dir), ok;
+
 	for (n = 1; n <= total; n++) {
 		if (!sess_is_at(dir, n, ip))
 			continue;
 		for (m = 1; m <= 20; m++) {
-			char what[16];
-			int ok;
-
-			snprintf(what, sizeof(what), "env-%d", m);
-			if ((env = file_in(dir, n, what)) == NULL)
+			if ((ok = txn_delivered(dir, n, m, rcpt, needle)) < 0)
 				break;
-			ok = strstr(env, want) != NULL &&
-			    strstr(env, "result 250") != NULL;
-			free(env);
 			if (ok)
 				return n;
 		}
@@ -230,6 +250,12 @@ env_list(void)
 unsigned
 pick_port(void)
 {
+	return pick_port_on("127.0.0.1");
+}
+
+unsigned
+pick_port_on(const char *ip)
+{
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
 	unsigned port;
@@ -239,13 +265,42 @@ pick_port(void)
 	cr_assert(fd >= 0, "socket: %s", strerror(errno));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(inet_pton(AF_INET, ip, &sin.sin_addr) == 1, "%s", ip);
 	cr_assert(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
-	    "bind: %s", strerror(errno));
+	    "bind %s: %s", ip, strerror(errno));
 	cr_assert(getsockname(fd, (struct sockaddr *)&sin, &sl) == 0);
 	port = ntohs(sin.sin_port);
 	close(fd);
 	return port;
+}
+
+void
+fakesmtp_start(struct server *srv, struct run_env *re, const char *name,
+    const char *listen, const char *script, char *rec, size_t recsize,
+    const char *const extra[])
+{
+	char spath[400], sname[64];
+	const char *argv[24];
+	int argc = 0;
+
+	snprintf(sname, sizeof(sname), "%s-script", name);
+	snprintf(spath, sizeof(spath), "%s", run_env_file(re, sname, script,
+	    0644));
+	snprintf(rec, recsize, "%s/%s-rec", re->dir, name);
+	argv[argc++] = support_path("fakesmtp");
+	argv[argc++] = "--listen";
+	argv[argc++] = listen;
+	argv[argc++] = "--script";
+	argv[argc++] = spath;
+	argv[argc++] = "--record";
+	argv[argc++] = rec;
+	while (extra != NULL && *extra != NULL) {
+		cr_assert(argc < 23, "too many fakesmtp arguments");
+		argv[argc++] = *extra++;
+	}
+	argv[argc] = NULL;
+	cr_assert_eq(server_start(srv, argv, 10), 0,
+	    "fakesmtp (%s) did not start", name);
 }
 
 void
@@ -332,6 +387,84 @@ sendmail_t(struct run_env *re, struct run_result *res, const char *body,
 	run_result_free(res);
 	cr_assert_eq(run_mxsend(re, argv, msg, strlen(msg), env_list(), 30,
 	    res), 0, "could not run %s", mxsend_path());
+}
+
+/* ------------------------------------------------- what mxsend said */
+
+/*
+ * The line at *pp (without its LF, cut to size - 1 octets) into line;
+ * *pp moves past it. 0 when there is none left.
+ */
+static int
+copy_line(const char **pp, char *line, size_t size)
+{
+	const char *p = *pp, *nl;
+	size_t	 len;
+
+	if (p == NULL || *p == '\0')
+		return 0;
+	nl = strchr(p, '\n');
+	len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+	*pp = nl != NULL ? nl + 1 : NULL;
+	if (len >= size)
+		len = size - 1;
+	memcpy(line, p, len);
+	line[len] = '\0';
+	return 1;
+}
+
+const char *
+report_line(const char *err, const char *addr)
+{
+	static char line[2048];
+	const char *p = err;
+
+	while (copy_line(&p, line, sizeof(line)))
+		if (strstr(line, addr) != NULL &&
+		    strstr(line, "--> ") == NULL &&
+		    strstr(line, "<-- ") == NULL)
+			return line;
+	return NULL;
+}
+
+/* nftw() has no context argument: kept_under()'s search, one at a time. */
+static const char *kept_needle;
+static int kept_found;
+
+static int
+kept_file(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	char *s;
+
+	(void)f;
+	if (flag != FTW_F || st->st_size > 10 * 1024 * 1024)
+		return 0;
+	if ((s = slurp(path, NULL)) != NULL) {
+		if (strstr(s, kept_needle) != NULL)
+			kept_found = 1;
+		free(s);
+	}
+	return kept_found;
+}
+
+int
+kept_under(const char *home, const char *needle)
+{
+	static const char *const where[] = { "queue", ".mxsend" };
+	char path[700], *s;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/dead.letter", home);
+	s = slurp(path, NULL);
+	kept_found = s != NULL && strstr(s, needle) != NULL;
+	free(s);
+	kept_needle = needle;
+	for (i = 0; i < sizeof(where) / sizeof(where[0]) && !kept_found;
+	    i++) {
+		snprintf(path, sizeof(path), "%s/%s", home, where[i]);
+		nftw(path, kept_file, 8, FTW_PHYS);
+	}
+	return kept_found;
 }
 
 /* ------------------------------------------------------------ misc */
@@ -472,17 +605,8 @@ line_with(const char *s, const char *needle)
 	static char line[2048];
 	const char *p = s;
 
-	while (p != NULL && *p != '\0') {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len >= sizeof(line))
-			len = sizeof(line) - 1;
-		memcpy(line, p, len);
-		line[len] = '\0';
+	while (copy_line(&p, line, sizeof(line)))
 		if (strstr(line, needle) != NULL)
 			return line;
-		p = nl ? nl + 1 : NULL;
-	}
 	return NULL;
 }

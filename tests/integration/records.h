@@ -1,11 +1,12 @@
 /*
  * records.h: what the end-to-end suites that run mxsend against the
- * scripted servers (test_deliver, test_queue) share. Chiefly reading what
- * fakesmtp recorded in its --record directory (session-N.info, .log,
- * .env-M, .msg-M, ...), and around that: the environment a suite gives
- * mxsend, a free loopback port, a monotonic clock, starting fakedns and a
- * fakesmtp that plays the MX hosts, and the evidence a failed assertion
- * prints. Records are complete once their server has been stopped.
+ * scripted servers (test_deliver, test_queue, test_faults) share. Chiefly
+ * reading what fakesmtp recorded in its --record directory (session-N.info,
+ * .log, .env-M, .msg-M, ...), and around that: the environment a suite
+ * gives mxsend and what mxsend said, a free loopback port, a monotonic
+ * clock, starting fakedns and a fakesmtp that plays the MX hosts, and the
+ * evidence a failed assertion prints. Records are complete once their
+ * server has been stopped.
  *
  * The functions that can fail abort the test with a Criterion assertion.
  */
@@ -42,6 +43,25 @@ int	 logs_have(const char *dir, const char *ip, const char *needle);
 int	 delivered_at(const char *dir, const char *ip, const char *rcpt);
 
 /*
+ * Some session at ip (NULL: any) logged a client line containing needle
+ * (ignoring case).
+ */
+int	 logs_have(const char *dir, const char *ip, const char *needle);
+
+/*
+ * Some transaction of a session at ip (NULL: any) accepted rcpt and took
+ * the message with a 250: returns the session number, else 0.
+ */
+int	 delivered_at(const char *dir, const char *ip, const char *rcpt);
+
+/*
+ * The same, for a transaction whose message (msg-M) holds needle too:
+ * the whole message arrived.
+ */
+int	 delivered_with(const char *dir, const char *ip, const char *rcpt,
+	    const char *needle);
+
+/*
  * Append to buf (NUL-terminated, size bytes in all) what the server name
  * recorded in dir, session by session; nothing when dir is "".
  */
@@ -70,8 +90,19 @@ const char *const *env_list(void);
 
 /* ----------------------------------------------------------- servers */
 
-/* A port that was free on 127.0.0.1 a moment ago. */
+/* A port that was free on 127.0.0.1 (on ip) a moment ago. */
 unsigned pick_port(void);
+unsigned pick_port_on(const char *ip);
+
+/*
+ * Start fakesmtp as srv, listening on listen ("ADDR:PORT"), with the
+ * script text in re's directory as NAME-script and its records in
+ * NAME-rec there (the path in rec); extra: more arguments
+ * (NULL-terminated) or NULL.
+ */
+void	 fakesmtp_start(struct server *srv, struct run_env *re,
+	    const char *name, const char *listen, const char *script,
+	    char *rec, size_t recsize, const char *const extra[]);
 
 /*
  * Start fakedns as dns on 127.0.0.1 (a free port) with the zone file zone,
@@ -105,6 +136,20 @@ int	 is_id(const char *s, size_t n);
  * when ids is not NULL.
  */
 int	 entries(const char *dir, char ids[][IDLEN + 1], int max);
+
+/* ------------------------------------------------- what mxsend said */
+
+/*
+ * The line of err (mxsend's stderr) that reports addr, not a -v dialogue
+ * line ("--> ", "<-- "); a static buffer, or NULL.
+ */
+const char *report_line(const char *err, const char *addr);
+
+/*
+ * The message holding needle was kept below home: in dead.letter, in the
+ * test's queue (home/queue) or in home/.mxsend/queue.
+ */
+int	 kept_under(const char *home, const char *needle);
 
 /* ------------------------------------------------- what the runs did */
 

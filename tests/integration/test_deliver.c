@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,23 +140,7 @@ ev(void)
 static const char *
 err_line(const char *addr)
 {
-	static char line[2048];
-	const char *p = res.err;
-
-	while (p != NULL && *p != '\0') {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len >= sizeof(line))
-			len = sizeof(line) - 1;
-		memcpy(line, p, len);
-		line[len] = '\0';
-		if (strstr(line, addr) != NULL && strstr(line, "--> ") == NULL &&
-		    strstr(line, "<-- ") == NULL)
-			return line;
-		p = nl ? nl + 1 : NULL;
-	}
-	return NULL;
+	return report_line(res.err, addr);
 }
 
 /* The log line for recipient addr (malloc'd), or NULL. */
@@ -179,24 +162,6 @@ log_line(const char *addr)
 	return line;
 }
 
-static int found_body;
-
-static int
-find_body(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	char *s;
-
-	(void)f;
-	if (flag != FTW_F || st->st_size > 10 * 1024 * 1024)
-		return 0;
-	if ((s = slurp(path, NULL)) != NULL) {
-		if (strstr(s, BODY) != NULL)
-			found_body = 1;
-		free(s);
-	}
-	return found_body;
-}
-
 /*
  * The message was kept: in $HOME/dead.letter (until the queue lands), or in
  * a queue entry (queue_dir of the test, or $HOME/.mxsend/queue).
@@ -204,26 +169,7 @@ find_body(const char *path, const struct stat *st, int flag, struct FTW *f)
 static int
 kept(void)
 {
-	char path[400];
-
-	found_body = 0;
-	snprintf(path, sizeof(path), "%s/dead.letter", re.dir);
-	{
-		char *s = slurp(path, NULL);
-
-		if (s != NULL && strstr(s, BODY) != NULL)
-			found_body = 1;
-		free(s);
-	}
-	if (!found_body) {
-		snprintf(path, sizeof(path), "%s/queue", re.dir);
-		nftw(path, find_body, 8, FTW_PHYS);
-	}
-	if (!found_body) {
-		snprintf(path, sizeof(path), "%s/.mxsend", re.dir);
-		nftw(path, find_body, 8, FTW_PHYS);
-	}
-	return found_body;
+	return kept_under(re.dir, BODY);
 }
 
 /* ------------------------------------------------------------ servers */
@@ -307,52 +253,14 @@ start_mx_extra(const char *script, const char *const extra[], ...)
 	have_mx = 1;
 }
 
-static void
-run_certtool(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	cr_assert_eq(rc, 0, "failed: %s", cmd);
-}
-
 /* A CA and a server certificate for 127.0.0.1 and localhost signed by it. */
 static void
 make_certs(void)
 {
-	char cakey[400], catmpl[400], srvtmpl[400];
-
 	if (have_certs)
 		return;
-	if (system("certtool --version >/dev/null 2>&1") != 0)
-		cr_skip_test("certtool (gnutls-bin) is not installed");
-	snprintf(cakey, sizeof(cakey), "%s/ca.key", re.dir);
-	snprintf(capem, sizeof(capem), "%s/ca.pem", re.dir);
-	snprintf(keypem, sizeof(keypem), "%s/key.pem", re.dir);
-	snprintf(certpem, sizeof(certpem), "%s/cert.pem", re.dir);
-	snprintf(catmpl, sizeof(catmpl), "%s", run_env_file(&re, "ca.tmpl",
-	    "cn = \"mxsend test CA\"\nca\ncert_signing_key\ncrl_signing_key\n"
-	    "expiration_days = 2\n", 0644));
-	snprintf(srvtmpl, sizeof(srvtmpl), "%s", run_env_file(&re,
-	    "srv.tmpl", "cn = \"localhost\"\ndns_name = \"localhost\"\n"
-	    "ip_address = \"127.0.0.1\"\ntls_www_server\nsigning_key\n"
-	    "encryption_key\nexpiration_days = 2\n", 0644));
-	run_certtool("certtool --generate-privkey --key-type=ecdsa "
-	    "--outfile %s >/dev/null 2>&1", cakey);
-	run_certtool("certtool --generate-self-signed --load-privkey %s "
-	    "--template %s --outfile %s >/dev/null 2>&1", cakey, catmpl,
-	    capem);
-	run_certtool("certtool --generate-privkey --key-type=ecdsa "
-	    "--outfile %s >/dev/null 2>&1", keypem);
-	run_certtool("certtool --generate-certificate --load-privkey %s "
-	    "--load-ca-certificate %s --load-ca-privkey %s --template %s "
-	    "--outfile %s >/dev/null 2>&1", keypem, capem, cakey, srvtmpl,
-	    certpem);
+	make_ca_signed(re.dir, "127.0.0.1", capem, certpem, keypem,
+	    sizeof(capem));
 	have_certs = 1;
 }
 
@@ -389,31 +297,13 @@ cert_fingerprint(char *out, size_t size)
 static void
 start_relay(const char *script, int tls)
 {
-	char spath[400];
-	const char *argv[16];
-	int argc = 0;
+	const char *extra[] = { "--tls-cert", certpem, "--tls-key", keypem,
+	    NULL };
 
 	if (tls)
 		make_certs();
-	snprintf(spath, sizeof(spath), "%s", run_env_file(&re,
-	    "relay-script", script, 0644));
-	snprintf(relayrec, sizeof(relayrec), "%s/relay-rec", re.dir);
-	argv[argc++] = support_path("fakesmtp");
-	argv[argc++] = "--listen";
-	argv[argc++] = "127.0.0.1:0";
-	argv[argc++] = "--script";
-	argv[argc++] = spath;
-	argv[argc++] = "--record";
-	argv[argc++] = relayrec;
-	if (tls) {
-		argv[argc++] = "--tls-cert";
-		argv[argc++] = certpem;
-		argv[argc++] = "--tls-key";
-		argv[argc++] = keypem;
-	}
-	argv[argc] = NULL;
-	cr_assert_eq(server_start(&relay, argv, 10), 0,
-	    "fakesmtp (relay) did not start");
+	fakesmtp_start(&relay, &re, "relay", "127.0.0.1:0", script, relayrec,
+	    sizeof(relayrec), tls ? extra : NULL);
 	relayport = relay.l[0].port;
 	have_relay = 1;
 	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u", relayport);

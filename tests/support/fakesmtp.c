@@ -112,6 +112,16 @@
  *			250 2.0.0 Ok: queued as SnTm
  *	bdat		after a BDAT chunk but the last: 250 2.0.0 Ok: n
  *			octets
+ *	body		while the message content arrives (after DATA's
+ *			354, or in BDAT chunks), once octets=N octets of it
+ *			have been read (default 1; with DATA counted as
+ *			sent, dot-stuffed): a server that breaks in the
+ *			middle of the message.  No default action; a rule
+ *			acts there and the session then ends, whatever the
+ *			action ("reply" sends its text, then closes; "stall"
+ *			stops reading, so a client still sending blocks).
+ *			match= sees the DATA or first BDAT command line;
+ *			nth= counts the messages
  *	rset, noop	250 2.0.0 Ok
  *	quit		221 2.0.0 Bye, then close
  *	unknown		other commands: 502 5.5.2 Error: command not
@@ -127,6 +137,7 @@
  *	after=N		at least N recipients already accepted in this
  *			transaction: "rcpt after=2 reply 452 4.5.3 Too many
  *			recipients"
+ *	octets=N	(body only) act once N octets of content arrived
  *	match=TEXT	the command line contains TEXT, ignoring case:
  *			"rcpt match=<bad@example.com> reply 550 5.1.1 No"
  *	local=ADDR	the connection came to the listener on ADDR
@@ -155,6 +166,15 @@
  *			client disconnects
  *	garbage N	send N octets (default 1024) of binary garbage, then
  *			hold
+ *	reset		abort the connection: SO_LINGER 0, then close, so
+ *			the client gets a TCP RST (ECONNRESET), not an end
+ *			of file
+ *	tls-alert	(starttls only) answer 220 2.0.0 Ready to start TLS,
+ *			wait (at most 10 s) for the client's first TLS
+ *			record (its ClientHello), answer it with a fatal
+ *			TLS alert record (handshake_failure), then close:
+ *			a handshake that fails after a 220.  session-N.tls
+ *			says "failed alert sent"
  *
  * "hold": read and discard input until the client closes, at most 30 s,
  * then close.  The greeting and eod have no command line for match=.
@@ -258,19 +278,19 @@
 
 enum stage {
 	ST_GREETING, ST_EHLO, ST_HELO, ST_STARTTLS, ST_AUTH, ST_MAIL,
-	ST_RCPT, ST_DATA, ST_EOD, ST_BDAT, ST_RSET, ST_NOOP, ST_QUIT,
-	ST_UNKNOWN, ST_COUNT
+	ST_RCPT, ST_DATA, ST_EOD, ST_BDAT, ST_BODY, ST_RSET, ST_NOOP,
+	ST_QUIT, ST_UNKNOWN, ST_COUNT
 };
 
 static const char *const stage_names[ST_COUNT] = {
 	"greeting", "ehlo", "helo", "starttls", "auth", "mail", "rcpt",
-	"data", "eod", "bdat", "rset", "noop", "quit", "unknown"
+	"data", "eod", "bdat", "body", "rset", "noop", "quit", "unknown"
 };
 
 /* Replies first: everything after ACT_RAW ends the session. */
 enum action {
 	ACT_REPLY, ACT_RAW, ACT_CLOSE, ACT_STALL, ACT_LONG, ACT_ENDLESS,
-	ACT_GARBAGE
+	ACT_GARBAGE, ACT_RESET, ACT_TLS_ALERT
 };
 
 struct strbuf {
@@ -282,6 +302,7 @@ struct strbuf {
 struct rule {
 	enum stage	 stage;
 	long		 nth, session, txn, after;
+	long		 octets;	/* body: act after this many */
 	int		 tls;		/* -1 either, 0 plain, 1 TLS */
 	char		*match;
 	char		*local;
@@ -348,6 +369,7 @@ struct sess {
 	unsigned	 batch;
 	int		 replied;	/* a reply went out in this batch */
 	int		 toolong;
+	int		 reset;		/* end with a TCP RST */
 
 	int		 logfd;
 	long		 nth[ST_COUNT];
@@ -366,6 +388,8 @@ struct sess {
 	unsigned long long msgsize;
 	unsigned long	 bare_lf;
 	enum dstate	 dstate;
+	const struct rule *body_rule;	/* the body stage's, or NULL */
+	unsigned long long body_octets;	/* content octets read so far */
 };
 
 static struct script sc;
@@ -618,50 +642,13 @@ reply_code(const struct strbuf *t)
 	return 0;
 }
 
+/* The action of rule r: word w, then the rest of its line, p. */
 static void
-parse_rule(enum stage st, char *p, int lineno)
+parse_action(struct rule *r, char *w, char *p, int lineno)
 {
-	struct rule *r;
-	char *w, *v;
+	char *v;
 	double secs;
 
-	sc.rules = xrealloc(sc.rules, (sc.nrules + 1) * sizeof(*sc.rules));
-	r = &sc.rules[sc.nrules++];
-	memset(r, 0, sizeof(*r));
-	r->stage = st;
-	r->tls = -1;
-	r->lineno = lineno;
-	for (;;) {
-		if ((w = next_word(&p)) == NULL)
-			die("script line %d: rule without an action", lineno);
-		if (strcmp(w, "tls") == 0) {
-			r->tls = 1;
-			continue;
-		}
-		if (strcmp(w, "plain") == 0) {
-			r->tls = 0;
-			continue;
-		}
-		if ((v = strchr(w, '=')) == NULL)
-			break;
-		*v++ = '\0';
-		if (strcmp(w, "nth") == 0)
-			r->nth = parse_num(v, 1, LONG_MAX, w, lineno);
-		else if (strcmp(w, "session") == 0)
-			r->session = parse_num(v, 1, LONG_MAX, w, lineno);
-		else if (strcmp(w, "txn") == 0)
-			r->txn = parse_num(v, 1, LONG_MAX, w, lineno);
-		else if (strcmp(w, "after") == 0)
-			r->after = parse_num(v, 1, LONG_MAX, w, lineno);
-		else if (strcmp(w, "delay") == 0)
-			r->delay_ms = parse_num(v, 0, 3600000, w, lineno);
-		else if (strcmp(w, "match") == 0)
-			r->match = xstrdup(v);
-		else if (strcmp(w, "local") == 0)
-			r->local = xstrdup(v);
-		else
-			die("script line %d: unknown condition %s", lineno, w);
-	}
 	while (*p == ' ' || *p == '\t')
 		p++;
 	if (strcmp(w, "reply") == 0 || strcmp(w, "raw") == 0) {
@@ -694,8 +681,62 @@ parse_rule(enum stage st, char *p, int lineno)
 	} else if (strcmp(w, "garbage") == 0) {
 		r->action = ACT_GARBAGE;
 		r->arg = v ? parse_num(v, 1, 1L << 30, w, lineno) : 1024;
+	} else if (strcmp(w, "reset") == 0 && v == NULL) {
+		r->action = ACT_RESET;
+	} else if (strcmp(w, "tls-alert") == 0 && v == NULL &&
+	    r->stage == ST_STARTTLS) {
+		r->action = ACT_TLS_ALERT;
 	} else
 		die("script line %d: unknown action %s", lineno, w);
+}
+
+static void
+parse_rule(enum stage st, char *p, int lineno)
+{
+	struct rule *r;
+	char *w, *v;
+
+	sc.rules = xrealloc(sc.rules, (sc.nrules + 1) * sizeof(*sc.rules));
+	r = &sc.rules[sc.nrules++];
+	memset(r, 0, sizeof(*r));
+	r->stage = st;
+	r->tls = -1;
+	r->octets = 1;
+	r->lineno = lineno;
+	for (;;) {
+		if ((w = next_word(&p)) == NULL)
+			die("script line %d: rule without an action", lineno);
+		if (strcmp(w, "tls") == 0) {
+			r->tls = 1;
+			continue;
+		}
+		if (strcmp(w, "plain") == 0) {
+			r->tls = 0;
+			continue;
+		}
+		if ((v = strchr(w, '=')) == NULL)
+			break;
+		*v++ = '\0';
+		if (strcmp(w, "nth") == 0)
+			r->nth = parse_num(v, 1, LONG_MAX, w, lineno);
+		else if (strcmp(w, "session") == 0)
+			r->session = parse_num(v, 1, LONG_MAX, w, lineno);
+		else if (strcmp(w, "txn") == 0)
+			r->txn = parse_num(v, 1, LONG_MAX, w, lineno);
+		else if (strcmp(w, "after") == 0)
+			r->after = parse_num(v, 1, LONG_MAX, w, lineno);
+		else if (strcmp(w, "octets") == 0 && st == ST_BODY)
+			r->octets = parse_num(v, 1, LONG_MAX, w, lineno);
+		else if (strcmp(w, "delay") == 0)
+			r->delay_ms = parse_num(v, 0, 3600000, w, lineno);
+		else if (strcmp(w, "match") == 0)
+			r->match = xstrdup(v);
+		else if (strcmp(w, "local") == 0)
+			r->local = xstrdup(v);
+		else
+			die("script line %d: unknown condition %s", lineno, w);
+	}
+	parse_action(r, w, p, lineno);
 }
 
 static void
@@ -1172,6 +1213,40 @@ send_garbage(struct sess *s, long n)
 	}
 }
 
+/*
+ * tls-alert: the 220, then the client's first TLS record (its
+ * ClientHello) is answered with a fatal handshake_failure alert (RFC 8446
+ * section 6.2), as a server whose TLS stack refuses the client does.
+ */
+static void
+send_tls_alert(struct sess *s)
+{
+	static const unsigned char alert[] = {
+		0x15, 0x03, 0x03, 0x00, 0x02,	/* alert, TLS 1.2, 2 octets */
+		0x02, 0x28			/* fatal, handshake_failure */
+	};
+	char buf[4096];
+
+	reply(s, "220 2.0.0 Ready to start TLS\r\n");
+	flush(s);
+	if (readable(s, 10000))
+		(void)read_once(s, buf, sizeof(buf));
+	(void)write_all(s, alert, sizeof(alert));
+	rec_printf(s, "tls", O_TRUNC, "failed alert sent\n");
+}
+
+/* reset: close with SO_LINGER 0, which sends a TCP RST (session()). */
+static void
+abort_connection(struct sess *s)
+{
+	struct linger lg;
+
+	lg.l_onoff = 1;
+	lg.l_linger = 0;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0)
+		s->reset = 1;
+}
+
 /* ------------------------------------------------------------ rules */
 
 static unsigned
@@ -1252,6 +1327,13 @@ respond(struct sess *s, const struct rule *r, const char *def)
 		flush(s);
 		send_garbage(s, r->arg);
 		hold(s);
+		break;
+	case ACT_RESET:
+		flush(s);
+		abort_connection(s);
+		break;
+	case ACT_TLS_ALERT:
+		send_tls_alert(s);
 		break;
 	}
 	flush(s);
@@ -2047,6 +2129,44 @@ msg_write(struct sess *s, const unsigned char *p, size_t n)
 	write_fd(s->msgfd, p, n);
 }
 
+/* The body stage's rule for the message that starts (line: DATA/BDAT). */
+static void
+body_begin(struct sess *s, const char *line)
+{
+	s->nth[ST_BODY]++;
+	s->body_octets = 0;
+	s->body_rule = find_rule(s, ST_BODY, line);
+}
+
+/* Whether the body rule acts now: its octets=N have been read. */
+static int
+body_due(const struct sess *s)
+{
+	return s->body_rule != NULL &&
+	    s->body_octets >= (unsigned long long)s->body_rule->octets;
+}
+
+/* How many of the next n content octets may be read before it acts. */
+static size_t
+body_room(const struct sess *s, size_t n)
+{
+	unsigned long long left;
+
+	if (s->body_rule == NULL)
+		return n;
+	left = (unsigned long long)s->body_rule->octets - s->body_octets;
+	return left < n ? (size_t)left : n;
+}
+
+/* The body rule acts in the middle of the message; the session ends. */
+static void
+body_fault(struct sess *s)
+{
+	(void)respond(s, s->body_rule, "");
+	flush(s);
+	end(s, "fault");
+}
+
 /* Read a DATA message: 1 at the final ".", 0 if the session ended. */
 static int
 data_read(struct sess *s)
@@ -2056,8 +2176,9 @@ data_read(struct sess *s)
 	int c;
 
 	for (;;) {
-		while (s->inoff < s->inlen) {
+		while (s->inoff < s->inlen && !body_due(s)) {
 			c = s->in[s->inoff++];
+			s->body_octets++;
 			switch (s->dstate) {
 			case D_BOL:
 				if (c == '.') {
@@ -2098,6 +2219,10 @@ data_read(struct sess *s)
 		}
 		msg_write(s, out, on);
 		on = 0;
+		if (body_due(s)) {
+			body_fault(s);
+			return 0;
+		}
 		if (!fill(s))
 			return 0;
 	}
@@ -2127,6 +2252,7 @@ do_data(struct sess *s, const char *line, const char *arg)
 	    s->end != NULL)
 		return;
 	msg_open(s);
+	body_begin(s, line);
 	s->dstate = D_BOL;
 	if (!data_read(s)) {
 		end(s, s->termed ? "terminated" : "eof");
@@ -2148,10 +2274,19 @@ bdat_read(struct sess *s, unsigned long long n, int keep)
 		k = s->inlen - s->inoff;
 		if (k > n)
 			k = (size_t)n;
-		if (keep)
+		if (keep) {
+			k = body_room(s, k);
 			msg_write(s, s->in + s->inoff, k);
+		}
 		s->inoff += k;
 		n -= k;
+		if (keep && s->body_rule != NULL) {
+			s->body_octets += k;
+			if (body_due(s)) {
+				body_fault(s);
+				return 0;
+			}
+		}
 	}
 	return 1;
 }
@@ -2186,6 +2321,7 @@ do_bdat(struct sess *s, const char *line, const char *arg)
 	if (err == NULL && !s->bdat) {
 		s->bdat = 1;
 		msg_open(s);
+		body_begin(s, line);
 	}
 	/* The chunk overwrites the input buffer that line points into. */
 	snprintf(copy, sizeof(copy), "%s", line);
@@ -2384,7 +2520,8 @@ session(int fd, unsigned n, int implicit)
 	txn_end(s, "aborted");
 	if (s->tls_on && strcmp(s->end, "quit") == 0 && !s->dead)
 		gnutls_bye(s->tls, GNUTLS_SHUT_WR);
-	shutdown(fd, SHUT_RDWR);
+	if (!s->reset)
+		shutdown(fd, SHUT_RDWR);
 	close(fd);
 	if (s->tls != NULL)
 		gnutls_deinit(s->tls);

@@ -362,3 +362,35 @@ make_self_signed(const char *dir, char *cert, char *key, size_t size)
 	run_cmd("certtool --generate-self-signed --load-privkey %s --template "
 	    "%s --outfile %s >/dev/null 2>&1", key, tmpl, cert);
 }
+
+void
+make_ca_signed(const char *dir, const char *ip, char *ca, char *cert,
+    char *key, size_t size)
+{
+	char cakey[600], catmpl[600], srvtmpl[600], text[600];
+
+	if (system("certtool --version >/dev/null 2>&1") != 0)
+		cr_skip_test("certtool (gnutls-bin) is not installed");
+	snprintf(ca, size, "%s/ca.pem", dir);
+	snprintf(cert, size, "%s/cert.pem", dir);
+	snprintf(key, size, "%s/key.pem", dir);
+	snprintf(cakey, sizeof(cakey), "%s/ca.key", dir);
+	snprintf(catmpl, sizeof(catmpl), "%s/ca.tmpl", dir);
+	snprintf(srvtmpl, sizeof(srvtmpl), "%s/srv.tmpl", dir);
+	write_file(catmpl, "cn = \"mxsend test CA\"\nca\ncert_signing_key\n"
+	    "crl_signing_key\nexpiration_days = 2\n");
+	snprintf(text, sizeof(text), "cn = \"localhost\"\n"
+	    "dns_name = \"localhost\"\nip_address = \"%s\"\n"
+	    "tls_www_server\nsigning_key\nencryption_key\n"
+	    "expiration_days = 2\n", ip);
+	write_file(srvtmpl, text);
+	run_cmd("certtool --generate-privkey --key-type=ecdsa --outfile %s "
+	    ">/dev/null 2>&1", cakey);
+	run_cmd("certtool --generate-self-signed --load-privkey %s --template "
+	    "%s --outfile %s >/dev/null 2>&1", cakey, catmpl, ca);
+	run_cmd("certtool --generate-privkey --key-type=ecdsa --outfile %s "
+	    ">/dev/null 2>&1", key);
+	run_cmd("certtool --generate-certificate --load-privkey %s "
+	    "--load-ca-certificate %s --load-ca-privkey %s --template %s "
+	    "--outfile %s >/dev/null 2>&1", key, ca, cakey, srvtmpl, cert);
+}

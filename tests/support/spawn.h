@@ -116,4 +116,13 @@ void	 run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 make_self_signed(const char *dir, char *cert, char *key,
 	    size_t size);
 
+/*
+ * A test CA and a server certificate it signed, for ip and localhost,
+ * made with certtool in dir: dir/ca.pem, dir/cert.pem and dir/key.pem,
+ * their paths in ca, cert and key (size bytes each). Skips the test when
+ * certtool is missing.
+ */
+void	 make_ca_signed(const char *dir, const char *ip, char *ca, char *cert,
+	    char *key, size_t size);
+
 #endif

@@ -2,13 +2,14 @@
  * test_fakesmtp.c: the scripted SMTP server (fakesmtp.c) driven over a raw
  * socket, as its users, the integration tests, rely on it: the greeting and
  * EHLO lists, the batch numbers in the session log, DATA dot-unstuffing,
- * BDAT, recipient limits and per-address replies, faults (close, stall,
- * over-long, endless, malformed replies), protocol checks, STARTTLS and
- * implicit TLS with a certificate made by certtool at test time, AUTH
- * PLAIN, LOGIN, CRAM-MD5 and SCRAM-SHA-256 (RFC 7677's example), XOAUTH2
- * and OAUTHBEARER (RFC 7628's error challenge, a 64 KiB token, a scripted
- * failure reply), session numbering and --max-sessions.  Every server is
- * stopped by its PID.
+ * BDAT, recipient limits and per-address replies, faults (close, reset,
+ * stall, over-long, endless, malformed replies, the body stage that
+ * breaks mid-message, a TLS alert after STARTTLS), protocol checks,
+ * STARTTLS and implicit TLS with a certificate made by certtool at test
+ * time, AUTH PLAIN, LOGIN, CRAM-MD5 and SCRAM-SHA-256 (RFC 7677's
+ * example), XOAUTH2 and OAUTHBEARER (RFC 7628's error challenge, a 64 KiB
+ * token, a scripted failure reply), session numbering and --max-sessions.
+ * Every server is stopped by its PID.
  */
 #include "autoconf.h"
 
@@ -529,6 +530,68 @@ Test(fakesmtp, fault_close_at_greeting_and_eod)
 	    "RCPT TO:<b@y.test>\naccepted <b@y.test>\nresult fault\n");
 }
 
+Test(fakesmtp, fault_reset)
+{
+	struct pollfd pfd;
+	char c;
+
+	start("mail reset\n", NULL);
+	session_start();
+	c_send("MAIL FROM:<a@x.test>\r\n");
+	pfd.fd = cl.fd;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, WAIT_MS), 1, "connection not ended");
+	/* A reset, not an end of file. */
+	errno = 0;
+	cr_assert_eq(recv(cl.fd, &c, 1, 0), -1, "no reset: end of file");
+	cr_assert_eq(errno, ECONNRESET, "recv: %s", strerror(errno));
+	assert_record("session-1.done", "fault\n");
+}
+
+/* The body stage acts mid-message: the reply, then the session ends. */
+Test(fakesmtp, body_reply_after_octets_with_data)
+{
+	start("body octets=11 reply 421 4.4.2 Gone mid-message\n", NULL);
+	session_start();
+	expect("MAIL FROM:<a@x.test>\r\n", "250");
+	expect("RCPT TO:<b@y.test>\r\n", "250");
+	expect("DATA\r\n", "354");
+	c_send("..2345678\r\nabcdef\r\n");
+	expect(NULL, "421 4.4.2 Gone mid-message");
+	cr_assert_eq(c_more(WAIT_MS), 0, "connection not closed");
+	/* Eleven octets as sent: ".." counts two, and is kept as one. */
+	assert_record("session-1.msg-1", ".2345678\r\n");
+	assert_record("session-1.env-1", "MAIL FROM:<a@x.test>\n"
+	    "RCPT TO:<b@y.test>\naccepted <b@y.test>\nresult aborted\n");
+	assert_record("session-1.done", "fault\n");
+}
+
+Test(fakesmtp, body_close_after_octets_with_bdat)
+{
+	start("ext CHUNKING\nbody octets=4 close\n", NULL);
+	session_start();
+	expect("MAIL FROM:<a@x.test>\r\n", "250");
+	expect("RCPT TO:<b@y.test>\r\n", "250");
+	c_send("BDAT 10 LAST\r\n0123456789");
+	cr_assert_eq(c_more(WAIT_MS), 0, "connection not closed");
+	assert_record("session-1.msg-1", "0123");
+	assert_record("session-1.done", "fault\n");
+}
+
+/* A stall mid-message: the server stops reading and never answers. */
+Test(fakesmtp, body_stall_stops_reading)
+{
+	start("body octets=5 stall 20\n", NULL);
+	session_start();
+	expect("MAIL FROM:<a@x.test>\r\n", "250");
+	expect("RCPT TO:<b@y.test>\r\n", "250");
+	expect("DATA\r\n", "354");
+	c_send("abcdefghij\r\n.\r\n");
+	cr_assert_eq(c_more(500), -1, "a stalled server replied");
+	server_stop(&srv);
+	assert_record("session-1.msg-1", "abcde");
+}
+
 Test(fakesmtp, fault_stall)
 {
 	long t;
@@ -837,6 +900,33 @@ Test(fakesmtp, starttls_plain_goes_on_without_tls)
 	assert_record("session-1.done", "quit\n");
 	cr_assert_null(record_read(dir, "session-1.tls", NULL),
 	    "TLS was started");
+}
+
+/* A 220 to STARTTLS, then a fatal alert to the ClientHello. */
+Test(fakesmtp, starttls_tls_alert)
+{
+	char r[256];
+	int ret;
+
+	start("ext STARTTLS\nstarttls tls-alert\n", NULL);
+	session_start();
+	c_send("STARTTLS\r\n");
+	cr_assert_eq(c_reply(r, sizeof(r)), 220);
+	cr_assert(gnutls_certificate_allocate_credentials(&cl.cred) == 0);
+	cr_assert(gnutls_init(&cl.tls, GNUTLS_CLIENT) == 0);
+	cr_assert(gnutls_set_default_priority(cl.tls) == 0);
+	cr_assert(gnutls_credentials_set(cl.tls, GNUTLS_CRD_CERTIFICATE,
+	    cl.cred) == 0);
+	gnutls_transport_set_int(cl.tls, cl.fd);
+	gnutls_handshake_set_timeout(cl.tls, WAIT_MS);
+	do
+		ret = gnutls_handshake(cl.tls);
+	while (ret < 0 && !gnutls_error_is_fatal(ret));
+	cr_assert_eq(ret, GNUTLS_E_FATAL_ALERT_RECEIVED, "handshake: %s",
+	    gnutls_strerror(ret));
+	cr_assert_eq(gnutls_alert_get(cl.tls), GNUTLS_A_HANDSHAKE_FAILURE);
+	assert_record("session-1.tls", "failed alert sent\n");
+	assert_record("session-1.done", "fault\n");
 }
 
 Test(fakesmtp, starttls_without_certificate)

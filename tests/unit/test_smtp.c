@@ -910,21 +910,31 @@ ParameterizedTest(const size_t *row, smtp_txn, stage_replies)
 		    "content was sent", who);
 }
 
-Test(smtp_txn, mixed_recipient_replies)
+/* The default message to a@, b@ and c@ on a server with script. */
+static struct outcome
+to_a_b_c(const char *script, struct smtp_txn *t)
 {
 	struct smtp_params p;
+	struct outcome o;
+
+	start(script, NULL);
+	p_init(&p, srv.l[0].port);
+	txn_make(t, default_msg(), "a@example.net", "b@example.net",
+	    "c@example.net", NULL);
+	o = deliver(&p, t);
+	assert_open_ok(&o);
+	return o;
+}
+
+Test(smtp_txn, mixed_recipient_replies)
+{
 	struct smtp_txn t;
 	struct outcome o;
 	char *env;
 
-	start("ext PIPELINING\n"
+	o = to_a_b_c("ext PIPELINING\n"
 	    "rcpt match=<a@ reply 550 5.1.1 No such user\n"
-	    "rcpt match=<b@ reply 450 4.2.0 Mailbox busy\n", NULL);
-	p_init(&p, srv.l[0].port);
-	txn_make(&t, default_msg(), "a@example.net", "b@example.net",
-	    "c@example.net", NULL);
-	o = deliver(&p, &t);
-	assert_open_ok(&o);
+	    "rcpt match=<b@ reply 450 4.2.0 Mailbox busy\n", &t);
 	cr_assert_eq(o.sent, 1, "%s", tr.data);
 	assert_status(&rcpts[0].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 550,
 	    "5.1.1");
@@ -938,6 +948,40 @@ Test(smtp_txn, mixed_recipient_replies)
 	assert_contains(env, "result 250\n", "env-1");
 	free(env);
 	assert_msg(1, 1, DEFAULT_OUT, strlen(DEFAULT_OUT));
+}
+
+/*
+ * 421 to one RCPT is that recipient's reply (SPEC §6 rule 5); the others
+ * got none: for them the session broke before the transaction ended
+ * (rule 3), whether their RCPT was answered already or not yet.
+ */
+static void
+rcpt_421_only_its_own(const char *script)
+{
+	struct smtp_txn t;
+	struct outcome o;
+	int i;
+
+	o = to_a_b_c(script, &t);
+	cr_assert_eq(o.sent, 0, "%s", tr.data);
+	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 421,
+	    "4.3.2");
+	for (i = 0; i < 3; i += 2) {
+		assert_status(&rcpts[i].st, SMTP_EV_BROKEN, SMTP_STAGE_RCPT, 0,
+		    "");
+		assert_contains(rcpts[i].st.text, "421 4.3.2", "the reason");
+	}
+}
+
+Test(smtp_txn, rcpt_421_is_only_its_recipients_reply_lock_step)
+{
+	rcpt_421_only_its_own("rcpt match=<b@ reply 421 4.3.2 Closing\n");
+}
+
+Test(smtp_txn, rcpt_421_is_only_its_recipients_reply_pipelined)
+{
+	rcpt_421_only_its_own("ext PIPELINING\n"
+	    "rcpt match=<b@ reply 421 4.3.2 Closing\n");
 }
 
 /*

@@ -756,3 +756,75 @@ Test(cli, unsaveable_failure_stays_in_the_queue)
 	cr_assert(strstr(m, "Subject: stays") != NULL);
 	free(m);
 }
+
+/*
+ * The man page's SENDING THROUGH A PROVIDER examples are whole
+ * configurations that --config-check accepts (issue 16): each .EX block
+ * that starts with a key, /etc/mxsend/ moved to the test's directory
+ * where the secret files are made (mode 0640).
+ */
+static char *
+man_section(const char *title)
+{
+	char path[1024], *man, *start, *end;
+	const char *src = getenv("top_srcdir");
+
+	snprintf(path, sizeof(path), "%s/man/mxsend.8", src ? src : "..");
+	man = slurp(path, NULL);
+	cr_assert_not_null(man, "cannot read %s", path);
+	start = strstr(man, title);
+	cr_assert_not_null(start, "no section %s", title);
+	end = strstr(start + 1, "\n.SH ");
+	if (end != NULL)
+		end[1] = '\0';
+	memmove(man, start, strlen(start) + 1);
+	return man;
+}
+
+/* One example as a configuration: "\-" unescaped, paths moved. */
+static void
+write_example(const char *ex, size_t len, const char *conf)
+{
+	FILE *f = fopen(conf, "w");
+	size_t i;
+
+	cr_assert_not_null(f);
+	for (i = 0; i < len; i++) {
+		if (ex[i] == '\\' && i + 1 < len && ex[i + 1] == '-')
+			continue;
+		if (strncmp(ex + i, "/etc/mxsend/", 12) == 0) {
+			fprintf(f, "%s/", re.dir);
+			i += 11;
+			continue;
+		}
+		fputc(ex[i], f);
+	}
+	fclose(f);
+}
+
+Test(cli, provider_examples_pass_config_check)
+{
+	static const char *const secrets[] = { "relay.secret", "m365.token" };
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+	char *man = man_section(".SH SENDING THROUGH A PROVIDER"), *p, *e;
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		run_env_file(&re, secrets[i], "token\n", 0640);
+	for (p = man; (p = strstr(p, ".EX\n")) != NULL; p = e) {
+		p += 4;
+		e = strstr(p, ".EE\n");
+		cr_assert_not_null(e, "unclosed .EX");
+		if (strncmp(p, "relay", 5) != 0 && strncmp(p, "route", 5) != 0)
+			continue;
+		write_example(p, (size_t)(e - p), re.conf);
+		run_result_free(&res);
+		cr_assert_eq(run(argv, NULL, NULL), 0, "example %d:\n%.*s\n%s",
+		    n + 1, (int)(e - p), p, res.err);
+		cr_assert(strstr(res.out, "relay smtp") != NULL, "%s", res.out);
+		n++;
+	}
+	cr_assert_geq(n, 7, "only %d examples", n);
+	free(man);
+}

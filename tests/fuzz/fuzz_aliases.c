@@ -9,8 +9,8 @@
  * aliases(5) form, the table must parse to the same table, and parsing
  * it again into the table itself must change nothing (a later definition
  * replaces an earlier one). Then the first few names are expanded as
- * command-line recipients: expansion must end, and no recipient it keeps
- * pending may carry CR or LF to the wire or be a refused kind.
+ * command-line recipients: expansion must end, and every recipient it
+ * keeps pending must have a domain and no CR or LF to put on the wire.
  */
 /* fuzz-sources: src/aliases.c src/envelope.c src/rfc5322.c src/util.c */
 #include "autoconf.h"
@@ -177,8 +177,9 @@ expand(const struct aliases *al, const char *name)
 
 			if (r->state != RCPT_PENDING)
 				continue;
+			/* "|x" from the command line is an address. */
 			if (strpbrk(r->addr, "\r\n") != NULL ||
-			    refused_kind(r->addr))
+			    r->domain == NULL || r->domain[0] == '\0')
 				abort();
 		}
 	}

@@ -86,7 +86,7 @@ run_one() {
 	printf '%-8s %s executions; %s\n' "$t" "${execs:-?}" \
 	    "$(echo "$last" | grep -oE '(cov|ft|corp): [^ ]+' | tr '\n' ' ')"
 	[ "$rc" = 0 ] && return 0
-	grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" |
+	grep -E 'ERROR|SUMMARY|runtime error|Test unit written|^Base64' "$log" |
 	    head -n 20 >&2 || true
 	found=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log")
 	echo "fuzz_$t FAILED: input ${found:-(none written)}, log $log" >&2

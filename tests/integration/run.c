@@ -301,13 +301,16 @@ run_exec(const struct run_env *re, const char *binary,
 {
 	const char *wrapper = getenv("MXSEND_TEST_WRAPPER"), *base;
 	char copy[2048], wdir[300], link[900], *args[96], *env[96];
-	char buf[4][1200];
+	char buf[4][1200], abs[4096];
 	size_t n, i;
 
 	if (wrapper == NULL || *wrapper == '\0') {
 		execve(binary, (char *const *)argv, envp);
 		return;
 	}
+	/* The link below must not depend on the directory it is in. */
+	if (binary[0] != '/' && realpath(binary, abs) != NULL)
+		binary = abs;
 	snprintf(copy, sizeof(copy), "%s", wrapper);
 	n = wrapper_words(copy, args, 32);
 	/* mxsend's mode comes from argv[0]'s base name: a link keeps it. */

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install what building and testing mxsend needs on Debian 12 (bookworm).
-# Idempotent; run as root (or through sudo).
+# Idempotent; run as root (or through sudo). clang and libclang-rt-14-dev
+# (libFuzzer, a recommendation apt would skip here) build the fuzz targets
+# (make fuzz); valgrind runs make check-valgrind.
 set -eu
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -9,4 +11,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libgnutls28-dev libidn2-dev libbsd-dev libcriterion-dev \
-	gnutls-bin iproute2 libnss-wrapper >/dev/null
+	gnutls-bin iproute2 libnss-wrapper \
+	clang libclang-rt-14-dev valgrind >/dev/null

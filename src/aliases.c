@@ -92,8 +92,7 @@ add_target(struct alias *a, const char *s, size_t len)
 	/* Skipped like newaliases: "a, , b" and a trailing comma. */
 	if (len == 0)
 		return;
-	a->targets = xreallocarray(a->targets, a->ntargets + 1,
-	    sizeof(*a->targets));
+	a->targets = xgrowarray(a->targets, a->ntargets, sizeof(*a->targets));
 	t = &a->targets[a->ntargets++];
 	t->text = xstrndup(s, len);
 	t->kind = target_kind(t->text);

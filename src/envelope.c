@@ -49,6 +49,9 @@ struct expand {
 	int			 notify;
 	unsigned char		*done;		/* per alias: expanded */
 	struct seen		 seen;
+	size_t			 rcap;		/* env->rcpts allocated, doubled
+						   so that appending stays
+						   linear */
 };
 
 void
@@ -468,8 +471,11 @@ add_rcpt(struct expand *x, char *addr, size_t domain_off, const char *orig,
 	struct envelope *env = x->env;
 	struct rcpt *r;
 
-	env->rcpts = xreallocarray(env->rcpts, env->nrcpts + 1,
-	    sizeof(*env->rcpts));
+	if (env->nrcpts == x->rcap) {
+		x->rcap = x->rcap ? x->rcap * 2 : 8;
+		env->rcpts = xreallocarray(env->rcpts, x->rcap,
+		    sizeof(*env->rcpts));
+	}
 	r = &env->rcpts[env->nrcpts];
 	memset(r, 0, sizeof(*r));
 	r->addr = addr;
@@ -836,6 +842,7 @@ envelope_add_recipients(struct envelope *env, const struct options *opts,
 		goto out;
 	}
 	x.notify = opts->notify;
+	x.rcap = env->nrcpts;	/* full: the first recipient reallocates */
 	x.done = xcalloc(al != NULL ? al->n : 0, 1);
 	for (i = 0; i < env->nrcpts; i++)
 		(void)seen_check(&x.seen, env->rcpts, i);

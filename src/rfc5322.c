@@ -852,15 +852,6 @@ mailbox_clear(struct mailbox *mb)
 	memset(mb, 0, sizeof(*mb));
 }
 
-/* Arrays grow to powers of two, so appending stays linear. */
-static void *
-grow(void *v, size_t n, size_t size)
-{
-	if ((n & (n - 1)) == 0)
-		v = xreallocarray(v, n ? n * 2 : 1, size);
-	return v;
-}
-
 /* One mailbox: name-addr or addr-spec. 1 when it was "<>". */
 static int
 parse_mailbox1(struct parser *p, size_t angle, struct mailbox *mb)
@@ -888,7 +879,7 @@ parse_mailbox1(struct parser *p, size_t angle, struct mailbox *mb)
 	}
 	if (p->in_group)
 		mb->group = xstrdup(p->group ? p->group : "");
-	p->out->v = grow(p->out->v, p->out->n, sizeof(*p->out->v));
+	p->out->v = xgrowarray(p->out->v, p->out->n, sizeof(*p->out->v));
 	p->out->v[p->out->n++] = *mb;
 	return 0;
 }
@@ -934,7 +925,7 @@ record_error(struct parser *p, size_t start, size_t end)
 	struct lex *lx = p->lx;
 	struct addrlist *out = p->out;
 
-	out->errs = grow(out->errs, out->nerrs, sizeof(*out->errs));
+	out->errs = xgrowarray(out->errs, out->nerrs, sizeof(*out->errs));
 	out->errs[out->nerrs].text = error_text(lx, lx->t[start].off,
 	    lx->t[end].off);
 	out->errs[out->nerrs].reason = xstrdup(p->reason);

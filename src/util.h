@@ -23,6 +23,12 @@
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);
+/*
+ * Room for element n of an array of n elements of size bytes, for arrays
+ * that only ever grow this way from NULL: they are sized in powers of
+ * two, so appending stays linear.
+ */
+void	*xgrowarray(void *, size_t n, size_t size);
 char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));

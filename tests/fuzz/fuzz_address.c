@@ -5,6 +5,7 @@
  * CR, LF or NUL on the wire, when a mailbox has an empty local part, or
  * when an address in RFC 5321 form does not parse back to itself.
  */
+/* fuzz-sources: src/rfc5322.c src/util.c */
 #include "autoconf.h"
 
 #include <stddef.h>

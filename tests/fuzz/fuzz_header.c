@@ -8,6 +8,7 @@
  * (SPEC §7: whatever intake accepted and queued, -q can deliver), while a
  * spool with a NUL is refused.
  */
+/* fuzz-sources: src/intake.c src/message.c src/rfc5322.c src/util.c */
 #include "autoconf.h"
 
 #include <stdint.h>

@@ -26,6 +26,28 @@
 
 #include "run.h"
 
+/*
+ * Under MXSEND_TEST_WRAPPER, run_exec() links the binary in $dir.wrap,
+ * which any uid a test switches to may write, and preloads the copy of
+ * valgrind-tmpdir.so made here (the build tree may be closed to them).
+ */
+static void
+wrap_dir(const struct run_env *re)
+{
+	const char *b = getenv("top_builddir");
+	char path[300], cmd[1200];
+
+	if (getenv("MXSEND_TEST_WRAPPER") == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s.wrap", re->dir);
+	if (mkdir(path, 0700) != 0 || chmod(path, 01777) != 0)
+		cr_assert_fail("create %s: %s", path, strerror(errno));
+	snprintf(cmd, sizeof(cmd), "cp '%s/tests/integration/"
+	    "valgrind-tmpdir.so' '%s/' && chmod 0755 '%s/valgrind-tmpdir.so'",
+	    b ? b : ".", path, path);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 void
 run_env_setup(struct run_env *re)
 {
@@ -58,6 +80,7 @@ run_env_setup(struct run_env *re)
 		cr_assert_fail("create %s: %s", re->group, strerror(errno));
 	close(fd);
 	run_env_add_user(re, "root", 0, 0, re->dir);
+	wrap_dir(re);
 	/* The queue of this test, as make install creates queue_dir. */
 	snprintf(re->queue, sizeof(re->queue), "%s/queue", re->dir);
 	if (mkdir(re->queue, 0700) != 0 || chmod(re->queue, 01733) != 0)
@@ -102,11 +125,11 @@ run_env_add_user(struct run_env *re, const char *name, unsigned uid,
 void
 run_env_cleanup(struct run_env *re)
 {
-	char cmd[512];
+	char cmd[600];
 
 	if (re->dir[0] == '\0' || strncmp(re->dir, "/tmp/mxsend-test.", 17))
 		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", re->dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.wrap'", re->dir, re->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", re->dir);
 }
@@ -246,6 +269,112 @@ run_env_as_user(struct run_env *re, unsigned uid, unsigned gid)
 	re->gid = gid;
 }
 
+double
+run_slack(void)
+{
+	const char *s = getenv("MXSEND_TEST_SLACK");
+	double f = s != NULL ? atof(s) : 1.0;
+
+	return f > 1.0 ? f : 1.0;
+}
+
+void
+run_alarm(unsigned seconds)
+{
+	alarm((unsigned)(seconds * run_slack()));
+}
+
+const char *
+run_seconds(char buf[16], unsigned seconds)
+{
+	snprintf(buf, 16, "%.0f", seconds * run_slack());
+	return buf;
+}
+
+/* The wrapper's words into w (at most n - 1, then NULL); how many. */
+static size_t
+wrapper_words(char *copy, char *w[], size_t n)
+{
+	size_t k = 0;
+	char *tok;
+
+	for (tok = strtok(copy, " \t"); tok != NULL && k + 1 < n;
+	    tok = strtok(NULL, " \t"))
+		w[k++] = tok;
+	w[k] = NULL;
+	return k;
+}
+
+/*
+ * The environment for the wrapper: TMPDIR its own (valgrind cannot start
+ * without writing there), the test's TMPDIR in MXTEST_TMPDIR and
+ * valgrind-tmpdir.so preloaded to put it back; MXTEST_RUN names the
+ * run for the wrapper's log file (pids are reused within make check, and
+ * another user's old log cannot be overwritten). Strings live in buf.
+ */
+static void
+wrapped_env(const char *wdir, char *const envp[], char *out[], size_t n,
+    char buf[4][1200])
+{
+	const char *tmp = "", *preload = NULL, *dir = strrchr(wdir, '/');
+	size_t i, k = 0;
+
+	for (i = 0; envp[i] != NULL && k + 5 < n; i++) {
+		if (strncmp(envp[i], "TMPDIR=", 7) == 0)
+			tmp = envp[i] + 7;
+		else if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0)
+			preload = envp[i] + 11;
+		else
+			out[k++] = envp[i];
+	}
+	snprintf(buf[0], 1200, "TMPDIR=%s", wdir);
+	snprintf(buf[1], 1200, "MXTEST_TMPDIR=%s", tmp);
+	snprintf(buf[2], 1200, "LD_PRELOAD=%s%s%s/valgrind-tmpdir.so",
+	    preload ? preload : "", preload ? ":" : "", wdir);
+	snprintf(buf[3], 1200, "MXTEST_RUN=%s.%ld", dir ? dir + 1 : wdir,
+	    (long)getpid());
+	for (i = 0; i < 4; i++)
+		out[k++] = buf[i];
+	out[k] = NULL;
+}
+
+void
+run_exec(const struct run_env *re, const char *binary,
+    const char *const argv[], char *const envp[])
+{
+	const char *wrapper = getenv("MXSEND_TEST_WRAPPER"), *base;
+	char copy[2048], wdir[300], link[900], *args[96], *env[96];
+	char buf[4][1200], abs[4096];
+	size_t n, i;
+
+	if (wrapper == NULL || *wrapper == '\0') {
+		execve(binary, (char *const *)argv, envp);
+		return;
+	}
+	/* The link below must not depend on the directory it is in. */
+	if (binary[0] != '/' && realpath(binary, abs) != NULL)
+		binary = abs;
+	snprintf(copy, sizeof(copy), "%s", wrapper);
+	n = wrapper_words(copy, args, 32);
+	/* mxsend's mode comes from argv[0]'s base name: a link keeps it. */
+	base = argv[0] != NULL ? strrchr(argv[0], '/') : NULL;
+	base = base != NULL ? base + 1 : argv[0];
+	snprintf(wdir, sizeof(wdir), "%s.wrap", re->dir);
+	snprintf(link, sizeof(link), "%s/%ld", wdir, (long)getpid());
+	if (n == 0 || mkdir(link, 0700) != 0)
+		return;
+	snprintf(link + strlen(link), sizeof(link) - strlen(link), "/%s",
+	    base != NULL && *base != '\0' ? base : "mxsend");
+	if (symlink(binary, link) != 0)
+		return;
+	args[n++] = link;
+	for (i = 1; argv[0] != NULL && argv[i] != NULL && n + 1 < 96; i++)
+		args[n++] = (char *)argv[i];
+	args[n] = NULL;
+	wrapped_env(wdir, envp, env, 96, buf);
+	execve(args[0], args, env);
+}
+
 int
 run_mxsend(const struct run_env *re, const char *const argv[],
     const char *input, size_t len, const char *const env[],
@@ -337,8 +466,8 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 		if (re->as_user && (setgroups(0, NULL) != 0 ||
 		    setgid((gid_t)re->gid) != 0 || setuid((uid_t)re->uid) != 0))
 			_exit(126);
-		execve(re->binary[0] != '\0' ? re->binary : mxsend_path(),
-		    (char *const *)argv, envp);
+		run_exec(re, re->binary[0] != '\0' ? re->binary :
+		    mxsend_path(), argv, envp);
 		_exit(127);
 	}
 	close(in[0]);
@@ -355,7 +484,7 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	} else
 		fcntl(in[1], F_SETFL, O_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
-	end = now_s() + timeout_s;
+	end = now_s() + timeout_s * run_slack();
 	while (out[0] >= 0 || err[0] >= 0) {
 		struct pollfd p[3];
 		int np = 0, left = (int)((end - now_s()) * 1000);

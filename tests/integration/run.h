@@ -109,6 +109,29 @@ int	 run_mxsend(const struct run_env *, const char *const argv[],
 void	 run_result_free(struct run_result *);
 
 /*
+ * execve() binary (argv and envp as for execve), for run_mxsend() and a
+ * test's own runner; returns only on failure. With MXSEND_TEST_WRAPPER
+ * set (make check-valgrind: "/usr/bin/valgrind --tool=memcheck ...",
+ * words split at blanks, the first one a path) the binary runs under the
+ * wrapper, through a link named as argv[0] in $dir.wrap.
+ */
+void	 run_exec(const struct run_env *, const char *binary,
+	    const char *const argv[], char *const envp[]);
+
+/*
+ * How much slower than normal runs are (MXSEND_TEST_SLACK, at least 1;
+ * make check-valgrind sets it): run_mxsend() scales its time-out by it,
+ * and a test scales every bound it asserts on elapsed time.
+ */
+double	 run_slack(void);
+
+/* alarm(seconds) scaled by run_slack(): a test's bound on itself. */
+void	 run_alarm(unsigned seconds);
+
+/* seconds scaled by run_slack() in decimal, in buf (a server's bound). */
+const char *run_seconds(char buf[16], unsigned seconds);
+
+/*
  * The message of the only entry of the queue of uid in queue root, as a
  * delivery would transmit it (ID.msg with the header edits ID.env
  * records); NULL when there is none or several.

@@ -28,7 +28,7 @@ static void
 setup(void)
 {
 	/* alarm, not .timeout: Criterion's timer leaks under LeakSanitizer. */
-	alarm(60);
+	run_alarm(60);
 	run_env_setup(&re);
 }
 

@@ -220,10 +220,11 @@ ev(void)
 static void
 setup(void)
 {
-	static const char *const dnsargs[] = { "--lifetime", "120", NULL };
-	char zpath[400];
+	char zpath[400], life[16];
+	const char *const dnsargs[] = { "--lifetime",
+	    run_seconds(life, 120), NULL };
 
-	alarm(60);
+	run_alarm(60);
 	run_env_setup(&re);
 	memset(&dns, 0, sizeof(dns));
 	memset(&mx, 0, sizeof(mx));
@@ -295,8 +296,9 @@ TestSuite(queue, .init = setup, .fini = teardown);
 static void
 start_mx(const char *script, ...)
 {
-	static const char *const extra[] = { "--max-sessions", "5000",
-	    "--lifetime", "120", NULL };
+	char life[16];
+	const char *const extra[] = { "--max-sessions", "5000",
+	    "--lifetime", run_seconds(life, 120), NULL };
 	va_list ap;
 
 	server_stop(&mx);
@@ -469,7 +471,7 @@ bg_start(struct bg *b, const char *input, const char *const argv[])
 		dup2(o, 1);
 		dup2(e, 2);
 		closefrom(3);
-		execve(mxsend_path(), (char *const *)argv, envp);
+		run_exec(&re, mxsend_path(), argv, envp);
 		_exit(127);
 	}
 	/* Registered, so that teardown kills it if an assertion fails. */
@@ -484,7 +486,7 @@ bg_start(struct bg *b, const char *input, const char *const argv[])
 static int
 bg_wait(struct bg *b, double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = now_s() + timeout_s * run_slack();
 	char *o, *e;
 	size_t j;
 	int st, killed = 0;
@@ -529,7 +531,7 @@ bg_wait(struct bg *b, double timeout_s)
 static int
 wait_for(int (*cond)(const char *), const char *arg, long ms)
 {
-	double end = now_s() + ms / 1000.0;
+	double end = now_s() + ms / 1000.0 * run_slack();
 
 	while (!cond(arg)) {
 		if (now_s() > end)
@@ -844,7 +846,8 @@ Test(queue, odq_queues_and_next_q_delivers)
 	start_mx("", MXB, NULL);
 	submit(SENDER, SUBJECT, "-odq", NULL);
 	assert_exit(0);
-	cr_assert(elapsed < 2.0, "-odq took %.2f s%s", elapsed, ev());
+	cr_assert(elapsed < 2.0 * run_slack(), "-odq took %.2f s%s", elapsed,
+	    ev());
 	the_entry(udir, id);
 	assert_mode_0600(udir, id, ".env");
 	assert_mode_0600(udir, id, ".msg");
@@ -879,13 +882,19 @@ queue_empty_cond(const char *dir)
 
 Test(queue, odb_returns_at_once_and_delivers_in_background)
 {
+	double slack = run_slack();
+	char greeting[80];
+
 	/* The slow greeting needs a command time-out longer than it. */
-	env_set("MXSEND_TIMEOUT_COMMAND=10");
-	start_mx("greeting delay=3000 reply 220 slow ready\n", MXB, NULL);
+	env_set("MXSEND_TIMEOUT_COMMAND=%.0f", 10 * slack);
+	snprintf(greeting, sizeof(greeting), "greeting delay=%.0f reply 220 "
+	    "slow ready\n", 3000 * slack);
+	start_mx(greeting, MXB, NULL);
 	submit(SENDER, SUBJECT, "-odb", NULL);
 	assert_exit(0);
-	cr_assert(elapsed < 1.5, "-odb took %.2f s with a 3 s greeting: it "
-	    "did not return before delivering%s", elapsed, ev());
+	cr_assert(elapsed < 1.5 * slack, "-odb took %.2f s with a %.0f s "
+	    "greeting: it did not return before delivering%s", elapsed,
+	    3 * slack, ev());
 	cr_assert(strstr(res.err, RCPT) == NULL, "-odb reported on the "
 	    "recipient%s", ev());
 	cr_assert(wait_for(delivered_cond, mxrec, 15000),
@@ -1076,7 +1085,7 @@ Test(queue, kill9_loop_loses_nothing_and_leaves_no_orphans)
 	int accepted[KILL_SUBMITS], st, i, nacc = 0, nlost = 0, first = -1;
 	int nkilled = 0;
 
-	alarm(240);
+	run_alarm(240);
 	srandom((unsigned)getpid());
 	env_set("MXSEND_TIMEOUT_COMMAND=10");
 	env_set("MXSEND_TIMEOUT_DATA=10");
@@ -1123,7 +1132,7 @@ Test(queue, two_concurrent_q_runs_deliver_each_entry_once)
 	int i, n, nmsg, count[NCONC];
 	struct bg b1, b2;
 
-	alarm(90);
+	run_alarm(90);
 	for (i = 0; i < NCONC; i++) {
 		snprintf(subject, sizeof(subject), "conc-%02d", i);
 		submit(SENDER, subject, "-odq", NULL);

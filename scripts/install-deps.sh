@@ -9,4 +9,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libgnutls28-dev libidn2-dev libbsd-dev libcriterion-dev \
-	gnutls-bin iproute2 libnss-wrapper >/dev/null
+	gnutls-bin iproute2 libnss-wrapper swaks >/dev/null

@@ -790,8 +790,8 @@ end_input(struct session *s, enum wait w)
 {
 	if (w == WAIT_TIMEOUT) {
 		reply(s, 421, "4.4.2 %s Error: timeout exceeded", s->host);
-		say("-bs: no command from the client for %d s: session "
-		    "closed", s->timeout_ms / 1000);
+		say("-bs: the client was silent for %d s: session closed",
+		    s->timeout_ms / 1000);
 	} else if (w == WAIT_ERROR && !s->out.broken)
 		say("-bs: reading the client: %s", strerror(errno));
 	else if (w == WAIT_EOF && s->in_txn)

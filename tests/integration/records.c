@@ -110,6 +110,55 @@ ev_server(char *buf, size_t size, const char *name, const char *dir)
 		}
 }
 
+/* Some session at ip (NULL: any) logged a client line containing needle. */
+int
+logs_have(const char *dir, const char *ip, const char *needle)
+{
+	int n, total = nsess(dir), found = 0;
+	char *log;
+
+	for (n = 1; n <= total && !found; n++) {
+		if (!sess_is_at(dir, n, ip))
+			continue;
+		if ((log = file_in(dir, n, "log")) != NULL) {
+			found = strcasestr(log, needle) != NULL;
+			free(log);
+		}
+	}
+	return found;
+}
+
+/*
+ * Some transaction of a session at ip (NULL: any) accepted rcpt and took
+ * the message with a 250: returns the session number, else 0.
+ */
+int
+delivered_at(const char *dir, const char *ip, const char *rcpt)
+{
+	int n, m, total = nsess(dir);
+	char want[300], *env;
+
+	snprintf(want, sizeof(want), "accepted <%s>\n", rcpt);
+	for (n = 1; n <= total; n++) {
+		if (!sess_is_at(dir, n, ip))
+			continue;
+		for (m = 1; m <= 20; m++) {
+			char what[16];
+			int ok;
+
+			snprintf(what, sizeof(what), "env-%d", m);
+			if ((env = file_in(dir, n, what)) == NULL)
+				break;
+			ok = strstr(env, want) != NULL &&
+			    strstr(env, "result 250") != NULL;
+			free(env);
+			if (ok)
+				return n;
+		}
+	}
+	return 0;
+}
+
 /* ----------------------------------------------- mxsend's environment */
 
 void
@@ -187,6 +236,22 @@ pick_port(void)
 	return port;
 }
 
+unsigned
+env_mx_suite(const char *logpath, const char *qdir)
+{
+	unsigned port = pick_port();
+
+	env_set("MXSEND_MX_PORT=%u", port);
+	env_set("MXSEND_TIMEOUT_CONNECT=2");
+	env_set("MXSEND_TIMEOUT_COMMAND=2");
+	env_set("MXSEND_TIMEOUT_DATA=3");
+	env_set("MXSEND_DEFAULT_DOMAIN=test.example");
+	env_set("MXSEND_HELO=client.test");
+	env_set("MXSEND_LOG=%s", logpath);
+	env_set("MXSEND_QUEUE_DIR=%s", qdir);
+	return port;
+}
+
 void
 fakedns_start(struct server *dns, const char *zone, const char *log,
     const char *const extra[])
@@ -215,11 +280,24 @@ fakesmtp_mx_vstart(struct server *mx, struct run_env *re, int n,
     const char *script, char *rec, size_t recsize, unsigned *port,
     const char *const extra[], va_list ap)
 {
-	char spath[400], lspec[MAXADDR][64], name[32];
-	const char *argv[64], *addr[MAXADDR];
-	int naddr = 0, argc, i, attempt;
+	const char *addr[MAXADDR];
+	int naddr = 0;
 
 	while ((addr[naddr] = va_arg(ap, const char *)) != NULL)
+		cr_assert(++naddr < MAXADDR);
+	fakesmtp_mx_start(mx, re, n, script, rec, recsize, port, extra, addr);
+}
+
+void
+fakesmtp_mx_start(struct server *mx, struct run_env *re, int n,
+    const char *script, char *rec, size_t recsize, unsigned *port,
+    const char *const extra[], const char *const addr[])
+{
+	char spath[400], lspec[MAXADDR][64], name[32];
+	const char *argv[64];
+	int naddr = 0, argc, i, attempt;
+
+	while (addr[naddr] != NULL)
 		cr_assert(++naddr < MAXADDR);
 	snprintf(name, sizeof(name), "mx-script-%d", n);
 	snprintf(spath, sizeof(spath), "%s", run_env_file(re, name, script,

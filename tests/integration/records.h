@@ -38,6 +38,15 @@ int	 sessions_at(const char *dir, const char *ip);
  */
 void	 ev_server(char *buf, size_t size, const char *name, const char *dir);
 
+/* Some session at ip (NULL: any) logged a client line containing needle. */
+int	 logs_have(const char *dir, const char *ip, const char *needle);
+
+/*
+ * Some transaction of a session at ip (NULL: any) accepted rcpt and took
+ * the message with a 250: returns the session number, else 0.
+ */
+int	 delivered_at(const char *dir, const char *ip, const char *rcpt);
+
 /* ----------------------------------------------- mxsend's environment */
 
 /* Forget every entry. */
@@ -51,6 +60,14 @@ void	 env_unset(const char *key);
 
 /* The entries, NULL-terminated; valid until the next change. */
 const char *const *env_list(void);
+
+/*
+ * The environment of the suites that deliver to fakesmtp MX hosts: a
+ * free MX port (returned), short time-outs (connect and commands 2 s,
+ * data 3 s), default_domain test.example, helo client.test, the log
+ * and the queue directory.
+ */
+unsigned env_mx_suite(const char *logpath, const char *qdir);
 
 /* ----------------------------------------------------------- servers */
 
@@ -76,6 +93,11 @@ void	 fakedns_start(struct server *dns, const char *zone, const char *log,
 void	 fakesmtp_mx_vstart(struct server *mx, struct run_env *re, int n,
 	    const char *script, char *rec, size_t recsize, unsigned *port,
 	    const char *const extra[], va_list ap);
+
+/* The same with the addresses in addr[] (NULL-terminated). */
+void	 fakesmtp_mx_start(struct server *mx, struct run_env *re, int n,
+	    const char *script, char *rec, size_t recsize, unsigned *port,
+	    const char *const extra[], const char *const addr[]);
 
 /* ------------------------------------------------------- the queue */
 

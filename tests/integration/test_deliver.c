@@ -100,55 +100,6 @@ static const char zone[] =
 
 /* ------------------------------------------------------------ helpers */
 
-/* Some session at ip (NULL: any) logged a client line containing needle. */
-static int
-logs_have(const char *dir, const char *ip, const char *needle)
-{
-	int n, total = nsess(dir), found = 0;
-	char *log;
-
-	for (n = 1; n <= total && !found; n++) {
-		if (!sess_is_at(dir, n, ip))
-			continue;
-		if ((log = file_in(dir, n, "log")) != NULL) {
-			found = strcasestr(log, needle) != NULL;
-			free(log);
-		}
-	}
-	return found;
-}
-
-/*
- * Some transaction of a session at ip (NULL: any) accepted rcpt and took
- * the message with a 250: returns the session number, else 0.
- */
-static int
-delivered_at(const char *dir, const char *ip, const char *rcpt)
-{
-	int n, m, total = nsess(dir);
-	char want[300], *env;
-
-	snprintf(want, sizeof(want), "accepted <%s>\n", rcpt);
-	for (n = 1; n <= total; n++) {
-		if (!sess_is_at(dir, n, ip))
-			continue;
-		for (m = 1; m <= 20; m++) {
-			char what[16];
-			int ok;
-
-			snprintf(what, sizeof(what), "env-%d", m);
-			if ((env = file_in(dir, n, what)) == NULL)
-				break;
-			ok = strstr(env, want) != NULL &&
-			    strstr(env, "result 250") != NULL;
-			free(env);
-			if (ok)
-				return n;
-		}
-	}
-	return 0;
-}
-
 /* Everything a failed assertion should show: exit, stderr, records. */
 static const char *
 ev(void)
@@ -301,15 +252,7 @@ setup(void)
 	cr_assert(mkdir(qdir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s",
 	    qdir, strerror(errno));
 	fakedns_start(&dns, zpath, dnslog, NULL);
-	mxport = pick_port();
-	env_set("MXSEND_MX_PORT=%u", mxport);
-	env_set("MXSEND_TIMEOUT_CONNECT=2");
-	env_set("MXSEND_TIMEOUT_COMMAND=2");
-	env_set("MXSEND_TIMEOUT_DATA=3");
-	env_set("MXSEND_DEFAULT_DOMAIN=test.example");
-	env_set("MXSEND_HELO=client.test");
-	env_set("MXSEND_LOG=%s", logpath);
-	env_set("MXSEND_QUEUE_DIR=%s", qdir);
+	mxport = env_mx_suite(logpath, qdir);
 }
 
 static void

@@ -135,7 +135,8 @@ static const struct prow prows[] = {
 	    SMTPD_RCPT, "\"a>b\"@example.com", 0, 0, NULL },
 	{ "rcpt_quoted_pair", "RCPT TO:<\"a\\\"b\"@example.com>", 0,
 	    SMTPD_RCPT, "\"a\\\"b\"@example.com", 0, 0, NULL },
-	{ "rcpt_source_route", "RCPT TO:<@relay.example,@r2.example:u@x.example>",
+	{ "rcpt_source_route",
+	    "RCPT TO:<@relay.example,@r2.example:u@x.example>",
 	    0, SMTPD_RCPT, "u@x.example", 0, 0, NULL },
 	{ "rcpt_address_literal", "RCPT TO:<u@[192.0.2.1]>", 0, SMTPD_RCPT,
 	    "u@[192.0.2.1]", 0, 0, NULL },
@@ -773,7 +774,8 @@ Test(session, out_of_sequence_and_unknown_commands)
 	char *out;
 
 	out = run_session("RCPT TO:<a@b.test>\r\nDATA\r\n"
-	    "MAIL FROM:<s@x.test>\r\nMAIL FROM:<s@x.test>\r\nDATA\r\nRCPT TO:<a..b@c>\r\nDATA\r\n"
+	    "MAIL FROM:<s@x.test>\r\nMAIL FROM:<s@x.test>\r\nDATA\r\n"
+	    "RCPT TO:<a..b@c>\r\nDATA\r\n"
 	    "EXPN x\r\nXYZZY\r\nRSET\r\nDATA\r\nQUIT\r\n", &stop);
 	assert_has(out, "220 mx.test ESMTP mxsend\r\n"
 	    "503 5.5.1 Error: need MAIL command\r\n"
@@ -804,8 +806,8 @@ Test(session, recipients_past_the_limit_get_452)
 		close(c.out);
 		(void)write_all(c.in, "EHLO c\r\nMAIL FROM:<s@x.test>\r\n", 30);
 		for (i = 0; i < 1500; i++) {
-			snprintf(line, sizeof(line), "RCPT TO:<u%zu@y.test>\r\n",
-			    i);
+			snprintf(line, sizeof(line),
+			    "RCPT TO:<u%zu@y.test>\r\n", i);
 			(void)write_all(c.in, line, strlen(line));
 		}
 		(void)write_all(c.in, "DATA\r\nx\r\n.\r\nQUIT\r\n", 18);

@@ -11,6 +11,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -726,6 +728,29 @@ go_quiet(const struct run *r)
 	close(fd);
 }
 
+/*
+ * -bs: Symfony's ProcessStream gives stderr a pipe that it never reads,
+ * so a session's stderr lines would fill it and stop the session for
+ * good. stderr gets a file description of its own (the pipe opened
+ * again), non-blocking: a line that does not fit is dropped (the log
+ * has it), and the caller's description of the pipe is left as it was.
+ */
+static void
+stderr_never_blocks(const struct run *r)
+{
+	struct stat st;
+	int fd;
+
+	if (r->opts.mode != MODE_SMTP || fstat(STDERR_FILENO, &st) != 0 ||
+	    !S_ISFIFO(st.st_mode))
+		return;
+	if ((fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
+		return;
+	(void)dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -765,6 +790,7 @@ main(int argc, char *argv[])
 	if (r.opts.mode == MODE_DELIVER || r.opts.mode == MODE_SMTP ||
 	    r.opts.mode == MODE_RUNQ || r.opts.mode == MODE_PRINTQ) {
 		go_quiet(&r);
+		stderr_never_blocks(&r);
 		open_logs(&r);
 	}
 	switch (r.opts.mode) {

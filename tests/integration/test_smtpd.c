@@ -363,19 +363,31 @@ Test(smtpd, client_vanishing_mid_data)
 	    "stderr does not say so%s", ev());
 }
 
+/*
+ * A session of EHLO, MAIL, n RCPTs to "<local>N@a.test", DATA with MSG,
+ * then tail (malloc'd).
+ */
+static char *
+many_rcpts(size_t n, const char *local, const char *tail)
+{
+	size_t cap = 100 + n * (strlen(local) + 40) + strlen(MSG) +
+	    strlen(tail), len, i;
+	char *in = malloc(cap);
+
+	len = (size_t)snprintf(in, cap, "EHLO c\r\nMAIL FROM:<s@x.test>\r\n");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(in + len, cap - len,
+		    "RCPT TO:<%s%zu@a.test>\r\n", local, i);
+	snprintf(in + len, cap - len, "DATA\r\n" MSG ".\r\n%s", tail);
+	return in;
+}
+
 /* 10,000 RCPTs: the first 1000 accepted, 452 4.5.3 for the others. */
 Test(smtpd, ten_thousand_recipients)
 {
-	size_t len = 0, cap = 400000, i;
-	char *in = malloc(cap);
+	char *in = many_rcpts(10000, "r", "QUIT\r\n");
 
 	start_mx("");
-	len += (size_t)snprintf(in + len, cap - len,
-	    "EHLO c\r\nMAIL FROM:<s@x.test>\r\n");
-	for (i = 0; i < 10000; i++)
-		len += (size_t)snprintf(in + len, cap - len,
-		    "RCPT TO:<r%zu@a.test>\r\n", i);
-	snprintf(in + len, cap - len, "DATA\r\n" MSG ".\r\nQUIT\r\n");
 	bs(in, NULL);
 	free(in);
 	assert_exit(0);
@@ -469,6 +481,39 @@ Test(smtpd, deferred_is_250_once_queued)
 	cr_assert_eq(queue_entries(), 1, "not queued%s", ev());
 	cr_assert(strstr(res.err, "<u@a.test>: deferred") != NULL, "%s",
 	    ev());
+}
+
+/*
+ * Symfony's ProcessStream gives stderr a pipe it never reads. A long
+ * session's stderr lines (here 1000 deferred recipients, over 64 KiB)
+ * must not stop it: they are dropped once the pipe is full.
+ */
+Test(smtpd, stderr_nobody_reads_never_blocks_the_session)
+{
+	char *in = many_rcpts(1000, "deferred-recipient-",
+	    TXN("RCPT TO:<u@a.test>\r\n") "QUIT\r\n");
+
+	start_mx("rcpt reply 451 4.3.0 Try again later\n");
+	re.stderr_mode = RUN_STDERR_UNREAD;
+	bs(in, NULL);
+	free(in);
+	assert_exit(0);
+	cr_assert_eq(count_replies("250 2.0.0 Ok: queued as "), 2, "%s",
+	    ev());
+	assert_out("221 2.0.0 Bye\r\n");
+}
+
+/* -odq: each message is queued, 250, and nothing is sent yet. */
+Test(smtpd, odq_queues_each_message)
+{
+	start_mx("");
+	bs("EHLO c\r\n" TXN("RCPT TO:<u@a.test>\r\n")
+	    TXN("RCPT TO:<v@b.test>\r\n") "QUIT\r\n", "-odq", NULL);
+	assert_exit(0);
+	cr_assert_eq(count_replies("250 2.0.0 Ok: queued as "), 2, "%s",
+	    ev());
+	cr_assert_eq(queue_entries(), 2, "%s", ev());
+	cr_assert_eq(nsess(mxrec), 0, "the MX had a session%s", ev());
 }
 
 /* The message is refused whole: 552 over the limit, 554 with a NUL. */

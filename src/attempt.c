@@ -221,6 +221,7 @@ submit_bounce(struct attempt *a, const unsigned char *include)
 	b.meta = &bmeta;
 	b.entry = bep;
 	b.from_queue = 0;
+	b.answered = 0;
 	b.report = a->d.opts->verbose > 0;
 	clock_gettime(CLOCK_MONOTONIC, &b.d.arrival);
 	attempt_run(&b, &bres);
@@ -259,6 +260,9 @@ report_failures(struct attempt *a, struct attempt_result *res)
 	}
 	if (n == 0)
 		return 0;
+	/* -bs: every recipient failed, and the client's reply says so. */
+	if (a->answered && delivered == 0 && res->ndeferred == 0)
+		goto reported;
 	if (a->meta->bounce && !a->meta->is_bounce && env->sender[0] != '\0') {
 		include = xcalloc(env->nrcpts, 1);
 		(void)dsn_select(env, include);
@@ -278,6 +282,7 @@ report_failures(struct attempt *a, struct attempt_result *res)
 	    a->d.msg->fd != -1 && attempt_keep(a->d.msg, env->sender,
 	    "undeliverable", quiet(a)) == KEPT_LOST)
 		return -1;	/* reported stays 0: the next run tries again */
+reported:
 	for (i = 0; i < env->nrcpts; i++)
 		if (env->rcpts[i].state == RCPT_FAILED)
 			a->meta->q[i].reported = 1;
@@ -435,7 +440,12 @@ attempt_run(struct attempt *a, struct attempt_result *res)
 			return;
 		}
 	}
-	if (res->ndeferred > 0) {
+	/* -bs: the client hears 451 and keeps the message itself. */
+	if (res->ndeferred > 0 && a->answered) {
+		if (!quiet(a))
+			say("message %s could not be queued: the client is "
+			    "told to try again later", a->meta->id);
+	} else if (res->ndeferred > 0) {
 		snprintf(why, sizeof(why), "%zu recipient%s deferred and the "
 		    "queue is not writable", res->ndeferred,
 		    res->ndeferred == 1 ? "" : "s");

@@ -35,6 +35,11 @@ struct attempt {
 					   children inherit it */
 	struct names		*names;	/* reporting MTA, EHLO name */
 	int			 report;	/* stderr lines (not -odb) */
+	int			 answered;	/* -bs: the client hears the
+						   outcome at the final dot;
+						   when no recipient got the
+						   message, no bounce and no
+						   dead.letter (SPEC §2) */
 };
 
 struct attempt_result {

@@ -96,6 +96,14 @@ envelope_free(struct envelope *env)
 	envelope_init(env);
 }
 
+void
+envelope_truncate(struct envelope *env, size_t n)
+{
+	while (env->nrcpts > n)
+		rcpt_free(&env->rcpts[--env->nrcpts]);
+	free_groups(env);
+}
+
 /* A copy of user input that is safe to print on one line. */
 static char *
 printable(const char *s)

@@ -116,6 +116,12 @@ int	 envelope_add_recipients(struct envelope *, const struct options *,
 	    const struct message *, const struct aliases *,
 	    const char *default_domain, char *err, size_t errlen);
 
+/*
+ * Drop the recipients from index n on (-bs takes back what a refused
+ * RCPT added); domains[] is emptied, to be built again.
+ */
+void	 envelope_truncate(struct envelope *, size_t n);
+
 /* Build domains[] from the pending recipients (call after adding them). */
 void	 envelope_group(struct envelope *);
 

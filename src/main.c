@@ -11,6 +11,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,6 +35,7 @@
 #include "message.h"
 #include "names.h"
 #include "options.h"
+#include "smtpd.h"
 #include "util.h"
 #include "verify.h"
 
@@ -68,6 +71,23 @@ struct spool {
 	int		 fd;
 	char		 why[PATH_MAX + 1024];	/* why the last stage was
 						   left */
+};
+
+/*
+ * One message from its input to its outcome: -bm's from stdin, and each
+ * of -bs's from the DATA its session stored.
+ */
+struct submission {
+	int		 infd;
+	int		 ignore_dots;
+	int		 collect;	/* -bm: recipients from argv and -t,
+					   once the message is read */
+	int		 answered;	/* -bs: the reply to the final dot
+					   tells the client (SPEC §2): some
+					   recipients' failures are bounced,
+					   nothing goes to dead.letter */
+	enum smtpd_refusal refusal;	/* STOP_DATA: which refusal */
+	char		 why[512];	/* a stop's reason */
 };
 
 
@@ -146,6 +166,21 @@ print_envelope(const struct envelope *env)
 	}
 }
 
+/* The aliases file into al; 0, or -1 when it is unusable (said why). */
+static int
+load_aliases(struct run *r, struct aliases *al)
+{
+	char err[1024];
+	const char *apath = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
+
+	aliases_init(al);
+	if (aliases_load(al, apath, r->cfg.aliases_set, err,
+	    sizeof(err)) == 0)
+		return 0;
+	say("%s", err);
+	return -1;
+}
+
 /*
  * Load the aliases and collect the recipients of the envelope (from argv
  * and, with -t, msg), grouped by domain. Returns STOP_NONE, or why not.
@@ -156,15 +191,11 @@ collect_recipients(struct run *r, struct envelope *env,
 {
 	struct aliases al;
 	char err[1024];
-	const char *apath = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
 	enum run_stop stop = STOP_NONE;
 
-	aliases_init(&al);
-	if (aliases_load(&al, apath, r->cfg.aliases_set, err,
-	    sizeof(err)) != 0) {
-		say("%s", err);
+	if (load_aliases(r, &al) != 0)
 		stop = STOP_CONFIG;
-	} else if (envelope_add_recipients(env, &r->opts, msg, &al,
+	else if (envelope_add_recipients(env, &r->opts, msg, &al,
 	    names_domain(&r->names),
 	    err, sizeof(err)) != 0)
 		stop = usage_error(err);
@@ -342,8 +373,8 @@ spool_next(void *ctx, int oldfd, off_t len, char *err, size_t errlen)
 }
 
 static void
-meta_of(struct run *r, const struct message *msg, const struct envelope *env,
-    struct qmeta *m)
+meta_of(struct run *r, const struct submission *sub,
+    const struct message *msg, const struct envelope *env, struct qmeta *m)
 {
 	const struct options *o = &r->opts;
 
@@ -354,7 +385,8 @@ meta_of(struct run *r, const struct message *msg, const struct envelope *env,
 	    (o->body == BODY_DETECT && msg->eightbit);
 	m->ret = o->ret;
 	m->envid = o->envid != NULL ? xstrdup(o->envid) : NULL;
-	m->bounce = o->errmode == ERRMODE_MAIL || r->cfg.bounce;
+	m->bounce = o->errmode == ERRMODE_MAIL || r->cfg.bounce ||
+	    sub->answered;
 	m->prepend = msg->prepend.len > 0 ? xstrdup(msg->prepend.data) : NULL;
 	m->append = msg->append.len > 0 ? xstrdup(msg->append.data) : NULL;
 	m->q = xcalloc(env->nrcpts, sizeof(*m->q));
@@ -366,9 +398,9 @@ meta_of(struct run *r, const struct message *msg, const struct envelope *env,
  * it went in out.
  */
 static void
-deliver_message(struct run *r, struct spool *sp, struct message *msg,
-    struct envelope *env, const struct timespec *arrival,
-    struct run_outcome *out)
+deliver_message(struct run *r, const struct submission *sub,
+    struct spool *sp, struct message *msg, struct envelope *env,
+    const struct timespec *arrival, struct run_outcome *out)
 {
 	struct qmeta m;
 	struct qentry *ep = NULL;
@@ -377,7 +409,7 @@ deliver_message(struct run *r, struct spool *sp, struct message *msg,
 	const struct options *o = &r->opts;
 	char err[512];
 
-	meta_of(r, msg, env, &m);
+	meta_of(r, sub, msg, env, &m);
 	if (sp->stage < SPOOL_TMP) {
 		sp->e.dir = &sp->dir;
 		if (queue_create(&sp->e, env, &m, err, sizeof(err)) == 0)
@@ -398,6 +430,7 @@ deliver_message(struct run *r, struct spool *sp, struct message *msg,
 	a.names = &r->names;
 	a.d.arrival = *arrival;
 	a.report = 1;
+	a.answered = sub->answered;
 
 	if (o->delivmode != DELIV_NOW) {
 		/* Safely queued first: the entry is due at once. */
@@ -435,45 +468,55 @@ mode_printq(struct run *r)
 
 /*
  * A message refused after intake (SPEC §3): dead.letter keeps it,
- * except one over message_size_limit, which is not kept.
+ * except one over message_size_limit, which is not kept, and one the
+ * -bs client is told about.
  */
 static enum run_stop
-refuse(struct run *r, const struct message *msg, const char *sender,
-    const char *why)
+refuse(struct run *r, struct submission *sub, enum smtpd_refusal refusal,
+    const struct message *msg, const char *sender, const char *why)
 {
-	(void)attempt_keep(msg, sender, why,
-	    r->opts.errmode == ERRMODE_QUIET);
+	sub->refusal = refusal;
+	strlcpy(sub->why, why, sizeof(sub->why));
+	if (refusal == SMTPD_REFUSED_SIZE)
+		say("%s: the message was not accepted", why);
+	else if (sub->answered)
+		say("%s: the message was refused", why);
+	else
+		(void)attempt_keep(msg, sender, why,
+		    r->opts.errmode == ERRMODE_QUIET);
 	return STOP_DATA;
 }
 
-/* stdin into the spool; STOP_NONE, or why the run stops. */
+/* The input into the spool; STOP_NONE, or why the message stops. */
 static enum run_stop
-read_message(struct run *r, struct spool *sp, struct message *msg,
-    const struct envelope *env)
+read_message(struct run *r, struct submission *sub, struct spool *sp,
+    struct message *msg, const struct envelope *env)
 {
 	struct intake_opts io;
 	char err[1024];
 
 	memset(&io, 0, sizeof(io));
-	io.ignore_dots = r->opts.ignore_dots;
+	io.ignore_dots = sub->ignore_dots;
 	io.size_limit = r->cfg.message_size_limit;
 	io.respool = spool_next;
 	io.ctx = sp;
-	switch (intake_read_opts(STDIN_FILENO, msg, &io, err, sizeof(err))) {
+	switch (intake_read_opts(sub->infd, msg, &io, err, sizeof(err))) {
 	case INTAKE_OK:
 		break;
 	case INTAKE_TOO_LARGE:
-		say("%s: the message was not accepted", err);
-		return STOP_DATA;
+		return refuse(r, sub, SMTPD_REFUSED_SIZE, msg, "", err);
 	case INTAKE_NUL:
 	case INTAKE_HEADER_TOO_BIG:
 	case INTAKE_CORRUPT:
-		return refuse(r, msg, "", err);
+		return refuse(r, sub, SMTPD_REFUSED_CONTENT, msg, "", err);
 	case INTAKE_READ_ERROR:
 		say("%s", err);
+		strlcpy(sub->why, err, sizeof(sub->why));
 		return STOP_IOERR;
 	case INTAKE_WRITE_ERROR:
 		say("spooling the message: %s", err);
+		snprintf(sub->why, sizeof(sub->why), "spooling the message: "
+		    "%.400s", err);
 		return STOP_CANTCREAT;
 	}
 	if (r->opts.verbose && (msg->nfolded || msg->nbroken))
@@ -483,30 +526,92 @@ read_message(struct run *r, struct spool *sp, struct message *msg,
 		snprintf(err, sizeof(err), "mail loop: the message has %zu "
 		    "Received: headers (more than %d)", msg->nreceived,
 		    MAX_RECEIVED);
-		return refuse(r, msg, env->sender, err);
+		return refuse(r, sub, SMTPD_REFUSED_LOOP, msg, env->sender,
+		    err);
 	}
 	return STOP_NONE;
+}
+
+/* Nothing of a spool that did not become an entry stays. */
+static void
+spool_done(struct spool *sp)
+{
+	if (sp->stage < SPOOL_TMP) {
+		if (!sp->e.linked)
+			queue_discard(&sp->e);
+		queue_release(&sp->e);
+		queue_dir_close(&sp->dir);
+	} else if (sp->fd != -1)
+		close(sp->fd);
+}
+
+/*
+ * The message of sub->infd, to env's sender (set) and recipients (with
+ * sub->collect, those of argv and -t), from its input to its outcome
+ * in o: spooled into a new queue entry, completed (SPEC §5.4) and
+ * delivered (SPEC §6, §7).
+ */
+static void
+submit(struct run *r, struct envelope *env, struct submission *sub,
+    struct run_outcome *o)
+{
+	struct message msg;
+	struct msg_submit ms;
+	struct spool sp;
+	struct timespec arrival;
+
+	clock_gettime(CLOCK_MONOTONIC, &arrival);
+	queue_id_new(r->qid);
+	memset(&sp, 0, sizeof(sp));
+	sp.r = r;
+	sp.fd = -1;
+	sp.dir.fd = -1;
+	if (spool_open(&sp, sub->why, sizeof(sub->why)) != 0) {
+		say("%s", sub->why);
+		o->stop = STOP_CANTCREAT;
+		return;
+	}
+	msg_init(&msg, sp.fd);
+	if ((o->stop = read_message(r, sub, &sp, &msg, env)) != STOP_NONE ||
+	    (sub->collect && (o->stop = collect_recipients(r, env, &msg,
+	    "no recipients: give addresses as arguments or use -t with To:, "
+	    "Cc: or Bcc: headers")) != STOP_NONE))
+		goto out;
+
+	memset(&ms, 0, sizeof(ms));
+	ms.sender = env->sender;
+	ms.fullname = r->opts.fullname;
+	ms.queue_id = r->qid;
+	ms.domain = names_domain(&r->names);
+	ms.login = r->login;
+	ms.uid = getuid();
+	ms.for_rcpt = env->nrcpts == 1 ? env->rcpts[0].addr : NULL;
+	ms.now = time(NULL);
+	msg_complete(&msg, &ms);
+	attempt_edits(&msg, &r->cfg, &r->names);
+
+	if (r->opts.verbose)
+		print_envelope(env);
+	/* Recipients refused before delivery are reported with the rest. */
+	deliver_message(r, sub, &sp, &msg, env, &arrival, o);
+out:
+	msg_free(&msg);
+	spool_done(&sp);
 }
 
 static int
 mode_deliver(struct run *r)
 {
-	struct message msg;
 	struct envelope env;
-	struct msg_submit sub;
-	struct spool sp;
+	struct submission sub;
 	struct run_outcome o;
 	char err[1024];
-	struct timespec arrival;
 	int code;
 
 	memset(&o, 0, sizeof(o));
 	o.env = &env;
-	clock_gettime(CLOCK_MONOTONIC, &arrival);
 	envelope_init(&env);
-	msg_init(&msg, -1);
 	find_login(r);
-	queue_id_new(r->qid);
 
 	/* A bad -f is refused before the caller's input is consumed. */
 	if (envelope_set_sender(&env, r->opts.sender, &r->cfg,
@@ -515,51 +620,66 @@ mode_deliver(struct run *r)
 		envelope_free(&env);
 		return stopped(usage_error(err));
 	}
-	memset(&sp, 0, sizeof(sp));
-	sp.r = r;
-	sp.fd = -1;
-	sp.dir.fd = -1;
-	if (spool_open(&sp, err, sizeof(err)) != 0) {
-		say("%s", err);
-		envelope_free(&env);
-		return stopped(STOP_CANTCREAT);
-	}
-	msg_init(&msg, sp.fd);
-	if ((o.stop = read_message(r, &sp, &msg, &env)) != STOP_NONE ||
-	    (o.stop = collect_recipients(r, &env, &msg, "no recipients: give "
-	    "addresses as arguments or use -t with To:, Cc: or Bcc: "
-	    "headers")) != STOP_NONE)
-		goto out;
-
 	memset(&sub, 0, sizeof(sub));
-	sub.sender = env.sender;
-	sub.fullname = r->opts.fullname;
-	sub.queue_id = r->qid;
-	sub.domain = names_domain(&r->names);
-	sub.login = r->login;
-	sub.uid = getuid();
-	sub.for_rcpt = env.nrcpts == 1 ? env.rcpts[0].addr : NULL;
-	sub.now = time(NULL);
-	msg_complete(&msg, &sub);
-	attempt_edits(&msg, &r->cfg, &r->names);
-
-	if (r->opts.verbose)
-		print_envelope(&env);
-	/* Recipients refused before delivery are reported with the rest. */
-	deliver_message(r, &sp, &msg, &env, &arrival, &o);
-out:
+	sub.infd = STDIN_FILENO;
+	sub.ignore_dots = r->opts.ignore_dots;
+	sub.collect = 1;
+	submit(r, &env, &sub, &o);
 	code = exit_status(&o);
 	envelope_free(&env);
-	msg_free(&msg);
-	if (sp.stage < SPOOL_TMP) {
-		/* Not an entry (refused, or no recipients): nothing stays. */
-		if (!sp.e.linked)
-			queue_discard(&sp.e);
-		queue_release(&sp.e);
-		queue_dir_close(&sp.dir);
-	} else if (sp.fd != -1)
-		close(sp.fd);
 	return code;
+}
+
+/* smtpd_deliver_fn: one message of a -bs session, as -bm delivers. */
+static void
+smtp_message(void *ctx, struct envelope *env, int fd, struct smtpd_verdict *v)
+{
+	struct run *r = ctx;
+	struct submission sub;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.infd = fd;
+	sub.ignore_dots = 1;	/* SMTP ended the data already */
+	sub.answered = 1;
+	submit(r, env, &sub, &v->o);
+	v->refusal = sub.refusal;
+	strlcpy(v->why, sub.why, sizeof(v->why));
+	strlcpy(v->qid, r->qid, sizeof(v->qid));
+}
+
+/* -bs: an SMTP session on stdin/stdout (SPEC §2). */
+static int
+mode_smtp(struct run *r)
+{
+	struct smtpd_params p;
+	struct aliases al;
+	enum run_stop stop;
+
+	if (r->opts.nrcpts > 0) {
+		smtpd_unavailable(STDOUT_FILENO, "Error: mxsend -bs takes no "
+		    "recipient arguments");
+		return stopped(usage_error("-bs takes no recipient arguments: "
+		    "the client names them with RCPT TO"));
+	}
+	find_login(r);
+	if (load_aliases(r, &al) != 0) {
+		smtpd_unavailable(STDOUT_FILENO, "Error: the aliases file "
+		    "cannot be used");
+		aliases_free(&al);
+		return stopped(STOP_CONFIG);
+	}
+	memset(&p, 0, sizeof(p));
+	p.cfg = &r->cfg;
+	p.opts = &r->opts;
+	p.al = &al;
+	p.names = &r->names;
+	p.infd = STDIN_FILENO;
+	p.outfd = STDOUT_FILENO;
+	p.deliver = smtp_message;
+	p.ctx = r;
+	stop = smtpd_run(&p);
+	aliases_free(&al);
+	return stopped(stop);
 }
 
 /*
@@ -608,6 +728,29 @@ go_quiet(const struct run *r)
 	close(fd);
 }
 
+/*
+ * -bs: Symfony's ProcessStream gives stderr a pipe that it never reads,
+ * so a session's stderr lines would fill it and stop the session for
+ * good. stderr gets a file description of its own (the pipe opened
+ * again), non-blocking: a line that does not fit is dropped (the log
+ * has it), and the caller's description of the pipe is left as it was.
+ */
+static void
+stderr_never_blocks(const struct run *r)
+{
+	struct stat st;
+	int fd;
+
+	if (r->opts.mode != MODE_SMTP || fstat(STDERR_FILENO, &st) != 0 ||
+	    !S_ISFIFO(st.st_mode))
+		return;
+	if ((fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
+		return;
+	(void)dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -636,14 +779,18 @@ main(int argc, char *argv[])
 	config_init(&r.cfg);
 	if (config_load(&r.cfg, r.opts.config_file, err, sizeof(err)) != 0) {
 		say("%s", err);
+		if (r.opts.mode == MODE_SMTP)
+			smtpd_unavailable(STDOUT_FILENO, "Error: mxsend is "
+			    "not configured correctly");
 		config_free(&r.cfg);
 		return stopped(STOP_CONFIG);
 	}
 	names_init(&r.names, &r.cfg, r.opts.verbose, r.cfg.deadline > 0 ?
 	    mono_ms() + (int64_t)r.cfg.deadline * 1000 : 0);
-	if (r.opts.mode == MODE_DELIVER || r.opts.mode == MODE_RUNQ ||
-	    r.opts.mode == MODE_PRINTQ) {
+	if (r.opts.mode == MODE_DELIVER || r.opts.mode == MODE_SMTP ||
+	    r.opts.mode == MODE_RUNQ || r.opts.mode == MODE_PRINTQ) {
 		go_quiet(&r);
+		stderr_never_blocks(&r);
 		open_logs(&r);
 	}
 	switch (r.opts.mode) {
@@ -669,8 +816,9 @@ main(int argc, char *argv[])
 		code = stopped(STOP_DONE);
 		break;
 	case MODE_SMTP:
+		code = mode_smtp(&r);
+		break;
 	default:
-		say("-bs is not available in this version of mxsend");
 		code = stopped(STOP_UNAVAILABLE);
 		break;
 	}

@@ -274,6 +274,22 @@ pick_port_on(const char *ip)
 	return port;
 }
 
+unsigned
+env_mx_suite(const char *logpath, const char *qdir)
+{
+	unsigned port = pick_port();
+
+	env_set("MXSEND_MX_PORT=%u", port);
+	env_set("MXSEND_TIMEOUT_CONNECT=2");
+	env_set("MXSEND_TIMEOUT_COMMAND=2");
+	env_set("MXSEND_TIMEOUT_DATA=3");
+	env_set("MXSEND_DEFAULT_DOMAIN=test.example");
+	env_set("MXSEND_HELO=client.test");
+	env_set("MXSEND_LOG=%s", logpath);
+	env_set("MXSEND_QUEUE_DIR=%s", qdir);
+	return port;
+}
+
 void
 fakesmtp_start(struct server *srv, struct run_env *re, const char *name,
     const char *listen, const char *script, char *rec, size_t recsize,
@@ -331,11 +347,24 @@ fakesmtp_mx_vstart(struct server *mx, struct run_env *re, int n,
     const char *script, char *rec, size_t recsize, unsigned *port,
     const char *const extra[], va_list ap)
 {
-	char spath[400], lspec[MAXADDR][64], name[32];
-	const char *argv[64], *addr[MAXADDR];
-	int naddr = 0, argc, i, attempt;
+	const char *addr[MAXADDR];
+	int naddr = 0;
 
 	while ((addr[naddr] = va_arg(ap, const char *)) != NULL)
+		cr_assert(++naddr < MAXADDR);
+	fakesmtp_mx_start(mx, re, n, script, rec, recsize, port, extra, addr);
+}
+
+void
+fakesmtp_mx_start(struct server *mx, struct run_env *re, int n,
+    const char *script, char *rec, size_t recsize, unsigned *port,
+    const char *const extra[], const char *const addr[])
+{
+	char spath[400], lspec[MAXADDR][64], name[32];
+	const char *argv[64];
+	int naddr = 0, argc, i, attempt;
+
+	while (addr[naddr] != NULL)
 		cr_assert(++naddr < MAXADDR);
 	snprintf(name, sizeof(name), "mx-script-%d", n);
 	snprintf(spath, sizeof(spath), "%s", run_env_file(re, name, script,

@@ -33,24 +33,15 @@ int	 sess_is_at(const char *dir, int n, const char *ip);
 /* How many sessions came to the listener on ip (ip NULL: any). */
 int	 sessions_at(const char *dir, const char *ip);
 
-/* Some session at ip (NULL: any) logged a client line holding needle. */
-int	 logs_have(const char *dir, const char *ip, const char *needle);
-
 /*
- * Some transaction of a session at ip (NULL: any) accepted rcpt and took
- * the message with a 250: its session number, else 0.
- */
-int	 delivered_at(const char *dir, const char *ip, const char *rcpt);
-
-/*
- * Some session at ip (NULL: any) logged a client line containing needle
+ * Some session at ip (NULL: any) logged a client line holding needle
  * (ignoring case).
  */
 int	 logs_have(const char *dir, const char *ip, const char *needle);
 
 /*
  * Some transaction of a session at ip (NULL: any) accepted rcpt and took
- * the message with a 250: returns the session number, else 0.
+ * the message with a 250: its session number, else 0.
  */
 int	 delivered_at(const char *dir, const char *ip, const char *rcpt);
 
@@ -88,6 +79,14 @@ void	 env_unset(const char *key);
 /* The entries, NULL-terminated; valid until the next change. */
 const char *const *env_list(void);
 
+/*
+ * The environment of the suites that deliver to fakesmtp MX hosts: a
+ * free MX port (returned), short time-outs (connect and commands 2 s,
+ * data 3 s), default_domain test.example, helo client.test, the log
+ * and the queue directory.
+ */
+unsigned env_mx_suite(const char *logpath, const char *qdir);
+
 /* ----------------------------------------------------------- servers */
 
 /* A port that was free on 127.0.0.1 (on ip) a moment ago. */
@@ -123,6 +122,11 @@ void	 fakedns_start(struct server *dns, const char *zone, const char *log,
 void	 fakesmtp_mx_vstart(struct server *mx, struct run_env *re, int n,
 	    const char *script, char *rec, size_t recsize, unsigned *port,
 	    const char *const extra[], va_list ap);
+
+/* The same with the addresses in addr[] (NULL-terminated). */
+void	 fakesmtp_mx_start(struct server *mx, struct run_env *re, int n,
+	    const char *script, char *rec, size_t recsize, unsigned *port,
+	    const char *const extra[], const char *const addr[]);
 
 /* ------------------------------------------------------- the queue */
 

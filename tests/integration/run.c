@@ -380,7 +380,7 @@ run_mxsend(const struct run_env *re, const char *const argv[],
     const char *input, size_t len, const char *const env[],
     unsigned timeout_s, struct run_result *res)
 {
-	int in[2], out[2], err[2], wstatus;
+	int in[2], out[2], err[2], wstatus, unread = -1;
 	size_t outcap = 1, errcap = 1, sent = 0, nenv = 0, i;
 	char *envp[64], home[300], tmp[300], conf[320], al[320], qdir[340];
 	char pwd[340], grp[340];
@@ -473,7 +473,11 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
-	if (re->stderr_mode != RUN_STDERR_PIPE) {
+	if (re->stderr_mode == RUN_STDERR_UNREAD) {
+		/* Held open and never read until the run is over. */
+		unread = err[0];
+		err[0] = -1;
+	} else if (re->stderr_mode != RUN_STDERR_PIPE) {
 		/* Nothing comes on this pipe: the child's fd 2 is elsewhere. */
 		close(err[0]);
 		err[0] = -1;
@@ -533,6 +537,8 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 		close(out[0]);
 	if (err[0] >= 0)
 		close(err[0]);
+	if (unread >= 0)
+		close(unread);
 	if (waitpid(pid, &wstatus, 0) < 0)
 		return -1;
 	res->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :

@@ -40,9 +40,12 @@ struct run_env {
 	enum run_stderr {
 		RUN_STDERR_PIPE = 0,	/* captured in run_result.err */
 		RUN_STDERR_CLOSED,	/* descriptor 2 closed (2>&-) */
-		RUN_STDERR_BROKEN	/* a pipe whose reader has gone, with
+		RUN_STDERR_BROKEN,	/* a pipe whose reader has gone, with
 					   SIGPIPE at its default action, as a
 					   shell leaves it */
+		RUN_STDERR_UNREAD	/* a pipe the caller holds open and
+					   never reads (Symfony's ProcessStream):
+					   it is full after 64 KiB */
 	}	 stderr_mode;
 	const char *stdin_path;	/* stdin from this file (e.g. /dev/zero)
 				   instead of the input argument */

@@ -198,15 +198,7 @@ setup(void)
 	cr_assert(mkdir(qdir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s",
 	    qdir, strerror(errno));
 	fakedns_start(&dns, zpath, dnslog, NULL);
-	mxport = pick_port();
-	env_set("MXSEND_MX_PORT=%u", mxport);
-	env_set("MXSEND_TIMEOUT_CONNECT=2");
-	env_set("MXSEND_TIMEOUT_COMMAND=2");
-	env_set("MXSEND_TIMEOUT_DATA=3");
-	env_set("MXSEND_DEFAULT_DOMAIN=test.example");
-	env_set("MXSEND_HELO=client.test");
-	env_set("MXSEND_LOG=%s", logpath);
-	env_set("MXSEND_QUEUE_DIR=%s", qdir);
+	mxport = env_mx_suite(logpath, qdir);
 }
 
 static void

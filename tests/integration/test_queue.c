@@ -254,15 +254,7 @@ setup(void)
 		cr_assert(entries(udir, NULL, 0) == 0, "%s is not empty", udir);
 	}
 	fakedns_start(&dns, zpath, dnslog, dnsargs);
-	mxport = pick_port();
-	env_set("MXSEND_MX_PORT=%u", mxport);
-	env_set("MXSEND_TIMEOUT_CONNECT=2");
-	env_set("MXSEND_TIMEOUT_COMMAND=2");
-	env_set("MXSEND_TIMEOUT_DATA=3");
-	env_set("MXSEND_DEFAULT_DOMAIN=test.example");
-	env_set("MXSEND_HELO=client.test");
-	env_set("MXSEND_LOG=%s", logpath);
-	env_set("MXSEND_QUEUE_DIR=%s", qdir);
+	mxport = env_mx_suite(logpath, qdir);
 }
 
 static void

@@ -1090,6 +1090,8 @@ Test(deliver, mixed_rcpt_550_and_null_mx_is_68)
 Test(deliver, every_failed_route_is_named)
 {
 	const char *l;
+	char *lg;
+	int named;
 
 	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u", pick_port());
 	env_set("MXSEND_RELAY_TLS=off");
@@ -1099,26 +1101,32 @@ Test(deliver, every_failed_route_is_named)
 	cr_assert(l != NULL && strstr(l, "[127.0.0.8]") != NULL &&
 	    strstr(l, "then host 127.0.0.1[127.0.0.1]") != NULL,
 	    "stderr does not name the MX and the relay%s", ev());
-	l = log_line("u@dead.test");
-	cr_assert(l != NULL && strstr(l, "[127.0.0.8]") != NULL &&
-	    strstr(l, "then host 127.0.0.1[127.0.0.1]") != NULL,
-	    "the log does not name the MX and the relay%s", ev());
+	lg = log_line("u@dead.test");
+	named = lg != NULL && strstr(lg, "[127.0.0.8]") != NULL &&
+	    strstr(lg, "then host 127.0.0.1[127.0.0.1]") != NULL;
+	free(lg);
+	cr_assert(named, "the log does not name the MX and the relay%s", ev());
 }
 
 /* delays=a/b/c/d: a relay silent past timeout_command is connection time. */
 Test(deliver, stalled_relay_is_booked_as_connection_time)
 {
-	const char *l, *d = NULL;
+	char *l, d[200] = "";
+	const char *p;
 	double a, b, c, x;
+	int n = 0;
 
 	start_relay("greeting stall 5\n", RELAY_PLAIN);
 	deliver("u@dead.test", NULL);
 	assert_exit(75);
 	l = log_line("u@dead.test");
-	cr_assert(l != NULL && (d = strstr(l, "delays=")) != NULL,
-	    "no delays=%s", ev());
-	cr_assert_eq(sscanf(d, "delays=%lf/%lf/%lf/%lf", &a, &b, &c, &x), 4,
-	    "%s", d);
+	if (l != NULL && (p = strstr(l, "delays=")) != NULL) {
+		snprintf(d, sizeof(d), "%s", p);
+		n = sscanf(d, "delays=%lf/%lf/%lf/%lf", &a, &b, &c, &x);
+	}
+	free(l);
+	cr_assert(d[0] != '\0', "no delays=%s", ev());
+	cr_assert_eq(n, 4, "%s", d);
 	cr_assert(c >= 1.5 && b < 1.0, "the relay's %d s time-out is not "
 	    "booked as connection time: %s%s", 2, d, ev());
 }

@@ -474,7 +474,8 @@ auth_choose(struct smtp_session *s, struct smtp_status *st)
 		status_set(st, SMTP_EV_AUTH, SMTP_STAGE_AUTH, 0, "",
 		    "%s offers no allowed AUTH mechanism%s", s->p.server,
 		    s->tls_active ? "" :
-		    " (PLAIN and LOGIN are only used under TLS)");
+		    " (PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER send the "
+		    "secret itself and are only used under TLS)");
 	return mech;
 }
 

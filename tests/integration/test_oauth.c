@@ -434,6 +434,31 @@ Test(oauth, any_never_uses_xoauth2)
 	cr_assert(!relay_logged(1, "AUTH"), "AUTH was sent%s", ev());
 }
 
+/* A bearer token is the secret itself: never sent without TLS. */
+Test(oauth, token_never_sent_in_clear)
+{
+	char *script;
+
+	cr_assert_not_null(script = malloc(sizeof(tok) + 100));
+	sprintf(script, "ext PIPELINING\next AUTH XOAUTH2 OAUTHBEARER\n"
+	    "user user %s\n", tok);
+	cr_assert_eq(spawn_fakesmtp(&relay, relaydir, script, NULL), 0,
+	    "fakesmtp (relay) did not start");
+	free(script);
+	snprintf(relayrec, sizeof(relayrec), "%s/rec", relaydir);
+	env_set("MXSEND_RELAY=smtp://user@127.0.0.1:%u", relay.l[0].port);
+	env_set("MXSEND_RELAY_TLS=off");
+	env_set("MXSEND_RELAY_AUTH=xoauth2 oauthbearer");
+	env_set("MXSEND_RELAY_PASSWORD=%s", tok);
+	send1(NULL);
+	server_stop(&relay);
+	assert_exit(75);
+	assert_rcpt_line("deferred", "XOAUTH2 and OAUTHBEARER send the "
+	    "secret itself and are only used under TLS");
+	cr_assert(!relay_logged(1, "AUTH"), "AUTH was sent%s", ev());
+	cr_assert(!relay_logged(1, tok), "the token was sent%s", ev());
+}
+
 /* ------------------------------------------------------ the command */
 
 /* msmtp's passwordeval, without a shell: path and arguments. */

@@ -11,5 +11,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libgnutls28-dev libidn2-dev libbsd-dev libcriterion-dev \
-	gnutls-bin iproute2 libnss-wrapper swaks \
+	gnutls-bin iproute2 libnss-wrapper swaks mandoc \
 	clang libclang-rt-14-dev valgrind >/dev/null

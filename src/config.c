@@ -1476,6 +1476,11 @@ read_file(struct config *cfg, const char *path, const char *name,
 	rc = parse_text(cfg, b.data != NULL ? b.data : "", b.len, name, src,
 	    err, errlen);
 	buf_wipe_free(&b);
+	/* The default file read for config_directories alone is not it. */
+	if (rc == 0 && src != SRC_DIRS) {
+		free(cfg->file_read);
+		cfg->file_read = xstrdup(name);
+	}
 	return rc;
 }
 
@@ -1725,6 +1730,7 @@ config_free(struct config *cfg)
 	free(cfg->log_file);
 	free(cfg->transcript);
 	strv_free(cfg->config_directories, cfg->nconfig_directories);
+	free(cfg->file_read);
 	explicit_bzero(cfg, sizeof(*cfg));
 }
 
@@ -1938,6 +1944,12 @@ print_local_settings(const struct config *cfg, FILE *fp)
 void
 config_print(const struct config *cfg, FILE *fp)
 {
+	/* A comment, so that the output still parses as a file. */
+	if (cfg->file_read != NULL)
+		fprintf(fp, "# configuration file: %s\n", cfg->file_read);
+	else
+		fputs("# configuration file: " SYSCONFDIR "/mxsend.conf not "
+		    "found: built-in defaults\n", fp);
 	print_relay_settings(cfg, fp);
 	print_mx_settings(cfg, fp);
 	print_local_settings(cfg, fp);

@@ -138,6 +138,9 @@ struct config {
 	 */
 	char		**config_directories;	/* absolute paths as written */
 	size_t		 nconfig_directories;
+
+	/* The file the settings came from, as named; NULL: none was. */
+	char		*file_read;
 };
 
 /* Fill in the built-in defaults. */
@@ -185,7 +188,10 @@ int	 config_load(struct config *, const char *explicit_file,
  */
 int	 config_finish(struct config *, char *err, size_t errlen);
 
-/* --config-check: every key with its effective value, secrets masked. */
+/*
+ * --config-check: a comment naming the file read (or that none was), then
+ * every key with its effective value, secrets masked.
+ */
 void	 config_print(const struct config *, FILE *);
 
 /* Parse a duration ("30", "5m", "2h", "5d", "1w") into seconds. */

@@ -215,6 +215,18 @@ Test(cli, config_check_masks_the_password)
 	cr_assert(strstr(res.out, "***") != NULL, "%s", res.out);
 }
 
+/* An administrator sees which file the settings came from. */
+Test(cli, config_check_names_the_file_it_read)
+{
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+	char want[600];
+
+	snprintf(want, sizeof(want), "# configuration file: %s\n", re.conf);
+	cr_assert_eq(run(argv, NULL, NULL), 0, "stderr: %s", res.err);
+	cr_assert_eq(strncmp(res.out, want, strlen(want)), 0, "stdout: %s",
+	    res.out);
+}
+
 Test(cli, group_readable_password_file_is_refused)
 {
 	const char *argv[] = { "sendmail", "--config-check", NULL };

@@ -1431,6 +1431,52 @@ Test(config, load_default_path_absent_is_fine)
 	config_free(&c);
 }
 
+/* --config-check says that no file was read, and which it looked for. */
+Test(config, print_says_no_file_was_found)
+{
+	static const char want[] = "# configuration file: " SYSCONFDIR
+	    "/mxsend.conf not found: built-in defaults\n";
+	struct config c;
+	char *out;
+
+	if (access(SYSCONFDIR "/mxsend.conf", F_OK) == 0)
+		cr_skip_test(SYSCONFDIR "/mxsend.conf exists here");
+	unsetenv("MXSEND_CONFIG");
+	config_init(&c);
+	cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), 0, "%s", err);
+	out = print(&c);
+	cr_assert_eq(strncmp(out, want, strlen(want)), 0, "%s", out);
+	free(out);
+	config_free(&c);
+}
+
+/* The file read, by -C or MXSEND_CONFIG: the first line, a comment. */
+Test(config, print_names_the_file_read)
+{
+	struct config c;
+	char *path = tmpfile_with("mxsend.conf", "mx_port 2626\n", 0644);
+	char *want = xasprintf("# configuration file: %s\n", path);
+	char *out;
+
+	config_init(&c);
+	cr_assert_eq(load(&c, path), 0, "%s", err);
+	out = print(&c);
+	cr_assert_eq(strncmp(out, want, strlen(want)), 0, "%s", out);
+	free(out);
+	config_free(&c);
+	if (getuid() == 0) {
+		config_init(&c);
+		cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0,
+		    "%s", err);
+		out = print(&c);
+		cr_assert_eq(strncmp(out, want, strlen(want)), 0, "%s", out);
+		free(out);
+		config_free(&c);
+	}
+	free(want);
+	free(path);
+}
+
 Test(config, repeated_environment_variable_first_wins)
 {
 	extern char **environ;
@@ -2099,7 +2145,9 @@ Test(config, print_every_key_in_order)
 	config_init(&c);
 	cr_assert_eq(finish(&c), 0, "%s", err);
 	out = print(&c);
-	for (line = strtok_r(out, "\n", &save); line != NULL;
+	/* The first line is a comment naming the file: not a key. */
+	cr_assert_eq(strncmp(out, "# configuration file: ", 22), 0, "%s", out);
+	for (line = strtok_r(strchr(out, '\n'), "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save), i++) {
 		size_t klen = strcspn(line, " ");
 

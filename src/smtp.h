@@ -198,8 +198,9 @@ int	 smtp_send(struct smtp_session *, struct smtp_txn *t);
  * NULL) and the RCPTs as smtp_send() sends them, pipelined when offered,
  * then RSET where DATA would be; never DATA. Each recipient's st is its
  * RCPT reply (SMTP_EV_OK at SMTP_STAGE_RCPT: the server would take it)
- * or why it was not asked; t->nrcpt_out counts the recipients whose RCPT
- * was written (the probes made). Returns the number accepted, or -1 as smtp_send().
+ * or why it was not asked; t->nrcpt_out counts the recipients whose
+ * RCPT was written (the probes made). Returns the number accepted, or -1
+ * as smtp_send().
  */
 int	 smtp_probe(struct smtp_session *, struct smtp_txn *t);
 

@@ -20,7 +20,7 @@ struct verify_params {
 	const struct config	*cfg;
 	const struct options	*opts;		/* verbose: probe */
 	struct names		*names;		/* the EHLO name of a probe */
-	struct transcript	*transcript;	/* a probe's dialogue, or NULL */
+	struct transcript	*transcript;	/* a probe's dialogue; NULL */
 };
 
 /*

@@ -608,6 +608,8 @@ Test(probe, each_user_counts_in_their_own_directory)
 	    st.st_uid == ALICE, "mode %o uid %u", (unsigned)st.st_mode,
 	    (unsigned)st.st_uid);
 	cr_assert_eq(count_of("probe.test"), 200, "%s", ev());
+	snprintf(counter, sizeof(counter), "%s", path);
+	cr_assert_eq(count_of("probe.test"), 1, "%s", ev());
 }
 
 #define ROUNDS	3

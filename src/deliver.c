@@ -19,6 +19,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -250,7 +251,8 @@ txn_init(struct delivery *job, struct smtp_txn *t, struct smtp_rcpt *sr,
 	t->sender = job->env->sender;
 	t->smtputf8 = job->env->sender_smtputf8;
 	t->eightbit = o->body == BODY_8BITMIME ||
-	    (o->body == BODY_DETECT && job->p->msg->eightbit);
+	    (o->body == BODY_DETECT && job->p->msg != NULL &&
+	    job->p->msg->eightbit);
 	t->ret = o->ret;
 	t->envid = o->envid;
 	t->msg = job->p->msg;
@@ -432,6 +434,104 @@ mx_passed(struct mx_tries *tries, const struct policy *p,
 	strlcpy(tries->last_label, label, sizeof(tries->last_label));
 }
 
+/* -bv -v: the probes one session may make, reserved before it connects. */
+struct probe_ticket {
+	int64_t		 stamp;
+	size_t		 n;
+};
+
+/*
+ * Reserve the probes of ids[0..*n); the recipients the counter does not
+ * allow now are deferred (4.7.0) and leave ids. Returns how many stay.
+ */
+static size_t
+probe_admit(struct delivery *job, size_t *ids, size_t *n,
+    struct probe_ticket *pt)
+{
+	struct policy_outcome o = policy_probe_limited();
+	char		 why[PATH_MAX + 1200];
+	size_t		 k;
+
+	why[0] = '\0';
+	pt->n = probe_reserve(job->p->probes, job->env->rcpts[ids[0]].domain,
+	    *n, &pt->stamp, why, sizeof(why));
+	for (k = pt->n; k < *n; k++)
+		set_outcome(job, ids[k], o.state, o.fail, o.dsn,
+		    why[0] != '\0' ? why : o.reason, NULL);
+	*n = pt->n;
+	return pt->n;
+}
+
+/* The reserved probes of the session that were not made, given back. */
+static void
+probe_unused(struct delivery *job, const size_t *ids,
+    const struct probe_ticket *pt, size_t made)
+{
+	if (made < pt->n)
+		probe_release(job->p->probes, job->env->rcpts[ids[0]].domain,
+		    pt->stamp, pt->n - made);
+}
+
+/* -bv -v: deliverable, and the line says by which route and server. */
+static void
+probe_deliverable(struct delivery *job, size_t i, const struct policy *p,
+    const char *label, const char *route)
+{
+	char	*reason = xasprintf("via %s (%s)", label, route);
+
+	apply(job, i, p, "2.0.0", reason, label);
+	free(reason);
+}
+
+/* The message, or under -bv -v the probe, on an open session; closed. */
+static void
+mx_transaction(struct delivery *job, struct smtp_session *s,
+    const size_t *ids, size_t n, struct smtp_rcpt *sr,
+    const struct probe_ticket *pt)
+{
+	struct smtp_txn	 t;
+
+	txn_init(job, &t, sr, ids, n);
+	if (job->p->probes == NULL) {
+		t.last = 1;	/* QUIT goes with the message (SPEC §6) */
+		(void)smtp_send(s, &t);
+	} else {
+		(void)smtp_probe(s, &t);
+		probe_unused(job, ids, pt, t.nrcpt_out);
+	}
+	smtp_close(s);
+}
+
+/*
+ * What the session on label said for each of ids[0..*n) (connected at
+ * *t0, ready at *t1): those it settles leave ids, those passed to the
+ * next address stay.
+ */
+static void
+mx_settle(struct delivery *job, size_t *ids, size_t *n,
+    const struct smtp_rcpt *sr, struct mx_tries *tries, const char *label,
+    const struct timespec *t0, const struct timespec *t1)
+{
+	struct policy	 p;
+	size_t		 k, m;
+
+	for (k = 0, m = 0; k < *n; k++) {
+		job->walks[ids[k]].t_conn += (double)(t1->tv_sec - t0->tv_sec) +
+		    (double)(t1->tv_nsec - t0->tv_nsec) / 1e9;
+		job->walks[ids[k]].t_xfer += since(t1);
+		p = job->p->probes != NULL ? policy_probe(ROUTE_MX, &sr[k].st) :
+		    policy_smtp(ROUTE_MX, &sr[k].st);
+		if (p.action == POL_NEXT_ADDRESS) {
+			mx_passed(tries, &p, &sr[k].st, label);
+			ids[m++] = ids[k];
+		} else if (p.action == POL_DELIVERED && job->p->probes != NULL)
+			probe_deliverable(job, ids[k], &p, label, "mx");
+		else
+			apply_status(job, ids[k], &p, &sr[k].st, label);
+	}
+	*n = m;
+}
+
 /*
  * One address of the direct route for the recipients ids[0..*n) still
  * open: those it settles leave ids, those passed to the next address stay.
@@ -444,13 +544,16 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 	struct smtp_params sp;
 	struct smtp_session s;
 	struct smtp_status st;
-	struct smtp_txn	 t;
 	struct transcript_session ts;
+	struct probe_ticket pt = { 0, 0 };
 	struct timespec	 t0, t1;
 	struct policy	 p;
 	char		 label[LABEL_MAX];
-	size_t		 k, m;
+	size_t		 k;
 
+	/* -bv -v: counted before connecting, so a crash never undercounts. */
+	if (job->p->probes != NULL && probe_admit(job, ids, n, &pt) == 0)
+		return;
 	server_label(host, a, job->cfg->mx_port, label, sizeof(label));
 	strlcpy(ts.label, label, sizeof(ts.label));
 	mx_params(job, &sp, host, a, ht, &ts);
@@ -458,6 +561,8 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (smtp_open(&s, &sp, &st) != 0) {
 		smtp_close(&s);
+		if (job->p->probes != NULL)
+			probe_unused(job, ids, &pt, 0);
 		for (k = 0; k < *n; k++)
 			job->walks[ids[k]].t_conn += since(&t0);
 		p = policy_smtp(ROUTE_MX, &st);
@@ -471,23 +576,8 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	txn_init(job, &t, sr, ids, *n);
-	t.last = 1;	/* QUIT goes with the message (SPEC §6) */
-	(void)smtp_send(&s, &t);
-	smtp_close(&s);
-	for (k = 0, m = 0; k < *n; k++) {
-		job->walks[ids[k]].t_conn += (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		job->walks[ids[k]].t_xfer += since(&t1);
-		p = policy_smtp(ROUTE_MX, &sr[k].st);
-		if (p.action == POL_NEXT_ADDRESS) {
-			mx_passed(tries, &p, &sr[k].st, label);
-			ids[m++] = ids[k];
-			continue;
-		}
-		apply_status(job, ids[k], &p, &sr[k].st, label);
-	}
-	*n = m;
+	mx_transaction(job, &s, ids, *n, sr, &pt);
+	mx_settle(job, ids, n, sr, tries, label, &t0, &t1);
 }
 
 /* -v and the transcript: an address of h that cannot be a mail host. */
@@ -847,6 +937,15 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n,
 		for (k = 0; k < n; k++)
 			apply(job, ids[k], &p, policy_dsn(NULL, &p, dsn),
 			    relay->resolve_err, NULL);
+		return;
+	}
+	if (job->p->probes != NULL) {
+		/* -bv -v: a relay accepts for anyone, so it is not asked. */
+		server_label(job->cfg->relay_host, &relay->addrs[0],
+		    job->cfg->relay_port, label, sizeof(label));
+		p = policy_dns(DNS_OK);
+		for (k = 0; k < n; k++)
+			probe_deliverable(job, ids[k], &p, label, "relay");
 		return;
 	}
 	sr = xcalloc(n, sizeof(*sr));

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "message.h"
 #include "options.h"
+#include "probes.h"
 
 struct deliver_params {
 	const struct config	*cfg;
@@ -26,6 +27,16 @@ struct deliver_params {
 	const char		*helo;		/* NULL: "[address]" */
 	struct timespec		 arrival;	/* CLOCK_MONOTONIC */
 	struct transcript	*transcript;	/* NULL: none */
+	/*
+	 * -bv -v (SPEC §2): probe instead of delivering, counting the
+	 * probes here (msg may then be NULL). The MX route asks each
+	 * address with MAIL and RCPT (smtp_probe(), never DATA), as many
+	 * as the counter allows before it connects; the relay route is
+	 * resolved but not contacted (it accepts for anyone). A
+	 * deliverable recipient's reason is "via HOST[IP]:PORT (mx)" or
+	 * "(relay)". NULL: deliver.
+	 */
+	struct probe_counter	*probes;
 };
 
 /*

@@ -207,12 +207,33 @@ collect_recipients(struct run *r, struct envelope *env,
 	return stop;
 }
 
+/*
+ * -bv -v probes the MX hosts (SPEC §2): MAIL FROM carries the sender a
+ * delivery would use, and the dialogue goes where delivery's does.
+ */
+static enum run_stop
+verify_prepare(struct run *r, struct envelope *env)
+{
+	char err[1024], warn[1024];
+
+	find_login(r);
+	if (envelope_set_sender(env, r->opts.sender, &r->cfg,
+	    names_domain(&r->names), r->login, err, sizeof(err)) != 0)
+		return usage_error(err);
+	r->transcript = transcript_open(r->cfg.transcript, 1, warn,
+	    sizeof(warn));
+	if (warn[0] != '\0')
+		say("warning: %s", warn);
+	return STOP_NONE;
+}
+
 /* -bv: the route of every address given, nothing read or delivered. */
 static int
 mode_verify(struct run *r)
 {
 	struct envelope env;
 	struct run_outcome o;
+	struct verify_params vp;
 	char err[1024];
 	int code;
 
@@ -222,7 +243,14 @@ mode_verify(struct run *r)
 	r->opts.extract = 0;
 	o.stop = collect_recipients(r, &env, NULL, "no recipients: -bv takes "
 	    "addresses as arguments");
-	if (o.stop == STOP_NONE && verify_run(&r->cfg, &env, stdout, err,
+	if (o.stop == STOP_NONE && r->opts.verbose)
+		o.stop = verify_prepare(r, &env);
+	memset(&vp, 0, sizeof(vp));
+	vp.cfg = &r->cfg;
+	vp.opts = &r->opts;
+	vp.names = &r->names;
+	vp.transcript = r->transcript;
+	if (o.stop == STOP_NONE && verify_run(&vp, &env, stdout, err,
 	    sizeof(err)) != 0) {
 		say("%s", err);
 		o.stop = STOP_OSERR;

@@ -9,9 +9,14 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "compat.h"
@@ -29,16 +34,91 @@ names_init(struct names *n, const struct config *cfg, int verbose,
 	n->end_ms = deadline_ms;
 }
 
+/* Whether nsswitch.conf's "hosts:" line asks the hosts file first. */
+static int
+hosts_file_first(const char *nsswitch)
+{
+	char	 line[512], *p;
+	FILE	*fp;
+	int	 first = 0, n = 0;
+
+	if ((fp = fopen(nsswitch, "re")) == NULL)
+		return 0;
+	while (n++ < 1000 && fgets(line, sizeof(line), fp) != NULL) {
+		p = line + strspn(line, " \t");
+		if (strncmp(p, "hosts:", 6) != 0)
+			continue;
+		p += 6;
+		p += strspn(p, " \t");
+		first = strncmp(p, "files", 5) == 0 &&
+		    (p[5] == '\0' || strchr(" \t\n", p[5]) != NULL);
+		break;
+	}
+	fclose(fp);
+	return first;
+}
+
+/* Of a hosts file line "ADDRESS CANONICAL [ALIAS...]", whether it is
+ * name's; its canonical name in canon. */
+static int
+hosts_line_names(char *line, const char *name, const char **canon)
+{
+	unsigned char	 addr[16];
+	char		*f, *save = NULL;
+	int		 i;
+
+	line[strcspn(line, "#\r\n")] = '\0';
+	for (i = 0; (f = strtok_r(i == 0 ? line : NULL, " \t", &save)) !=
+	    NULL; i++) {
+		if (i == 0 && inet_pton(AF_INET, f, addr) != 1 &&
+		    inet_pton(AF_INET6, f, addr) != 1)
+			return 0;
+		if (i == 1)
+			*canon = f;
+		if (i >= 1 && strcasecmp(f, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+names_hosts_file(const char *nsswitch, const char *hosts, const char *name,
+    char *out, size_t outlen)
+{
+	char		 line[1024];
+	const char	*canon = NULL;
+	FILE		*fp;
+	int		 found = 0, n = 0;
+
+	if (!hosts_file_first(nsswitch) || (fp = fopen(hosts, "re")) == NULL)
+		return -1;
+	/* glibc reads it all; a name past 10,000 lines is left to it. */
+	while (!found && n++ < 10000 && fgets(line, sizeof(line), fp) != NULL)
+		found = hosts_line_names(line, name, &canon);
+	fclose(fp);
+	if (!found)
+		return n > 10000 ? -1 : 0;
+	return strlcpy(out, canon, outlen) < outlen ? 1 : -1;
+}
+
 /*
  * The canonical name of name through the system resolver, given until
  * end_ms: 1 with a qualified name in out, 0 without one (nothing found,
- * or the bound passed).
+ * or the bound passed). When the resolver would answer from the hosts
+ * file (nsswitch.conf lists "files" first and the name is there: glibc
+ * stops at that answer), it is read here, without the lookup child.
  */
 static int
 canonical_name(const char *name, int64_t end_ms, char *out, size_t outlen)
 {
 	struct lookup	 l;
+	char		 canon[256];
 
+	if (names_hosts_file(NAMES_NSSWITCH, NAMES_HOSTS, name, canon,
+	    sizeof(canon)) == 1)
+		return strchr(canon, '.') != NULL &&
+		    valid_hostname(canon, 1) &&
+		    strlcpy(out, canon, outlen) < outlen;
 	memset(&l, 0, sizeof(l));
 	l.family = AF_UNSPEC;
 	l.canon = 1;

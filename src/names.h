@@ -20,6 +20,8 @@
 #include "config.h"
 
 #define NAMES_MAILNAME	"/etc/mailname"
+#define NAMES_NSSWITCH	"/etc/nsswitch.conf"
+#define NAMES_HOSTS	"/etc/hosts"
 
 struct names {
 	const struct config *cfg;
@@ -53,5 +55,14 @@ const char *names_helo(struct names *n);
  * such file, -2 when it cannot be read or its line is not a domain.
  */
 int	 names_read_mailname(const char *path, char *out, size_t outlen);
+
+/*
+ * name's canonical name as the system resolver would give it from the
+ * hosts file: 1 with it in out, 0 when the hosts file is asked first but
+ * does not have name (the resolver goes on to DNS), -1 when the hosts
+ * file is not what the resolver asks first (or cannot be read).
+ */
+int	 names_hosts_file(const char *nsswitch, const char *hosts,
+	    const char *name, char *out, size_t outlen);
 
 #endif

@@ -189,6 +189,14 @@ policy_smtp(enum route_method route, const struct smtp_status *st)
 }
 
 struct policy
+policy_probe(enum route_method route, const struct smtp_status *st)
+{
+	if (st->ev == SMTP_EV_OK && st->stage == SMTP_STAGE_RCPT)
+		return (struct policy)DELIVERED();
+	return policy_smtp(route, st);
+}
+
+struct policy
 policy_dns(enum dns_status s)
 {
 	switch (s) {
@@ -279,6 +287,14 @@ policy_undecided(void)
 	/* RFC 3463 X.3.0: this system, not the recipient. */
 	return (struct policy_outcome){ RCPT_DEFERRED, FAIL_NONE, "4.3.0",
 	    "delivery was not attempted" };
+}
+
+struct policy_outcome
+policy_probe_limited(void)
+{
+	/* RFC 3463 X.7.0: a policy of this system, not the recipient's. */
+	return (struct policy_outcome){ RCPT_DEFERRED, FAIL_NONE, "4.7.0",
+	    "probe limit reached" };
 }
 
 struct policy_outcome

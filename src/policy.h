@@ -47,6 +47,14 @@ struct policy {
 struct policy policy_smtp(enum route_method route,
 	    const struct smtp_status *st);
 
+/*
+ * The same for a probe's session (-bv -v, smtp_probe()): a 2xx to RCPT
+ * is the answer the probe asked for, so the address is deliverable;
+ * every other status means what it means for a delivery.
+ */
+struct policy policy_probe(enum route_method route,
+	    const struct smtp_status *st);
+
 /* What the MX lookup result means for the domain's recipients. */
 struct policy policy_dns(enum dns_status);
 
@@ -103,6 +111,13 @@ struct policy_outcome {
 };
 
 struct policy_outcome policy_undecided(void);
+
+/*
+ * An address that -bv -v may not probe now (SPEC §2: 200 probes per
+ * domain per hour): deferred, 4.7.0, no connection made; the caller
+ * puts the counts or the counter's trouble in the reason.
+ */
+struct policy_outcome policy_probe_limited(void);
 
 /*
  * A recipient still deferred queue_lifetime after the message arrived

@@ -56,13 +56,16 @@ struct txn_run {
 	struct smtp_session *session;
 	struct smtp_txn	*txn;
 	off_t		 size;		/* of the message as sent */
+	int		 probe;		/* smtp_probe(): no message, no DATA */
 	int		 utf8;		/* MAIL carries SMTPUTF8 */
 	enum rcpt_state	*state;		/* of each of txn's recipients */
+	unsigned char	*asked;		/* an RCPT went for it (nrcpt_out) */
 	size_t		*batch;		/* the ones in this transaction */
 	size_t		 nbatch;
 
 	struct buf	 out;		/* commands not written yet */
 	size_t		 nread;		/* RCPT replies read */
+	size_t		 rcpts_out;	/* RCPTs written (or queued to be) */
 	size_t		 accepted;
 	int		 mail_pending;	/* MAIL reply not read yet */
 	int		 mail_ok;
@@ -929,9 +932,10 @@ mail_cmd(const struct txn_run *run)
 
 	buf_init(&cmd);
 	buf_printf(&cmd, "MAIL FROM:<%s>", txn->sender);
-	if (ext & EXT_SIZE)
+	/* A probe has no message to declare. */
+	if ((ext & EXT_SIZE) && !run->probe)
 		buf_printf(&cmd, " SIZE=%lld", (long long)run->size);
-	if (txn->eightbit && (ext & EXT_8BITMIME))
+	if (txn->eightbit && (ext & EXT_8BITMIME) && !run->probe)
 		buf_adds(&cmd, " BODY=8BITMIME");
 	if (run->utf8)
 		buf_adds(&cmd, " SMTPUTF8");
@@ -1113,6 +1117,11 @@ send_envelope(struct txn_run *run)
 			return TXN_BROKEN;
 		}
 		run->state[run->batch[k]] = R_SENT;
+		run->rcpts_out++;
+		if (!run->asked[run->batch[k]]) {
+			run->asked[run->batch[k]] = 1;
+			run->txn->nrcpt_out++;
+		}
 		if (pipe && ((k + 1) % SMTP_FLIGHT_RCPTS != 0 ||
 		    k + 1 == run->nbatch))
 			continue;
@@ -1282,6 +1291,7 @@ txn_begin(struct txn_run *run)
 {
 	buf_init(&run->out);
 	run->nread = 0;
+	run->rcpts_out = 0;
 	run->accepted = 0;
 	run->mail_pending = 0;
 	run->mail_ok = 0;
@@ -1396,14 +1406,16 @@ reset_txn(struct txn_run *run)
 	return 0;
 }
 
-int
-smtp_send(struct smtp_session *s, struct smtp_txn *t)
+/*
+ * The usual start of smtp_send() and smtp_probe(): 1 with run ready for
+ * the transactions, 0 when there is nothing to do, -1 when the session
+ * is not usable (every recipient has t->st then).
+ */
+static int
+txn_setup(struct smtp_session *s, struct smtp_txn *t, struct txn_run *run)
 {
-	struct txn_run	 run;
-	size_t		 i;
-	int		 ndelivered, delivered = 0;
-
 	t->ntxn = 0;
+	t->nrcpt_out = 0;
 	memset(&t->st, 0, sizeof(t->st));
 	if (!smtp_usable(s)) {
 		status_set(&t->st, SMTP_EV_BROKEN, SMTP_STAGE_MAIL, 0, "",
@@ -1413,9 +1425,68 @@ smtp_send(struct smtp_session *s, struct smtp_txn *t)
 	}
 	if (t->nrcpts == 0)
 		return 0;
-	memset(&run, 0, sizeof(run));
-	run.session = s;
-	run.txn = t;
+	memset(run, 0, sizeof(*run));
+	run->session = s;
+	run->txn = t;
+	return 1;
+}
+
+/*
+ * The transactions, txn each (one_txn or probe_txn), until every
+ * recipient is settled. Returns the number accepted.
+ */
+static int
+txn_rounds(struct txn_run *run, int (*txn)(struct txn_run *))
+{
+	struct smtp_session *s = run->session;
+	struct smtp_txn	*t = run->txn;
+	size_t		 i;
+	int		 n, accepted = 0;
+
+	run->utf8 = needs_utf8(t) && (s->caps.ext & EXT_SMTPUTF8);
+	run->state = xcalloc(t->nrcpts, sizeof(*run->state));
+	run->batch = xcalloc(t->nrcpts, sizeof(*run->batch));
+	run->asked = xcalloc(t->nrcpts, sizeof(*run->asked));
+	refuse_utf8(run);
+	/*
+	 * Each round makes progress or ends: at most nrcpts of them. A round
+	 * that delivers nothing has settled every recipient it tried.
+	 */
+	while (t->ntxn < t->nrcpts) {
+		if ((run->nbatch = next_batch(run)) == 0)
+			break;
+		if (s->need_rset && reset_txn(run) == -1)
+			break;
+		t->ntxn++;
+		if ((n = txn(run)) <= 0)
+			break;
+		accepted += n;
+		/*
+		 * Held back by a limit after QUIT went, or after the session
+		 * broke once a probe had its answers: they keep their 4xx.
+		 */
+		if (s->quit_sent || s->broken)
+			break;
+	}
+	/* Recipients never reached (a broken session) share its status. */
+	for (i = 0; i < t->nrcpts; i++)
+		if (run->state[i] != R_DONE && run->state[i] != R_RETRY &&
+		    run->state[i] != R_ACCEPTED)
+			t->rcpts[i].st = t->st;
+	free(run->state);
+	free(run->batch);
+	free(run->asked);
+	return accepted;
+}
+
+int
+smtp_send(struct smtp_session *s, struct smtp_txn *t)
+{
+	struct txn_run	 run;
+	int		 rc;
+
+	if ((rc = txn_setup(s, t, &run)) <= 0)
+		return rc;
 	run.size = msg_stream_size(t->msg, t->msg_flags);
 	/* RFC 1870 §6: refuse before sending what the server cannot take. */
 	if ((s->caps.ext & EXT_SIZE) && s->caps.size > 0 &&
@@ -1427,33 +1498,79 @@ smtp_send(struct smtp_session *s, struct smtp_txn *t)
 		share_txn_status(t);
 		return 0;
 	}
-	run.utf8 = needs_utf8(t) && (s->caps.ext & EXT_SMTPUTF8);
-	run.state = xcalloc(t->nrcpts, sizeof(*run.state));
-	run.batch = xcalloc(t->nrcpts, sizeof(*run.batch));
-	refuse_utf8(&run);
-	/*
-	 * Each round makes progress or ends: at most nrcpts of them. A round
-	 * that delivers nothing has settled every recipient it tried.
-	 */
-	while (t->ntxn < t->nrcpts) {
-		if ((run.nbatch = next_batch(&run)) == 0)
-			break;
-		if (s->need_rset && reset_txn(&run) == -1)
-			break;
-		t->ntxn++;
-		if ((ndelivered = one_txn(&run)) <= 0)
-			break;
-		delivered += ndelivered;
-		/* Held back by a limit after QUIT went: they keep their 4xx. */
-		if (s->quit_sent)
-			break;
+	return txn_rounds(&run, one_txn);
+}
+
+/* ------------------------------------------------------- smtp_probe */
+
+/*
+ * The replies a probe is owed: MAIL's and those of the RCPTs written,
+ * then RSET's. RSET's reply is not the recipients' business: whatever
+ * it is, their RCPT replies stand.
+ */
+static int
+probe_replies(struct txn_run *run)
+{
+	struct smtp_session *s = run->session;
+	struct smtp_status rset;
+
+	if (flush(s, &run->out, SMTP_STAGE_RCPT, &run->fail) == -1 ||
+	    read_envelope(run, run->rcpts_out) == -1)
+		return -1;
+	if (read_reply(s, SMTP_STAGE_MAIL, s->p.timeout_command, 0,
+	    &rset) == -1)
+		return 0;
+	if (s->reply.code / 100 == 2)
+		s->need_rset = 0;
+	return 0;
+}
+
+/*
+ * One probe transaction: the envelope as one_txn() sends it, then RSET
+ * where DATA would be, in the same flight when pipelining (RFC 2920
+ * §3.1: RSET may end a group). Never DATA: nothing is delivered. Returns
+ * the number of recipients accepted, or -1 after a session failure.
+ */
+static int
+probe_txn(struct txn_run *run)
+{
+	struct smtp_session *s = run->session;
+	enum txn_step	 step;
+	size_t		 k, i;
+	int		 rc = 0;
+
+	txn_begin(run);
+	step = send_envelope(run);
+	if (step != TXN_BROKEN) {
+		queue_cmd(s, &run->out, "RSET", NULL, &run->fail,
+		    SMTP_STAGE_MAIL);
+		rc = probe_replies(run);
 	}
-	/* Recipients never reached (a broken session) share its status. */
-	for (i = 0; i < t->nrcpts; i++)
-		if (run.state[i] != R_DONE && run.state[i] != R_RETRY &&
-		    run.state[i] != R_ACCEPTED)
-			t->rcpts[i].st = t->st;
-	free(run.state);
-	free(run.batch);
-	return delivered;
+	buf_free(&run->out);
+	if (step == TXN_BROKEN || rc == -1)
+		return settle_broken(run);
+	if (!run->mail_ok) {
+		settle_open(run, &run->mail_st);
+		run->txn->st = run->mail_st;
+		return 0;
+	}
+	for (k = 0; k < run->nbatch; k++) {
+		i = run->batch[k];
+		if (run->state[i] == R_ACCEPTED)
+			run->state[i] = R_DONE;	/* its 2xx is the answer */
+	}
+	run->txn->st = run->txn->rcpts[run->batch[0]].st;
+	return (int)run->accepted;
+}
+
+int
+smtp_probe(struct smtp_session *s, struct smtp_txn *t)
+{
+	struct txn_run	 run;
+	int		 rc;
+
+	if ((rc = txn_setup(s, t, &run)) <= 0)
+		return rc;
+	run.probe = 1;
+	return txn_rounds(&run, probe_txn);
 }

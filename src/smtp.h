@@ -177,6 +177,8 @@ struct smtp_txn {
 	struct smtp_status st;		/* out: the transaction as a whole
 					   (last MAIL / end-of-data result) */
 	unsigned	 ntxn;		/* out: transactions used (452) */
+	size_t		 nrcpt_out;	/* out: recipients asked (an RCPT
+					   written for them) */
 };
 
 /*
@@ -189,6 +191,18 @@ struct smtp_txn {
  * open with it and makes the session unusable for more transactions.
  */
 int	 smtp_send(struct smtp_session *, struct smtp_txn *t);
+
+/*
+ * -bv -v (SPEC §2): ask about the recipients of t without sending a
+ * message: MAIL (no SIZE or BODY: there is no message; t->msg may be
+ * NULL) and the RCPTs as smtp_send() sends them, pipelined when offered,
+ * then RSET where DATA would be; never DATA. Each recipient's st is its
+ * RCPT reply (SMTP_EV_OK at SMTP_STAGE_RCPT: the server would take it)
+ * or why it was not asked; t->nrcpt_out counts the recipients whose
+ * RCPT was written (the probes made). Returns the number accepted, or -1
+ * as smtp_send().
+ */
+int	 smtp_probe(struct smtp_session *, struct smtp_txn *t);
 
 /* Whether another smtp_send() can be tried on this session. */
 int	 smtp_usable(const struct smtp_session *);

@@ -9,15 +9,24 @@
  * deferral on the way beats a later refusal. The relay is resolved with
  * getaddrinfo so that /etc/hosts and container name services work as for
  * any client.
+ *
+ * With -v and an MX route, the addresses are probed (SPEC §2): deliver.c
+ * runs the routes as for a delivery, with its MX ordering, connection
+ * logic, TLS and time-outs, but smtp_probe() in place of the message and
+ * a relay that is resolved, never asked; probes.c counts what may be
+ * probed. What each address ended in is then printed the same way.
  */
 #include "autoconf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "deliver.h"
 #include "dns.h"
 #include "policy.h"
+#include "probes.h"
 #include "verify.h"
 #include "util.h"
 
@@ -139,50 +148,113 @@ verify_domain(struct verifier *v, const char *domain, struct verdict *out,
 	return 0;
 }
 
+/* The outcome of a domain's routes, for one of its recipients. */
 static void
-print_verdict(struct rcpt *rc, const struct verdict *v, FILE *out)
+set_rcpt(struct rcpt *rc, const struct verdict *v)
 {
-	if (v->state == RCPT_DELIVERED) {
-		fprintf(out, "%s: deliverable: %s\n", rc->addr, v->text);
-		return;
-	}
 	rc->state = v->state;
 	rc->fail = v->fail;
 	strlcpy(rc->dsn, v->dsn, sizeof(rc->dsn));
 	free(rc->reason);
 	rc->reason = xstrdup(v->text);
-	fprintf(out, "%s: %s: %s (%s)\n", rc->addr,
-	    v->state == RCPT_DEFERRED ? "deferred" : "undeliverable", v->text,
-	    v->dsn);
 }
 
-int
-verify_run(const struct config *cfg, struct envelope *env, FILE *out,
-    char *err, size_t errlen)
+/* Without probes: the route of each domain, from DNS alone. */
+static int
+verify_routes(const struct config *cfg, struct envelope *env, char *err,
+    size_t errlen)
 {
 	struct verifier	 v;
 	struct verdict	 verdict;
 	size_t		 g, i;
+	int		 rc = 0;
 
 	memset(&v, 0, sizeof(v));
 	v.cfg = cfg;
-	for (g = 0; g < env->ndomains; g++) {
+	for (g = 0; g < env->ndomains && rc == 0; g++) {
 		const struct domain_group *grp = &env->domains[g];
 
 		memset(&verdict, 0, sizeof(verdict));
-		if (verify_domain(&v, grp->domain, &verdict, err, errlen) != 0)
-			return -1;
-		for (i = 0; i < grp->n; i++)
-			print_verdict(&env->rcpts[grp->rcpt[i]], &verdict, out);
-	}
-	for (i = 0; i < env->nrcpts; i++) {
-		const struct rcpt *rc = &env->rcpts[i];
-
-		if (rc->state == RCPT_FAILED && rc->fail != FAIL_NOHOST)
-			fprintf(out, "%s: undeliverable: %s (%s)\n", rc->orig,
-			    rc->reason, rc->dsn);
+		rc = verify_domain(&v, grp->domain, &verdict, err, errlen);
+		for (i = 0; i < grp->n && rc == 0; i++)
+			set_rcpt(&env->rcpts[grp->rcpt[i]], &verdict);
 	}
 	if (v.dns_ready)
 		dns_close(&v.dns);
+	return rc;
+}
+
+/* With probes: the routes as deliver.c walks them (SPEC §2 -bv -v). */
+static void
+verify_probe(const struct verify_params *vp, struct envelope *env)
+{
+	struct deliver_params d;
+
+	memset(&d, 0, sizeof(d));
+	d.cfg = vp->cfg;
+	d.opts = vp->opts;
+	d.env = env;
+	/* Looked up now that a session needs it (SPEC §4 helo). */
+	d.helo = vp->names != NULL ? names_helo(vp->names) : NULL;
+	clock_gettime(CLOCK_MONOTONIC, &d.arrival);
+	d.transcript = vp->transcript;
+	d.probes = probe_counter_new(vp->cfg);
+	deliver_routes(&d);
+	probe_counter_free(d.probes);
+}
+
+/* SPEC §2's line for one address whose outcome is known. */
+static void
+print_rcpt(const struct rcpt *rc, const char *addr, FILE *out)
+{
+	if (rc->state == RCPT_DELIVERED)
+		fprintf(out, "%s: deliverable: %s\n", addr, rc->reason);
+	else
+		fprintf(out, "%s: %s: %s (%s)\n", addr,
+		    rc->state == RCPT_DEFERRED ? "deferred" : "undeliverable",
+		    rc->reason != NULL ? rc->reason : "", rc->dsn);
+}
+
+/* Whether the routes include the MX hosts, which -v probes. */
+static int
+routes_mx(const struct config *cfg)
+{
+	size_t	 k;
+
+	for (k = 0; k < cfg->nroute; k++)
+		if (cfg->route[k] == ROUTE_MX)
+			return 1;
+	return 0;
+}
+
+int
+verify_run(const struct verify_params *vp, struct envelope *env, FILE *out,
+    char *err, size_t errlen)
+{
+	unsigned char	*grouped;
+	size_t		 g, i;
+
+	/* The others failed before any route (aliases, syntax). */
+	grouped = xcalloc(env->nrcpts + 1, sizeof(*grouped));
+	for (g = 0; g < env->ndomains; g++)
+		for (i = 0; i < env->domains[g].n; i++)
+			grouped[env->domains[g].rcpt[i]] = 1;
+	if (vp->opts->verbose && routes_mx(vp->cfg))
+		verify_probe(vp, env);
+	else if (verify_routes(vp->cfg, env, err, errlen) != 0) {
+		free(grouped);
+		return -1;
+	}
+	for (g = 0; g < env->ndomains; g++)
+		for (i = 0; i < env->domains[g].n; i++) {
+			const struct rcpt *rc =
+			    &env->rcpts[env->domains[g].rcpt[i]];
+
+			print_rcpt(rc, rc->addr, out);
+		}
+	for (i = 0; i < env->nrcpts; i++)
+		if (!grouped[i] && env->rcpts[i].state == RCPT_FAILED)
+			print_rcpt(&env->rcpts[i], env->rcpts[i].orig, out);
+	free(grouped);
 	return 0;
 }

@@ -496,6 +496,20 @@ kept_under(const char *home, const char *needle)
 	return kept_found;
 }
 
+void
+suite_end(struct run_env *re, struct run_result *res, ...)
+{
+	struct server *srv;
+	va_list ap;
+
+	va_start(ap, res);
+	while ((srv = va_arg(ap, struct server *)) != NULL)
+		server_stop(srv);
+	va_end(ap);
+	run_result_free(res);
+	run_env_cleanup(re);
+}
+
 /* ------------------------------------------------------------ misc */
 
 double

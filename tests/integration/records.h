@@ -177,6 +177,12 @@ struct run_result;
 void	 sendmail_t(struct run_env *, struct run_result *res,
 	    const char *body, const char *to, va_list opts);
 
+/*
+ * A suite's end: stop the servers (NULL-terminated list of struct server
+ * pointers), free res, remove re's directory.
+ */
+void	 suite_end(struct run_env *re, struct run_result *res, ...);
+
 /* ------------------------------------------------------------ misc */
 
 /* Sleep ms milliseconds (signals do not cut it short). */

@@ -263,6 +263,26 @@ Test(names, silent_dns_costs_at_most_timeout_dns)
 	    "not what made this fast%s", ev());
 }
 
+/*
+ * The hosts file is read in-process only where glibc would answer from
+ * it: with DNS first in nsswitch.conf, DNS is asked (silent here, so the
+ * lookup is cut at timeout_dns and the name stays bare), even though the
+ * hosts file has the answer.
+ */
+Test(names, dns_first_in_nsswitch_is_honoured)
+{
+	char *log;
+
+	NEED_ROOT(own_host("box", "127.0.1.1 box.example.com box\n", NULL));
+	run_env_file(&re, "etc/nsswitch.conf", "hosts: dns files\n", 0644);
+	send_one(NULL);
+	cr_assert_eq(res.status, 0, "exit %d%s", res.status, ev());
+	log = relay_file("log");
+	assert_has(log, "EHLO ", "the session");
+	free(log);
+	cr_assert(dns_queries() > 0, "DNS was not asked first%s", ev());
+}
+
 /* SPEC §4: helo and default_domain set: no lookup of any kind. */
 Test(names, configured_names_are_never_looked_up)
 {

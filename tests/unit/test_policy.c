@@ -466,25 +466,72 @@ ParameterizedTest(const struct stale_row *r, policy, stale_rows)
 	    r->name, !r->stale);
 }
 
+/* o is state, fail, dsn and reason. */
+static void
+assert_outcome(struct policy_outcome o, enum rcpt_state state,
+    enum rcpt_fail fail, const char *dsn, const char *reason)
+{
+	cr_assert_eq(o.state, state);
+	cr_assert_eq(o.fail, fail);
+	cr_assert_str_eq(o.dsn, dsn);
+	cr_assert_str_eq(o.reason, reason);
+}
+
 Test(policy, undecided_is_deferred)
 {
-	struct policy_outcome o = policy_undecided();
-
-	cr_assert_eq(o.state, RCPT_DEFERRED);
-	cr_assert_eq(o.fail, FAIL_NONE);
-	cr_assert_str_eq(o.dsn, "4.3.0");
-	cr_assert_str_eq(o.reason, "delivery was not attempted");
+	assert_outcome(policy_undecided(), RCPT_DEFERRED, FAIL_NONE, "4.3.0",
+	    "delivery was not attempted");
 }
 
 /* SPEC §7: past queue_lifetime a deferral is a failure, 5.4.7. */
 Test(policy, expired_fails_with_5_4_7)
 {
-	struct policy_outcome o = policy_expired();
+	assert_outcome(policy_expired(), RCPT_FAILED, FAIL_UNAVAILABLE,
+	    "5.4.7", "delivery time expired");
+}
 
-	cr_assert_eq(o.state, RCPT_FAILED);
-	cr_assert_eq(o.fail, FAIL_UNAVAILABLE);
-	cr_assert_str_eq(o.dsn, "5.4.7");
-	cr_assert_str_eq(o.reason, "delivery time expired");
+/*
+ * -bv -v (SPEC §2): a probe's 2xx to RCPT is its answer, deliverable;
+ * every other status means what it means for a delivery, including a
+ * 2xx at another stage (never an outcome).
+ */
+Test(policy, probe_rcpt_2xx_is_deliverable_the_rest_as_delivery)
+{
+	struct smtp_status st;
+	struct policy p, q;
+	size_t i;
+
+	memset(&st, 0, sizeof(st));
+	st.ev = SMTP_EV_OK;
+	st.stage = SMTP_STAGE_RCPT;
+	st.code = 250;
+	cr_assert_eq(policy_probe(ROUTE_MX, &st).action, POL_DELIVERED);
+	cr_assert_eq(policy_smtp(ROUTE_MX, &st).action, POL_NEXT_ROUTE);
+	st.code = 252;		/* RFC 5321 §3.5.3: will accept, unverified */
+	cr_assert_eq(policy_probe(ROUTE_MX, &st).action, POL_DELIVERED);
+	st.stage = SMTP_STAGE_MAIL;
+	cr_assert_neq(policy_probe(ROUTE_MX, &st).action, POL_DELIVERED);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rows[i].ev == SMTP_EV_OK)
+			continue;
+		memset(&st, 0, sizeof(st));
+		st.ev = rows[i].ev;
+		st.stage = rows[i].stage;
+		st.code = rows[i].code;
+		strcpy(st.enh, rows[i].enh);
+		p = policy_probe(rows[i].route, &st);
+		q = policy_smtp(rows[i].route, &st);
+		cr_assert(p.action == q.action && p.otherwise == q.otherwise &&
+		    p.fail == q.fail && p.refusal == q.refusal,
+		    "%s: a probe decides otherwise", rows[i].name);
+	}
+}
+
+/* SPEC §2: past the probe limit an address is deferred, 4.7.0. */
+Test(policy, probe_limited_is_deferred_4_7_0)
+{
+	assert_outcome(policy_probe_limited(), RCPT_DEFERRED, FAIL_NONE,
+	    "4.7.0", "probe limit reached");
 }
 
 /* Queue files store the class by number (doc/queue.md, FAIL column). */

@@ -2241,3 +2241,170 @@ Test(smtp_misc, five_megabytes_bdat)
 {
 	big("ext PIPELINING\next CHUNKING\next SIZE 10000000\n", 1);
 }
+
+/* ------------------------------------------------------------ probes */
+
+TestSuite(smtp_probe, .init = setup, .fini = teardown);
+
+/* Open, smtp_probe() t, close; the session log once it ended. */
+static char *
+probe(struct smtp_txn *t, int *accepted)
+{
+	struct smtp_params p;
+	struct smtp_session s;
+	struct smtp_status st;
+
+	p_init(&p, srv.l[0].port);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(smtp_open(&s, &p, &st), 0, ST_FMT, ST_ARGS(&st));
+	*accepted = smtp_probe(&s, t);
+	smtp_close(&s);
+	return session_log(1);
+}
+
+/* A probe never sends a message: no DATA, no BDAT, no "." line. */
+static void
+assert_no_message(const char *log)
+{
+	cr_assert_eq(log_count(log, "DATA"), 0, "%s", log);
+	cr_assert_eq(log_count(log, "BDAT"), 0, "%s", log);
+	cr_assert_eq(log_count(log, "."), 0, "%s", log);
+	cr_assert(!record_exists("session-1.msg-1"));
+}
+
+/*
+ * PIPELINING: MAIL, the RCPTs and RSET in one flight; each recipient's
+ * own RCPT reply; no SIZE or BODY (there is no message), even offered.
+ */
+Test(smtp_probe, pipelined_mail_rcpt_rset_never_data)
+{
+	struct smtp_txn t;
+	char line[256], *log, *env;
+	int b, n;
+
+	start("ext PIPELINING\next SIZE 1000\next 8BITMIME\next CHUNKING\n"
+	    "rcpt match=<bad@ reply 550 5.1.1 No such user\n"
+	    "rcpt match=<later@ reply 450 4.2.1 Mailbox busy\n", NULL);
+	txn_make(&t, NULL, "a@example.net", "bad@example.net",
+	    "later@example.net", NULL);
+	t.eightbit = 1;
+	log = probe(&t, &n);
+	cr_assert_eq(n, 1, "accepted %d\n%s", n, tr.data);
+	cr_assert_eq(t.nrcpt_out, 3);
+	assert_status(&rcpts[0].st, SMTP_EV_OK, SMTP_STAGE_RCPT, 250, "2.1.5");
+	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 550,
+	    "5.1.1");
+	assert_status(&rcpts[2].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 450,
+	    "4.2.1");
+	log_line(log, "MAIL FROM:", line, sizeof(line));
+	cr_assert_str_eq(line, "MAIL FROM:<s@example.org>");
+	b = log_find(log, "MAIL FROM:", 0, NULL, 0);
+	cr_assert_eq(log_find(log, "RCPT TO:<later@", 0, NULL, 0), b, "%s",
+	    log);
+	cr_assert_eq(log_find(log, "RSET", 0, NULL, 0), b, "%s", log);
+	cr_assert(log_find(log, "QUIT", 0, NULL, 0) > b, "%s", log);
+	assert_no_message(log);
+	env = wait_record("session-1.env-1");
+	assert_contains(env, "result rset\n", "env-1");
+	free(env);
+	free(log);
+}
+
+/* Without PIPELINING: lock-step, RSET after the last RCPT's reply. */
+Test(smtp_probe, lockstep_without_pipelining)
+{
+	struct smtp_txn t;
+	char *log;
+	int bm, b1, b2, br, n;
+
+	start("", NULL);
+	txn_make(&t, NULL, "a@example.net", "b@example.net", NULL);
+	log = probe(&t, &n);
+	cr_assert_eq(n, 2, "%s", tr.data);
+	cr_assert_eq(t.nrcpt_out, 2);
+	bm = log_find(log, "MAIL FROM:<s@example.org>", 0, NULL, 0);
+	b1 = log_find(log, "RCPT TO:<a@", 0, NULL, 0);
+	b2 = log_find(log, "RCPT TO:<b@", 0, NULL, 0);
+	br = log_find(log, "RSET", 0, NULL, 0);
+	cr_assert(bm > 0 && b1 > bm && b2 > b1 && br > b2, "%s", log);
+	assert_no_message(log);
+	free(log);
+}
+
+/*
+ * MAIL refused: every recipient has MAIL's reply. Pipelined, the RCPTs
+ * went anyway (they count as asked); in lock-step they never go.
+ */
+Test(smtp_probe, mail_refused)
+{
+	static const char *const scripts[] = {
+	    "ext PIPELINING\nmail reply 553 5.7.1 Sender refused\n",
+	    "mail reply 553 5.7.1 Sender refused\n" };
+	struct smtp_txn t;
+	char *log;
+	size_t i;
+	int n;
+
+	for (i = 0; i < 2; i++) {
+		if (i > 0) {
+			server_stop(&srv);
+			remove_tree(dir);
+			cr_assert(mkdir(dir, 0700) == 0);
+			buf_reset(&tr);
+		}
+		start(scripts[i], NULL);
+		txn_make(&t, NULL, "a@example.net", "b@example.net", NULL);
+		log = probe(&t, &n);
+		cr_assert_eq(n, 0, "%s", tr.data);
+		cr_assert_eq(t.nrcpt_out, i == 0 ? 2 : 0, "%s", log);
+		assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_MAIL,
+		    553, "5.7.1");
+		cr_assert(log_find(log, "RSET", 0, NULL, 0) > 0, "%s", log);
+		assert_no_message(log);
+		free(log);
+	}
+}
+
+/*
+ * 452 after one recipient: the rest in another transaction on the same
+ * connection, each recipient counted once.
+ */
+Test(smtp_probe, recipient_limit_next_transaction)
+{
+	struct smtp_txn t;
+	char *log;
+	int n;
+
+	start("ext PIPELINING\n"
+	    "rcpt after=1 reply 452 4.5.3 Too many recipients\n", NULL);
+	txn_make(&t, NULL, "a@example.net", "b@example.net", "c@example.net",
+	    NULL);
+	log = probe(&t, &n);
+	cr_assert_eq(n, 3, "%s", tr.data);
+	cr_assert_eq(t.ntxn, 3);
+	cr_assert_eq(t.nrcpt_out, 3);
+	assert_status(&rcpts[2].st, SMTP_EV_OK, SMTP_STAGE_RCPT, 250, NULL);
+	cr_assert_eq(log_count(log, "MAIL FROM:"), 3, "%s", log);
+	cr_assert_eq(log_count(log, "RSET"), 3, "%s", log);
+	assert_no_message(log);
+	free(log);
+}
+
+/* A server that closes at RSET: the RCPT replies already read stand. */
+Test(smtp_probe, close_at_rset_keeps_the_answers)
+{
+	struct smtp_txn t;
+	char *log;
+	int n;
+
+	start("ext PIPELINING\nrset close\n"
+	    "rcpt match=<bad@ reply 550 5.1.1 No such user\n", NULL);
+	txn_make(&t, NULL, "a@example.net", "bad@example.net", NULL);
+	log = probe(&t, &n);
+	cr_assert_eq(n, 1, "%s", tr.data);
+	assert_status(&rcpts[0].st, SMTP_EV_OK, SMTP_STAGE_RCPT, 250, NULL);
+	assert_status(&rcpts[1].st, SMTP_EV_REPLY, SMTP_STAGE_RCPT, 550,
+	    "5.1.1");
+	assert_no_message(log);
+	free(log);
+}

@@ -13,7 +13,9 @@
 # sbindir too) and renames each NAME.mxsend-saved back to NAME.
 #
 # "A link to mxsend" is a symbolic link whose target's last component
-# is mxsend: what this script makes, whatever the prefix it was made for.
+# is mxsend (what this script makes, whatever the prefix it was made
+# for), or one that leads to the installed mxsend through other links
+# (/usr/lib/sendmail -> /usr/sbin/sendmail, made by hand).
 #
 # Variables: DESTDIR, sbindir, bindir, sendmail_libdir, LINKS (install
 # does nothing unless yes), FORCE.
@@ -59,7 +61,8 @@ exists() {
 }
 
 ours() {
-	[ -h "$1" ] && [ "$(basename "$(readlink "$1")")" = mxsend ]
+	[ -h "$1" ] && { [ "$(basename "$(readlink "$1")")" = mxsend ] ||
+	    [ "$1" -ef "$DESTDIR$sbindir/mxsend" ]; }
 }
 
 # what PATH: a few words saying what the foreign PATH is.

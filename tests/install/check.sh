@@ -156,8 +156,12 @@ is_link "$D$bindir/mailq"
 is_link "$D$bindir/newaliases"
 "$D$sbindir/sendmail" --version 2>&1 | grep -q '^mxsend ' ||
 	bad "$sbindir/sendmail --version is not mxsend's"
-# Again: our own links are replaced, nothing is saved.
+# Again: our own links are replaced, nothing is saved; a link that
+# reaches mxsend through another is ours too.
+rm "$D$sendmail_libdir/sendmail"
+ln -s "$D$sbindir/sendmail" "$D$sendmail_libdir/sendmail"
 must links2 install DESTDIR="$D" SENDMAIL_LINKS=yes
+is_link "$D$sendmail_libdir/sendmail"
 saved=$(cd "$D" && find . -name '*.mxsend-saved')
 [ -z "$saved" ] || bad "reinstalling saved our own links: $saved"
 must unlinks uninstall DESTDIR="$D"

@@ -84,7 +84,8 @@ refuse() {
 		p=$DESTDIR$dir/$name
 		exists "$p" && ! ours "$p" || continue
 		if [ "$FORCE" != yes ]; then
-			echo "mxsend: $p exists and is not mxsend ($(what "$p"))"
+			echo "mxsend: $p exists and is not mxsend" \
+			    "($(what "$p"))"
 			stop=1
 		elif [ -d "$p" ] && [ ! -h "$p" ]; then
 			echo "mxsend: $p is a directory: not replaced"

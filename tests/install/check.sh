@@ -202,8 +202,10 @@ must forced2 install DESTDIR="$D" SENDMAIL_LINKS=yes FORCE_SENDMAIL_LINKS=yes
 grep -q postfix "$D$sbindir/sendmail.mxsend-saved" ||
 	bad "a second install lost sendmail.mxsend-saved"
 must unforced uninstall DESTDIR="$D"
-grep -q postfix "$D$sbindir/sendmail" 2>/dev/null && [ ! -h "$D$sbindir/sendmail" ] ||
+if [ -h "$D$sbindir/sendmail" ] || ! grep -qs postfix "$D$sbindir/sendmail"
+then
 	bad "make uninstall did not restore the foreign sendmail"
+fi
 [ "$(readlink "$D$sendmail_libdir/sendmail")" = ../sbin/sendmail.postfix ] ||
 	bad "make uninstall did not restore the foreign link"
 rm -f "$D$sbindir/sendmail" "$D$sendmail_libdir/sendmail"
@@ -227,7 +229,8 @@ D=$t/prefix
 must prefix install DESTDIR="$D" prefix=/opt/mx sysconfdir=/opt/mx/etc \
     QUEUE_DIR=/opt/mx/queue SENDMAIL_LINKS=yes
 [ -x "$D/opt/mx/sbin/mxsend" ] || bad "prefix=/opt/mx: no /opt/mx/sbin/mxsend"
-[ -f "$D/opt/mx/etc/mxsend.conf" ] || bad "sysconfdir: no /opt/mx/etc/mxsend.conf"
+[ -f "$D/opt/mx/etc/mxsend.conf" ] ||
+	bad "sysconfdir: no /opt/mx/etc/mxsend.conf"
 [ "$(mode "$D/opt/mx/queue")" = 1733 ] || bad "QUEUE_DIR: no /opt/mx/queue"
 prog=$D/opt/mx/sbin/mxsend
 is_link "$D/opt/mx/bin/mailq" ../sbin/mxsend
@@ -245,7 +248,7 @@ must unprefix uninstall DESTDIR="$D" prefix=/opt/mx sysconfdir=/opt/mx/etc \
 leftovers "$D"
 
 # The program built here reads the configured file, and says so.
-MXSEND_CONFIG= "$top_builddir/src/mxsend" --config-check >"$t/cc" 2>&1
+MXSEND_CONFIG='' "$top_builddir/src/mxsend" --config-check >"$t/cc" 2>&1
 if [ -e "$sysconfdir/mxsend.conf" ]; then
 	want="# configuration file: $sysconfdir/mxsend.conf"
 else

@@ -2,7 +2,8 @@
 # Install what building and testing mxsend needs on Debian 12 (bookworm).
 # Idempotent; run as root (or through sudo). clang and libclang-rt-14-dev
 # (libFuzzer, a recommendation apt would skip here) build the fuzz targets
-# (make fuzz); valgrind runs make check-valgrind.
+# (make fuzz); valgrind runs make check-valgrind; pflogsumm reads the
+# log in test_log. The interop tests' peers: tests/interop/fetch.sh.
 set -eu
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -11,5 +12,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libgnutls28-dev libidn2-dev libbsd-dev libcriterion-dev \
-	gnutls-bin iproute2 libnss-wrapper swaks \
+	gnutls-bin iproute2 libnss-wrapper swaks pflogsumm \
 	clang libclang-rt-14-dev valgrind >/dev/null

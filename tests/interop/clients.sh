@@ -43,9 +43,10 @@ mxsend log: $(tail -n 2 "$WORK/mxsend.log" | tr '\n' ' ')"
 		return
 	}
 	env=$(echo "$msg" | sed 's/\.msg-/.env-/')
+	how="mxsend $(tr '\n' ' ' <"$WORK/cap/$cap.argv")"
 	if why=$(intact "$WORK/cap/$cap.in" "$msg" "$env" "$sender" "$@"); then
-		result "$peer" "$version" pass "intact; sendmail args: \
-$(tr '\n' ' ' <"$WORK/cap/$cap.argv")"
+		result "$peer" "$version" pass "\`${how% }\`: intact \
+(body, header order, envelope)"
 	else
 		result "$peer" "$version" fail "$(echo "$why" | tr '\n' ';')"
 	fi
@@ -171,7 +172,8 @@ $BODY8
 EOF
 	CAPNAME=cron "$SHIM" -FCronDaemon -i -B8BITMIME -oem cronuser \
 	    <"$WORK/cron.in"
-	check "cron (Debian)" "$(pkg_version cron)" cron root@client.test \
+	check "Debian cron (its sendmail command)" "cron 3.0pl1" cron \
+	    root@client.test \
 	    cronuser@client.test
 }
 
@@ -192,7 +194,7 @@ $BODY8
 EOF
 	CAPNAME=cronie "$SHIM" -FCronDaemon -i -odi -oem -oi -t -f root \
 	    <"$WORK/cronie.in"
-	check "cronie" "1.5 (command line)" cronie root@client.test \
+	check "cronie (its sendmail command)" "-" cronie root@client.test \
 	    cronieuser@client.test
 }
 
@@ -202,7 +204,7 @@ swaks_bs() {
 	# No last line end: swaks adds CRLF before the final dot.
 	printf 'From: Swaks <swaks@client.test>\nTo: swaks-rcpt@dest.test\nSubject: swaks over -bs\nMessage-ID: <swaks.1@client.test>\n\n.leading dot\n%s\nlast line' \
 	    "$BODY8" >"$WORK/cap/swaks.in"
-	: >"$WORK/cap/swaks.argv"
+	echo "-bs" >"$WORK/cap/swaks.argv"
 	swaks --pipe "$MXSEND -bs" --from swaks@client.test \
 	    --to swaks-rcpt@dest.test --data "$WORK/cap/swaks.in" \
 	    --helo client.test --hide-all ||

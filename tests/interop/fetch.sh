@@ -24,6 +24,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 unpacked="postfix exim4-daemon-light exim4-base bsd-mailx"
 dl=$(dirname "$ROOT")/debs
 $SUDO mkdir -p "$ROOT" "$dl"
+# apt-get download writes as _apt where it can.
+$SUDO chown _apt "$dl" 2>/dev/null || true
 cd "$dl"
 $SUDO apt-get download -qq $unpacked >/dev/null
 for p in $unpacked; do

@@ -173,11 +173,8 @@ relay_transport = error:nothing leaves this test
 smtp_dns_support_level = disabled
 smtpd_peername_lookup = no
 biff = no
-smtpd_recipient_restrictions = check_recipient_access texthash:$d/access,
-    permit_mynetworks, reject
 smtpd_tls_cert_file = $WORK/server.pem
 smtpd_tls_key_file = $WORK/server.key
-smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 $3
 EOF
@@ -210,7 +207,8 @@ EOF
 
 # postfix_start DIR PORT: master in the foreground; sets MPID.
 postfix_start() {
-	LD_LIBRARY_PATH=$PEERS_ROOT/usr/lib/postfix \
+	# setsid: master leads a process group, which it ends when stopped.
+	LD_LIBRARY_PATH=$PEERS_ROOT/usr/lib/postfix setsid \
 	    "$PF/master" -c "$1/etc" -d >"$1/master.out" 2>&1 &
 	MPID=$!
 	PIDS="$PIDS $MPID"
@@ -238,7 +236,9 @@ postfix_mx() {
 	fi
 	d=$WORK/pf
 	port=$(free_port)
-	postfix_conf "$d" "$port" ""
+	postfix_conf "$d" "$port" "smtpd_tls_security_level = may
+smtpd_recipient_restrictions = check_recipient_access texthash:$d/access,
+    permit_mynetworks, reject"
 	for r in ok1 ok2 grey; do
 		echo "$r@dest.test $r/box/"
 	done >"$d/boxes"
@@ -456,6 +456,119 @@ exim_check() {
 	    tr '\n' ' ')"
 }
 
+# ------------------------------------------ Postfix submission + Dovecot
+
+# dovecot_auth DIR: Dovecot's auth service alone, for Postfix's SASL, a
+# user "user" whose password is $PASSWORD; its socket DIR/run/auth-pf.
+PASSWORD='s3cret pass'
+dovecot_auth() {
+	mkdir -p "$1/run" "$1/state"
+	printf 'user:{PLAIN}%s\n' "$PASSWORD" >"$1/users"
+	chmod 644 "$1/users"
+	cat >"$1/dovecot.conf" <<EOF
+base_dir = $1/run
+state_dir = $1/state
+log_path = $1/dovecot.log
+protocols =
+ssl = no
+auth_mechanisms = plain login scram-sha-256
+disable_plaintext_auth = no
+auth_verbose = yes
+passdb {
+  driver = passwd-file
+  args = $1/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service auth {
+  unix_listener auth-pf {
+    mode = 0666
+  }
+}
+EOF
+	dovecot -F -c "$1/dovecot.conf" >"$1/dovecot.out" 2>&1 &
+	DPID=$!
+	PIDS="$PIDS $DPID"
+	n=0
+	until [ -S "$1/run/auth-pf" ]; do
+		n=$((n + 1))
+		[ $n -le 100 ] || return 1
+		sleep 0.1
+	done
+}
+
+postfix_submission() {
+	v="Postfix $(cat "$PEERS_ROOT/../postfix.version" 2>/dev/null), \
+Dovecot $(dovecot --version 2>/dev/null | cut -d' ' -f1)"
+	if [ ! -x "$PF/master" ] || ! command -v dovecot >/dev/null; then
+		result "Postfix submission + Dovecot SASL" - skip "postfix \
+or dovecot-core is missing (tests/interop/fetch.sh)"
+		return
+	fi
+	d=$WORK/sub
+	mkdir -p "$d"
+	if ! dovecot_auth "$d/dovecot"; then
+		result "Postfix submission + Dovecot SASL" "$v" fail "Dovecot \
+did not start: $(tail -n 3 "$d/dovecot/dovecot.log" "$d/dovecot/dovecot.out" \
+2>/dev/null | tr '\n' ' ')"
+		return
+	fi
+	port=$(free_port)
+	postfix_conf "$d" "$port" "smtpd_tls_security_level = encrypt
+smtpd_tls_auth_only = yes
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $d/dovecot/run/auth-pf
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = permit_sasl_authenticated, reject"
+	for m in scram-sha-256 plain login; do
+		echo "$m@dest.test $m/box/"
+	done >"$d/boxes"
+	if ! postfix_start "$d" "$port"; then
+		result "Postfix submission + Dovecot SASL" "$v" fail "Postfix \
+did not start: $(tail -n 3 "$d/maillog" | tr '\n' ' ')"
+		return
+	fi
+	unset MXSEND_NAMESERVER MXSEND_MX_PORT
+	export MXSEND_RELAY="smtp://user:s3cret%20pass@127.0.0.1:$port"
+	export MXSEND_RELAY_TLS=auto MXSEND_ROUTE=relay
+	export MXSEND_TLS_CA_FILE="$WORK/ca.pem"
+	why=""
+	for m in scram-sha-256 plain login; do
+		why="$why$(submission_with "$d" $m)"
+	done
+	stop "$MPID"
+	stop "$DPID"
+	if [ -z "$why" ]; then
+		result "Postfix submission + Dovecot SASL" "$v" pass "relay \
+with STARTTLS (certificate verified against a test CA), AUTH \
+SCRAM-SHA-256, PLAIN and LOGIN, intact"
+	else
+		result "Postfix submission + Dovecot SASL" "$v" fail \
+		    "$(echo "$why" | tr '\n' ';')"
+	fi
+}
+
+# submission_with DIR MECH: one message with relay_auth MECH; what is
+# wrong, if anything.
+submission_with() {
+	MXSEND_RELAY_AUTH=$2 "$MXSEND" -oi -f "$SENDER" "$2@dest.test" \
+	    <"$WORK/msg.eml" >"$WORK/send.out" 2>&1 ||
+	    { echo "$2: exit $?: $(head -c 300 "$WORK/send.out")"; return; }
+	f=$(pf_box "$1" "$2")
+	[ -n "$f" ] || { echo "$2: not delivered"; return; }
+	printf 'MAIL FROM:<%s>\naccepted <%s@dest.test>\n' \
+	    "$(sed -n 's/^Return-Path: <\(.*\)>$/\1/p' "$f")" "$2" \
+	    >"$WORK/sub-$2.env"
+	intact "$WORK/msg.eml" "$f" "$WORK/sub-$2.env" "$SENDER" \
+	    "$2@dest.test" | sed "s/^/$2: /"
+	M=$(echo "$2" | tr a-z A-Z)
+	grep -q "sasl_method=$M, sasl_username=user" "$1/maillog" ||
+	    echo "$2: Postfix logged no AUTH $M"
+}
+
 make_pki || { echo "certtool failed" >&2; exit 1; }
 make_message
 start_fakedns "aio.test. MX 10 mx.aio.test.
@@ -467,4 +580,5 @@ mx.exim.test. A 127.0.0.1" || exit 1
 aiosmtpd_mx
 postfix_mx
 exim_mx
+postfix_submission
 exit 0

@@ -415,7 +415,7 @@ enum start_result {
 static void __attribute__((format(printf, 2, 3)))
 plain(struct smtp_session *s, const char *fmt, ...)
 {
-	char	 why[256];
+	char	 why[256], *p;
 	va_list	 ap;
 
 	va_start(ap, fmt);
@@ -424,6 +424,13 @@ plain(struct smtp_session *s, const char *fmt, ...)
 	(void)text_printable(why, strlen(why));
 	snprintf(s->tls_plain, sizeof(s->tls_plain), "none: %s, plain text",
 	    why);
+	/*
+	 * No parenthesis in the log's tls= field: log tools read the reason
+	 * before it as the last "(...)" of the line.
+	 */
+	for (p = s->tls_plain; *p != '\0'; p++)
+		if (*p == '(' || *p == ')')
+			*p = *p == '(' ? '[' : ']';
 	note(s, "%s; delivering in plain text", why);
 }
 

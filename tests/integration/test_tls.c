@@ -943,6 +943,15 @@ Test(tlslog, starttls_refused_says_plain_text)
 	    "delivering in plain text");
 }
 
+/* The server's parentheses stay out of tls= (pflogsumm's reason). */
+Test(tlslog, tls_field_holds_no_parenthesis)
+{
+	deliver_with("opportunistic", "ext STARTTLS\nstarttls reply 454 4.7.0 "
+	    "TLS not available (try later)\n", NULL);
+	assert_tls_logged("u@ins.test", "tls=none: STARTTLS refused: 454 "
+	    "4.7.0 TLS not available [try later], plain text", NULL);
+}
+
 Test(tlslog, starttls_failed_says_why_and_plain_text)
 {
 	deliver_with("opportunistic", stripped[2], "-v");

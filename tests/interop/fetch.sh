@@ -14,6 +14,15 @@ SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 
+# Installed for their programs only: no daemon of theirs may start (a
+# Dovecot on every address, say). Debian's policy-rc.d says so to the
+# packages' scripts, for as long as the install runs.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+	$SUDO chmod 755 "$policy"
+	trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get install -y -qq --no-install-recommends \
 	php-cli s-nail mutt git git-email libmailtools-perl swaks \
 	python3 python3-aiosmtpd pflogsumm dovecot-core gnutls-bin \

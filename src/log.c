@@ -194,17 +194,20 @@ log_close(struct log *l)
 	free(l);
 }
 
-/* One line to stderr or the log file, "[stamp host ]ident[pid]: text". */
+/*
+ * One line to fd, "ident[pid]: text"; stamped (the log file), after the
+ * time stamp and host name as syslog writes them.
+ */
 static void
-emit_fd(struct log *l, int fd, const char *ident, const char *text)
+emit_fd(struct log *l, int fd, int stamped, const char *ident,
+    const char *text)
 {
 	char		 line[LINE_MAX_LOG + 128], stamp[32];
 	struct tm	 tm;
 	time_t		 now;
 	int		 n;
 
-	if (fd != STDERR_FILENO) {
-		/* The time stamp and host name as syslog writes them. */
+	if (stamped) {
 		now = time(NULL);
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
@@ -237,14 +240,14 @@ emit(struct log *l, enum log_service svc, int echo, const char *text)
 		syslog(LOG_INFO, "%s", text);
 		break;
 	case LOGT_STDERR:
-		emit_fd(l, STDERR_FILENO, ident, text);
+		emit_fd(l, STDERR_FILENO, 0, ident, text);
 		return;		/* on stderr already */
 	case LOGT_FILE:
-		emit_fd(l, l->fd, ident, text);
+		emit_fd(l, l->fd, 1, ident, text);
 		break;
 	}
 	if (echo && l->echo)
-		emit_fd(l, STDERR_FILENO, ident, text);
+		emit_fd(l, STDERR_FILENO, 0, ident, text);
 }
 
 static void __attribute__((format(printf, 4, 0)))

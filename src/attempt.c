@@ -213,8 +213,7 @@ submit_bounce(struct attempt *a, const unsigned char *include)
 			say("warning: %s; the notification is not durable",
 			    err);
 	}
-	log_printf(a->log, "%s: sender non-delivery notification: %s",
-	    a->meta->id, bmeta.id);
+	log_bounce(a->log, a->meta->id, bmeta.id);
 	b = *a;
 	b.d.env = &benv;
 	b.d.msg = &bmsg;
@@ -289,23 +288,30 @@ reported:
 	return 0;
 }
 
-/* Deliver the pending recipients; marks them in tried[]. */
+/*
+ * Deliver the pending recipients; marks them in tried[]. The qmgr line
+ * comes first whenever a recipient line will follow (failures found
+ * before delivery too): log tools take the message's size from it.
+ */
 static void
 deliver_pending(struct attempt *a, unsigned char *tried)
 {
 	struct envelope	*env = a->d.env;
-	size_t		 i, npending = 0;
+	size_t		 i, npending = 0, nunreported = 0;
 
-	for (i = 0; i < env->nrcpts; i++)
+	for (i = 0; i < env->nrcpts; i++) {
 		if (env->rcpts[i].state == RCPT_PENDING) {
 			tried[i] = 1;
 			npending++;
-		}
-	if (npending == 0)
-		return;
-	log_message(a->log, a->meta->id, env->sender,
-	    (long long)msg_stream_size(a->d.msg, 0), env->nrcpts);
-	deliver_routes(&a->d);
+		} else if (env->rcpts[i].state == RCPT_FAILED &&
+		    !a->meta->q[i].reported)
+			nunreported++;
+	}
+	if (npending + nunreported > 0)
+		log_message(a->log, a->meta->id, env->sender,
+		    (long long)msg_stream_size(a->d.msg, 0), env->nrcpts);
+	if (npending > 0)
+		deliver_routes(&a->d);
 }
 
 /* Undecided recipients deferred, back-off scheduled, lifetime checked. */
@@ -346,11 +352,8 @@ report_outcomes(struct attempt *a, const unsigned char *tried,
     struct attempt_result *res)
 {
 	struct rcpt	*rc;
-	struct log	*vlog;
 	size_t		 i;
 
-	vlog = a->d.opts->verbose && !log_to_stderr(a->log) ?
-	    log_open_stderr() : NULL;
 	for (i = 0; i < a->d.env->nrcpts; i++) {
 		rc = &a->d.env->rcpts[i];
 		if (rc->state == RCPT_DEFERRED)
@@ -362,10 +365,8 @@ report_outcomes(struct attempt *a, const unsigned char *tried,
 			res->ndelivered++;
 		else if (rc->state == RCPT_FAILED)
 			res->nfailed++;
+		/* Under -v on stderr too (SPEC §6): log_echo(). */
 		log_rcpt(a->log, a->meta->id, rc);
-		/* -v: the same Postfix-format line on stderr (SPEC §6). */
-		if (vlog != NULL)
-			log_rcpt(vlog, a->meta->id, rc);
 		if (quiet(a))
 			continue;
 		if (rc->state == RCPT_FAILED)
@@ -374,7 +375,6 @@ report_outcomes(struct attempt *a, const unsigned char *tried,
 			say("<%s>: deferred: %s (%s)", rc->orig, rc->reason,
 			    rc->dsn);
 	}
-	log_close(vlog);
 }
 
 /*
@@ -396,6 +396,8 @@ store(struct attempt *a, int unsaved, struct attempt_result *res, char *err,
 	if (res->ndeferred == 0 && !unsaved) {
 		if (queue_remove(e, err, errlen) != 0)
 			say("%s", err);
+		else
+			log_removed(a->log, a->meta->id);
 		return 0;
 	}
 	if (queue_commit(e, a->d.env, a->meta, 1, err, errlen) == 0) {
@@ -553,7 +555,7 @@ run_entry(struct qrun *q, struct qdir *d, const char *id)
 	case QLOAD_CORRUPT:
 	case QLOAD_ERROR:
 		say("%s", err);
-		log_printf(q->log, "%s: %s", id, err);
+		log_service(q->log, LOGS_QMGR, "%s: %s", id, err);
 		/* FALLTHROUGH */
 	default:
 		goto out;
@@ -594,7 +596,7 @@ static void
 queue_note(void *ctx, const char *line)
 {
 	say("%s", line);
-	log_printf((struct log *)ctx, "queue: %s", line);
+	log_service((struct log *)ctx, LOGS_QMGR, "queue: %s", line);
 }
 
 static void

@@ -36,11 +36,13 @@
 #define RELAY_ADDRS_MAX	8
 #define RELAY_GATHER_MS	250	/* batch what arrives that close together */
 #define LABEL_MAX	320	/* "host[address]:port" */
+#define TLS_STATE_MAX	320	/* smtp_tls_state() */
 
 /* The report of a recipient's first deferral, kept until it ends. */
 struct deferral {
 	char		*reason;
 	char		*relay;
+	char		 tls[TLS_STATE_MAX];
 	char		 dsn[16];
 };
 
@@ -50,6 +52,7 @@ struct rcpt_walk {
 	int		 deferred;	/* a route said "else the queue" */
 	struct deferral	 first;		/* that route's report */
 	char		*trail;		/* every route's failure, in order */
+	char		 tls[TLS_STATE_MAX];	/* of the last session */
 	/* delays= (SPEC §6): before the first route; connecting; sending. */
 	double		 t_wait, t_conn, t_xfer;
 };
@@ -160,7 +163,7 @@ status_reason(const struct smtp_status *st, const char *label)
 static void
 set_outcome(struct delivery *job, size_t i, enum rcpt_state state,
     enum rcpt_fail fail, const char *dsn, const char *reason,
-    const char *relay)
+    const char *relay, const char *tls)
 {
 	struct rcpt	*r = &job->env->rcpts[i];
 	struct rcpt_walk *walk = &job->walks[i];
@@ -171,6 +174,7 @@ set_outcome(struct delivery *job, size_t i, enum rcpt_state state,
 	strlcpy(r->dsn, dsn, sizeof(r->dsn));
 	replace_str(&r->reason, reason);
 	replace_str(&r->relay, relay);
+	replace_str(&r->tls, relay != NULL ? tls : NULL);
 	before = (double)(job->start.tv_sec - job->p->arrival.tv_sec) +
 	    (double)(job->start.tv_nsec - job->p->arrival.tv_nsec) / 1e9;
 	if (before < 0)
@@ -194,6 +198,7 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 {
 	struct rcpt_walk *walk = &job->walks[i];
 	struct policy_step step;
+	const char	*tls = relay != NULL ? walk->tls : "";
 
 	step = policy_route_step(p, walk->deferred,
 	    walk->route + 1 < job->cfg->nroute);
@@ -203,6 +208,7 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 		walk->deferred = 1;
 		replace_str(&walk->first.reason, reason);
 		replace_str(&walk->first.relay, relay);
+		strlcpy(walk->first.tls, tls, sizeof(walk->first.tls));
 		strlcpy(walk->first.dsn, dsn, sizeof(walk->first.dsn));
 	}
 	switch (step.state) {
@@ -214,14 +220,15 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 		break;
 	case RCPT_DEFERRED:
 		set_outcome(job, i, RCPT_DEFERRED, FAIL_NONE, walk->first.dsn,
-		    walk->trail, walk->first.relay);
+		    walk->trail, walk->first.relay, walk->first.tls);
 		break;
 	case RCPT_DELIVERED:
-		set_outcome(job, i, step.state, step.fail, dsn, reason, relay);
+		set_outcome(job, i, step.state, step.fail, dsn, reason, relay,
+		    tls);
 		break;
 	default:
 		set_outcome(job, i, step.state, step.fail, dsn, walk->trail,
-		    relay);
+		    relay, tls);
 		break;
 	}
 }
@@ -236,6 +243,20 @@ apply_status(struct delivery *job, size_t i, const struct policy *p,
 	reason = status_reason(st, label);
 	apply(job, i, p, dsn, reason, label);
 	free(reason);
+}
+
+/* The TLS state of session s, for the log lines of ids[0..n). */
+static void
+walks_tls(struct delivery *job, const size_t *ids, size_t n,
+    const struct smtp_session *s)
+{
+	char	 tls[TLS_STATE_MAX];
+	size_t	 k;
+
+	smtp_tls_state(s, tls, sizeof(tls));
+	for (k = 0; k < n; k++)
+		strlcpy(job->walks[ids[k]].tls, tls,
+		    sizeof(job->walks[ids[k]].tls));
 }
 
 /* The transaction of t for the recipients ids[0..n). */
@@ -457,7 +478,7 @@ probe_admit(struct delivery *job, size_t *ids, size_t *n,
 	    *n, &pt->stamp, why, sizeof(why));
 	for (k = pt->n; k < *n; k++)
 		set_outcome(job, ids[k], o.state, o.fail, o.dsn,
-		    why[0] != '\0' ? why : o.reason, NULL);
+		    why[0] != '\0' ? why : o.reason, NULL, NULL);
 	*n = pt->n;
 	return pt->n;
 }
@@ -499,6 +520,7 @@ mx_transaction(struct delivery *job, struct smtp_session *s,
 		(void)smtp_probe(s, &t);
 		probe_unused(job, ids, pt, t.nrcpt_out);
 	}
+	walks_tls(job, ids, n, s);
 	smtp_close(s);
 }
 
@@ -560,6 +582,7 @@ mx_address(struct delivery *job, const char *host, const struct dns_addr *a,
 	tries->count++;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (smtp_open(&s, &sp, &st) != 0) {
+		walks_tls(job, ids, *n, &s);
 		smtp_close(&s);
 		if (job->p->probes != NULL)
 			probe_unused(job, ids, &pt, 0);
@@ -881,6 +904,7 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 	for (;;) {
 		if (!relay->open &&
 		    relay_open(relay, route, &p, &st, label, LABEL_MAX) != 0) {
+			walks_tls(job, ids, n, &relay->session);
 			for (k = 0; k < n; k++) {
 				job->walks[ids[k]].t_conn += relay->t_conn;
 				apply_status(job, ids[k], &p, &st, label);
@@ -950,6 +974,7 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n,
 	}
 	sr = xcalloc(n, sizeof(*sr));
 	if (relay_send(relay, route, ids, n, last, sr, label, &t1) == 0) {
+		walks_tls(job, ids, n, &relay->session);
 		for (k = 0; k < n; k++) {
 			job->walks[ids[k]].t_conn += relay->t_conn;
 			job->walks[ids[k]].t_xfer += since(&t1);

@@ -81,6 +81,7 @@ rcpt_free(struct rcpt *r)
 	free(r->orig);
 	free(r->reason);
 	free(r->relay);
+	free(r->tls);
 }
 
 void

@@ -72,6 +72,9 @@ struct rcpt {
 	char		*relay;		/* the server that decided the outcome,
 					   "mx.example[192.0.2.1]:25"; NULL
 					   none */
+	char		*tls;		/* that server's TLS state for the
+					   log (smtp_tls_state()); NULL or
+					   "": none */
 	double		 delay;		/* seconds from arrival to the
 					   outcome */
 	double		 delays[4];	/* Postfix's delays=a/b/c/d: before

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <paths.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,7 +29,20 @@
 struct log {
 	enum log_target	 target;
 	int		 fd;		/* LOGT_FILE */
+	int		 echo;		/* -v: the Postfix lines on stderr too */
 	char		 host[64];
+};
+
+/*
+ * The syslog names of Postfix's programs whose lines log tools count
+ * (SPEC §6): pflogsumm wants "name/service[pid]:".
+ */
+static const char *const service_ident[] = {
+	[LOGS_SENDMAIL] = "mxsend/sendmail",
+	[LOGS_PICKUP] = "mxsend/pickup",
+	[LOGS_QMGR] = "mxsend/qmgr",
+	[LOGS_SMTP] = "mxsend/smtp",
+	[LOGS_BOUNCE] = "mxsend/bounce"
 };
 
 struct transcript {
@@ -144,21 +158,28 @@ log_open(const struct config *cfg, char *warn, size_t warnlen)
 	return l;
 }
 
-struct log *
-log_open_stderr(void)
+void
+log_echo(struct log *l, int on)
 {
-	struct log	*l = xcalloc(1, sizeof(*l));
-
-	l->target = LOGT_STDERR;
-	l->fd = -1;
-	strlcpy(l->host, "localhost", sizeof(l->host));
-	return l;
+	l->echo = on;
 }
 
 int
-log_to_stderr(const struct log *l)
+log_syslog_check(char *warn, size_t warnlen)
 {
-	return l->target == LOGT_STDERR;
+	struct stat	 st;
+	const char	*what;
+
+	if (stat(_PATH_LOG, &st) != 0)
+		what = strerror(errno);
+	else if (!S_ISSOCK(st.st_mode))
+		what = "not a socket";
+	else
+		return 0;
+	/* syslog(3) drops the lines without a word: we say it once. */
+	snprintf(warn, warnlen, "log syslog: %s: %s: the log lines are lost "
+	    "(set log to a file, stderr or none)", _PATH_LOG, what);
+	return -1;
 }
 
 void
@@ -173,32 +194,28 @@ log_close(struct log *l)
 	free(l);
 }
 
+/*
+ * One line to fd, "ident[pid]: text"; stamped (the log file), after the
+ * time stamp and host name as syslog writes them.
+ */
 static void
-emit(struct log *l, const char *text)
+emit_fd(struct log *l, int fd, int stamped, const char *ident,
+    const char *text)
 {
 	char		 line[LINE_MAX_LOG + 128], stamp[32];
 	struct tm	 tm;
 	time_t		 now;
-	int		 n = 0;
+	int		 n;
 
-	switch (l->target) {
-	case LOGT_NONE:
-		return;
-	case LOGT_SYSLOG:
-		syslog(LOG_INFO, "%s", text);
-		return;
-	case LOGT_STDERR:
-		n = snprintf(line, sizeof(line), "mxsend[%ld]: %s\n",
-		    (long)getpid(), text);
-		break;
-	case LOGT_FILE:
+	if (stamped) {
 		now = time(NULL);
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-		n = snprintf(line, sizeof(line), "%s %s mxsend[%ld]: %s\n",
-		    stamp, l->host, (long)getpid(), text);
-		break;
-	}
+		n = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s\n",
+		    stamp, l->host, ident, (long)getpid(), text);
+	} else
+		n = snprintf(line, sizeof(line), "%s[%ld]: %s\n", ident,
+		    (long)getpid(), text);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {
@@ -206,33 +223,105 @@ emit(struct log *l, const char *text)
 		line[n - 1] = '\n';
 	}
 	/* One write per line: parallel workers never interleave. */
-	(void)write_all(l->target == LOGT_FILE ? l->fd : STDERR_FILENO, line,
-	    (size_t)n);
+	(void)write_all(fd, line, (size_t)n);
 }
 
-void
-log_printf(struct log *l, const char *fmt, ...)
+static void
+emit(struct log *l, enum log_service svc, int echo, const char *text)
+{
+	const char	*ident = service_ident[svc];
+
+	switch (l->target) {
+	case LOGT_NONE:
+		break;
+	case LOGT_SYSLOG:
+		/* openlog() again: the ident names the service. */
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+		syslog(LOG_INFO, "%s", text);
+		break;
+	case LOGT_STDERR:
+		emit_fd(l, STDERR_FILENO, 0, ident, text);
+		return;		/* on stderr already */
+	case LOGT_FILE:
+		emit_fd(l, l->fd, 1, ident, text);
+		break;
+	}
+	if (echo && l->echo)
+		emit_fd(l, STDERR_FILENO, 0, ident, text);
+}
+
+static void __attribute__((format(printf, 4, 0)))
+vlog_line(struct log *l, enum log_service svc, int echo, const char *fmt,
+    va_list ap)
 {
 	char	 text[LINE_MAX_LOG];
-	va_list	 ap;
 
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	/*
 	 * Reasons carry server text; reply.c cleaned it, and this keeps
 	 * every other way into the log as safe (SPEC §10).
 	 */
 	(void)text_printable(text, strlen(text));
-	emit(l, text);
+	emit(l, svc, echo, text);
+}
+
+void
+log_printf(struct log *l, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog_line(l, LOGS_SENDMAIL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_service(struct log *l, enum log_service svc, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog_line(l, svc, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* A line of the message's story: in the log, and under -v on stderr. */
+static void __attribute__((format(printf, 3, 4)))
+story(struct log *l, enum log_service svc, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog_line(l, svc, 1, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_pickup(struct log *l, const char *qid, unsigned long uid,
+    const char *sender)
+{
+	story(l, LOGS_PICKUP, "%s: uid=%lu from=<%s>", qid, uid, sender);
 }
 
 void
 log_message(struct log *l, const char *qid, const char *sender,
     long long size, size_t nrcpt)
 {
-	log_printf(l, "%s: from=<%s>, size=%lld, nrcpt=%zu", qid, sender,
-	    size, nrcpt);
+	story(l, LOGS_QMGR, "%s: from=<%s>, size=%lld, nrcpt=%zu "
+	    "(queue active)", qid, sender, size, nrcpt);
+}
+
+void
+log_bounce(struct log *l, const char *qid, const char *bounce_qid)
+{
+	story(l, LOGS_BOUNCE, "%s: sender non-delivery notification: %s",
+	    qid, bounce_qid);
+}
+
+void
+log_removed(struct log *l, const char *qid)
+{
+	story(l, LOGS_QMGR, "%s: removed", qid);
 }
 
 /* Postfix's style: "0", "0.21", "1.5", "12". */
@@ -278,11 +367,18 @@ log_rcpt(struct log *l, const char *qid, const struct rcpt *r)
 	fmt_delay(r->delay, d[0], sizeof(d[0]));
 	for (k = 0; k < 4; k++)
 		fmt_delay(r->delays[k], d[k + 1], sizeof(d[k + 1]));
-	log_printf(l, "%s: to=<%s>, relay=%s, delay=%s, "
-	    "delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)", qid, r->addr,
+	/*
+	 * The TLS state after the reason, where log tools that read
+	 * Postfix's line (pflogsumm: "status=(\S+)(.*)$") still find
+	 * every field they know.
+	 */
+	story(l, LOGS_SMTP, "%s: to=<%s>, relay=%s, delay=%s, "
+	    "delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)%s%s", qid, r->addr,
 	    r->relay != NULL ? r->relay : "none", d[0], d[1], d[2], d[3], d[4],
 	    r->dsn[0] != '\0' ? r->dsn : "4.0.0", status,
-	    r->reason != NULL ? r->reason : "");
+	    r->reason != NULL ? r->reason : "",
+	    r->tls != NULL && r->tls[0] != '\0' ? ", tls=" : "",
+	    r->tls != NULL ? r->tls : "");
 }
 
 struct transcript *

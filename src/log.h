@@ -2,16 +2,23 @@
  * log.h: the mail log (SPEC §4 `log`, §6 "Outcome per recipient") and the
  * SMTP transcript (-v and the `transcript` setting).
  *
- * Log lines follow Postfix's smtp(8) format so that existing log tools
- * (pflogsumm, fail2ban filters, grep habits) read them:
+ * Log lines follow Postfix's format so that existing log tools
+ * (pflogsumm, fail2ban filters, grep habits) read them (SPEC §6): per
+ * message the lines of Postfix's pickup and qmgr, per recipient smtp's
  *
- *	QUEUEID: to=<a@example.com>, relay=mx1.example.com[192.0.2.1]:25,
- *	    delay=0.42, delays=0.01/0/0.2/0.21, dsn=2.0.0, status=sent (250 ...)
+ *	mxsend/pickup[PID]: QUEUEID: uid=1000 from=<s@example.com>
+ *	mxsend/qmgr[PID]: QUEUEID: from=<s@example.com>, size=1234,
+ *	    nrcpt=1 (queue active)
+ *	mxsend/smtp[PID]: QUEUEID: to=<a@example.com>,
+ *	    relay=mx1.example.com[192.0.2.1]:25, delay=0.42,
+ *	    delays=0.01/0/0.2/0.21, dsn=2.0.0, status=sent (250 ...),
+ *	    tls=TLSv1.3 with cipher TLS_AES_256_GCM_SHA384
+ *	mxsend/qmgr[PID]: QUEUEID: removed
  *
- * sent to syslog (facility mail, ident "mxsend", with the PID), to stderr
- * as "mxsend[PID]: ...", appended to a file with a syslog-style time
- * stamp, or nowhere. Every line is one write, so lines from parallel
- * workers never interleave.
+ * sent to syslog (facility mail, ident "mxsend/SERVICE", with the PID),
+ * to stderr as "mxsend/SERVICE[PID]: ...", appended to a file with
+ * syslog's time stamp and host name, or nowhere. Every line is one
+ * write, so lines from parallel workers never interleave.
  */
 #ifndef MXSEND_LOG_H
 #define MXSEND_LOG_H
@@ -32,23 +39,53 @@ struct log;
  * returns NULL.
  */
 struct log	*log_open(const struct config *, char *warn, size_t warnlen);
-
-/* Whether the lines of l go to stderr (configured, or a refused file). */
-int		 log_to_stderr(const struct log *);
-
-/* A log to stderr whatever the configuration (-v's per-recipient lines). */
-struct log	*log_open_stderr(void);
 void		 log_close(struct log *);
 
+/*
+ * -v: the lines of a message's story (pickup, qmgr, smtp, bounce,
+ * removed) go to stderr too.
+ */
+void		 log_echo(struct log *, int on);
+
+/*
+ * With `log syslog`: 0 when syslog's socket (/dev/log) is there, else -1
+ * with warn saying that the lines are lost (containers have none).
+ */
+int		 log_syslog_check(char *warn, size_t warnlen);
+
+/* The services of Postfix whose names the lines carry. */
+enum log_service {
+	LOGS_SENDMAIL,		/* what the command itself has to say */
+	LOGS_PICKUP,
+	LOGS_QMGR,
+	LOGS_SMTP,
+	LOGS_BOUNCE
+};
+
+/* A free-form line as mxsend/sendmail, or as svc. */
 void		 log_printf(struct log *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
+void		 log_service(struct log *, enum log_service svc,
+		    const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
 
-/* "QUEUEID: from=<sender>, size=N, nrcpt=M" */
+/* pickup: "QUEUEID: uid=UID from=<sender>", a local user submitted. */
+void		 log_pickup(struct log *, const char *qid, unsigned long uid,
+		    const char *sender);
+
+/* qmgr: "QUEUEID: from=<sender>, size=N, nrcpt=M (queue active)" */
 void		 log_message(struct log *, const char *qid, const char *sender,
 		    long long size, size_t nrcpt);
 
-/* The line for one recipient with its final state of this run. */
+/* smtp: the line for one recipient with its final state of this run. */
 void		 log_rcpt(struct log *, const char *qid, const struct rcpt *);
+
+/* bounce: "QUEUEID: sender non-delivery notification: BOUNCEID" */
+void		 log_bounce(struct log *, const char *qid,
+		    const char *bounce_qid);
+
+/* qmgr: "QUEUEID: removed", the entry left the queue. */
+void		 log_removed(struct log *, const char *qid);
 
 /*
  * The transcript: with verbose, every line to stderr; with path, also

@@ -438,6 +438,7 @@ deliver_message(struct run *r, const struct submission *sub,
 	char err[512];
 
 	meta_of(r, sub, msg, env, &m);
+	log_pickup(r->log, r->qid, (unsigned long)getuid(), env->sender);
 	if (sp->stage < SPOOL_TMP) {
 		sp->e.dir = &sp->dir;
 		if (queue_create(&sp->e, env, &m, err, sizeof(err)) == 0)
@@ -727,6 +728,17 @@ sane_start(void)
 	(void)signal(SIGPIPE, SIG_IGN);
 }
 
+/* `log syslog` without syslog's socket: -v and --config-check say so. */
+static void
+syslog_warning(const struct run *r)
+{
+	char warn[256];
+
+	if (r->cfg.log == LOGT_SYSLOG && log_syslog_check(warn,
+	    sizeof(warn)) != 0)
+		say("warning: %s", warn);
+}
+
 /* The log and the transcript, once: root's -q children inherit them. */
 static void
 open_logs(struct run *r)
@@ -736,6 +748,9 @@ open_logs(struct run *r)
 	r->log = log_open(&r->cfg, warn, sizeof(warn));
 	if (warn[0] != '\0')
 		say("warning: %s", warn);
+	log_echo(r->log, r->opts.verbose > 0);
+	if (r->opts.verbose)
+		syslog_warning(r);
 	r->transcript = transcript_open(r->cfg.transcript, r->opts.verbose > 0,
 	    warn, sizeof(warn));
 	if (warn[0] != '\0')
@@ -824,6 +839,7 @@ main(int argc, char *argv[])
 	switch (r.opts.mode) {
 	case MODE_CONFIG_CHECK:
 		config_print(&r.cfg, stdout);
+		syslog_warning(&r);
 		code = stopped(STOP_DONE);
 		break;
 	case MODE_NEWALIASES:

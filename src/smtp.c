@@ -411,18 +411,48 @@ enum start_result {
 	START_PLAIN_RETRY
 };
 
+/*
+ * The session goes on in plain text, and -v, the transcript and the log
+ * line say why (SPEC §6).
+ */
+static void __attribute__((format(printf, 2, 3)))
+plain(struct smtp_session *s, const char *fmt, ...)
+{
+	char	 why[256], *p;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	(void)text_printable(why, strlen(why));
+	snprintf(s->tls_plain, sizeof(s->tls_plain), "none: %s, plain text",
+	    why);
+	/*
+	 * No parenthesis in the log's tls= field: log tools read the reason
+	 * before it as the last "(...)" of the line.
+	 */
+	for (p = s->tls_plain; *p != '\0'; p++)
+		if (*p == '(' || *p == ')')
+			*p = *p == '(' ? '[' : ']';
+	note(s, "%s; delivering in plain text", why);
+}
+
 /* STARTTLS as p.tls asks: START_OK is TLS up, or plain text allowed. */
 static enum start_result
 starttls(struct smtp_session *s, int allow, struct smtp_status *st)
 {
 	int	 required = s->p.tls == SMTP_TLS_STARTTLS;
 
+	if (s->p.tls == SMTP_TLS_OFF)
+		strlcpy(s->tls_plain, "off", sizeof(s->tls_plain));
 	if (s->p.tls != SMTP_TLS_MAY && s->p.tls != SMTP_TLS_IFOFFERED &&
 	    !required)
 		return START_OK;
 	if (!(s->caps.ext & EXT_STARTTLS)) {
-		if (!required)
+		if (!required) {
+			plain(s, "STARTTLS not offered");
 			return START_OK;
+		}
 		if (s->p.dane)
 			status_set(st, SMTP_EV_NOTLS, SMTP_STAGE_STARTTLS, 0,
 			    "", "STARTTLS not offered by %s but its TLSA "
@@ -440,8 +470,13 @@ starttls(struct smtp_session *s, int allow, struct smtp_status *st)
 		return START_FAILED;
 	if (s->reply.code != 220) {
 		/* RFC 3207 §4: opportunistic TLS goes on without it. */
-		if (s->p.tls == SMTP_TLS_MAY && !s->broken)
+		if (s->p.tls == SMTP_TLS_MAY && !s->broken) {
+			char	 sum[200];
+
+			reply_summary(&s->reply, sum, sizeof(sum));
+			plain(s, "STARTTLS refused: %s", sum);
 			return START_OK;
+		}
 		status_reply_as(s, st, SMTP_STAGE_STARTTLS, SMTP_EV_TLS);
 		return START_FAILED;
 	}
@@ -691,6 +726,7 @@ session_start(struct smtp_session *s, int allow_tls, struct smtp_status *st)
 	s->broken = 0;
 	s->quit_sent = 0;
 	s->tls_active = 0;
+	s->tls_plain[0] = '\0';
 	s->authenticated = 0;
 	s->need_rset = 0;
 	ns = net_connect(&s->conn, &s->p.addr, s->p.port,
@@ -735,8 +771,7 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
 		result = session_start(s, 0, st);
 		if (result == START_OK) {
 			/* Say so: the mail goes on without encryption. */
-			note(s, "STARTTLS failed (%.500s); delivering in "
-			    "plain text", first.text);
+			plain(s, "STARTTLS failed: %.200s", first.text);
 			return 0;
 		}
 		if (st->stage == SMTP_STAGE_CONNECT)
@@ -751,6 +786,22 @@ smtp_open(struct smtp_session *s, const struct smtp_params *p,
 		return -1;
 	}
 	return 0;
+}
+
+void
+smtp_tls_state(const struct smtp_session *s, char *out, size_t outlen)
+{
+	const char	*paren;
+
+	if (!s->tls_active) {
+		strlcpy(out, s->tls_plain, outlen);
+		return;
+	}
+	/* "TLSv1.3 with cipher X": the verification is the transcript's. */
+	paren = strstr(s->tls_info, " (");
+	snprintf(out, outlen, "%.*s", paren != NULL ?
+	    (int)(paren - s->tls_info) : (int)strlen(s->tls_info),
+	    s->tls_info);
 }
 
 int

@@ -132,6 +132,10 @@ struct smtp_session {
 	int		 broken;	/* no more commands can be sent */
 	int		 quit_sent;	/* QUIT went with the last flight */
 	char		 tls_info[256];	/* "TLSv1.3 ..." when tls_active */
+	char		 tls_plain[320];	/* why the session is in plain
+					   text: "off" (configured), or
+					   "none: STARTTLS not offered";
+					   "" before EHLO or with TLS */
 	struct reply	 reply;		/* scratch */
 	char		*line;		/* scratch, SMTP_LINE_MAX */
 };
@@ -209,6 +213,13 @@ int	 smtp_usable(const struct smtp_session *);
 
 /* QUIT (unless it went with txn.last), not waited for; close and free. */
 void	 smtp_close(struct smtp_session *);
+
+/*
+ * The session's TLS state for the log line (SPEC §6, Postfix's tls=
+ * style): "TLSv1.3 with cipher ...", "off", "none: STARTTLS not offered,
+ * plain text", ...; "" when the session ended before TLS was decided.
+ */
+void	 smtp_tls_state(const struct smtp_session *, char *out, size_t outlen);
 
 const char *smtp_stage_name(enum smtp_stage);	/* "RCPT", "end of data" */
 const char *smtp_event_name(enum smtp_event);

@@ -106,8 +106,8 @@ if [ $root = yes ]; then
 		bad "$QUEUE_DIR owned by $(stat -c %u:%g "$q"), want 0:0"
 fi
 # The installed program reads the example (all comments) as no setting.
-MXSEND_CONFIG=$conf "$D$sbindir/mxsend" --config-check >"$t/cc" 2>&1 ||
-	bad "--config-check of the example: $(cat "$t/cc")"
+MXSEND_CONFIG=$conf "$D$sbindir/mxsend" --config-check >"$t/cc" 2>"$t/cc.err" ||
+	bad "--config-check of the example: $(cat "$t/cc" "$t/cc.err")"
 grep -q "^# configuration file: $conf\$" "$t/cc" ||
 	bad "--config-check does not name $conf: $(head -n 2 "$t/cc")"
 # Every key --config-check prints is in the example, and the example
@@ -248,7 +248,7 @@ must unprefix uninstall DESTDIR="$D" prefix=/opt/mx sysconfdir=/opt/mx/etc \
 leftovers "$D"
 
 # The program built here reads the configured file, and says so.
-MXSEND_CONFIG='' "$top_builddir/src/mxsend" --config-check >"$t/cc" 2>&1
+MXSEND_CONFIG='' "$top_builddir/src/mxsend" --config-check >"$t/cc" 2>"$t/cc.err"
 if [ -e "$sysconfdir/mxsend.conf" ]; then
 	want="# configuration file: $sysconfdir/mxsend.conf"
 else

@@ -290,6 +290,21 @@ env_mx_suite(const char *logpath, const char *qdir)
 	return port;
 }
 
+unsigned
+mx_suite_start(struct run_env *re, struct server *dns, const char *zone,
+    char *dnslog, char *logpath, char *qdir)
+{
+	char zpath[400];
+
+	snprintf(zpath, sizeof(zpath), "%s", run_env_file(re, "zone", zone,
+	    0644));
+	snprintf(dnslog, 400, "%s/dns.log", re->dir);
+	snprintf(logpath, 400, "%s/mxsend.log", re->dir);
+	snprintf(qdir, 400, "%s/queue", re->dir);
+	fakedns_start(dns, zpath, dnslog, NULL);
+	return env_mx_suite(logpath, qdir);
+}
+
 void
 fakesmtp_start(struct server *srv, struct run_env *re, const char *name,
     const char *listen, const char *script, char *rec, size_t recsize,

@@ -87,6 +87,16 @@ const char *const *env_list(void);
  */
 unsigned env_mx_suite(const char *logpath, const char *qdir);
 
+/*
+ * The start of a suite that delivers to fakesmtp MX hosts: fakedns with
+ * zone (written to re's directory), logging its queries to dnslog; the
+ * environment of env_mx_suite() with the log and queue below re's
+ * directory (their paths in logpath and qdir; each buffer 400 bytes).
+ * Returns the MX port.
+ */
+unsigned mx_suite_start(struct run_env *re, struct server *dns,
+	    const char *zone, char *dnslog, char *logpath, char *qdir);
+
 /* ----------------------------------------------------------- servers */
 
 /* A port that was free on 127.0.0.1 (on ip) a moment ago. */

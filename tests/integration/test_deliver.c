@@ -1500,7 +1500,7 @@ Test(deliver, log_lines_sent_bounced_deferred)
 	later = log_line("x@servfail.test");
 	snprintf(relayhost, sizeof(relayhost),
 	    "relay=mx1.a.test[127.0.0.2]:%u,", mxport);
-	cr_assert(good != NULL && strstr(good, "mxsend[") &&
+	cr_assert(good != NULL && strstr(good, "mxsend/smtp[") &&
 	    strstr(good, relayhost) && strstr(good, "delay=") &&
 	    strstr(good, "delays=") && strstr(good, "dsn=2.0.0") &&
 	    strstr(good, "status=sent (250"), "sent line%s", ev());
@@ -1525,7 +1525,7 @@ Test(deliver, received_header_carries_the_queue_id)
 	assert_exit(0);
 	line = log_line("u@a.test");
 	cr_assert(line != NULL, "no log line%s", ev());
-	p = strstr(line, "mxsend[");
+	p = strstr(line, "mxsend/smtp[");
 	cr_assert(p != NULL && (p = strstr(p, "]: ")) != NULL,
 	    "log line: %s", line);
 	p += 3;

@@ -70,8 +70,6 @@ ev(void)
 static void
 setup(void)
 {
-	char zpath[400];
-
 	alarm(120);
 	run_env_setup(&re);
 	memset(&dns, 0, sizeof(dns));
@@ -80,13 +78,7 @@ setup(void)
 	env_clear();
 	nmx = have_mx = 0;
 	mxrec[0] = '\0';
-	snprintf(zpath, sizeof(zpath), "%s", run_env_file(&re, "zone", zone,
-	    0644));
-	snprintf(dnslog, sizeof(dnslog), "%s/dns.log", re.dir);
-	snprintf(logpath, sizeof(logpath), "%s/mxsend.log", re.dir);
-	snprintf(qdir, sizeof(qdir), "%s/queue", re.dir);
-	fakedns_start(&dns, zpath, dnslog, NULL);
-	mxport = env_mx_suite(logpath, qdir);
+	mxport = mx_suite_start(&re, &dns, zone, dnslog, logpath, qdir);
 }
 
 static void

@@ -880,3 +880,90 @@ Test(mitm, mx_tls_required_starttls_then_plain_text)
 {
 	required_stripped(stripped[2]);
 }
+
+/* ------------------------------------------- TLS state in the log line */
+
+TestSuite(tlslog, .init = setup, .fini = teardown);
+
+/*
+ * The log line of rcpt (SPEC §6) holds want; under -v, stderr holds
+ * note (NULL: nothing to check there).
+ */
+static void
+assert_tls_logged(const char *rcpt, const char *want, const char *note)
+{
+	char *log = slurp(logpath, NULL), key[200];
+	const char *l;
+
+	snprintf(key, sizeof(key), "to=<%s>", rcpt);
+	l = log != NULL ? line_with(log, key) : NULL;
+	cr_assert(l != NULL && strstr(l, "status=sent (") != NULL &&
+	    strstr(l, want) != NULL, "the log line lacks \"%s\":\n%s%s",
+	    want, log != NULL ? log : "(no log)", ev());
+	free(log);
+	if (note != NULL)
+		assert_err_has(note);
+}
+
+/* One message through an MX with script under mx_tls tls, delivered. */
+static void
+deliver_with(const char *tls, const char *script, const char *opt)
+{
+	env_set("MXSEND_MX_TLS=%s", tls);
+	start_mx(script, "127.0.0.2", NULL);
+	send_to("u@ins.test", opt, NULL);
+	assert_exit(0);
+}
+
+/* Opportunistic TLS: the line names the protocol and the cipher. */
+Test(tlslog, opportunistic_tls_is_named)
+{
+	deliver_with("opportunistic", TLS_SCRIPT, NULL);
+	assert_tls_logged("u@ins.test", "), tls=TLSv1.", NULL);
+	assert_tls_logged("u@ins.test", " with cipher ", NULL);
+}
+
+/* Issue 18: STARTTLS missing, refused or broken; the mail went in clear. */
+Test(tlslog, starttls_not_offered_says_plain_text)
+{
+	deliver_with("opportunistic", stripped[0], "-v");
+	assert_tls_logged("u@ins.test",
+	    "), tls=none: STARTTLS not offered, plain text",
+	    "*** STARTTLS not offered; delivering in plain text");
+	/* -v shows the same log line. */
+	assert_err_has("mxsend/smtp[");
+	assert_err_has("tls=none: STARTTLS not offered, plain text");
+}
+
+Test(tlslog, starttls_refused_says_plain_text)
+{
+	deliver_with("opportunistic", stripped[1], "-v");
+	assert_tls_logged("u@ins.test", "tls=none: STARTTLS refused: 454 "
+	    "4.7.0 No, plain text", "STARTTLS refused: 454 4.7.0 No; "
+	    "delivering in plain text");
+}
+
+/* The server's parentheses stay out of tls= (pflogsumm's reason). */
+Test(tlslog, tls_field_holds_no_parenthesis)
+{
+	deliver_with("opportunistic", "ext STARTTLS\nstarttls reply 454 4.7.0 "
+	    "TLS not available (try later)\n", NULL);
+	assert_tls_logged("u@ins.test", "tls=none: STARTTLS refused: 454 "
+	    "4.7.0 TLS not available [try later], plain text", NULL);
+}
+
+Test(tlslog, starttls_failed_says_why_and_plain_text)
+{
+	deliver_with("opportunistic", stripped[2], "-v");
+	assert_tls_logged("u@ins.test", "tls=none: STARTTLS failed: ",
+	    "; delivering in plain text");
+	assert_tls_logged("u@ins.test", ", plain text", NULL);
+}
+
+/* mx_tls off: said as such, not as a failure. */
+Test(tlslog, mx_tls_off_is_named)
+{
+	deliver_with("off", TLS_SCRIPT, NULL);
+	assert_tls_logged("u@ins.test", "), tls=off", NULL);
+	cr_assert(!had_tls(mxrec, 1), "TLS with mx_tls off%s", ev());
+}

@@ -195,6 +195,26 @@ set_outcome(struct delivery *job, size_t i, enum rcpt_state state,
 static void relay_enqueue(struct delivery *, size_t);
 
 /*
+ * Recipient i was delivered. A relay or route that failed for it first
+ * is named in its log line as well (the first relay of a list may be
+ * down for days while the second takes the mail): "250 ...; after host
+ * X: ...; then host Y said: ...".
+ */
+static void
+delivered(struct delivery *job, size_t i, const char *dsn,
+    const char *reply, const char *relay)
+{
+	const char	*trail = job->walks[i].trail;
+	char		*reason = NULL;
+
+	if (trail != NULL)
+		reason = xasprintf("%s; after %s", reply, trail);
+	set_outcome(job, i, RCPT_DELIVERED, FAIL_NONE, dsn,
+	    reason != NULL ? reason : reply, relay);
+	free(reason);
+}
+
+/*
  * Decision p, with the code, reason and server that led to it, for
  * recipient i: policy_route_step() says where that leaves it.
  */
@@ -236,7 +256,7 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 		    walk->trail, walk->first.relay);
 		break;
 	case RCPT_DELIVERED:
-		set_outcome(job, i, step.state, step.fail, dsn, reason, relay);
+		delivered(job, i, dsn, reason, relay);
 		break;
 	default:
 		set_outcome(job, i, step.state, step.fail, dsn, walk->trail,

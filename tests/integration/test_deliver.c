@@ -858,17 +858,6 @@ Test(deliver, relay_starttls_and_auth_plain)
 
 Test(deliver, relay_certificate_not_trusted_is_deferred)
 {
-	/*
-	 * Under ASan, LeakSanitizer's tracer (gcc 12's libasan) crashes with
-	 * SIGSEGV at exit in this one run (relay credentials, then the
-	 * relay's certificate refused) before any report: a sanitizer
-	 * runtime fault that unrelated changes make come and go (it came
-	 * with e588b0a's header rewriting; without the credentials it does
-	 * not happen). The plain build runs it, and test_tls covers refused
-	 * certificates under ASan.
-	 */
-	if (getenv("ASAN_OPTIONS") != NULL)
-		cr_skip_test("LeakSanitizer's tracer crashes on this run");
 	start_relay(TLS_RELAY "user user " PW "\n", RELAY_TLS);
 	relay_with_credentials();
 	deliver("u@a.test", NULL);

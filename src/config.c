@@ -55,10 +55,13 @@ enum echo {
 
 struct key {
 	const char	*name;
+	/* NULL: `relay`, whose error names the bad URL of the list itself. */
 	int		(*set)(struct config *, const char *, const char **);
 	enum echo	 echo;
 	const char	*hint;
 };
+
+static void	echo_value(char *, size_t, const char *, enum echo);
 
 /* What a configuration text is: it decides which keys it may set. */
 enum source {
@@ -538,37 +541,160 @@ relay_port(const char *colon, const char *aend, uint16_t *port,
 	return 0;
 }
 
+/* One URL of the list into rc (user and password allocated): 0 or -1. */
 static int
-set_relay(struct config *cfg, const char *v, const char **hint)
+parse_relay_url(const char *v, struct relay_conf *rc, const char **hint)
 {
 	const char *p, *auth, *aend, *at = NULL, *host, *colon;
-	char hostbuf[CONFIG_HOST_MAX];
-	char *user = NULL, *pass = NULL;
-	uint16_t port;
-	int smtps;
 
-	if (relay_authority(v, &smtps, &auth, &aend, hint) != 0)
+	memset(rc, 0, sizeof(*rc));
+	if (relay_authority(v, &rc->smtps, &auth, &aend, hint) != 0)
 		return -1;
 	/* The last '@' ends the userinfo: "user@example.com@host" works. */
 	for (p = auth; p < aend; p++)
 		if (*p == '@')
 			at = p;
 	host = at != NULL ? at + 1 : auth;
-	if (at != NULL && relay_userinfo(auth, at, &user, &pass, hint) != 0)
+	if (at != NULL && relay_userinfo(auth, at, &rc->user, &rc->password,
+	    hint) != 0)
 		return -1;
-	if (relay_host(host, aend, hostbuf, sizeof(hostbuf), &colon,
-	    hint) != 0 || relay_port(colon, aend, &port, hint) != 0) {
-		free(user);
-		wipe_free(pass);
+	if (relay_host(host, aend, rc->host, sizeof(rc->host), &colon,
+	    hint) != 0 || relay_port(colon, aend, &rc->port, hint) != 0) {
+		free(rc->user);
+		wipe_free(rc->password);
+		memset(rc, 0, sizeof(*rc));
 		return -1;
 	}
-	cfg->relay_set = 1;
-	cfg->relay_smtps = smtps;
-	strlcpy(cfg->relay_host, hostbuf, sizeof(cfg->relay_host));
-	cfg->relay_port = port;
-	free(cfg->relay_url_user);
-	cfg->relay_url_user = user;
-	replace_secret(&cfg->relay_url_password, pass);
+	return 0;
+}
+
+static void
+relays_free(struct relay_conf *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].user);
+		wipe_free(v[i].password);
+	}
+	free(v);
+}
+
+static int
+is_scheme(const char *s)
+{
+	return ascii_strncasecmp(s, "smtp://", 7) == 0 ||
+	    ascii_strncasecmp(s, "smtps://", 8) == 0;
+}
+
+/*
+ * The length of the URL at s in a relay list. Blanks separate URLs, and
+ * so do commas, but a comma is a separator only at the end of a word or
+ * before the next scheme: RFC 3986 allows commas in the userinfo, so
+ * "smtp://u:pa,ss@host" stays one relay, as it was before lists.
+ */
+static size_t
+relay_item_len(const char *s)
+{
+	const char *p;
+	size_t n;
+
+	for (n = 0; s[n] != '\0' && !is_space((unsigned char)s[n]); n++) {
+		if (s[n] != ',')
+			continue;
+		for (p = s + n; *p == ','; p++)
+			;
+		if (*p == '\0' || is_space((unsigned char)*p) || is_scheme(p))
+			break;
+	}
+	return n;
+}
+
+/*
+ * The next URL of the list at *s into item (NUL-terminated); *s moves
+ * past it. Returns its length, 0 at the end, or -1 when it is too long
+ * (item then holds its start).
+ */
+static int
+next_relay_item(const char **s, char *item, size_t itemlen)
+{
+	size_t n;
+
+	while (is_sep((unsigned char)**s))
+		(*s)++;
+	n = relay_item_len(*s);
+	*s += n;
+	if (n >= itemlen) {
+		/* Only from the environment: a file line is shorter. */
+		memcpy(item, *s - n, itemlen - 1);
+		item[itemlen - 1] = '\0';
+		return -1;
+	}
+	memcpy(item, *s - n, n);
+	item[n] = '\0';
+	return (int)n;
+}
+
+/* How many URLs the list v holds (CONFIG_RELAYS_MAX + 1: too many). */
+static size_t
+count_relay_items(const char *v)
+{
+	size_t n = 0, len;
+
+	for (;;) {
+		while (is_sep((unsigned char)*v))
+			v++;
+		if (*v == '\0' || n > CONFIG_RELAYS_MAX)
+			return n;
+		len = relay_item_len(v);
+		v += len;
+		n++;
+	}
+}
+
+/*
+ * `relay`: one or more URLs (SPEC §4). A bad one is named by its place
+ * in the list and its text, password masked; the list is taken whole or
+ * not at all. The same relay twice is allowed: a second try of it.
+ */
+static int
+set_relay(struct config *cfg, const char *v, char *why, size_t whylen)
+{
+	char item[CONFIG_LINE_MAX + 1], shown[256];
+	struct relay_conf *list;
+	const char *hint = NULL;
+	size_t n = count_relay_items(v), i;
+
+	if (n == 0) {
+		snprintf(why, whylen, "no relay URL, only separators");
+		return -1;
+	}
+	if (n > CONFIG_RELAYS_MAX) {
+		snprintf(why, whylen, "more than %d relays",
+		    CONFIG_RELAYS_MAX);
+		return -1;
+	}
+	list = xcalloc(n, sizeof(*list));
+	for (i = 0; i < n; i++) {
+		if (next_relay_item(&v, item, sizeof(item)) > 0 &&
+		    parse_relay_url(item, &list[i], &hint) == 0)
+			continue;
+		echo_value(shown, sizeof(shown), item, ECHO_URL);
+		if (hint == NULL)
+			hint = "too long";
+		if (n == 1)
+			snprintf(why, whylen, "'%s' (%s)", shown, hint);
+		else
+			snprintf(why, whylen, "relay %zu of %zu, '%s' (%s)",
+			    i + 1, n, shown, hint);
+		explicit_bzero(item, sizeof(item));
+		relays_free(list, i);
+		return -1;
+	}
+	explicit_bzero(item, sizeof(item));
+	relays_free(cfg->relays, cfg->nrelays);
+	cfg->relays = list;
+	cfg->nrelays = n;
 	return 0;
 }
 
@@ -1110,8 +1236,9 @@ set_config_directories(struct config *cfg, const char *v, const char **hint)
 static const struct key keys[] = {
 	{ "route", set_route, ECHO_PLAIN,
 	    "mx, relay, or both in either order" },
-	{ "relay", set_relay, ECHO_URL,
-	    "smtp://[user[:password]@]host[:port] or smtps://..." },
+	{ "relay", NULL, ECHO_URL,
+	    "smtp://[user[:password]@]host[:port] or smtps://..., space or "
+	    "comma separated" },
 	{ "relay_tls", set_relay_tls, ECHO_PLAIN,
 	    "auto, starttls, tls or off" },
 	{ "relay_user", set_relay_user, ECHO_PLAIN, "a user name" },
@@ -1216,7 +1343,7 @@ set_key(struct config *cfg, const char *key, const char *value,
 {
 	const struct key *k;
 	const char *hint = NULL;
-	char shown[256];
+	char shown[256], why[512];
 
 	if ((k = find_key(key)) == NULL) {
 		echo_value(shown, sizeof(shown), key, ECHO_PLAIN);
@@ -1233,6 +1360,13 @@ set_key(struct config *cfg, const char *key, const char *value,
 	if (*value == '\0') {
 		snprintf(err, errlen, "%s: missing value for %s", origin,
 		    k->name);
+		return -1;
+	}
+	if (k->set == NULL) {
+		if (set_relay(cfg, value, why, sizeof(why)) == 0)
+			return 0;
+		snprintf(err, errlen, "%s: bad value for %s: %s", origin,
+		    k->name, why);
 		return -1;
 	}
 	if (k->set(cfg, value, &hint) == 0)
@@ -1607,18 +1741,40 @@ config_load(struct config *cfg, const char *explicit_file, char *err,
 
 /* ---------------------------------------------------------- finish */
 
+void
+config_relay_creds(const struct config *cfg, size_t i,
+    struct relay_creds *rc)
+{
+	const struct relay_conf *r = &cfg->relays[i];
+
+	memset(rc, 0, sizeof(*rc));
+	rc->user = r->user != NULL ? r->user : cfg->relay_user;
+	if (rc->user == NULL)
+		return;
+	if (r->password != NULL) {
+		rc->password = r->password;
+		return;
+	}
+	rc->password = cfg->relay_password;
+	rc->password_file = cfg->relay_password_file;
+	rc->password_command = cfg->relay_password_command;
+}
+
 /*
- * The relay's secret: one source at most (SPEC §4). A file is checked
- * now, as the caller (mode, and that it can be opened: 78 otherwise),
- * and read when a session authenticates (secret.c), so that a refreshed
- * token is used; the URL's password applies when no key gives one.
+ * The password keys: one source at most (SPEC §4), and some relay with a
+ * user.
+ * A file is checked now, as the caller (mode, and that it can be opened:
+ * 78 otherwise), and read when a session authenticates (secret.c), so
+ * that a refreshed token is used.
  */
 static int
 finish_relay_secret(struct config *cfg, char *err, size_t errlen)
 {
+	struct relay_creds rc;
 	int n = (cfg->relay_password != NULL) +
 	    (cfg->relay_password_file != NULL) +
 	    (cfg->relay_password_command != NULL);
+	size_t i;
 
 	if (n > 1) {
 		snprintf(err, errlen, "only one of relay_password, "
@@ -1629,16 +1785,47 @@ finish_relay_secret(struct config *cfg, char *err, size_t errlen)
 	if (cfg->relay_password_file != NULL &&
 	    secret_file_check(cfg->relay_password_file, err, errlen) != 0)
 		return -1;
-	if (n == 0 && cfg->relay_url_password != NULL) {
-		cfg->relay_password = xstrdup(cfg->relay_url_password);
-		n = 1;
+	if (n == 0 || cfg->nrelays == 0)
+		return 0;
+	/* A password without any user to go with it is a mistake. */
+	for (i = 0; i < cfg->nrelays; i++) {
+		config_relay_creds(cfg, i, &rc);
+		if (rc.user != NULL)
+			return 0;
 	}
-	if (n > 0 && cfg->relay_user == NULL) {
-		snprintf(err, errlen, "a relay password is set but no relay "
-		    "user (relay_user or user@ in the relay URL)");
+	snprintf(err, errlen, "a relay password is set but no relay user "
+	    "(relay_user or user@ in the relay URL)");
+	return -1;
+}
+
+/* Each relay's port, and TLS settings that contradict its scheme. */
+static int
+finish_relays(struct config *cfg, char *err, size_t errlen)
+{
+	struct relay_conf *r;
+	size_t i;
+
+	for (i = 0; i < cfg->nrelays; i++) {
+		r = &cfg->relays[i];
+		if (r->smtps && (cfg->relay_tls == RELAY_TLS_STARTTLS ||
+		    cfg->relay_tls == RELAY_TLS_OFF)) {
+			snprintf(err, errlen, "relay_tls %s contradicts the "
+			    "smtps:// relay %s (implicit TLS)",
+			    cfg->relay_tls == RELAY_TLS_OFF ? "off" :
+			    "starttls", r->host);
+			return -1;
+		}
+		if (r->port == 0)
+			r->port = (r->smtps ||
+			    cfg->relay_tls == RELAY_TLS_TLS) ? 465 : 587;
+	}
+	if (cfg->relay_fingerprint_set && cfg->nrelays > 0 &&
+	    cfg->relay_tls == RELAY_TLS_OFF) {
+		snprintf(err, errlen, "relay_fingerprint needs TLS with the "
+		    "relay, but relay_tls is off");
 		return -1;
 	}
-	return 0;
+	return finish_relay_secret(cfg, err, errlen);
 }
 
 int
@@ -1649,37 +1836,15 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 	if (cfg->nroute == 0) {
 		cfg->route[0] = ROUTE_MX;
 		cfg->route[1] = ROUTE_RELAY;
-		cfg->nroute = cfg->relay_set ? 2 : 1;
+		cfg->nroute = cfg->nrelays > 0 ? 2 : 1;
 	}
 	for (i = 0; i < cfg->nroute; i++)
-		if (cfg->route[i] == ROUTE_RELAY && !cfg->relay_set) {
+		if (cfg->route[i] == ROUTE_RELAY && cfg->nrelays == 0) {
 			snprintf(err, errlen, "route names relay but no relay "
 			    "is set");
 			return -1;
 		}
-	if (cfg->relay_set && cfg->relay_smtps &&
-	    (cfg->relay_tls == RELAY_TLS_STARTTLS ||
-	    cfg->relay_tls == RELAY_TLS_OFF)) {
-		snprintf(err, errlen, "relay_tls %s contradicts the smtps:// "
-		    "relay (implicit TLS)", cfg->relay_tls == RELAY_TLS_OFF ?
-		    "off" : "starttls");
-		return -1;
-	}
-	if (cfg->relay_set && cfg->relay_port == 0)
-		cfg->relay_port = (cfg->relay_smtps ||
-		    cfg->relay_tls == RELAY_TLS_TLS) ? 465 : 587;
-
-	if (cfg->relay_user == NULL && cfg->relay_url_user != NULL)
-		cfg->relay_user = xstrdup(cfg->relay_url_user);
-	if (finish_relay_secret(cfg, err, errlen) != 0)
-		return -1;
-	if (cfg->relay_fingerprint_set && cfg->relay_set &&
-	    cfg->relay_tls == RELAY_TLS_OFF) {
-		snprintf(err, errlen, "relay_fingerprint needs TLS with the "
-		    "relay, but relay_tls is off");
-		return -1;
-	}
-	return 0;
+	return finish_relays(cfg, err, errlen);
 }
 
 /* ---------------------------------------------------------- life */
@@ -1714,10 +1879,9 @@ config_init(struct config *cfg)
 void
 config_free(struct config *cfg)
 {
+	relays_free(cfg->relays, cfg->nrelays);
 	wipe_free(cfg->relay_password);
-	wipe_free(cfg->relay_url_password);
 	free(cfg->relay_user);
-	free(cfg->relay_url_user);
 	free(cfg->relay_password_file);
 	free(cfg->relay_password_command);
 	free(cfg->tls_ca_file);
@@ -1786,39 +1950,59 @@ print_str(FILE *fp, const char *key, const char *v, const char *unset)
 
 /* Userinfo as it must be written in a URL (RFC 3986 §3.2.1). */
 static void
-print_pct(FILE *fp, const char *s)
+append_pct(char *out, size_t outlen, const char *s)
 {
-	for (; *s != '\0'; s++) {
+	size_t o = strlen(out);
+
+	for (; *s != '\0' && o + 4 < outlen; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (ascii_alnum(c) || strchr("-._~!$&'()*+;=", c) != NULL)
-			fputc(c, fp);
+			out[o++] = (char)c;
 		else
-			fprintf(fp, "%%%02X", c);
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X", c);
 	}
+	out[o] = '\0';
 }
 
+void
+config_relay_name(const struct config *cfg, size_t i, char *out,
+    size_t outlen)
+{
+	const struct relay_conf *r = &cfg->relays[i];
+	size_t o;
+
+	if (outlen == 0)
+		return;
+	strlcpy(out, r->smtps ? "smtps://" : "smtp://", outlen);
+	if (r->user != NULL) {
+		append_pct(out, outlen, r->user);
+		strlcat(out, r->password != NULL ? ":***@" : "@", outlen);
+	}
+	o = strlen(out);
+	if (strchr(r->host, ':') != NULL)
+		snprintf(out + o, outlen - o, "[%s]", r->host);
+	else
+		snprintf(out + o, outlen - o, "%s", r->host);
+	o = strlen(out);
+	if (r->port != 0)
+		snprintf(out + o, outlen - o, ":%u", (unsigned)r->port);
+}
+
+/* Every relay of the list, in order, passwords masked. */
 static void
 print_relay(const struct config *cfg, FILE *fp)
 {
-	fputs("relay ", fp);
-	if (!cfg->relay_set) {
-		fputs("(none)\n", fp);
-		return;
+	char name[CONFIG_HOST_MAX * 4];
+	size_t i;
+
+	fputs("relay", fp);
+	if (cfg->nrelays == 0)
+		fputs(" (none)", fp);
+	for (i = 0; i < cfg->nrelays; i++) {
+		config_relay_name(cfg, i, name, sizeof(name));
+		fprintf(fp, " %s", name);
 	}
-	fputs(cfg->relay_smtps ? "smtps://" : "smtp://", fp);
-	if (cfg->relay_url_user != NULL) {
-		print_pct(fp, cfg->relay_url_user);
-		if (cfg->relay_url_password != NULL)
-			fputs(":***", fp);
-		fputc('@', fp);
-	}
-	if (strchr(cfg->relay_host, ':') != NULL)
-		fprintf(fp, "[%s]", cfg->relay_host);
-	else
-		fputs(cfg->relay_host, fp);
-	if (cfg->relay_port != 0)
-		fprintf(fp, ":%u", (unsigned)cfg->relay_port);
 	fputc('\n', fp);
 }
 
@@ -1831,16 +2015,15 @@ print_relay_settings(const struct config *cfg, FILE *fp)
 
 	fputs("route", fp);
 	if (cfg->nroute == 0)
-		fputs(cfg->relay_set ? " mx relay" : " mx", fp);
+		fputs(cfg->nrelays > 0 ? " mx relay" : " mx", fp);
 	for (i = 0; i < cfg->nroute && i < 2; i++)
 		fputs(cfg->route[i] == ROUTE_MX ? " mx" : " relay", fp);
 	fputc('\n', fp);
 	print_relay(cfg, fp);
 	fprintf(fp, "relay_tls %s\n", tls[cfg->relay_tls]);
-	print_str(fp, "relay_user", cfg->relay_user != NULL ?
-	    cfg->relay_user : cfg->relay_url_user, "(none)");
-	print_str(fp, "relay_password", (cfg->relay_password != NULL ||
-	    cfg->relay_url_password != NULL) ? "***" : NULL, "(none)");
+	print_str(fp, "relay_user", cfg->relay_user, "(none)");
+	print_str(fp, "relay_password", cfg->relay_password != NULL ? "***" :
+	    NULL, "(none)");
 	print_str(fp, "relay_password_file", cfg->relay_password_file,
 	    "(none)");
 	print_str(fp, "relay_password_command", cfg->relay_password_command,

@@ -75,28 +75,46 @@ struct nameserver {
 	uint16_t	 port;		/* 53 unless given */
 };
 
+#define CONFIG_RELAYS_MAX	10	/* relays in the `relay` list */
+
+/* One relay of the `relay` list, as its URL gave it (SPEC §4). */
+struct relay_conf {
+	int		 smtps;		/* smtps:// scheme */
+	char		 host[CONFIG_HOST_MAX];	/* no brackets */
+	uint16_t	 port;		/* after config_finish(): never 0 */
+	char		*user;		/* percent-decoded; NULL: none */
+	char		*password;	/* secret, decoded; NULL: none */
+};
+
+/*
+ * What one relay authenticates with: its URL's user, else relay_user;
+ * its URL's password, else the password keys. user NULL: no AUTH.
+ */
+struct relay_creds {
+	const char	*user;
+	const char	*password;	/* NULL: none (or from file/command) */
+	const char	*password_file;
+	const char	*password_command;
+};
+
 struct config {
 	/* route: the methods in order; nroute 0 until config_finish(). */
 	enum route_method route[2];
 	size_t		 nroute;
 
-	/* relay: parsed from the URL; relay_set 0 when there is none. */
-	int		 relay_set;
-	int		 relay_smtps;	/* smtps:// scheme */
-	char		 relay_host[CONFIG_HOST_MAX];	/* no brackets */
-	uint16_t	 relay_port;	/* after config_finish(): never 0 */
+	/* relay: the list, in the order tried (SPEC §6); nrelays 0: none. */
+	struct relay_conf *relays;
+	size_t		 nrelays;
 	enum relay_tls	 relay_tls;
-	char		*relay_user;	/* URL or relay_user; NULL none */
-	char		*relay_password;	/* secret: key or URL */
+	/*
+	 * The keys, as given: a relay whose URL names no user takes
+	 * relay_user, and one whose URL holds no password the password keys
+	 * (config_relay_creds()).
+	 */
+	char		*relay_user;	/* NULL none */
+	char		*relay_password;	/* secret */
 	char		*relay_password_file;	/* read at each AUTH */
 	char		*relay_password_command;	/* run at each AUTH */
-	/*
-	 * The URL's own credentials, kept apart so that the relay_user and
-	 * relay_password keys win whatever their order; config_finish()
-	 * merges them into relay_user and relay_password.
-	 */
-	char		*relay_url_user;
-	char		*relay_url_password;	/* secret */
 	enum auth_mech	 relay_auth[AUTH_NMECH];	/* allowed, best first */
 	size_t		 nrelay_auth;
 	char		*tls_ca_file;	/* NULL: system trust store */
@@ -180,13 +198,28 @@ int	 config_load(struct config *, const char *explicit_file,
 	    char *err, size_t errlen);
 
 /*
- * Derive what depends on several keys: the default route, the relay port,
- * relay_user/relay_password over URL credentials, and consistency checks
- * (route relay without a relay; one password source at most; a
- * relay_password_file that others may read or write, or that the caller
- * cannot open). Returns 0 or -1.
+ * Derive what depends on several keys: the default route, each relay's
+ * port, and consistency checks (route relay without a relay; an smtps://
+ * relay under relay_tls off or starttls; one password source at most; a
+ * password key that no relay would use; a relay_password_file that others
+ * may read or write, or that the caller cannot open). Returns 0 or -1.
  */
 int	 config_finish(struct config *, char *err, size_t errlen);
+
+/*
+ * The credentials of cfg->relays[i] (SPEC §4: the URL's win for that
+ * relay). The strings belong to cfg.
+ */
+void	 config_relay_creds(const struct config *, size_t i,
+	    struct relay_creds *);
+
+/*
+ * Relay i as a URL with its password masked, "smtps://user:***@host:465"
+ * (the user percent-encoded, an IPv6 address in brackets), into out: how
+ * --config-check, -v and errors name a relay.
+ */
+void	 config_relay_name(const struct config *, size_t i, char *out,
+	    size_t outlen);
 
 /*
  * --config-check: a comment naming the file read (or that none was), then

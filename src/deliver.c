@@ -49,6 +49,8 @@ struct deferral {
 /* What a recipient carries from route to route. */
 struct rcpt_walk {
 	size_t		 route;		/* index into cfg->route */
+	size_t		 relay;		/* on the relay route: into
+					   cfg->relays */
 	int		 deferred;	/* a route said "else the queue" */
 	struct deferral	 first;		/* that route's report */
 	char		*trail;		/* every route's failure, in order */
@@ -75,9 +77,14 @@ struct delivery {
 	int		 producers_done;
 };
 
-/* The relay route: its addresses and the connection kept open. */
+/*
+ * One relay of the relay route's list: its addresses, the connection kept
+ * open, and once it proved unusable for this attempt (SPEC §4), the
+ * decision every later batch gets from it without a new connection.
+ */
 struct relay {
 	struct delivery	*job;
+	size_t		 index;		/* into cfg->relays */
 	int		 resolved;
 	char		 resolve_err[256];
 	struct dns_addr	 addrs[RELAY_ADDRS_MAX];
@@ -87,6 +94,10 @@ struct relay {
 	size_t		 cur;		/* address of the open session */
 	struct transcript_session ts;
 	double		 t_conn;
+	int		 down;
+	struct policy	 down_p;
+	struct smtp_status down_st;
+	char		 down_label[LABEL_MAX];
 };
 
 static double
@@ -189,6 +200,26 @@ set_outcome(struct delivery *job, size_t i, enum rcpt_state state,
 static void relay_enqueue(struct delivery *, size_t);
 
 /*
+ * Recipient i was delivered. A relay or route that failed for it first
+ * is named in its log line as well (the first relay of a list may be
+ * down for days while the second takes the mail): "250 ...; after host
+ * X: ...; then host Y said: ...".
+ */
+static void
+delivered(struct delivery *job, size_t i, const char *dsn,
+    const char *reply, const char *relay, const char *tls)
+{
+	const char	*trail = job->walks[i].trail;
+	char		*reason = NULL;
+
+	if (trail != NULL)
+		reason = xasprintf("%s; after %s", reply, trail);
+	set_outcome(job, i, RCPT_DELIVERED, FAIL_NONE, dsn,
+	    reason != NULL ? reason : reply, relay, tls);
+	free(reason);
+}
+
+/*
  * Decision p, with the code, reason and server that led to it, for
  * recipient i: policy_route_step() says where that leaves it.
  */
@@ -199,9 +230,13 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 	struct rcpt_walk *walk = &job->walks[i];
 	struct policy_step step;
 	const char	*tls = relay != NULL ? walk->tls : "";
+	int		 next_relay;
 
+	/* Within the relay route, the next relay comes before the route. */
+	next_relay = job->cfg->route[walk->route] == ROUTE_RELAY &&
+	    walk->relay + 1 < job->cfg->nrelays;
 	step = policy_route_step(p, walk->deferred,
-	    walk->route + 1 < job->cfg->nroute);
+	    next_relay || walk->route + 1 < job->cfg->nroute);
 	if (step.state != RCPT_DELIVERED)
 		trail_add(&walk->trail, reason);
 	if (step.first_deferral) {
@@ -213,6 +248,11 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 	}
 	switch (step.state) {
 	case RCPT_PENDING:
+		if (next_relay) {
+			/* relay_route() hands it on in this same batch. */
+			walk->relay++;
+			break;
+		}
 		walk->route++;
 		if (job->cfg->route[walk->route] == ROUTE_RELAY)
 			relay_enqueue(job, i);
@@ -223,8 +263,7 @@ apply(struct delivery *job, size_t i, const struct policy *p,
 		    walk->trail, walk->first.relay, walk->first.tls);
 		break;
 	case RCPT_DELIVERED:
-		set_outcome(job, i, step.state, step.fail, dsn, reason, relay,
-		    tls);
+		delivered(job, i, dsn, reason, relay, tls);
 		break;
 	default:
 		set_outcome(job, i, step.state, step.fail, dsn, walk->trail,
@@ -768,21 +807,23 @@ mx_phase(struct delivery *job)
 
 /* ------------------------------------------------------------- relay */
 
-/* The SMTP parameters of the relay route from the configuration. */
+/* The SMTP parameters of relay i of the list from the configuration. */
 static void
-relay_params(const struct config *cfg, struct smtp_params *sp)
+relay_params(const struct config *cfg, size_t i, struct smtp_params *sp)
 {
-	int	 creds = cfg->relay_user != NULL;
+	const struct relay_conf *r = &cfg->relays[i];
+	struct relay_creds rc;
 
-	sp->server = cfg->relay_host;
-	sp->port = cfg->relay_port;
-	if (cfg->relay_smtps || cfg->relay_tls == RELAY_TLS_TLS)
+	config_relay_creds(cfg, i, &rc);
+	sp->server = r->host;
+	sp->port = r->port;
+	if (r->smtps || cfg->relay_tls == RELAY_TLS_TLS)
 		sp->tls = SMTP_TLS_IMPLICIT;
 	else if (cfg->relay_tls == RELAY_TLS_STARTTLS)
 		sp->tls = SMTP_TLS_STARTTLS;
 	else if (cfg->relay_tls == RELAY_TLS_OFF)
 		sp->tls = SMTP_TLS_OFF;
-	else if (creds || cfg->relay_fingerprint_set)
+	else if (rc.user != NULL || cfg->relay_fingerprint_set)
 		/* auto: credentials, or a pin, only ever go inside TLS. */
 		sp->tls = SMTP_TLS_STARTTLS;
 	else
@@ -795,14 +836,20 @@ relay_params(const struct config *cfg, struct smtp_params *sp)
 	sp->ca_file = cfg->tls_ca_file;
 	/* RFC 8996: TLS 1.0 and 1.1 are not a protection worth a secret. */
 	sp->tls12 = 1;
-	if (creds) {
-		sp->auth_user = cfg->relay_user;
-		sp->auth_secret.value = cfg->relay_password;
-		sp->auth_secret.file = cfg->relay_password_file;
-		sp->auth_secret.command = cfg->relay_password_command;
+	if (rc.user != NULL) {
+		sp->auth_user = rc.user;
+		sp->auth_secret.value = rc.password;
+		sp->auth_secret.file = rc.password_file;
+		sp->auth_secret.command = rc.password_command;
 		sp->auth_allowed = cfg->relay_auth;
 		sp->nauth_allowed = cfg->nrelay_auth;
 	}
+}
+
+static const struct relay_conf *
+relay_conf(const struct relay *relay)
+{
+	return &relay->job->cfg->relays[relay->index];
 }
 
 /* The relay's name, within timeout_dns and route's deadline. */
@@ -810,11 +857,23 @@ static void
 relay_resolve(struct relay *relay, size_t route)
 {
 	relay->resolved = 1;
-	relay->naddrs = dns_relay_addrs(relay->job->cfg->relay_host,
+	relay->naddrs = dns_relay_addrs(relay_conf(relay)->host,
 	    relay->job->cfg->address_family, relay->job->cfg->timeout_dns,
 	    &relay->job->deadline[route], relay->addrs,
 	    RELAY_ADDRS_MAX,
 	    relay->resolve_err, sizeof(relay->resolve_err));
+}
+
+/* -v and the transcript: a note about relay, labelled with its URL. */
+static void
+relay_note(struct relay *relay, const char *note)
+{
+	struct transcript_session ts;
+
+	ts.t = relay->job->p->transcript;
+	config_relay_name(relay->job->cfg, relay->index, ts.label,
+	    sizeof(ts.label));
+	transcript_line(&ts, '!', note, strlen(note));
 }
 
 /* -v and the transcript: what relay_from changes on this route. */
@@ -850,10 +909,10 @@ relay_open(struct relay *relay, size_t route, struct policy *p,
 	for (a = 0; a < relay->naddrs; a++) {
 		memset(&sp, 0, sizeof(sp));
 		params_common(job, &sp, route);
-		relay_params(job->cfg, &sp);
+		relay_params(job->cfg, relay->index, &sp);
 		sp.addr = relay->addrs[a];
-		server_label(job->cfg->relay_host, &relay->addrs[a], sp.port,
-		    label, labellen);
+		server_label(sp.server, &relay->addrs[a], sp.port, label,
+		    labellen);
 		strlcpy(relay->ts.label, label, sizeof(relay->ts.label));
 		relay->ts.t = job->p->transcript;
 		sp.transcript_ctx = &relay->ts;
@@ -883,11 +942,33 @@ relay_close(struct relay *relay)
 }
 
 /*
+ * A relay that could not be opened is unusable for the rest of this
+ * attempt (SPEC §4): remember why, so that a later batch does not wait
+ * for the same time-out again, and tell ids[0..n).
+ */
+static void
+relay_down(struct relay *relay, const struct policy *p,
+    const struct smtp_status *st, const char *label, const size_t *ids,
+    size_t n)
+{
+	size_t	 k;
+
+	relay->down = 1;
+	relay->down_p = *p;
+	relay->down_st = *st;
+	strlcpy(relay->down_label, label, sizeof(relay->down_label));
+	for (k = 0; k < n; k++) {
+		relay->job->walks[ids[k]].t_conn += relay->t_conn;
+		apply_status(relay->job, ids[k], p, st, label);
+	}
+}
+
+/*
  * One transaction for ids[0..n) on the connection kept from the last
  * batch, or on a new one when there is none or it had gone stale.
  * Returns 0 with each recipient's status in sr[], label naming the
  * server and *t1 when the transfer began; -1 when no session could be
- * opened (every recipient has its outcome then).
+ * opened (every recipient has its decision then).
  */
 static int
 relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
@@ -897,22 +978,19 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 	struct smtp_status st;
 	struct smtp_txn	 t;
 	struct policy	 p;
-	size_t		 k;
 	int		 kept = relay->open && smtp_usable(&relay->session);
 	int		 sent;
 
 	for (;;) {
 		if (!relay->open &&
 		    relay_open(relay, route, &p, &st, label, LABEL_MAX) != 0) {
-			walks_tls(job, ids, n, &relay->session);
-			for (k = 0; k < n; k++) {
-				job->walks[ids[k]].t_conn += relay->t_conn;
-				apply_status(job, ids[k], &p, &st, label);
-			}
+			walks_tls(relay->job, ids, n, &relay->session);
+			relay_down(relay, &p, &st, label, ids, n);
 			return -1;
 		}
-		server_label(job->cfg->relay_host, &relay->addrs[relay->cur],
-		    job->cfg->relay_port, label, LABEL_MAX);
+		server_label(relay_conf(relay)->host,
+		    &relay->addrs[relay->cur], relay_conf(relay)->port, label,
+		    LABEL_MAX);
 		clock_gettime(CLOCK_MONOTONIC, t1);
 		txn_init(job, &t, sr, ids, n);
 		if (job->cfg->relay_from != NULL) {
@@ -931,6 +1009,56 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 }
 
 /*
+ * Before relay's turn with n recipients: book the wait of those that
+ * start their walk here, tell -v which relay of the list this is, and
+ * resolve its name once. Returns 0, or -1 when the relay is known to be
+ * unusable (a failed lookup, or down earlier in this attempt): each
+ * recipient then has its decision.
+ */
+static int
+relay_ready(struct relay *relay, size_t route, const size_t *ids, size_t n)
+{
+	struct delivery	*job = relay->job;
+	struct timespec	 t0;
+	struct policy	 p;
+	char		 dsn[16], note[120];
+	double		 wait = since(&job->start);
+	size_t		 k;
+
+	for (k = 0; k < n; k++)
+		if (job->walks[ids[k]].route == 0 &&
+		    job->walks[ids[k]].relay == 0)
+			job->walks[ids[k]].t_wait = wait;
+	if (job->cfg->nrelays > 1) {
+		snprintf(note, sizeof(note), "relay %zu of %zu, for %zu "
+		    "recipient%s%s", relay->index + 1, job->cfg->nrelays, n,
+		    n == 1 ? "" : "s", relay->down ? ": unusable since it "
+		    "failed earlier in this attempt" : "");
+		relay_note(relay, note);
+	}
+	if (relay->down) {
+		for (k = 0; k < n; k++)
+			apply_status(job, ids[k], &relay->down_p,
+			    &relay->down_st, relay->down_label);
+		return -1;
+	}
+	if (!relay->resolved) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		relay_resolve(relay, route);
+		for (k = 0; k < n; k++)
+			job->walks[ids[k]].t_conn += since(&t0);
+	}
+	if (relay->naddrs > 0)
+		return 0;
+	/* The relay's name is a DNS lookup like any other (-bv too). */
+	p = policy_dns(DNS_TEMPFAIL);
+	for (k = 0; k < n; k++)
+		apply(job, ids[k], &p, policy_dsn(NULL, &p, dsn),
+		    relay->resolve_err, NULL);
+	return -1;
+}
+
+/*
  * One relay transaction for ids[0..n); last: no batch follows, so QUIT
  * goes in its flight.
  */
@@ -942,31 +1070,15 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n,
 	struct smtp_rcpt *sr;
 	struct timespec	 t1;
 	struct policy	 p;
-	char		 label[LABEL_MAX], dsn[16];
+	char		 label[LABEL_MAX];
 	size_t		 k;
-	double		 wait = since(&job->start);
 
-	for (k = 0; k < n; k++)
-		if (job->walks[ids[k]].route == 0)
-			job->walks[ids[k]].t_wait = wait;
-	if (!relay->resolved) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		relay_resolve(relay, route);
-		for (k = 0; k < n; k++)
-			job->walks[ids[k]].t_conn += since(&t1);
-	}
-	if (relay->naddrs == 0) {
-		/* The relay's name is a DNS lookup like any other (-bv too). */
-		p = policy_dns(DNS_TEMPFAIL);
-		for (k = 0; k < n; k++)
-			apply(job, ids[k], &p, policy_dsn(NULL, &p, dsn),
-			    relay->resolve_err, NULL);
+	if (relay_ready(relay, route, ids, n) != 0)
 		return;
-	}
 	if (job->p->probes != NULL) {
 		/* -bv -v: a relay accepts for anyone, so it is not asked. */
-		server_label(job->cfg->relay_host, &relay->addrs[0],
-		    job->cfg->relay_port, label, sizeof(label));
+		server_label(relay_conf(relay)->host, &relay->addrs[0],
+		    relay_conf(relay)->port, label, sizeof(label));
 		p = policy_dns(DNS_OK);
 		for (k = 0; k < n; k++)
 			probe_deliverable(job, ids[k], &p, label, "relay");
@@ -989,6 +1101,41 @@ relay_batch(struct relay *relay, size_t route, size_t *ids, size_t n,
 			relay_close(relay);
 	}
 	free(sr);
+}
+
+/*
+ * The relay route for ids[0..n) (SPEC §6): the relays of the list in
+ * order, each taking, in this same batch, what the one before passed on
+ * for a reason that is not final. What the last passes on has gone to
+ * the next route or its end already (apply()).
+ */
+static void
+relay_route(struct relay *relays, size_t route, size_t *ids, size_t n,
+    int last)
+{
+	struct delivery	*job = relays[0].job;
+	struct rcpt_walk *w;
+	size_t		 r, k, m;
+
+	for (r = 0; r < job->cfg->nrelays && n > 0; r++) {
+		relay_batch(&relays[r], route, ids, n, last);
+		for (k = 0, m = 0; k < n; k++) {
+			w = &job->walks[ids[k]];
+			if (job->env->rcpts[ids[k]].state == RCPT_PENDING &&
+			    w->route == route && w->relay == r + 1)
+				ids[m++] = ids[k];
+		}
+		n = m;
+	}
+}
+
+static void
+relays_close(struct relay *relays, size_t n)
+{
+	size_t	 r;
+
+	for (r = 0; r < n; r++)
+		relay_close(&relays[r]);
 }
 
 static void
@@ -1027,8 +1174,8 @@ relay_gather(struct delivery *job)
 static void *
 relay_worker(void *arg)
 {
-	struct relay	*relay = arg;
-	struct delivery	*job = relay->job;
+	struct relay	*relays = arg;
+	struct delivery	*job = relays[0].job;
 	size_t		*ids, n;
 	int		 last;
 
@@ -1046,7 +1193,7 @@ relay_worker(void *arg)
 		/* Nothing more can arrive once every producer is done. */
 		last = job->producers_done;
 		pthread_mutex_unlock(&job->mu);
-		relay_batch(relay, job->mx_route + 1, ids, n, last);
+		relay_route(relays, job->mx_route + 1, ids, n, last);
 		pthread_mutex_lock(&job->mu);
 	}
 	pthread_mutex_unlock(&job->mu);
@@ -1105,7 +1252,7 @@ delivery_free(struct delivery *job)
 
 /* `route relay [mx]`: every pending recipient in one relay transaction. */
 static void
-relay_then_mx(struct delivery *job, struct relay *relay)
+relay_then_mx(struct delivery *job, struct relay *relays)
 {
 	size_t	 i, n, *ids;
 
@@ -1114,8 +1261,8 @@ relay_then_mx(struct delivery *job, struct relay *relay)
 		if (job->env->rcpts[i].state == RCPT_PENDING)
 			ids[n++] = i;
 	if (n > 0)
-		relay_batch(relay, 0, ids, n, 1);
-	relay_close(relay);
+		relay_route(relays, 0, ids, n, 1);
+	relays_close(relays, job->cfg->nrelays);
 	free(ids);
 	if (job->cfg->nroute > 1)
 		mx_phase(job);
@@ -1123,7 +1270,7 @@ relay_then_mx(struct delivery *job, struct relay *relay)
 
 /* `route mx [relay]`: the relay thread takes what the MX phase passes. */
 static void
-mx_then_relay(struct delivery *job, struct relay *relay)
+mx_then_relay(struct delivery *job, struct relay *relays)
 {
 	pthread_t	 rt;
 	size_t		 n, *ids;
@@ -1131,7 +1278,7 @@ mx_then_relay(struct delivery *job, struct relay *relay)
 
 	if (job->cfg->nroute > 1 && job->cfg->route[1] == ROUTE_RELAY)
 		relay_thread = pthread_create(&rt, NULL, relay_worker,
-		    relay) == 0;
+		    relays) == 0;
 	mx_phase(job);
 	pthread_mutex_lock(&job->mu);
 	job->producers_done = 1;
@@ -1145,24 +1292,30 @@ mx_then_relay(struct delivery *job, struct relay *relay)
 		job->nrq = 0;
 		ids = xcalloc(n, sizeof(*ids));
 		memcpy(ids, job->rq, n * sizeof(*ids));
-		relay_batch(relay, 1, ids, n, 1);
+		relay_route(relays, 1, ids, n, 1);
 		free(ids);
 	}
-	relay_close(relay);
+	relays_close(relays, job->cfg->nrelays);
 }
 
 void
 deliver_routes(const struct deliver_params *p)
 {
 	struct delivery	 job;
-	struct relay	 relay;
+	struct relay	*relays;
+	size_t		 r, n;
 
 	delivery_init(&job, p);
-	memset(&relay, 0, sizeof(relay));
-	relay.job = &job;
+	n = job.cfg->nrelays > 0 ? job.cfg->nrelays : 1;
+	relays = xcalloc(n, sizeof(*relays));
+	for (r = 0; r < n; r++) {
+		relays[r].job = &job;
+		relays[r].index = r;
+	}
 	if (job.cfg->route[0] == ROUTE_RELAY)
-		relay_then_mx(&job, &relay);
+		relay_then_mx(&job, relays);
 	else
-		mx_then_relay(&job, &relay);
+		mx_then_relay(&job, relays);
+	free(relays);
 	delivery_free(&job);
 }

@@ -121,7 +121,9 @@ static const struct rule rules[] = {
 	{ RELAY, S(MAIL), IS_5XX_SIZE, FINAL(FAIL_UNAVAILABLE, "5.3.4") },
 	/*
 	 * "A relay that ... answers 4xx passes the recipients to the next
-	 * route, else to the queue."
+	 * relay in the relay list, then to the next route, else to the
+	 * queue." Every NEXT_* of the relay route means the next relay
+	 * first (deliver.c's apply()).
 	 */
 	{ RELAY, ANY_STAGE, IS_4XX, NEXT_OR_DEFER(NULL) },
 	/* A 5xx before any recipient concerns this client, as rule 6. */
@@ -129,6 +131,15 @@ static const struct rule rules[] = {
 	    NEXT_OR_FAIL(FAIL_UNAVAILABLE, NULL) },
 	/* "a relay 5xx for a recipient is final". */
 	{ RELAY, S(RCPT), IS_5XX, FINAL(FAIL_NOUSER, NULL) },
+	/*
+	 * Step 7's exception on the relay route too: 5.7.x to the message
+	 * is this relay's policy about this client (Microsoft 365's 5.7.60
+	 * "not allowed to send as this sender"), which another relay of the
+	 * list, or the next route, may not share. The SPEC's relay paragraph
+	 * names only "a 5xx for a recipient" as final.
+	 */
+	{ RELAY, S(DATA) | S(EOD), IS_5_7,
+	    NEXT_OR_FAIL(FAIL_UNAVAILABLE, NULL) },
 	{ RELAY, S(DATA) | S(EOD), IS_5XX, FINAL(FAIL_UNAVAILABLE, NULL) },
 };
 

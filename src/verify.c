@@ -77,15 +77,24 @@ via_mx(struct verifier *v, const char *domain, struct route_report *out)
 	mx_route_free(&r);
 }
 
+/*
+ * The relay route: the first relay of the list whose name gives an
+ * address is where the recipient would go (a delivery tries them in that
+ * order); when none does, the last one's DNS failure.
+ */
 static void
 via_relay(const struct config *cfg, struct route_report *out)
 {
 	struct dns_addr addr;
 	char ip[64];
+	size_t i;
 
-	if (dns_relay_addrs(cfg->relay_host, cfg->address_family,
-	    cfg->timeout_dns, NULL, &addr, 1,
-	    out->text, sizeof(out->text)) == 0) {
+	for (i = 0; i < cfg->nrelays; i++)
+		if (dns_relay_addrs(cfg->relays[i].host, cfg->address_family,
+		    cfg->timeout_dns, NULL, &addr, 1,
+		    out->text, sizeof(out->text)) > 0)
+			break;
+	if (i == cfg->nrelays) {
 		/* The relay's name is a DNS lookup like any other. */
 		out->p = policy_dns(DNS_TEMPFAIL);
 		policy_dsn(NULL, &out->p, out->dsn);
@@ -95,7 +104,7 @@ via_relay(const struct config *cfg, struct route_report *out)
 	policy_dsn(NULL, &out->p, out->dsn);
 	dns_addr_str(&addr, ip, sizeof(ip));
 	snprintf(out->text, sizeof(out->text), "via %.200s[%s]:%u (relay)",
-	    cfg->relay_host, ip, (unsigned)cfg->relay_port);
+	    cfg->relays[i].host, ip, (unsigned)cfg->relays[i].port);
 }
 
 static void

@@ -418,10 +418,9 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 	envp[nenv++] = "NSS_WRAPPER_DISABLE_DEEPBIND=1";
 	envp[nenv++] = pwd;
 	envp[nenv++] = grp;
-	/* nss_wrapper is preloaded before the sanitizer runtime. */
+	/* Under ASan: RUN_ASAN_OPTIONS says why. */
 	if (getenv("ASAN_OPTIONS"))
-		envp[nenv++] = "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:"
-		    "verify_asan_link_order=0";
+		envp[nenv++] = RUN_ASAN_OPTIONS;
 	if (getenv("UBSAN_OPTIONS"))
 		envp[nenv++] = "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1";
 	for (i = 0; env != NULL && env[i] != NULL && nenv < 58; i++)

@@ -227,6 +227,42 @@ Test(cli, config_check_names_the_file_it_read)
 	    res.out);
 }
 
+/* SPEC §4: --config-check shows every relay of the list, no password. */
+Test(cli, config_check_shows_every_relay)
+{
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+	const char *env[] = { "MXSEND_RELAY=smtps://alice:s3cr3tpw@"
+	    "smtp.first.example, smtp://backup.example:2525", NULL };
+
+	cr_assert_eq(run(argv, NULL, env), 0, "stderr: %s", res.err);
+	cr_assert(strstr(res.out, "relay smtps://alice:***@smtp.first.example:"
+	    "465 smtp://backup.example:2525\n") != NULL, "%s", res.out);
+	cr_assert(strstr(res.out, "s3cr3tpw") == NULL, "password shown: %s",
+	    res.out);
+}
+
+/*
+ * A list with one bad URL: 78, naming the file, the line, and which URL
+ * (its place and its text), never its password.
+ */
+Test(cli, relay_list_with_a_bad_url_is_78_naming_it)
+{
+	const char *argv[] = { "sendmail", "--config-check", NULL };
+	char want[400];
+
+	run_env_file(&re, "mxsend.conf", "# two providers\nmx_port 2525\n"
+	    "relay smtp://a.example smtps://bob:s3cr3tpw@b.example:99999\n",
+	    0600);
+	snprintf(want, sizeof(want), "%s:3: bad value for relay: relay 2 of "
+	    "2, 'smtps://bob:***@b.example:99999' (the port must be "
+	    "1-65535)", re.conf);
+	cr_assert_eq(run(argv, NULL, NULL), 78, "stderr: %s", res.err);
+	cr_assert(strstr(res.err, want) != NULL, "want %s in: %s", want,
+	    res.err);
+	cr_assert(strstr(res.err, "s3cr3tpw") == NULL, "password shown: %s",
+	    res.err);
+}
+
 Test(cli, group_readable_password_file_is_refused)
 {
 	const char *argv[] = { "sendmail", "--config-check", NULL };

@@ -41,11 +41,11 @@
 
 static struct run_env re;
 static struct run_result res;
-static struct server dns, mx, relay;
-static char dnslog[400], mxrec[400], relayrec[400], logpath[400];
-static char capem[400], certpem[400], keypem[400];
-static unsigned mxport, relayport;
-static int nmx, have_mx, have_relay, have_certs;
+static struct server dns, mx, relay, relay2;
+static char dnslog[400], mxrec[400], relayrec[400], relay2rec[400];
+static char logpath[400], capem[400], certpem[400], keypem[400];
+static unsigned mxport, relayport, relay2port;
+static int nmx, have_mx, have_relay, have_relay2, have_certs;
 static double elapsed;
 
 static const char zone[] =
@@ -133,6 +133,8 @@ ev(void)
 		ev_server(buf, sizeof(buf), "mx", mxrec);
 	if (have_relay)
 		ev_server(buf, sizeof(buf), "relay", relayrec);
+	if (have_relay2)
+		ev_server(buf, sizeof(buf), "relay2", relay2rec);
 	return buf;
 }
 
@@ -184,10 +186,11 @@ setup(void)
 	memset(&dns, 0, sizeof(dns));
 	memset(&mx, 0, sizeof(mx));
 	memset(&relay, 0, sizeof(relay));
+	memset(&relay2, 0, sizeof(relay2));
 	memset(&res, 0, sizeof(res));
 	env_clear();
-	nmx = have_mx = have_relay = have_certs = 0;
-	mxrec[0] = relayrec[0] = '\0';
+	nmx = have_mx = have_relay = have_relay2 = have_certs = 0;
+	mxrec[0] = relayrec[0] = relay2rec[0] = '\0';
 	elapsed = 0;
 	snprintf(zpath, sizeof(zpath), "%s", run_env_file(&re, "zone", zone,
 	    0644));
@@ -206,6 +209,7 @@ teardown(void)
 {
 	server_stop(&mx);
 	server_stop(&relay);
+	server_stop(&relay2);
 	server_stop(&dns);
 	run_result_free(&res);
 	run_env_cleanup(&re);
@@ -307,6 +311,7 @@ stop_servers(void)
 {
 	server_stop(&mx);
 	server_stop(&relay);
+	server_stop(&relay2);
 }
 
 /*
@@ -853,17 +858,6 @@ Test(deliver, relay_starttls_and_auth_plain)
 
 Test(deliver, relay_certificate_not_trusted_is_deferred)
 {
-	/*
-	 * Under ASan, LeakSanitizer's tracer (gcc 12's libasan) crashes with
-	 * SIGSEGV at exit in this one run (relay credentials, then the
-	 * relay's certificate refused) before any report: a sanitizer
-	 * runtime fault that unrelated changes make come and go (it came
-	 * with e588b0a's header rewriting; without the credentials it does
-	 * not happen). The plain build runs it, and test_tls covers refused
-	 * certificates under ASan.
-	 */
-	if (getenv("ASAN_OPTIONS") != NULL)
-		cr_skip_test("LeakSanitizer's tracer crashes on this run");
 	start_relay(TLS_RELAY "user user " PW "\n", RELAY_TLS);
 	relay_with_credentials();
 	deliver("u@a.test", NULL);
@@ -1051,6 +1045,248 @@ Test(deliver, relay_size_refusal_on_a_kept_connection_does_not_reconnect)
 	    nsess(relayrec), ev());
 	cr_assert(!logs_have(relayrec, NULL, "MAIL FROM"),
 	    "MAIL sent despite SIZE 50%s", ev());
+}
+
+/* ------------------------------------------------------- relay list */
+
+/*
+ * The second relay of a `relay` list: fakesmtp on 127.0.0.1 at port (0:
+ * a free one), with RELAY_TLS the server certificate; script NULL starts
+ * nothing and only picks a port where nobody listens, which refuses
+ * connections. The test sets MXSEND_RELAY itself.
+ */
+static void
+start_relay2(const char *script, int tls, unsigned port)
+{
+	const char *extra[] = { "--tls-cert", certpem, "--tls-key", keypem,
+	    NULL };
+	char listen[64];
+
+	if (script == NULL) {
+		do
+			relay2port = pick_port();
+		while (relay2port == relayport);
+		return;
+	}
+	if (tls)
+		make_certs();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	fakesmtp_start(&relay2, &re, "relay2", listen, script, relay2rec,
+	    sizeof(relay2rec), tls ? extra : NULL);
+	relay2port = relay2.l[0].port;
+	have_relay2 = 1;
+}
+
+/* haystack (NULL: absent) holds "host 127.0.0.1[127.0.0.1]:port". */
+static int
+names_relay(const char *haystack, unsigned port)
+{
+	char want[80];
+
+	snprintf(want, sizeof(want), "host 127.0.0.1[127.0.0.1]:%u", port);
+	return haystack != NULL && strstr(haystack, want) != NULL;
+}
+
+/* Session 1 at the relay recorded in dir authenticated as "user how". */
+static int
+authenticated(const char *dir, const char *user, const char *how)
+{
+	char want[120], *info = file_in(dir, 1, "info");
+	int found;
+
+	snprintf(want, sizeof(want), "auth PLAIN %s %s", user, how);
+	found = info != NULL && strstr(info, want) != NULL;
+	free(info);
+	return found;
+}
+
+/*
+ * SPEC §4, §6: the first relay of the list refuses connections, the
+ * second takes the mail; the log line of the delivered recipient (and
+ * -v's, on stderr) names the first with its reason, and -v says which
+ * relay of the list it is trying.
+ */
+Test(deliver, relay_list_first_refuses_connection_second_delivers)
+{
+	char *lg;
+	int named;
+
+	relayport = pick_port();
+	start_relay2("", RELAY_PLAIN, 0);
+	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u, smtp://127.0.0.1:%u",
+	    relayport, relay2port);
+	env_set("MXSEND_RELAY_TLS=off");
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", "-v", NULL);
+	assert_exit(0);
+	assert_delivered(relay2rec, NULL, "u@a.test");
+	lg = log_line("u@a.test");
+	named = lg != NULL && strstr(lg, "status=sent") != NULL &&
+	    names_relay(lg, relayport) && strstr(lg, "refused") != NULL;
+	free(lg);
+	cr_assert(named, "the log line does not name the first relay%s",
+	    ev());
+	cr_assert(names_relay(line_with(res.err, "status=sent"), relayport),
+	    "-v's line does not name the first relay%s", ev());
+	cr_assert(strstr(res.err, "relay 1 of 2") != NULL &&
+	    strstr(res.err, "relay 2 of 2") != NULL,
+	    "-v does not say which relay it tries%s", ev());
+}
+
+/*
+ * In one transaction the first relay defers one recipient (454), refuses
+ * another for good (550 5.1.1) and takes the third: only the deferred
+ * one goes to the second relay.
+ */
+Test(deliver, relay_list_rcpt_4xx_goes_to_the_next_relay_5xx_does_not)
+{
+	start_relay("rcpt match=<u1@ reply 454 4.7.1 Try another relay\n"
+	    "rcpt match=<u2@ reply 550 5.1.1 No such user\n", RELAY_PLAIN);
+	start_relay2("", RELAY_PLAIN, 0);
+	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u,smtp://127.0.0.1:%u",
+	    relayport, relay2port);
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u1@a.test, u2@a.test, u3@a.test", NULL);
+	assert_exit(67);
+	assert_delivered(relay2rec, NULL, "u1@a.test");
+	assert_delivered(relayrec, NULL, "u3@a.test");
+	assert_failed("u2@a.test", "550 5.1.1 No such user", "(5.1.1)");
+	cr_assert(strstr(err_line("u2@a.test"), "then") == NULL,
+	    "a final refusal went on%s", ev());
+	cr_assert(!logs_have(relay2rec, NULL, "<u2@a.test>") &&
+	    !logs_have(relay2rec, NULL, "<u3@a.test>"),
+	    "the second relay saw a recipient the first settled%s", ev());
+	assert_no_err_line("u1@a.test");
+	assert_no_err_line("u3@a.test");
+}
+
+/*
+ * AUTH 535 makes the first relay unusable; the second gets the mail.
+ * Each relay authenticates as its own URL says, else as relay_user:
+ * the first as alice (its URL wins over relay_user), the second as bob.
+ */
+Test(deliver, relay_list_auth_535_next_relay_each_with_its_user)
+{
+	start_relay(TLS_RELAY "user alice right-pw\n", RELAY_TLS);
+	start_relay2(TLS_RELAY "user bob " PW "\n", RELAY_TLS, 0);
+	env_set("MXSEND_RELAY=smtp://alice:wrong-pw@127.0.0.1:%u "
+	    "smtp://127.0.0.1:%u", relayport, relay2port);
+	env_set("MXSEND_RELAY_USER=bob");
+	env_set("MXSEND_RELAY_PASSWORD=" PW);
+	env_set("MXSEND_RELAY_TLS=auto");
+	env_set("MXSEND_TLS_CA_FILE=%s", capem);
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(relay2rec, NULL, "u@a.test");
+	cr_assert(authenticated(relayrec, "alice", "failed"),
+	    "the first relay did not see alice (its URL's user)%s", ev());
+	cr_assert(!logs_have(relayrec, NULL, "MAIL FROM"),
+	    "MAIL after AUTH 535%s", ev());
+	cr_assert(authenticated(relay2rec, "bob", "ok"),
+	    "the second relay did not see bob (relay_user)%s", ev());
+}
+
+/*
+ * SPEC §6 rule 7's exception on the relay route: a 5.7.x refusal at the
+ * end of the message is about this client (Microsoft 365's 5.7.60), so
+ * the next relay of the list gets the recipient.
+ */
+Test(deliver, relay_list_eod_5_7_goes_to_the_next_relay)
+{
+	char *lg;
+	int named;
+
+	start_relay("eod reply 550 5.7.60 Client does not have permissions "
+	    "to send as this sender\n", RELAY_PLAIN);
+	start_relay2("", RELAY_PLAIN, 0);
+	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u smtp://127.0.0.1:%u",
+	    relayport, relay2port);
+	env_set("MXSEND_ROUTE=relay");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(relay2rec, NULL, "u@a.test");
+	lg = log_line("u@a.test");
+	named = names_relay(lg, relayport) && strstr(lg, "5.7.60") != NULL;
+	free(lg);
+	cr_assert(named, "the log line does not name the first relay%s",
+	    ev());
+}
+
+/* One relay: its 5.7.x at the end of the message goes to the next route. */
+Test(deliver, route_relay_mx_relay_eod_5_7_goes_to_the_mx)
+{
+	start_mx("", "127.0.0.2", NULL);
+	start_relay("eod reply 554 5.7.1 Sender not verified\n",
+	    RELAY_PLAIN);
+	env_set("MXSEND_ROUTE=relay mx");
+	deliver("u@a.test", NULL);
+	assert_exit(0);
+	assert_delivered(mxrec, "127.0.0.2", "u@a.test");
+}
+
+/*
+ * SPEC §4: a relay that failed is unusable for the rest of the attempt.
+ * Two batches (nosuch.test at once, a.test after its MX's slow 421): the
+ * first relay refuses the first batch at its greeting and is not asked
+ * again; the second relay takes both batches on one connection.
+ */
+Test(deliver, relay_list_failed_relay_is_not_asked_again_in_the_attempt)
+{
+	start_mx("greeting delay=1000 reply 421 4.3.2 Busy\n", "127.0.0.2",
+	    NULL);
+	start_relay("greeting reply 421 4.3.2 Too busy\n", RELAY_PLAIN);
+	start_relay2("ext PIPELINING\n", RELAY_PLAIN, 0);
+	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u smtp://127.0.0.1:%u",
+	    relayport, relay2port);
+	deliver("u@nosuch.test, v@a.test", "-v", NULL);
+	assert_exit(0);
+	assert_delivered(relay2rec, NULL, "u@nosuch.test");
+	assert_delivered(relay2rec, NULL, "v@a.test");
+	cr_assert_eq(nsess(relayrec), 1, "the first relay had %d sessions, "
+	    "want 1%s", nsess(relayrec), ev());
+	cr_assert_eq(nsess(relay2rec), 1, "the second relay had %d sessions, "
+	    "want 1%s", nsess(relay2rec), ev());
+	cr_assert(strstr(res.err, "unusable since it failed earlier") != NULL,
+	    "-v does not say the first relay is skipped%s", ev());
+}
+
+/*
+ * Every relay down: deferred (75) and queued, the MX and both relays
+ * named in order on stderr and in the log; then -q, with the second
+ * relay up, delivers it from the queue.
+ */
+Test(deliver, relay_list_all_down_is_queued_then_q_delivers)
+{
+	const char *argv[] = { "sendmail", "-qRu@dead.test", NULL };
+	const char *l;
+	char *lg;
+	int named;
+
+	relayport = pick_port();
+	start_relay2(NULL, RELAY_PLAIN, 0);
+	env_set("MXSEND_RELAY=smtp://127.0.0.1:%u smtp://127.0.0.1:%u",
+	    relayport, relay2port);
+	env_set("MXSEND_RELAY_TLS=off");
+	deliver("u@dead.test", NULL);
+	assert_deferred("u@dead.test", NULL);
+	l = err_line("u@dead.test");
+	cr_assert(strstr(l, "[127.0.0.8]") != NULL && names_relay(l,
+	    relayport) && names_relay(l, relay2port) && strstr(l,
+	    "[127.0.0.8]") < strstr(l, "; then host 127.0.0.1") &&
+	    names_relay(strstr(l, "; then host 127.0.0.1") + 7, relay2port),
+	    "stderr does not name the MX and each relay in order%s", ev());
+	lg = log_line("u@dead.test");
+	named = names_relay(lg, relayport) && names_relay(lg, relay2port);
+	free(lg);
+	cr_assert(named, "the log does not name each relay%s", ev());
+	start_relay2("", RELAY_PLAIN, relay2port);
+	run_result_free(&res);
+	cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env_list(), 30, &res), 0);
+	stop_servers();
+	assert_exit(0);
+	assert_delivered(relay2rec, NULL, "u@dead.test");
+	cr_assert(!kept(), "the entry is still queued%s", ev());
 }
 
 /* --------------------------------------------------- mixed across domains */

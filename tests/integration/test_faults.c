@@ -260,7 +260,8 @@ verdict_starttls(enum kind k)
 static struct verdict
 verdict_txn(enum stage s, enum kind k, int mx)
 {
-	int	 code = s == S_RCPT1 || s == S_RCPT2 ? 67 : 69;
+	int	 rcpt = s == S_RCPT1 || s == S_RCPT2;
+	int	 code = rcpt ? 67 : 69;
 
 	switch (k) {
 	case K_GONE:
@@ -275,9 +276,11 @@ verdict_txn(enum stage s, enum kind k, int mx)
 		 * Rules 4 and 7: 5.7.x at RCPT or at the end of the message
 		 * is about this client: the next route, not the next MX.
 		 * Decision: at the DATA command too, which sits between
-		 * the two and says the same thing.
+		 * the two and says the same thing. A relay's 5.7.x to the
+		 * message as well (rule 7's exception); at RCPT it is "a
+		 * relay 5xx for a recipient", final.
 		 */
-		if (mx)
+		if (mx || !rcpt)
 			return v(V_ROUTE_FAIL, code);
 		return v(V_FINAL, code);
 	default:

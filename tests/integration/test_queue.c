@@ -431,8 +431,7 @@ bg_start(struct bg *b, const char *input, const char *const argv[])
 	envp[n++] = pwd;
 	envp[n++] = grp;
 	if (getenv("ASAN_OPTIONS"))
-		envp[n++] = "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:"
-		    "verify_asan_link_order=0";
+		envp[n++] = RUN_ASAN_OPTIONS;
 	if (getenv("UBSAN_OPTIONS"))
 		envp[n++] = "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1";
 	for (j = 0; env[j] != NULL && n < 58; j++)

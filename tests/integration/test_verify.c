@@ -68,17 +68,25 @@ teardown(void)
 
 TestSuite(verify, .init = setup, .fini = teardown);
 
+/* -bv addr with up to two more environment entries (NULL: none). */
 static int
-bv(const char *addr, const char *extra_env)
+bv2(const char *addr, const char *extra_env, const char *extra_env2)
 {
 	const char *argv[] = { "sendmail", "-bv", addr, NULL };
 	const char *env[] = { nsvar, "MXSEND_MX_PORT=2525",
-	    "RES_OPTIONS=timeout:1 attempts:1", extra_env, NULL };
+	    "RES_OPTIONS=timeout:1 attempts:1", extra_env,
+	    extra_env != NULL ? extra_env2 : NULL, NULL };
 
 	run_result_free(&res);	/* callers may run several in a row */
 	cr_assert_eq(run_mxsend(&re, argv, NULL, 0, env, 20, &res), 0);
 	cr_assert(!res.timed_out);
 	return res.status;
+}
+
+static int
+bv(const char *addr, const char *extra_env)
+{
+	return bv2(addr, extra_env, NULL);
 }
 
 Test(verify, mx_route)
@@ -114,6 +122,20 @@ Test(verify, nxdomain_goes_to_the_relay)
 {
 	cr_assert_eq(bv("a@nosuch.example",
 	    "MXSEND_RELAY=smtp://127.0.0.9:2526"), 0, "%s", res.out);
+	cr_assert_str_eq(res.out, "a@nosuch.example: deliverable: via "
+	    "127.0.0.9[127.0.0.9]:2526 (relay)\n");
+}
+
+/*
+ * A relay list: the first relay whose name gives an address is where
+ * the mail would go, as a delivery tries them in order ([::1] gives none
+ * under address_family ipv4, without a query).
+ */
+Test(verify, relay_list_reports_the_first_usable_relay)
+{
+	cr_assert_eq(bv2("a@nosuch.example", "MXSEND_RELAY=smtp://[::1]:2525 "
+	    "smtp://127.0.0.9:2526", "MXSEND_ADDRESS_FAMILY=ipv4"), 0, "%s",
+	    res.out);
 	cr_assert_str_eq(res.out, "a@nosuch.example: deliverable: via "
 	    "127.0.0.9[127.0.0.9]:2526 (relay)\n");
 }

@@ -33,7 +33,6 @@
 #include "util.h"
 
 /* What follows "bad value for KEY: 'VALUE'" in the errors. */
-#define RELAY_HINT	"smtp://[user[:password]@]host[:port] or smtps://..."
 #define AUTH_HINT "(any, or a list of scram-sha-256 plain login cram-md5 " \
 	"xoauth2 oauthbearer)"
 #define FP_HINT "(64 hex digits of a SHA-256, colons allowed)"
@@ -63,6 +62,15 @@ good(struct config *c, const char *text)
 {
 	config_init(c);
 	cr_assert_eq(parse(c, text), 0, "'%s' refused: %s", text, err);
+}
+
+/* The same, then config_finish(), which must succeed too. */
+static void
+good_finished(struct config *c, const char *text)
+{
+	good(c, text);
+	cr_assert_eq(config_finish(c, err, sizeof(err)), 0, "'%s': %s", text,
+	    err);
 }
 
 /* A fresh config refusing text with exactly the error want. */
@@ -180,7 +188,7 @@ Test(config, defaults)
 	cr_assert_eq(finish(&c), 0, "%s", err);
 	cr_assert_eq(c.nroute, 1);
 	cr_assert_eq(c.route[0], ROUTE_MX);
-	cr_assert_eq(c.relay_set, 0);
+	cr_assert_eq(c.nrelays, 0);
 	cr_assert_eq(c.relay_tls, RELAY_TLS_AUTO);
 	cr_assert_null(c.relay_user);
 	cr_assert_null(c.relay_password);
@@ -237,7 +245,7 @@ Test(config, default_route_with_relay)
 	cr_assert_eq(c.nroute, 2);
 	cr_assert_eq(c.route[0], ROUTE_MX);
 	cr_assert_eq(c.route[1], ROUTE_RELAY);
-	cr_assert_eq(c.relay_port, 587);
+	cr_assert_eq(c.relays[0].port, 587);
 	config_free(&c);
 }
 
@@ -278,8 +286,6 @@ Test(config, long_line)
  * per row (rows.h), comparing the fields its check names.
  */
 #define C_ROUTE			0x0000001	/* nroute, route[] */
-#define C_RELAY_HOST		0x0000002
-#define C_RELAY_PORT		0x0000004
 #define C_RELAY_TLS		0x0000008
 #define C_RELAY_USER		0x0000010
 #define C_RELAY_PASSWORD	0x0000020
@@ -335,14 +341,6 @@ static const struct accepted accepted[] = {
 	/* each key */
 	{ "route", "route relay\n", C_ROUTE,
 	    { .nroute = 1, .route = { ROUTE_RELAY } } },
-	{ "relay_ipv6_and_ipv4", "relay smtp://[2001:db8::1]:2525\n",
-	    C_RELAY_HOST | C_RELAY_PORT,
-	    { .relay_host = "2001:db8::1", .relay_port = 2525 } },
-	{ "relay_ipv6_and_ipv4", "relay smtp://127.0.0.1:1025\n",
-	    C_RELAY_HOST | C_RELAY_PORT,
-	    { .relay_host = "127.0.0.1", .relay_port = 1025 } },
-	{ "relay_ipv6_and_ipv4", "relay smtp://mail_relay:25\n", C_RELAY_HOST,
-	    { .relay_host = "mail_relay" } },
 	{ "relay_tls", "relay_tls starttls\n", C_RELAY_TLS,
 	    { .relay_tls = RELAY_TLS_STARTTLS } },
 	{ "relay_tls", "relay_tls off\nrelay_tls auto\n", C_RELAY_TLS,
@@ -426,10 +424,6 @@ ParameterizedTest(const size_t *row, config, accepted)
 		for (i = 0; i < r->want.nroute; i++)
 			ROW_FIELD_NUM(label, r, c, C_ROUTE, route[i]);
 	}
-	if (r->check & C_RELAY_HOST)
-		row_check_str(label, "relay_host", c.relay_host,
-		    r->want.relay_host);
-	ROW_FIELD_NUM(label, r, c, C_RELAY_PORT, relay_port);
 	ROW_FIELD_NUM(label, r, c, C_RELAY_TLS, relay_tls);
 	ROW_FIELD_STR(label, r, c, C_RELAY_USER, relay_user);
 	ROW_FIELD_STR(label, r, c, C_RELAY_PASSWORD, relay_password);
@@ -455,6 +449,77 @@ ParameterizedTest(const size_t *row, config, accepted)
 	ROW_FIELD_NUM(label, r, c, C_LOG, log);
 	ROW_FIELD_STR(label, r, c, C_LOG_FILE, log_file);
 	ROW_FIELD_STR(label, r, c, C_TRANSCRIPT, transcript);
+	config_free(&c);
+}
+
+/*
+ * Texts of the relay key that parse, and the list they give, each relay
+ * as config_relay_name() shows it, in order.
+ */
+static const struct {
+	const char	*name;
+	const char	*text;
+	const char	*want;
+} relay_lists[] = {
+	{ "relay_ipv6_and_ipv4", "relay smtp://[2001:db8::1]:2525\n",
+	    "smtp://[2001:db8::1]:2525" },
+	{ "relay_ipv6_and_ipv4", "relay smtp://127.0.0.1:1025\n",
+	    "smtp://127.0.0.1:1025" },
+	{ "relay_ipv6_and_ipv4", "relay smtp://mail_relay:25\n",
+	    "smtp://mail_relay:25" },
+	/* SPEC §4: one or more relays, space or comma separated. */
+	{ "relay_list_spaces", "relay smtp://a.example:25  \t"
+	    "smtps://u:pw@b.example\n",
+	    "smtp://a.example:25 smtps://u:***@b.example" },
+	{ "relay_list_commas", "relay smtp://a.example,smtp://b.example:2525,"
+	    "smtps://c.example\n",
+	    "smtp://a.example smtp://b.example:2525 smtps://c.example" },
+	{ "relay_list_mixed", "relay \"smtp://a.example , ,smtp://b.example, "
+	    "smtp://c.example,\"\n",
+	    "smtp://a.example smtp://b.example smtp://c.example" },
+	/* RFC 3986 allows a comma in the userinfo: not a separator there. */
+	{ "relay_list_comma_in_password", "relay smtp://u:pa,ss@a.example,"
+	    "smtp://v:x,@b.example\n",
+	    "smtp://u:***@a.example smtp://v:***@b.example" },
+	/* The same relay twice is a second try of it, not a mistake. */
+	{ "relay_list_duplicate", "relay smtp://a.example smtp://a.example\n",
+	    "smtp://a.example smtp://a.example" },
+	{ "relay_list_replaced_whole", "relay smtp://a.example smtp://b.example"
+	    "\nrelay smtp://c.example\n",
+	    "smtp://c.example" },
+};
+
+/* The relays of c, as config_relay_name() gives them, are want. */
+static void
+row_check_relays(const char *label, const struct config *c,
+    const char *want)
+{
+	char name[1100];
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	for (i = 0; i < c->nrelays; i++) {
+		config_relay_name(c, i, name, sizeof(name));
+		buf_printf(&b, "%s%s", i > 0 ? " " : "", name);
+	}
+	row_check_str(label, "relays", b.len > 0 ? b.data : "", want);
+	buf_free(&b);
+}
+
+ROW_PARAMETERS(config, relay_lists, relay_lists);
+
+ParameterizedTest(const size_t *row, config, relay_lists)
+{
+	struct config c;
+	char label[1200];
+
+	snprintf(label, sizeof(label), "%s '%s'", relay_lists[*row].name,
+	    row_show(relay_lists[*row].text));
+	config_init(&c);
+	cr_assert_eq(parse(&c, relay_lists[*row].text), 0, "%s refused: %s",
+	    label, err);
+	row_check_relays(label, &c, relay_lists[*row].want);
 	config_free(&c);
 }
 
@@ -566,6 +631,23 @@ static const struct refused refused[] = {
 	    "smtp://u:secret@r.example:99999\n",
 	    "t.conf:1: bad value for relay: 'smtp://u:***@r.example:99999' "
 	    "(the port must be 1-65535)" },
+	/* A list: which URL is bad, by its place and its text. */
+	{ "relay_list_bad_url_named", "relay smtp://a.example, "
+	    "smtp://u:secret@b.example:0 smtp://c.example\n",
+	    "t.conf:1: bad value for relay: relay 2 of 3, "
+	    "'smtp://u:***@b.example:0' (the port must be 1-65535)" },
+	{ "relay_list_bad_url_named", "mx_port 26\nrelay smtp://a.example "
+	    "smtp://b.example smtpx://c.example\n",
+	    "t.conf:2: bad value for relay: relay 3 of 3, "
+	    "'smtpx://c.example' (the scheme must be smtp:// or smtps://)" },
+	{ "relay_list_bad_url_named", "relay smtp://a.example,b.example\n",
+	    "t.conf:1: bad value for relay: 'smtp://a.example,b.example' "
+	    "(bad host name)" },
+	{ "relay_list_only_separators", "relay \" , ,\"\n",
+	    "t.conf:1: bad value for relay: no relay URL, only separators" },
+	{ "relay_list_too_long", "relay smtp://a smtp://b smtp://c smtp://d "
+	    "smtp://e smtp://f smtp://g smtp://h smtp://i smtp://j smtp://k\n",
+	    "t.conf:1: bad value for relay: more than 10 relays" },
 	{ "relay_tls", "relay_tls ssl\n",
 	    "t.conf:1: bad value for relay_tls: 'ssl' (auto, starttls, tls "
 	    "or off)" },
@@ -758,12 +840,23 @@ static const struct {
 	    "route names relay but no relay is set", NULL },
 	{ "smtps_with_tls_off_refused",
 	    "relay smtps://r.example\nrelay_tls off\n",
-	    "relay_tls off contradicts the smtps:// relay (implicit TLS)",
-	    NULL },
+	    "relay_tls off contradicts the smtps:// relay r.example "
+	    "(implicit TLS)", NULL },
 	{ "smtps_with_tls_off_refused",
 	    "relay smtps://r.example\nrelay_tls starttls\n",
-	    "relay_tls starttls contradicts the smtps:// relay (implicit TLS)",
-	    NULL },
+	    "relay_tls starttls contradicts the smtps:// relay r.example "
+	    "(implicit TLS)", NULL },
+	/* relay_tls applies to every relay of the list. */
+	{ "smtps_with_tls_off_refused",
+	    "relay smtp://a.example smtps://b.example\nrelay_tls off\n",
+	    "relay_tls off contradicts the smtps:// relay b.example "
+	    "(implicit TLS)", NULL },
+	/* A password key, and no relay of the list has a user. */
+	{ "password_without_user_on_every_relay",
+	    "relay smtp://a.example smtp://b.example\n"
+	    "relay_password secret\n",
+	    "a relay password is set but no relay user (relay_user or user@ "
+	    "in the relay URL)", "secret" },
 	{ "password_without_user",
 	    "relay smtp://r.example\nrelay_password secret\n",
 	    "a relay password is set but no relay user (relay_user or user@ "
@@ -821,18 +914,45 @@ Test(config, route)
 	config_free(&c);
 }
 
+/* The credentials relay i of c authenticates with. */
+static struct relay_creds
+creds(const struct config *c, size_t i)
+{
+	struct relay_creds rc;
+
+	cr_assert(i < c->nrelays, "no relay %zu", i);
+	config_relay_creds(c, i, &rc);
+	return rc;
+}
+
+/* Relay i of c authenticates as user with password (NULL: none). */
+static void
+assert_creds(const struct config *c, size_t i, const char *user,
+    const char *password)
+{
+	struct relay_creds rc = creds(c, i);
+
+	if (user == NULL)
+		cr_assert_null(rc.user, "relay %zu: user %s", i, rc.user);
+	else
+		cr_assert_str_eq(rc.user, user, "relay %zu", i);
+	if (password == NULL)
+		cr_assert_null(rc.password, "relay %zu: a password", i);
+	else
+		cr_assert_str_eq(rc.password, password, "relay %zu", i);
+}
+
 Test(config, relay_url)
 {
 	struct config c;
 
 	good(&c, "relay smtps://user%40example.com:p%3Ass@smtp.example.com\n");
-	cr_assert_eq(c.relay_set, 1);
-	cr_assert_eq(c.relay_smtps, 1);
-	cr_assert_str_eq(c.relay_host, "smtp.example.com");
+	cr_assert_eq(c.nrelays, 1);
+	cr_assert_eq(c.relays[0].smtps, 1);
+	cr_assert_str_eq(c.relays[0].host, "smtp.example.com");
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_eq(c.relay_port, 465);
-	cr_assert_str_eq(c.relay_user, "user@example.com");
-	cr_assert_str_eq(c.relay_password, "p:ss");
+	cr_assert_eq(c.relays[0].port, 465);
+	assert_creds(&c, 0, "user@example.com", "p:ss");
 	config_free(&c);
 }
 
@@ -842,11 +962,10 @@ Test(config, relay_url_unencoded_at_in_user)
 
 	good(&c, "relay smtp://me@example.com:pw@mail.example.com:2525/\n");
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_str_eq(c.relay_user, "me@example.com");
-	cr_assert_str_eq(c.relay_password, "pw");
-	cr_assert_str_eq(c.relay_host, "mail.example.com");
-	cr_assert_eq(c.relay_port, 2525);
-	cr_assert_eq(c.relay_smtps, 0);
+	assert_creds(&c, 0, "me@example.com", "pw");
+	cr_assert_str_eq(c.relays[0].host, "mail.example.com");
+	cr_assert_eq(c.relays[0].port, 2525);
+	cr_assert_eq(c.relays[0].smtps, 0);
 	config_free(&c);
 }
 
@@ -856,9 +975,9 @@ Test(config, relay_ipv6_and_ipv4)
 
 	/* The others are rows of accepted[]. */
 	good(&c, "relay SMTP://[::1]\n");
-	cr_assert_str_eq(c.relay_host, "::1");
+	cr_assert_str_eq(c.relays[0].host, "::1");
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_eq(c.relay_port, 587);
+	cr_assert_eq(c.relays[0].port, 587);
 	config_free(&c);
 }
 
@@ -868,8 +987,7 @@ Test(config, relay_user_only)
 
 	good(&c, "relay smtp://bob@r.example\n");
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_str_eq(c.relay_user, "bob");
-	cr_assert_null(c.relay_password);
+	assert_creds(&c, 0, "bob", NULL);
 	config_free(&c);
 }
 
@@ -879,9 +997,9 @@ Test(config, relay_replaced_drops_old_credentials)
 
 	good(&c, "relay smtp://u:p@a.example\nrelay smtp://b.example\n");
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_str_eq(c.relay_host, "b.example");
-	cr_assert_null(c.relay_user);
-	cr_assert_null(c.relay_password);
+	cr_assert_eq(c.nrelays, 1);
+	cr_assert_str_eq(c.relays[0].host, "b.example");
+	assert_creds(&c, 0, NULL, NULL);
 	config_free(&c);
 }
 
@@ -893,25 +1011,65 @@ Test(config, relay_tls)
 	good(&c, "relay_tls tls\nrelay smtp://r.example\n");
 	cr_assert_eq(c.relay_tls, RELAY_TLS_TLS);
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_eq(c.relay_port, 465);
+	cr_assert_eq(c.relays[0].port, 465);
 	config_free(&c);
 }
 
-Test(config, relay_user_and_password_keys_override_url)
+/*
+ * SPEC §4: each relay's port is its scheme's default (relay_tls tls
+ * aside), whatever the others' are.
+ */
+Test(config, relay_list_ports_per_relay)
 {
 	struct config c;
 
-	/* Either order: the keys win over the URL. */
-	good(&c, "relay_user key\nrelay_password keypw\n"
-	    "relay smtp://url:urlpw@r.example\n");
-	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_str_eq(c.relay_user, "key");
-	cr_assert_str_eq(c.relay_password, "keypw");
+	good_finished(&c, "relay smtp://a.example smtps://b.example "
+	    "smtp://c.example:25\n");
+	cr_assert_eq(c.nrelays, 3);
+	cr_assert_eq(c.relays[0].port, 587);
+	cr_assert_eq(c.relays[1].port, 465);
+	cr_assert_eq(c.relays[2].port, 25);
+	cr_assert_eq(c.nroute, 2, "a relay list is a relay: mx relay");
 	config_free(&c);
-	good(&c, "relay smtp://url:urlpw@r.example\nrelay_user key\n");
-	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_str_eq(c.relay_user, "key");
-	cr_assert_str_eq(c.relay_password, "urlpw");
+}
+
+/*
+ * SPEC §4: a relay's URL credentials win for that relay, whatever the
+ * order of the keys; relay_user goes to each relay whose URL names no
+ * user, and the password keys to each whose URL holds no password.
+ */
+Test(config, url_credentials_win_for_their_relay)
+{
+	struct config c;
+
+	good_finished(&c, "relay_user key\nrelay_password keypw\n"
+	    "relay smtp://url:urlpw@r.example\n");
+	assert_creds(&c, 0, "url", "urlpw");
+	config_free(&c);
+	good_finished(&c, "relay smtp://url:urlpw@r.example\n"
+	    "relay_user key\n");
+	assert_creds(&c, 0, "url", "urlpw");
+	config_free(&c);
+}
+
+Test(config, relay_list_inherits_the_keys)
+{
+	struct config c;
+
+	good_finished(&c, "relay smtp://alice:apw@a.example, "
+	    "smtp://bob@b.example smtp://c.example\nrelay_user key\n"
+	    "relay_password keypw\n");
+	assert_creds(&c, 0, "alice", "apw");
+	/* A user of its own, but no password: the password key's. */
+	assert_creds(&c, 1, "bob", "keypw");
+	assert_creds(&c, 2, "key", "keypw");
+	config_free(&c);
+	/* No relay_user: the relay without a user does not authenticate. */
+	good_finished(&c, "relay smtp://bob@b.example smtp://c.example\n"
+	    "relay_password_command /bin/echo tok\n");
+	cr_assert_str_eq(creds(&c, 0).password_command, "/bin/echo tok");
+	cr_assert_null(creds(&c, 1).user);
+	cr_assert_null(creds(&c, 1).password_command);
 	config_free(&c);
 }
 
@@ -959,8 +1117,9 @@ Test(config, relay_password_command)
 	cr_assert_str_eq(c.relay_password_command,
 	    "/usr/local/bin/token  --for bob");
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	/* The command wins over the URL's password, as the file does. */
-	cr_assert_null(c.relay_password);
+	/* SPEC §4: the URL's password wins for its relay. */
+	cr_assert_str_eq(creds(&c, 0).password, "urlpw");
+	cr_assert_null(creds(&c, 0).password_command);
 	out = print(&c);
 	cr_assert_not_null(strstr(out, "relay_password_command "
 	    "/usr/local/bin/token  --for bob\n"), "%s", out);
@@ -1247,24 +1406,27 @@ Test(config, password_file_0600_is_checked_not_read)
 
 	cr_assert_eq(with_password_file(&c, "s3cret\r\nsecond line\n", 0600,
 	    &path), 0, "%s", err);
-	cr_assert_str_eq(c.relay_user, "bob");
-	cr_assert_str_eq(c.relay_password_file, path);
-	cr_assert_null(c.relay_password);
+	cr_assert_str_eq(creds(&c, 0).user, "bob");
+	cr_assert_str_eq(creds(&c, 0).password_file, path);
+	cr_assert_null(creds(&c, 0).password);
 	config_free(&c);
 	free(path);
 }
 
-Test(config, password_file_overrides_url_password)
+Test(config, url_password_wins_over_password_file)
 {
 	struct config c;
 	char *path = tmpfile_with("pw", "frompw", 0400);
-	char *text = xasprintf("relay smtp://bob:urlpw@r.example\n"
-	    "relay_password_file %s\n", path);
+	char *text = xasprintf("relay smtp://bob:urlpw@r.example "
+	    "smtp://r2.example\nrelay_user ann\nrelay_password_file %s\n",
+	    path);
 
 	good(&c, text);
 	cr_assert_eq(finish(&c), 0, "%s", err);
-	cr_assert_null(c.relay_password);
-	cr_assert_str_eq(c.relay_password_file, path);
+	cr_assert_str_eq(creds(&c, 0).password, "urlpw");
+	cr_assert_null(creds(&c, 0).password_file);
+	cr_assert_str_eq(creds(&c, 1).user, "ann");
+	cr_assert_str_eq(creds(&c, 1).password_file, path);
 	config_free(&c);
 	free(text);
 	free(path);
@@ -1931,9 +2093,10 @@ Test(config, env_overrides_file)
 	config_init(&c);
 	cr_assert_eq(load(&c, path), 0, "%s", err);
 	cr_assert_eq(c.mx_port, 2727);
-	cr_assert_str_eq(c.relay_host, "env.example");
-	cr_assert_eq(c.relay_port, 465);
-	cr_assert_str_eq(c.relay_password, "envsecret");
+	cr_assert_eq(c.nrelays, 1);
+	cr_assert_str_eq(c.relays[0].host, "env.example");
+	cr_assert_eq(c.relays[0].port, 465);
+	cr_assert_str_eq(creds(&c, 0).password, "envsecret");
 	cr_assert_eq(c.timeout_connect, 10, "the file still counts");
 	config_free(&c);
 	free(path);
@@ -1953,7 +2116,7 @@ Test(config, env_alone_configures)
 	cr_assert_eq(config_load(&c, NULL, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(c.nroute, 1);
 	cr_assert_eq(c.route[0], ROUTE_RELAY);
-	cr_assert_eq(c.relay_port, 1025);
+	cr_assert_eq(c.relays[0].port, 1025);
 	cr_assert_eq(c.relay_tls, RELAY_TLS_OFF);
 	config_free(&c);
 }
@@ -2095,8 +2258,8 @@ Test(config, print_masks_secrets)
 	cr_assert_not_null(strstr(out, "relay smtps://user%40example.com:***@"
 	    "smtp.example.com:465\n"), "%s", out);
 	cr_assert_not_null(strstr(out, "relay_password ***\n"), "%s", out);
-	cr_assert_not_null(strstr(out, "relay_user user@example.com\n"),
-	    "%s", out);
+	/* The URL's user is the relay's; the key is unset. */
+	cr_assert_not_null(strstr(out, "relay_user (none)\n"), "%s", out);
 	free(out);
 	config_free(&c);
 }
@@ -2218,9 +2381,9 @@ Test(config, print_output_parses_back)
 	cr_assert_eq(finish(&d), 0, "%s", err);
 	cr_assert_eq(d.nroute, 1);
 	cr_assert_eq(d.route[0], ROUTE_RELAY);
-	cr_assert_str_eq(d.relay_host, "r.example");
-	cr_assert_eq(d.relay_port, 2525);
-	cr_assert_str_eq(d.relay_user, "bob");
+	cr_assert_str_eq(d.relays[0].host, "r.example");
+	cr_assert_eq(d.relays[0].port, 2525);
+	cr_assert_str_eq(d.relays[0].user, "bob");
 	cr_assert_eq(d.nnameservers, 2);
 	cr_assert_eq(d.nameservers[0].port, 54);
 	cr_assert_eq(d.timeout_data, 604800);

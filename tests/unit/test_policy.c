@@ -192,11 +192,18 @@ static const struct row rows[] = {
 	{ "relay rcpt 5.7.1 final", RELAY, REPLY,
 	    SMTP_STAGE_RCPT, 554, "5.7.1", A_FINAL, FAIL, CL_USER, 0,
 	    "5.7.1" },
-	/* 5xx to the message: final. */
+	/* Rule 7's exception: 5.7.x to the message, next relay or route. */
+	{ "relay eod 550 5.7.60 next relay", RELAY, REPLY, SMTP_STAGE_EOD,
+	    550, "5.7.60", A_ROUTE, FAIL, CL_UNAV, 0, "5.7.60" },
+	{ "relay data 554 5.7.1 next relay", RELAY, REPLY, SMTP_STAGE_DATA,
+	    554, "5.7.1", A_ROUTE, FAIL, CL_UNAV, 0, "5.7.1" },
+	/* Any other 5xx to the message: final. */
 	{ "relay data 554 final", RELAY, REPLY, SMTP_STAGE_DATA,
 	    554, "", A_FINAL, FAIL, CL_UNAV, 0, "5.0.0" },
 	{ "relay eod 554 final", RELAY, REPLY, SMTP_STAGE_EOD,
 	    554, "", A_FINAL, FAIL, CL_UNAV, 0, "5.0.0" },
+	{ "relay eod 554 5.6.0 final", RELAY, REPLY, SMTP_STAGE_EOD,
+	    554, "5.6.0", A_FINAL, FAIL, CL_UNAV, 0, "5.6.0" },
 };
 
 ParameterizedTestParameters(policy, smtp_rows)

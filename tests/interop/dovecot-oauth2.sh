@@ -145,7 +145,9 @@ mail_location = maildir:$d/home/%u/Maildir
 EOF
 	dovecot -c "$d/dovecot.conf" || return 1
 	i=0
-	while ! (exec 3<>/dev/tcp/127.0.0.1/"$subport") 2>/dev/null; do
+	while ! python3 -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5)' \
+	    "$subport" 2>/dev/null; do
 		i=$((i + 1))
 		[ $i -gt 50 ] && return 1
 		sleep 0.1

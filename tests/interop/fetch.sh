@@ -25,7 +25,7 @@ if [ ! -e "$policy" ]; then
 fi
 $SUDO apt-get install -y -qq --no-install-recommends \
 	php-cli s-nail mutt git git-email libmailtools-perl swaks \
-	python3 python3-aiosmtpd pflogsumm dovecot-core gnutls-bin \
+	python3 python3-aiosmtpd pflogsumm dovecot-core dovecot-submissiond gnutls-bin \
 	util-linux \
 	libicu72 libnsl2 libsasl2-2 libdb5.3 libidn12 libpcre2-8-0 \
 	libgnutls-dane0 libcrypt1 liblockfile1 >/dev/null

@@ -25,6 +25,22 @@ for s in clients servers; do
 	fi
 done
 
+# XOAUTH2 and OAUTHBEARER against Dovecot's submission service.
+t0=$(date +%s)
+timeout -k 5 "$limit" sh "$here/dovecot-oauth2.sh" "$top_builddir" >&2
+st=$?
+echo "interop: dovecot-oauth2.sh took $(( $(date +%s) - t0 )) s" \
+    "(status $st)" >&2
+what="XOAUTH2 and OAUTHBEARER (4 KB JWT), expired token queued"
+case $st in
+0)	printf 'Dovecot submission (OAuth2)\t%s\tpass\t%s\n' \
+	    "$(dovecot --version | cut -d' ' -f1)" "$what" >>"$RESULTS" ;;
+77)	printf 'Dovecot submission (OAuth2)\t-\tskip\t%s\n' \
+	    "dovecot-submissiond not installed" >>"$RESULTS" ;;
+*)	printf 'Dovecot submission (OAuth2)\t-\tfail\t%s\n' \
+	    "ended with status $st" >>"$RESULTS" ;;
+esac
+
 echo
 echo "| peer | version | result | what was checked |"
 echo "|---|---|---|---|"

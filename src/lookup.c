@@ -133,6 +133,16 @@ ask_bounded(const char *host, struct lookup *l, struct reply *r)
 	return whole ? 0 : -1;
 }
 
+/* Whether host is an IPv4 or IPv6 address rather than a name. */
+static int
+is_literal(const char *host)
+{
+	unsigned char	 buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	    inet_pton(AF_INET6, host, buf) == 1;
+}
+
 int
 lookup_host(const char *host, struct lookup *l)
 {
@@ -141,8 +151,12 @@ lookup_host(const char *host, struct lookup *l)
 
 	l->n = 0;
 	l->canonname[0] = l->err[0] = '\0';
-	/* A literal needs no resolver, and no child. */
-	if (ask(host, l, 1, &r) != 0 && ask_bounded(host, l, &r) != 0)
+	/*
+	 * A literal needs no resolver, and no child: its answer, or why it
+	 * does not fit the address family, is the numeric one.
+	 */
+	if (ask(host, l, 1, &r) != 0 && !is_literal(host) &&
+	    ask_bounded(host, l, &r) != 0)
 		return -1;
 	if (r.rc != 0) {
 		strlcpy(l->err, gai_strerror(r.rc), sizeof(l->err));

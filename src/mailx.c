@@ -50,7 +50,7 @@ struct mailx_args {
 static char *
 shown(const char *s)
 {
-	char *p = xstrndup(s, SHOW_MAX);
+	char *p = xstrndup(s, strnlen(s, SHOW_MAX));
 	size_t n;
 
 	n = text_printable(p, strlen(p));

@@ -146,6 +146,7 @@ run(const char *const argv[], const char *input)
 
 	for (i = 0; argv[i] != NULL; i++)
 		append(cmd, sizeof(cmd), "%s%s", i ? " " : "", argv[i]);
+	run_result_free(&res);	/* the run before, in this test */
 	cr_assert_eq(run_mxsend(&re, argv, input, input ? strlen(input) : 0,
 	    env_list(), 60, &res), 0, "mxsend could not be run");
 	elapsed = now_s() - t0;

@@ -35,6 +35,7 @@ aliases_init(struct aliases *al)
 {
 	al->v = NULL;
 	al->n = 0;
+	al->max_rcpts = ALIASES_MAX_RCPTS;
 }
 
 static void

@@ -28,11 +28,21 @@ struct alias {
 	size_t			 ntargets;
 };
 
+/* alias_max_recipients' default (SPEC §4), Postfix's expansion limit. */
+#define ALIASES_MAX_RCPTS	1000
+
 struct aliases {
 	struct alias	*v;	/* sorted by name */
 	size_t		 n;
+	/*
+	 * The most addresses one recipient may expand to, all levels
+	 * together (alias_max_recipients); 0: no limit. More fails that
+	 * recipient, and none of its expansion is used.
+	 */
+	size_t		 max_rcpts;
 };
 
+/* An empty table with the default max_rcpts. */
 void	 aliases_init(struct aliases *);
 void	 aliases_free(struct aliases *);
 

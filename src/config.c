@@ -1108,28 +1108,38 @@ set_message_size_limit(struct config *cfg, const char *v, const char **hint)
 	return config_parse_size(v, &cfg->message_size_limit);
 }
 
+/* A count lo-hi into *dst. */
 static int
-set_max_parallel(struct config *cfg, const char *v, const char **hint)
+set_count(unsigned *dst, const char *v, unsigned long lo, unsigned long hi)
 {
 	unsigned long n;
 
-	(void)hint;
-	if (parse_uint(v, 1, 1000, &n) != 0)
+	if (parse_uint(v, lo, hi, &n) != 0)
 		return -1;
-	cfg->max_parallel = (unsigned)n;
+	*dst = (unsigned)n;
 	return 0;
+}
+
+static int
+set_max_parallel(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	return set_count(&cfg->max_parallel, v, 1, 1000);
+}
+
+static int
+set_alias_max_recipients(struct config *cfg, const char *v,
+    const char **hint)
+{
+	(void)hint;
+	return set_count(&cfg->alias_max_recipients, v, 0, 1000000);
 }
 
 static int
 set_mx_max_addresses(struct config *cfg, const char *v, const char **hint)
 {
-	unsigned long n;
-
 	(void)hint;
-	if (parse_uint(v, 1, 100, &n) != 0)
-		return -1;
-	cfg->mx_max_addresses = (unsigned)n;
-	return 0;
+	return set_count(&cfg->mx_max_addresses, v, 1, 100);
 }
 
 static int
@@ -1264,6 +1274,8 @@ static const struct key keys[] = {
 	    "any, ipv4 or ipv6" },
 	{ "default_domain", set_default_domain, ECHO_PLAIN, "a domain name" },
 	{ "aliases", set_aliases, ECHO_PLAIN, PATH_HINT },
+	{ "alias_max_recipients", set_alias_max_recipients, ECHO_PLAIN,
+	    "a number 0-1000000 (0: no limit)" },
 	{ "sender", set_sender, ECHO_PLAIN,
 	    "an address such as user@example.com" },
 	{ "relay_from", set_relay_from, ECHO_PLAIN,
@@ -1869,6 +1881,7 @@ config_init(struct config *cfg)
 	cfg->deadline = 0;
 	cfg->max_parallel = 32;
 	cfg->mx_max_addresses = 5;
+	cfg->alias_max_recipients = 1000;
 	cfg->queue_dir = xstrdup(QUEUE_DIR);
 	cfg->queue_lifetime = 5 * 86400;
 	cfg->message_size_limit = 64 * 1024 * 1024;
@@ -1876,14 +1889,25 @@ config_init(struct config *cfg)
 	cfg->log = LOGT_SYSLOG;
 }
 
-void
-config_free(struct config *cfg)
+/* Forget every relay credential, the secrets wiped. */
+static void
+drop_relay_credentials(struct config *cfg)
 {
 	relays_free(cfg->relays, cfg->nrelays);
 	wipe_free(cfg->relay_password);
 	free(cfg->relay_user);
 	free(cfg->relay_password_file);
 	free(cfg->relay_password_command);
+	cfg->relays = NULL;
+	cfg->nrelays = 0;
+	cfg->relay_password = cfg->relay_user = NULL;
+	cfg->relay_password_file = cfg->relay_password_command = NULL;
+}
+
+void
+config_free(struct config *cfg)
+{
+	drop_relay_credentials(cfg);
 	free(cfg->tls_ca_file);
 	free(cfg->helo);
 	free(cfg->default_domain);
@@ -1896,6 +1920,29 @@ config_free(struct config *cfg)
 	strv_free(cfg->config_directories, cfg->nconfig_directories);
 	free(cfg->file_read);
 	explicit_bzero(cfg, sizeof(*cfg));
+}
+
+void
+config_use_smarthost(struct config *cfg, const char *host, uint16_t port,
+    const char *user, const char *password)
+{
+	struct relay_conf *r;
+
+	drop_relay_credentials(cfg);
+	cfg->relay_fingerprint_set = 0;
+	cfg->route[0] = ROUTE_RELAY;
+	cfg->nroute = 1;
+	r = xcalloc(1, sizeof(*r));
+	strlcpy(r->host, host, sizeof(r->host));
+	r->port = port;
+	cfg->relays = r;
+	cfg->nrelays = 1;
+	if (user != NULL && password != NULL) {
+		r->user = xstrdup(user);
+		r->password = xstrdup(password);
+		cfg->relay_tls = RELAY_TLS_STARTTLS;
+	} else
+		cfg->relay_tls = RELAY_TLS_MAY;
 }
 
 /* ---------------------------------------------------------- print */
@@ -2010,7 +2057,10 @@ print_relay(const struct config *cfg, FILE *fp)
 static void
 print_relay_settings(const struct config *cfg, FILE *fp)
 {
-	static const char *const tls[] = { "auto", "starttls", "tls", "off" };
+	static const char *const tls[] = {
+		"auto", "starttls", "tls", "off",
+		"may (-S: STARTTLS when offered, not verified)"
+	};
 	size_t i;
 
 	fputs("route", fp);
@@ -2086,6 +2136,8 @@ print_local_settings(const struct config *cfg, FILE *fp)
 	    "(default: /etc/mailname, else the host's fully qualified name)");
 	print_str(fp, "aliases", cfg->aliases,
 	    "(default: /etc/aliases if present)");
+	fprintf(fp, "alias_max_recipients %u%s\n", cfg->alias_max_recipients,
+	    cfg->alias_max_recipients == 0 ? " (no limit)" : "");
 	print_str(fp, "sender", cfg->sender,
 	    "(default: login@default_domain)");
 	print_str(fp, "relay_from", cfg->relay_from,

@@ -28,7 +28,9 @@ enum relay_tls {
 	RELAY_TLS_AUTO,
 	RELAY_TLS_STARTTLS,
 	RELAY_TLS_TLS,
-	RELAY_TLS_OFF
+	RELAY_TLS_OFF,
+	RELAY_TLS_MAY		/* -S without -au/-ap: STARTTLS when offered,
+				   not verified; no key sets it */
 };
 
 enum mx_tls {
@@ -130,6 +132,8 @@ struct config {
 	char		*default_domain;	/* NULL: host_fqdn() */
 	char		*aliases;	/* NULL: /etc/aliases if present */
 	int		 aliases_set;	/* given explicitly (missing = error) */
+	unsigned	 alias_max_recipients;	/* addresses one recipient may
+						   expand to; 0: no limit */
 	char		*sender;	/* NULL: login@default_domain */
 	char		*relay_from;	/* NULL: none (SPEC §4) */
 
@@ -205,6 +209,18 @@ int	 config_load(struct config *, const char *explicit_file,
  * may read or write, or that the caller cannot open). Returns 0 or -1.
  */
 int	 config_finish(struct config *, char *err, size_t errlen);
+
+/*
+ * BusyBox's -S (SPEC §2): for this run the one route is the relay
+ * host:port (host without brackets), with STARTTLS when offered and not
+ * verified, or, with user and password (-au, -ap), STARTTLS required and
+ * the certificate verified. Every configured credential (relay_user, the
+ * password keys, the URL's) and relay_fingerprint are dropped: they are
+ * the configured relay's, and a host named on the command line never
+ * gets them.
+ */
+void	 config_use_smarthost(struct config *, const char *host, uint16_t port,
+	    const char *user, const char *password);
 
 /*
  * The credentials of cfg->relays[i] (SPEC §4: the URL's win for that

@@ -823,6 +823,8 @@ relay_params(const struct config *cfg, size_t i, struct smtp_params *sp)
 		sp->tls = SMTP_TLS_STARTTLS;
 	else if (cfg->relay_tls == RELAY_TLS_OFF)
 		sp->tls = SMTP_TLS_OFF;
+	else if (cfg->relay_tls == RELAY_TLS_MAY)
+		sp->tls = SMTP_TLS_MAY;	/* -S: as an MX host */
 	else if (rc.user != NULL || cfg->relay_fingerprint_set)
 		/* auto: credentials, or a pin, only ever go inside TLS. */
 		sp->tls = SMTP_TLS_STARTTLS;
@@ -832,7 +834,8 @@ relay_params(const struct config *cfg, size_t i, struct smtp_params *sp)
 		sp->verify = TLS_VERIFY_PIN;
 		sp->pin = cfg->relay_fingerprint;
 	} else
-		sp->verify = TLS_VERIFY_CHAIN;
+		sp->verify = cfg->relay_tls == RELAY_TLS_MAY ?
+		    TLS_VERIFY_NONE : TLS_VERIFY_CHAIN;
 	sp->ca_file = cfg->tls_ca_file;
 	/* RFC 8996: TLS 1.0 and 1.1 are not a protection worth a secret. */
 	sp->tls12 = 1;

@@ -48,6 +48,14 @@ struct expand {
 	char			*local_domain;	/* the same in A-labels */
 	int			 notify;
 	unsigned char		*done;		/* per alias: expanded */
+	unsigned char		*active;	/* per alias: being expanded, so
+						   meeting it again is a loop */
+	/* One recipient's expansion, bounded by al->max_rcpts: */
+	int			 bounded;	/* being counted */
+	int			 over;		/* it went past the bound */
+	size_t			 mark;		/* env->nrcpts when it began */
+	size_t			*undo;		/* aliases it marked done */
+	size_t			 nundo;
 	struct seen		 seen;
 	size_t			 rcap;		/* env->rcpts allocated, doubled
 						   so that appending stays
@@ -494,6 +502,17 @@ add_rcpt(struct expand *x, char *addr, size_t domain_off, const char *orig,
 		free(reason);
 		return;
 	}
+	if (x->over || (x->bounded &&
+	    env->nrcpts - x->mark >= x->al->max_rcpts)) {
+		/*
+		 * Past the bound: the slot seen_check() took goes with the
+		 * rest of the expansion (forget_from() rebuilds the table).
+		 */
+		x->over = 1;
+		free(addr);
+		free(reason);
+		return;
+	}
 	r->orig = xstrdup(orig);
 	r->notify = x->notify;
 	r->origin = origin;
@@ -570,7 +589,7 @@ expand_alias(struct expand *x, const struct alias *a, int depth)
 	char why[256];
 	size_t i;
 
-	for (i = 0; i < a->ntargets; i++) {
+	for (i = 0; i < a->ntargets && !x->over; i++) {
 		const struct alias_target *t = &a->targets[i];
 
 		if (t->kind != ALIAS_ADDRESS) {
@@ -604,6 +623,164 @@ expand_alias(struct expand *x, const struct alias *a, int depth)
 }
 
 /*
+ * Expand a, reached as addr: once per message (a later mention adds
+ * nothing new), and never again while it is being expanded (a loop).
+ */
+static void
+expand_found(struct expand *x, const struct alias *a, const char *addr,
+    const char *orig, enum rcpt_origin origin, int depth)
+{
+	size_t idx = (size_t)(a - x->al->v);
+
+	if (x->done[idx])
+		return;
+	if (x->active[idx]) {
+		add_failed(x, addr, orig, origin, FAIL_ALIAS_LOOP, "5.4.6",
+		    xasprintf("alias loop: '%s' leads back to '%s'", orig,
+		    a->name));
+		return;
+	}
+	if (depth >= ALIAS_MAX_DEPTH) {
+		add_failed(x, addr, orig, origin, FAIL_ALIAS_LOOP, "5.4.6",
+		    xasprintf("alias loop: expanding '%s' went deeper than "
+		    "%d levels", a->name, ALIAS_MAX_DEPTH));
+		return;
+	}
+	x->active[idx] = 1;
+	expand_alias(x, a, depth + 1);
+	x->active[idx] = 0;
+	x->done[idx] = 1;
+	if (x->bounded) {
+		x->undo = xgrowarray(x->undo, x->nundo, sizeof(*x->undo));
+		x->undo[x->nundo++] = idx;
+	}
+}
+
+/* Drop the recipients from index n on, and what the table knew of them. */
+static void
+forget_from(struct expand *x, size_t n)
+{
+	size_t i;
+
+	envelope_truncate(x->env, n);
+	if (x->seen.cap > 0)
+		memset(x->seen.slot, 0, x->seen.cap * sizeof(*x->seen.slot));
+	x->seen.n = 0;
+	for (i = 0; i < n; i++)
+		(void)seen_check(&x->seen, x->env->rcpts, i);
+}
+
+/*
+ * A recipient as given that is an alias: its whole expansion, at most
+ * al->max_rcpts addresses. Past that, none of them is used (the
+ * aliases it expanded count as not expanded) and the recipient fails,
+ * naming the alias: a list that big is a mistake in the file, and half
+ * of it is not what the sender asked for.
+ */
+static void
+expand_counted(struct expand *x, const struct alias *a, const char *addr,
+    const char *orig, enum rcpt_origin origin)
+{
+	size_t i;
+
+	x->bounded = x->al->max_rcpts > 0;
+	x->over = 0;
+	x->mark = x->env->nrcpts;
+	x->nundo = 0;
+	expand_found(x, a, addr, orig, origin, 0);
+	x->bounded = 0;
+	if (!x->over)
+		return;
+	x->over = 0;
+	for (i = 0; i < x->nundo; i++)
+		x->done[x->undo[i]] = 0;
+	forget_from(x, x->mark);
+	add_failed(x, addr, orig, origin, FAIL_ALIAS_LOOP, "5.5.3",
+	    xasprintf("alias '%s' expands to more than %zu addresses "
+	    "(alias_max_recipients)", a->name, x->al->max_rcpts));
+}
+
+/*
+ * The alias of local@dom when the address is local: unqualified, or at
+ * the default domain (dom in A-labels). NULL otherwise.
+ */
+static const struct alias *
+local_alias(const struct expand *x, const char *local, int unqualified,
+    const char *dom)
+{
+	const struct alias *a;
+	char *key;
+
+	if (x->al == NULL || x->al->n == 0 || (!unqualified &&
+	    (x->local_domain == NULL ||
+	    ascii_strcasecmp(dom, x->local_domain) != 0)))
+		return NULL;
+	key = alias_key(local);
+	a = aliases_lookup(x->al, key);
+	free(key);
+	return a;
+}
+
+/*
+ * Why local@domain (domain NULL: unqualified) cannot be an address, as
+ * a failed recipient; 0 when it can (*dom: the domain in A-labels, or
+ * NULL when no domain is known), -1 when it was added as failed.
+ */
+static int
+check_address(struct expand *x, const char *local, const char *domain,
+    const char *orig, enum rcpt_origin origin, char **dom)
+{
+	const char *d = domain != NULL ? domain : x->domain;
+	char why[256], *text, *show;
+
+	*dom = NULL;
+	text = d != NULL ? xasprintf("%s@%s", local, d) : xstrdup(local);
+	if (has_ctl(local))
+		add_failed(x, text, orig, origin, FAIL_SYNTAX, "5.1.3",
+		    xstrdup("bad address syntax: control character in the "
+		    "local part"));
+	else if (d != NULL &&
+	    (*dom = envelope_domain_to_ascii(d, why, sizeof(why))) == NULL) {
+		show = printable(d);
+		add_failed(x, text, orig, origin, FAIL_IDNA, "5.1.2",
+		    xasprintf("cannot convert domain '%s' to ASCII: %s",
+		    show, why));
+		free(show);
+	} else if (*dom != NULL && too_long(local, *dom) != NULL) {
+		free(text);
+		text = xasprintf("%s@%s", local, *dom);
+		add_failed(x, text, orig, origin, FAIL_SYNTAX, "5.1.3",
+		    xasprintf("bad address: %s", too_long(local, *dom)));
+		free(*dom);
+		*dom = NULL;
+	} else {
+		free(text);
+		return 0;
+	}
+	free(text);
+	return -1;
+}
+
+/*
+ * An unqualified address that is no alias, when this host has no
+ * domain to give it (SPEC §4 default_domain): "root@box" would only
+ * come back as an unknown domain, so say what to do instead.
+ */
+static void
+no_domain(struct expand *x, const char *local, const char *orig,
+    enum rcpt_origin origin)
+{
+	char *show = printable(local);
+
+	add_failed(x, local, orig, origin, FAIL_NOHOST, "5.1.2",
+	    xasprintf("cannot qualify '%s': this host's name has no domain "
+	    "and /etc/mailname names none; set default_domain (in "
+	    "mxsend.conf or MXSEND_DEFAULT_DOMAIN) or an alias for '%s'",
+	    show, show));
+	free(show);
+}
+
+/*
  * One address: qualify, convert the domain, expand a local name (unless
  * it is the alias being expanded, which then delivers to itself), and add
  * what results.
@@ -613,73 +790,25 @@ resolve(struct expand *x, const char *local, const char *domain,
     const char *orig, enum rcpt_origin origin, int depth,
     const struct alias *parent)
 {
-	char why[256], *dom, *addr, *key;
-	const struct alias *a = NULL;
-	size_t idx;
+	const struct alias *a;
+	char *dom, *addr;
 
-	if (has_ctl(local)) {
-		char *text = xasprintf("%s@%s", local,
-		    domain ? domain : x->domain);
-
-		add_failed(x, text, orig, origin, FAIL_SYNTAX, "5.1.3",
-		    xstrdup("bad address syntax: control character in the "
-		    "local part"));
-		free(text);
+	if (check_address(x, local, domain, orig, origin, &dom) != 0)
 		return;
-	}
-	dom = envelope_domain_to_ascii(domain ? domain : x->domain, why,
-	    sizeof(why));
-	if (dom == NULL) {
-		char *text = xasprintf("%s@%s", local,
-		    domain ? domain : x->domain);
-		char *show = printable(domain ? domain : x->domain);
-
-		add_failed(x, text, orig, origin, FAIL_IDNA, "5.1.2",
-		    xasprintf("cannot convert domain '%s' to ASCII: %s",
-		    show, why));
-		free(show);
-		free(text);
-		return;
-	}
-	if (too_long(local, dom) != NULL) {
-		char *text = xasprintf("%s@%s", local, dom);
-
-		add_failed(x, text, orig, origin, FAIL_SYNTAX, "5.1.3",
-		    xasprintf("bad address: %s", too_long(local, dom)));
-		free(text);
-		free(dom);
-		return;
-	}
-	if (x->al != NULL && x->al->n > 0 &&
-	    ascii_strcasecmp(dom, x->local_domain) == 0) {
-		key = alias_key(local);
-		a = aliases_lookup(x->al, key);
-		free(key);
-	}
+	addr = dom != NULL ? xasprintf("%s@%s", local, dom) : xstrdup(local);
+	a = local_alias(x, local, domain == NULL, dom);
 	if (a != NULL && a != parent) {
-		idx = (size_t)(a - x->al->v);
-		if (x->done[idx]) {
-			/* Its expansion is in the set already. */
-			free(dom);
-			return;
-		}
-		if (depth >= ALIAS_MAX_DEPTH) {
-			addr = xasprintf("%s@%s", local, dom);
-			add_failed(x, addr, orig, origin, FAIL_ALIAS_LOOP,
-			    "5.4.6", xasprintf("alias loop: expanding '%s' "
-			    "went deeper than %d levels", a->name,
-			    ALIAS_MAX_DEPTH));
-			free(addr);
-		} else {
-			expand_alias(x, a, depth + 1);
-			x->done[idx] = 1;
-		}
-		free(dom);
-		return;
-	}
-	addr = xasprintf("%s@%s", local, dom);
-	add_rcpt(x, addr, strlen(local) + 1, orig, origin, FAIL_NONE, NULL,
-	    NULL);
+		if (depth == 0)
+			expand_counted(x, a, addr, orig, origin);
+		else
+			expand_found(x, a, addr, orig, origin, depth);
+		free(addr);
+	} else if (dom == NULL) {
+		free(addr);
+		no_domain(x, local, orig, origin);
+	} else
+		add_rcpt(x, addr, strlen(local) + 1, orig, origin, FAIL_NONE,
+		    NULL, NULL);
 	free(dom);
 }
 
@@ -838,11 +967,9 @@ envelope_add_recipients(struct envelope *env, const struct options *opts,
 	memset(&x, 0, sizeof(x));
 	x.env = env;
 	x.al = opts->no_alias ? NULL : al;
-	/* main.c always has one; "localhost" keeps a misuse harmless. */
-	x.domain = default_domain && *default_domain ? default_domain :
-	    "localhost";
-	x.local_domain = envelope_domain_to_ascii(x.domain, why, sizeof(why));
-	if (x.local_domain == NULL) {
+	x.domain = default_domain && *default_domain ? default_domain : NULL;
+	if (x.domain != NULL && (x.local_domain =
+	    envelope_domain_to_ascii(x.domain, why, sizeof(why))) == NULL) {
 		char *show = printable(x.domain);
 
 		(void)snprintf(err, errlen, "invalid default domain '%s': %s",
@@ -853,6 +980,7 @@ envelope_add_recipients(struct envelope *env, const struct options *opts,
 	x.notify = opts->notify;
 	x.rcap = env->nrcpts;	/* full: the first recipient reallocates */
 	x.done = xcalloc(al != NULL ? al->n : 0, 1);
+	x.active = xcalloc(al != NULL ? al->n : 0, 1);
 	for (i = 0; i < env->nrcpts; i++)
 		(void)seen_check(&x.seen, env->rcpts, i);
 
@@ -862,6 +990,8 @@ envelope_add_recipients(struct envelope *env, const struct options *opts,
 
 	free(x.local_domain);
 	free(x.done);
+	free(x.active);
+	free(x.undo);
 	free(x.seen.slot);
 	rc = 0;
 out:

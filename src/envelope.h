@@ -47,7 +47,9 @@ enum rcpt_fail {
 	FAIL_SYNTAX = 1,	/* malformed address: 5.1.3 */
 	FAIL_ALIAS_KIND = 2,	/* |command, /file, :include: target: 5.3.0 */
 	FAIL_IDNA = 3,		/* domain cannot be converted: 5.1.2 */
-	FAIL_ALIAS_LOOP = 4,	/* alias expansion too deep: 5.4.6 */
+	FAIL_ALIAS_LOOP = 4,	/* alias expansion refused: a loop or too
+				   deep (5.4.6), too many addresses
+				   (5.5.3) */
 	FAIL_NOHOST = 5,	/* no such domain, null MX, no mail host */
 	FAIL_NOUSER = 6,	/* refused at RCPT */
 	FAIL_UNAVAILABLE = 7	/* message refused, SIZE, every MX refused
@@ -113,6 +115,10 @@ int	 envelope_set_sender(struct envelope *, const char *opt_sender,
  * Collect the recipients. A malformed command-line address is a usage
  * error: returns -1 with err naming the address and why. Problems with
  * header addresses or alias targets become RCPT_FAILED recipients.
+ * default_domain NULL (or "") means this host has none (names.h): an
+ * unqualified address that is no alias then fails (5.1.2), saying to set
+ * default_domain or an alias. A recipient whose aliases expand to more
+ * than al->max_rcpts addresses fails (5.5.3), none of them used.
  * Returns 0 otherwise (nrcpts may be 0: the caller reports "no recipients").
  */
 int	 envelope_add_recipients(struct envelope *, const struct options *,

@@ -509,6 +509,8 @@ intake_read_opts(int infd, struct message *msg, const struct intake_opts *o,
 	in->out = xmalloc(CHUNK);
 	ibuf = xmalloc(CHUNK);
 
+	if (o->prefix_len > 0)
+		process(in, (const unsigned char *)o->prefix, o->prefix_len);
 	while (!in->done && in->werr == 0 && !in->too_large) {
 		if ((r = read_some(infd, ibuf, CHUNK)) < 0) {
 			rerr = errno;

@@ -48,6 +48,13 @@ typedef int (*intake_respool_fn)(void *ctx, int oldfd, off_t len, char *err,
 
 struct intake_opts {
 	int			 ignore_dots;	/* -i */
+	/*
+	 * Octets taken as if read before infd (the mailx front end's
+	 * header section, then the empty line that ends it): normalised
+	 * and indexed like the rest, counted in size_limit.
+	 */
+	const char		*prefix;
+	size_t			 prefix_len;
 	off_t			 size_limit;	/* 0: none */
 	intake_respool_fn	 respool;	/* NULL: no next spool */
 	void			*ctx;

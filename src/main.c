@@ -30,6 +30,7 @@
 #include "attempt.h"
 #include "envelope.h"
 #include "intake.h"
+#include "mailx.h"
 #include "queue.h"
 #include "status.h"
 #include "message.h"
@@ -49,6 +50,7 @@ struct run {
 	char		 qid[QUEUE_ID_LEN + 1];
 	struct log	*log;		/* one per process (log.h) */
 	struct transcript *transcript;
+	struct mailx	*mailx;		/* called as mail or mailx */
 };
 
 /*
@@ -87,6 +89,8 @@ struct submission {
 					   recipients' failures are bounced,
 					   nothing goes to dead.letter */
 	enum smtpd_refusal refusal;	/* STOP_DATA: which refusal */
+	const struct mailx *mailx;	/* its header goes before infd's
+					   body (SPEC §2.1) */
 	char		 why[512];	/* a stop's reason */
 };
 
@@ -174,6 +178,7 @@ load_aliases(struct run *r, struct aliases *al)
 	const char *apath = r->cfg.aliases ? r->cfg.aliases : "/etc/aliases";
 
 	aliases_init(al);
+	al->max_rcpts = r->cfg.alias_max_recipients;
 	if (aliases_load(al, apath, r->cfg.aliases_set, err,
 	    sizeof(err)) == 0)
 		return 0;
@@ -196,8 +201,7 @@ collect_recipients(struct run *r, struct envelope *env,
 	if (load_aliases(r, &al) != 0)
 		stop = STOP_CONFIG;
 	else if (envelope_add_recipients(env, &r->opts, msg, &al,
-	    names_domain(&r->names),
-	    err, sizeof(err)) != 0)
+	    names_mail_domain(&r->names), err, sizeof(err)) != 0)
 		stop = usage_error(err);
 	else if (env->nrcpts == 0)
 		stop = usage_error(none);
@@ -526,6 +530,10 @@ read_message(struct run *r, struct submission *sub, struct spool *sp,
 
 	memset(&io, 0, sizeof(io));
 	io.ignore_dots = sub->ignore_dots;
+	if (sub->mailx != NULL) {
+		io.prefix = sub->mailx->header.data;
+		io.prefix_len = sub->mailx->header.len;
+	}
 	io.size_limit = r->cfg.message_size_limit;
 	io.respool = spool_next;
 	io.ctx = sp;
@@ -559,6 +567,26 @@ read_message(struct run *r, struct submission *sub, struct spool *sp,
 		    err);
 	}
 	return STOP_NONE;
+}
+
+/*
+ * The mailx front end's word on the body it spooled (mailx.h): MIME
+ * fields added, or nothing to send (-E). STOP_NONE: deliver it.
+ */
+static enum run_stop
+mailx_body(struct run *r, struct submission *sub, struct message *msg)
+{
+	switch (mailx_finish(sub->mailx, msg, sub->why, sizeof(sub->why))) {
+	case MAILX_SEND:
+		return STOP_NONE;
+	case MAILX_EMPTY:
+		if (r->opts.verbose)
+			say("the message body is empty: nothing sent (-E)");
+		return STOP_DONE;
+	default:
+		say("%s", sub->why);
+		return STOP_IOERR;
+	}
 }
 
 /* Nothing of a spool that did not become an entry stays. */
@@ -602,6 +630,8 @@ submit(struct run *r, struct envelope *env, struct submission *sub,
 	}
 	msg_init(&msg, sp.fd);
 	if ((o->stop = read_message(r, sub, &sp, &msg, env)) != STOP_NONE ||
+	    (sub->mailx != NULL &&
+	    (o->stop = mailx_body(r, sub, &msg)) != STOP_NONE) ||
 	    (sub->collect && (o->stop = collect_recipients(r, env, &msg,
 	    "no recipients: give addresses as arguments or use -t with To:, "
 	    "Cc: or Bcc: headers")) != STOP_NONE))
@@ -653,6 +683,7 @@ mode_deliver(struct run *r)
 	sub.infd = STDIN_FILENO;
 	sub.ignore_dots = r->opts.ignore_dots;
 	sub.collect = 1;
+	sub.mailx = r->mailx;
 	submit(r, &env, &sub, &o);
 	code = exit_status(&o);
 	envelope_free(&env);
@@ -794,81 +825,152 @@ stderr_never_blocks(const struct run *r)
 	close(fd);
 }
 
+/*
+ * argv as sendmail's command line, or as mailx's when called by that
+ * name (SPEC §1, §2.1). 0, or -1 when it is a usage error (said).
+ */
+static int
+parse_command_line(struct run *r, struct mailx *mx, int argc, char *argv[])
+{
+	char err[1024];
+
+	if (argc > 0 && mailx_name(argv[0])) {
+		r->mailx = mx;
+		if (mailx_parse(mx, &r->opts, argc, argv, err,
+		    sizeof(err)) == 0)
+			return 0;
+		say("%s", err);		/* one line, mailx's usage in it */
+		return -1;
+	}
+	if (options_parse(&r->opts, argc, argv, err, sizeof(err)) == 0)
+		return 0;
+	(void)usage_error(err);
+	return -1;
+}
+
+/*
+ * BusyBox's -S, -au, -ap and -w (SPEC §2) over the configuration, for
+ * this run. The password's bytes in argv are overwritten once copied,
+ * so that ps and /proc show it only until then. 0, or -1 (said).
+ */
+static int
+busybox_options(struct run *r)
+{
+	const struct options *o = &r->opts;
+	unsigned secs;
+
+	if (o->timeout != NULL) {
+		if (config_parse_duration(o->timeout, &secs) != 0 ||
+		    secs == 0) {
+			(void)usage_error("-w: the time-out is too large");
+			return -1;
+		}
+		r->cfg.timeout_connect = secs;
+		r->cfg.timeout_command = secs;
+		r->cfg.timeout_data = secs;
+	}
+	if (o->smarthost[0] != '\0')
+		config_use_smarthost(&r->cfg, o->smarthost,
+		    (uint16_t)o->smarthost_port, o->smarthost_user,
+		    o->smarthost_password);
+	/* argv's own bytes: options.c only pointed into them. */
+	if (o->smarthost_password != NULL)
+		memset((char *)o->smarthost_password, 'x',
+		    strlen(o->smarthost_password));
+	return 0;
+}
+
+/* The mode the command line chose, from the configuration on. */
+static int
+run_mode(struct run *r)
+{
+	switch (r->opts.mode) {
+	case MODE_CONFIG_CHECK:
+		config_print(&r->cfg, stdout);
+		syslog_warning(r);
+		return stopped(STOP_DONE);
+	case MODE_NEWALIASES:
+		return stopped(mode_newaliases(r));
+	case MODE_DELIVER:
+		return mode_deliver(r);
+	case MODE_VERIFY:
+		return mode_verify(r);
+	case MODE_PRINTQ:
+		return stopped(mode_printq(r));
+	case MODE_RUNQ:
+		(void)attempt_queue_run(&r->cfg, &r->opts, &r->names, r->log,
+		    r->transcript);
+		return stopped(STOP_DONE);
+	case MODE_SMTP:
+		return mode_smtp(r);
+	default:
+		return stopped(STOP_UNAVAILABLE);
+	}
+}
+
+/* Configuration, names and logs for r's mode; 0, or its exit status. */
+static int
+start_run(struct run *r)
+{
+	char err[1024];
+
+	config_init(&r->cfg);
+	if (config_load(&r->cfg, r->opts.config_file, err, sizeof(err)) != 0) {
+		say("%s", err);
+		if (r->opts.mode == MODE_SMTP)
+			smtpd_unavailable(STDOUT_FILENO, "Error: mxsend is "
+			    "not configured correctly");
+		config_free(&r->cfg);
+		return stopped(STOP_CONFIG);
+	}
+	if (busybox_options(r) != 0) {
+		config_free(&r->cfg);
+		return stopped(STOP_USAGE);
+	}
+	names_init(&r->names, &r->cfg, r->opts.verbose, r->cfg.deadline > 0 ?
+	    mono_ms() + (int64_t)r->cfg.deadline * 1000 : 0);
+	if (r->opts.mode == MODE_DELIVER || r->opts.mode == MODE_SMTP ||
+	    r->opts.mode == MODE_RUNQ || r->opts.mode == MODE_PRINTQ) {
+		go_quiet(r);
+		stderr_never_blocks(r);
+		open_logs(r);
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct run r;
-	char err[1024];
+	struct mailx mx;
 	size_t i;
 	int code;
 
 	sane_start();
 	memset(&r, 0, sizeof(r));
-	if (options_parse(&r.opts, argc, argv, err, sizeof(err)) != 0)
-		return stopped(usage_error(err));
+	memset(&mx, 0, sizeof(mx));
+	if (parse_command_line(&r, &mx, argc, argv) != 0) {
+		mailx_free(&mx);
+		return stopped(STOP_USAGE);
+	}
 	for (i = 0; i < r.opts.nwarnings; i++)
 		say("warning: %s", r.opts.warnings[i]);
-	switch (r.opts.mode) {
-	case MODE_HELP:
-		fputs(options_usage(), stdout);
+	if (r.opts.mode == MODE_HELP || r.opts.mode == MODE_VERSION) {
+		if (r.opts.mode == MODE_HELP)
+			fputs(options_usage(), stdout);
+		else
+			printf("mxsend %s\n", PACKAGE_VERSION);
 		return stopped(STOP_DONE);
-	case MODE_VERSION:
-		printf("mxsend %s\n", PACKAGE_VERSION);
-		return stopped(STOP_DONE);
-	default:
-		break;
 	}
-
-	config_init(&r.cfg);
-	if (config_load(&r.cfg, r.opts.config_file, err, sizeof(err)) != 0) {
-		say("%s", err);
-		if (r.opts.mode == MODE_SMTP)
-			smtpd_unavailable(STDOUT_FILENO, "Error: mxsend is "
-			    "not configured correctly");
-		config_free(&r.cfg);
-		return stopped(STOP_CONFIG);
+	if ((code = start_run(&r)) != 0) {
+		mailx_free(&mx);
+		return code;
 	}
-	names_init(&r.names, &r.cfg, r.opts.verbose, r.cfg.deadline > 0 ?
-	    mono_ms() + (int64_t)r.cfg.deadline * 1000 : 0);
-	if (r.opts.mode == MODE_DELIVER || r.opts.mode == MODE_SMTP ||
-	    r.opts.mode == MODE_RUNQ || r.opts.mode == MODE_PRINTQ) {
-		go_quiet(&r);
-		stderr_never_blocks(&r);
-		open_logs(&r);
-	}
-	switch (r.opts.mode) {
-	case MODE_CONFIG_CHECK:
-		config_print(&r.cfg, stdout);
-		syslog_warning(&r);
-		code = stopped(STOP_DONE);
-		break;
-	case MODE_NEWALIASES:
-		code = stopped(mode_newaliases(&r));
-		break;
-	case MODE_DELIVER:
-		code = mode_deliver(&r);
-		break;
-	case MODE_VERIFY:
-		code = mode_verify(&r);
-		break;
-	case MODE_PRINTQ:
-		code = stopped(mode_printq(&r));
-		break;
-	case MODE_RUNQ:
-		(void)attempt_queue_run(&r.cfg, &r.opts, &r.names, r.log,
-		    r.transcript);
-		code = stopped(STOP_DONE);
-		break;
-	case MODE_SMTP:
-		code = mode_smtp(&r);
-		break;
-	default:
-		code = stopped(STOP_UNAVAILABLE);
-		break;
-	}
+	code = run_mode(&r);
 	transcript_close(r.transcript);
 	log_close(r.log);
 	config_free(&r.cfg);
+	mailx_free(&mx);
 	/* What a mode wrote on stdout was its product: it must be whole. */
 	if (fflush(stdout) != 0 && code == stopped(STOP_DONE))
 		code = stopped(STOP_IOERR);

@@ -103,8 +103,8 @@ can_fold(const char *t, size_t i, size_t vstart, size_t lastword)
 	    !is_wsp(t[i - 1]);
 }
 
-static void
-add_field(struct buf *out, const char *name, const char *value)
+void
+msg_field(struct buf *out, const char *name, const char *value)
 {
 	struct buf t;
 	size_t len, ls, i, vstart, lastword, best, room;
@@ -164,13 +164,13 @@ add_field(struct buf *out, const char *name, const char *value)
 void
 msg_prepend(struct message *msg, const char *name, const char *value)
 {
-	add_field(&msg->prepend, name, value);
+	msg_field(&msg->prepend, name, value);
 }
 
 void
 msg_append(struct message *msg, const char *name, const char *value)
 {
-	add_field(&msg->append, name, value);
+	msg_field(&msg->append, name, value);
 }
 
 void
@@ -200,9 +200,13 @@ msg_date(time_t t, char *out, size_t outlen)
 }
 
 
-/* RFC 2047 §4.1 B encoding, each encoded word at most 75 octets (§2). */
-static void
-add_encoded_words(struct buf *b, const char *s)
+/*
+ * RFC 2047 §4.1 B encoding. Each word holds at most 39 octets of text:
+ * 64 octets in all, so that a line holding one after a field name
+ * ("Subject: ") or a fold stays within the 76 octets of §2.
+ */
+void
+msg_encoded_words(struct buf *b, const char *s)
 {
 	static const char b64[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -211,7 +215,7 @@ add_encoded_words(struct buf *b, const char *s)
 	unsigned v;
 
 	while (len > 0) {
-		n = len > 45 ? 45 : len;
+		n = len > 39 ? 39 : len;
 		/* Never split a UTF-8 sequence between two words (§5). */
 		while (n < len && n > 1 && (p[n] & 0xC0) == 0x80)
 			n--;
@@ -235,9 +239,8 @@ add_encoded_words(struct buf *b, const char *s)
 	}
 }
 
-/* "addr", or "name <addr>" with name encoded as RFC 5322/2047 need. */
-static char *
-mailbox_text(const char *name, const char *addr)
+char *
+msg_mailbox_text(const char *name, const char *addr)
 {
 	struct buf b;
 	const char *s;
@@ -248,7 +251,7 @@ mailbox_text(const char *name, const char *addr)
 		return buf_release(&b);
 	}
 	if (has_8bit(name, strlen(name))) {
-		add_encoded_words(&b, name);
+		msg_encoded_words(&b, name);
 	} else {
 		/* RFC 5322 §3.2.4 quoted-string. */
 		buf_addc(&b, '"');
@@ -272,7 +275,7 @@ from_value(const struct msg_submit *sub)
 		addr = xstrdup(sub->sender);
 	else
 		addr = xasprintf("MAILER-DAEMON@%s", sub->domain);
-	v = mailbox_text(sub->fullname, addr);
+	v = msg_mailbox_text(sub->fullname, addr);
 	free(addr);
 	return v;
 }
@@ -428,8 +431,8 @@ relay_from_field(struct buf *out, const char *raw, size_t len,
 		v = (size_t)(colon - raw) + 1;
 		rfc5322_parse_address_list(raw + v, len - 2 - v, &l);
 	}
-	text = mailbox_text(l.n > 0 ? l.v[0].display : NULL, addr);
-	add_field(out, "From", text);
+	text = msg_mailbox_text(l.n > 0 ? l.v[0].display : NULL, addr);
+	msg_field(out, "From", text);
 	free(text);
 	addrlist_free(&l);
 }

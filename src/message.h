@@ -80,6 +80,22 @@ size_t	 msg_drop(struct message *, const char *name);
 void	 msg_prepend(struct message *, const char *name, const char *value);
 void	 msg_append(struct message *, const char *name, const char *value);
 
+/* "Name: value" folded as msg_append() folds it, appended to out. */
+void	 msg_field(struct buf *out, const char *name, const char *value);
+
+/*
+ * The UTF-8 text s as RFC 2047 encoded words ("=?UTF-8?B?...?="),
+ * separated by spaces, each at most 64 octets and never splitting a
+ * character, appended to out.
+ */
+void	 msg_encoded_words(struct buf *out, const char *s);
+
+/*
+ * "addr", or "name <addr>" with name as a quoted string, or as encoded
+ * words when it is not ASCII (caller frees).
+ */
+char	*msg_mailbox_text(const char *name, const char *addr);
+
 /* What msg_complete() needs to know about the submission. */
 struct msg_submit {
 	const char	*sender;	/* envelope sender, "" for <> */

@@ -207,11 +207,20 @@ names_domain(struct names *n)
 		break;
 	}
 	strlcpy(n->domain, names_host(n), sizeof(n->domain));
+	n->domain_bare = !n->fqdn;
 	if (!n->fqdn && n->verbose)
 		say("warning: host name '%s' is not fully qualified and %s "
 		    "names no domain; set default_domain", n->domain,
 		    NAMES_MAILNAME);
 	return n->domain;
+}
+
+const char *
+names_mail_domain(struct names *n)
+{
+	const char *d = names_domain(n);
+
+	return n->domain_bare ? NULL : d;
 }
 
 const char *

@@ -31,6 +31,7 @@ struct names {
 	int		 fqdn;		/* host[] has a dot */
 	char		 host[256];
 	int		 domain_known;
+	int		 domain_bare;	/* domain[] is the bare host name */
 	char		 domain[256];
 };
 
@@ -43,6 +44,13 @@ const char *names_host(struct names *n);
 
 /* The domain of unqualified addresses, Message-ID: and Received:. */
 const char *names_domain(struct names *n);
+
+/*
+ * The same when it is a domain, NULL when it is only the bare host name
+ * (no default_domain, no /etc/mailname, no fully qualified name): then
+ * recipients such as "root" cannot be qualified (envelope.h).
+ */
+const char *names_mail_domain(struct names *n);
 
 /*
  * The EHLO name: `helo`, else the fully qualified host name, else NULL

@@ -13,6 +13,8 @@
  */
 #include "autoconf.h"
 
+#include <arpa/inet.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,10 @@
 #define ENVID_MAX	100
 
 #define INJECTION_NOTE	"(CVE-2016-10033)"
+
+/* BusyBox's -au and -ap, as option codes beside the letters. */
+#define OPT_AUTH_USER	0x100
+#define OPT_AUTH_PASS	0x101
 
 /*
  * Quote user input in a one-line message: control characters become '?',
@@ -60,23 +66,6 @@ show(char *out, size_t outlen, const char *s)
 		n += 3;
 	}
 	out[n] = '\0';
-}
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		(void)vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
 }
 
 static void
@@ -261,14 +250,14 @@ opt_b(struct options *opts, const char *val, char *err, size_t errlen)
 		case 't':
 		case 'h':
 		case 'H':
-			return fail(err, errlen, "-b%c is not supported",
+			return errf(err, errlen, "-b%c is not supported",
 			    val[0]);
 		default:
 			break;
 		}
 	}
 	show(s, sizeof(s), val);
-	return fail(err, errlen, "unknown option -b%s", s);
+	return errf(err, errlen, "unknown option -b%s", s);
 }
 
 static int
@@ -292,20 +281,20 @@ opt_q(struct options *opts, const char *val, char *err, size_t errlen)
 		sel = QSEL_SENDER;
 		break;
 	case '!':
-		return fail(err, errlen, "-q%s: negated queue selection is "
+		return errf(err, errlen, "-q%s: negated queue selection is "
 		    "not supported", s);
 	default:
 		if (!is_duration(val))
-			return fail(err, errlen, "unknown option -q%s "
+			return errf(err, errlen, "unknown option -q%s "
 			    "(expected -q, -q<time>, -qI, -qR or -qS)", s);
 		/* No daemon: the interval has nothing to repeat. */
 		opts->mode = MODE_RUNQ;
 		return 0;
 	}
 	if (val[1] == '\0')
-		return fail(err, errlen, "-q%c requires a substring", val[0]);
+		return errf(err, errlen, "-q%c requires a substring", val[0]);
 	if (val[1] == '!')
-		return fail(err, errlen, "-q%s: negated queue selection is "
+		return errf(err, errlen, "-q%s: negated queue selection is "
 		    "not supported", s);
 	opts->mode = MODE_RUNQ;
 	opts->qselect = sel;
@@ -343,7 +332,7 @@ opt_N(struct options *opts, const char *val, char *err, size_t errlen)
 			n--;
 		if (n == 0) {
 			show(s, sizeof(s), val);
-			return fail(err, errlen, "-N: empty notification in "
+			return errf(err, errlen, "-N: empty notification in "
 			    "'%s' (expected never or a list of success, "
 			    "failure, delay)", s);
 		}
@@ -357,7 +346,7 @@ opt_N(struct options *opts, const char *val, char *err, size_t errlen)
 
 			show(word, sizeof(word), w);
 			free(w);
-			return fail(err, errlen, "-N: unknown notification "
+			return errf(err, errlen, "-N: unknown notification "
 			    "'%s' (expected never or a list of success, "
 			    "failure, delay)", word);
 		}
@@ -367,7 +356,7 @@ opt_N(struct options *opts, const char *val, char *err, size_t errlen)
 		p = end + 1;
 	}
 	if ((bits & NOTIFY_NEVER) && bits != NOTIFY_NEVER)
-		return fail(err, errlen, "-N: never cannot be combined with "
+		return errf(err, errlen, "-N: never cannot be combined with "
 		    "success, failure or delay");
 	opts->notify = bits;
 	return 0;
@@ -391,8 +380,121 @@ opt_V(struct options *opts, const char *val, char *err, size_t errlen)
 	opts->envid = val;
 	return 0;
 bad:
-	return fail(err, errlen, "-V: the envelope id must be 1 to %d "
+	return errf(err, errlen, "-V: the envelope id must be 1 to %d "
 	    "printable ASCII characters without spaces", ENVID_MAX);
+}
+
+/*
+ * BusyBox's -S HOST[:PORT]: a host name, an IPv4 address or an IPv6
+ * address (in brackets when a port follows), and a port 1-65535.
+ */
+static int
+opt_S(struct options *opts, const char *val, char *err, size_t errlen)
+{
+	char s[SHOW_MAX + 4], host[sizeof(opts->smarthost)];
+	const char *start = val, *port = NULL, *end;
+	struct in6_addr a6;
+	int v6 = 0;
+
+	show(s, sizeof(s), val);
+	if (val[0] == '[' && (end = strchr(val, ']')) != NULL) {
+		start = val + 1;
+		v6 = 1;
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1] != '\0')
+			goto bad;
+	} else if ((port = strchr(val, ':')) != NULL &&
+	    strchr(port + 1, ':') != NULL) {
+		end = val + strlen(val);	/* a bare IPv6 address */
+		port = NULL;
+		v6 = 1;
+	} else {
+		end = port != NULL ? port++ : val + strlen(val);
+	}
+	if (end == start || (size_t)(end - start) >= sizeof(host))
+		return errf(err, errlen, "-S '%s': expected HOST[:PORT] with "
+		    "a host name or an IP address", s);
+	memcpy(host, start, (size_t)(end - start));
+	host[end - start] = '\0';
+	if (v6 ? inet_pton(AF_INET6, host, &a6) != 1 :
+	    !valid_hostname(host, 1))
+		goto bad;
+	if (port != NULL && (!is_number(port) || strlen(port) > 5 ||
+	    atoi(port) < 1 || atoi(port) > 65535))
+		return errf(err, errlen, "-S '%s': the port must be a number "
+		    "1-65535", s);
+	strlcpy(opts->smarthost, host, sizeof(opts->smarthost));
+	opts->smarthost_port = port != NULL ? (unsigned)atoi(port) : 25;
+	return 0;
+bad:
+	return errf(err, errlen, "-S '%s': expected HOST[:PORT] with a host "
+	    "name, an IPv4 address or an [IPv6] address", s);
+}
+
+/* BusyBox's -w SECS: a duration (SPEC §2), not 0. */
+static int
+opt_w(struct options *opts, const char *val, char *err, size_t errlen)
+{
+	char s[SHOW_MAX + 4];
+	const char *p;
+
+	for (p = val; *p == '0'; p++)
+		;
+	if (!is_duration(val) || *p < '1' || *p > '9') {
+		show(s, sizeof(s), val);
+		return errf(err, errlen, "-w '%s': expected a time-out such "
+		    "as 30 or 2m, not 0", s);
+	}
+	opts->timeout = val;
+	return 0;
+}
+
+/* BusyBox's options that take a value. */
+static int
+opt_busybox(struct options *opts, int c, const char *val, char *err,
+    size_t errlen)
+{
+	switch (c) {
+	case 'S':
+		return opt_S(opts, val, err, errlen);
+	case 'w':
+		return opt_w(opts, val, err, errlen);
+	case OPT_AUTH_USER:
+		opts->smarthost_user = val;
+		return 0;
+	default:
+		opts->smarthost_password = val;
+		return 0;
+	}
+}
+
+/* BusyBox's -au and -ap: the code for the letters after -a, or 0. */
+static int
+auth_option(const char **p)
+{
+	if (**p != 'u' && **p != 'p')
+		return 0;
+	return *(*p)++ == 'u' ? OPT_AUTH_USER : OPT_AUTH_PASS;
+}
+
+/* -au and -ap go with -S, and with each other. */
+static int
+check_smarthost(struct options *opts, char *err, size_t errlen)
+{
+	if (opts->smarthost_user == NULL && opts->smarthost_password == NULL)
+		return 0;
+	if (opts->smarthost[0] == '\0')
+		return errf(err, errlen, "-au and -ap are the credentials of "
+		    "the -S relay: give -S HOST[:PORT] too");
+	if (opts->smarthost_user == NULL || opts->smarthost_password == NULL)
+		return errf(err, errlen, "%s needs %s",
+		    opts->smarthost_user == NULL ? "-ap" : "-au",
+		    opts->smarthost_user == NULL ? "-au USER" : "-ap PASSWORD");
+	warn(opts, "-ap: a password on the command line is visible to "
+	    "other local users (ps, /proc); relay_password_file keeps it "
+	    "private");
+	return 0;
 }
 
 /* One option letter with its value: 0, or -1 with err set. */
@@ -406,13 +508,13 @@ opt_value(struct options *opts, int c, const char *val, char *err,
 	case 'f':
 	case 'r':
 		if (has_line_break(val))
-			return fail(err, errlen,
+			return errf(err, errlen,
 			    "-%c: address contains a line break", c);
 		opts->sender = val;
 		return 0;
 	case 'F':
 		if (has_line_break(val))
-			return fail(err, errlen,
+			return errf(err, errlen,
 			    "-F: name contains a line break");
 		opts->fullname = val;
 		return 0;
@@ -425,7 +527,7 @@ opt_value(struct options *opts, int c, const char *val, char *err,
 			opts->ret = RET_HDRS;
 		else {
 			show(s, sizeof(s), val);
-			return fail(err, errlen, "-R: expected full or hdrs, "
+			return errf(err, errlen, "-R: expected full or hdrs, "
 			    "not '%s'", s);
 		}
 		return 0;
@@ -438,19 +540,19 @@ opt_value(struct options *opts, int c, const char *val, char *err,
 			opts->body = BODY_8BITMIME;
 		else {
 			show(s, sizeof(s), val);
-			return fail(err, errlen, "-B: expected 7BIT or "
+			return errf(err, errlen, "-B: expected 7BIT or "
 			    "8BITMIME, not '%s'", s);
 		}
 		return 0;
 	case 'C':
 		if (val[0] == '\0')
-			return fail(err, errlen, "-C: empty file name");
+			return errf(err, errlen, "-C: empty file name");
 		opts->config_file = val;
 		return 0;
 	case 'h':
 		if (!is_number(val)) {
 			show(s, sizeof(s), val);
-			return fail(err, errlen, "-h: hop count '%s' is not "
+			return errf(err, errlen, "-h: hop count '%s' is not "
 			    "a number", s);
 		}
 		return 0;
@@ -461,6 +563,11 @@ opt_value(struct options *opts, int c, const char *val, char *err,
 		return 0;
 	case 'b':
 		return opt_b(opts, val, err, errlen);
+	case 'S':
+	case 'w':
+	case OPT_AUTH_USER:
+	case OPT_AUTH_PASS:
+		return opt_busybox(opts, c, val, err, errlen);
 	case 'o':
 		opt_o(opts, val);
 		return 0;
@@ -478,6 +585,15 @@ opt_value(struct options *opts, int c, const char *val, char *err,
 }
 
 static int
+missing_value(int c, char *err, size_t errlen)
+{
+	if (c == OPT_AUTH_USER || c == OPT_AUTH_PASS)
+		return errf(err, errlen, "option -a%c requires a value",
+		    c == OPT_AUTH_USER ? 'u' : 'p');
+	return errf(err, errlen, "option -%c requires a value", c);
+}
+
+static int
 long_option(struct options *opts, const char *arg, char *err, size_t errlen)
 {
 	char s[SHOW_MAX + 4];
@@ -490,7 +606,7 @@ long_option(struct options *opts, const char *arg, char *err, size_t errlen)
 		opts->mode = MODE_CONFIG_CHECK;
 	else {
 		show(s, sizeof(s), arg);
-		return fail(err, errlen, "unknown option %s", s);
+		return errf(err, errlen, "unknown option %s", s);
 	}
 	return 0;
 }
@@ -521,12 +637,12 @@ check_recipients(const struct options *opts, char *err, size_t errlen)
 	for (i = 0; i < opts->nrcpts; i++) {
 		p = opts->rcpts[i];
 		if (*p == '\0')
-			return fail(err, errlen, "empty recipient argument");
+			return errf(err, errlen, "empty recipient argument");
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (*p == '-') {
 			show(s, sizeof(s), opts->rcpts[i]);
-			return fail(err, errlen, "recipient '%s' starts with "
+			return errf(err, errlen, "recipient '%s' starts with "
 			    "'-'", s);
 		}
 	}
@@ -581,22 +697,28 @@ options_parse(struct options *opts, int argc, char *const argv[],
 			case 'd':
 				val = p;
 				break;
+			case 'a':	/* BusyBox: -auUSER, -au USER, -ap */
+				if ((c = auth_option(&p)) == 0)
+					return errf(err, errlen, "unknown "
+					    "option -a%.1s (BusyBox's -au USER "
+					    "and -ap PASSWORD)", p);
+				/* FALLTHROUGH */
 			case 'f': case 'r': case 'F': case 'N': case 'R':
 			case 'V': case 'B': case 'C': case 'h': case 'L':
 			case 'X': case 'b': case 'o': case 'O': case 'A':
+			case 'S': case 'w':
 				if (*p != '\0')
 					val = p;
 				else if (i + 1 < argc)
 					val = argv[++i];
 				else
-					return fail(err, errlen,
-					    "option -%c requires a value", c);
+					return missing_value(c, err, errlen);
 				break;
 			default:
 				if (c < 0x21 || c > 0x7e)
-					return fail(err, errlen,
+					return errf(err, errlen,
 					    "unknown option -\\x%02x", c);
-				return fail(err, errlen,
+				return errf(err, errlen,
 				    "unknown option -%c", c);
 			}
 			if (opt_value(opts, c, val, err, errlen) != 0)
@@ -607,6 +729,8 @@ options_parse(struct options *opts, int argc, char *const argv[],
 
 	opts->rcpts = argv + i;
 	opts->nrcpts = i < argc ? (size_t)(argc - i) : 0;
+	if (check_smarthost(opts, err, errlen) != 0)
+		return -1;
 	return check_recipients(opts, err, errlen);
 }
 
@@ -640,5 +764,9 @@ options_usage(void)
 	    "  -v        verbose\n"
 	    "  -oem      mail errors back; -oep, -oew print; -oeq quiet\n"
 	    "  -odi      deliver now; -odb in the background; -odq queue "
-	    "only\n";
+	    "only\n"
+	    "BusyBox sendmail:\n"
+	    "  -S host[:port]   relay to host (port 25) for this run\n"
+	    "  -au user, -ap password   credentials for the -S relay\n"
+	    "  -w secs   time-out for connect and each reply\n";
 }

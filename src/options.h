@@ -77,6 +77,12 @@ struct options {
 	enum delivmode	 delivmode;	/* -od? */
 	enum qselect	 qselect;	/* -q? */
 	const char	*qsubstr;	/* -qI/-qR/-qS argument */
+	/* BusyBox sendmail's relay for this run (SPEC §2). */
+	char		 smarthost[256];	/* -S host, no [], or "" */
+	unsigned	 smarthost_port;	/* -S port, 25 when not given */
+	const char	*smarthost_user;	/* -au */
+	const char	*smarthost_password;	/* -ap, in argv */
+	const char	*timeout;	/* -w, a duration as given */
 	char *const	*rcpts;		/* arguments after the options (argv slice) */
 	size_t		 nrcpts;
 	/* Ignored-with-a-warning options (-X, -oQ, -OQueueDirectory=). */

@@ -885,7 +885,7 @@ do_rcpt(struct session *s, const struct smtpd_cmd *c)
 	o.nrcpts = 1;
 	o.extract = 0;
 	if (envelope_add_recipients(&s->env, &o, NULL, s->p->al,
-	    names_domain(s->p->names), err, sizeof(err)) != 0) {
+	    names_mail_domain(s->p->names), err, sizeof(err)) != 0) {
 		reply(s, 501, "5.1.3 Error: %s", err);
 		return;
 	}

@@ -321,6 +321,19 @@ say(const char *fmt, ...)
 	(void)write_all(STDERR_FILENO, line, (size_t)n);
 }
 
+int
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		(void)vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 size_t
 fill_upto(char *dst, size_t *len, size_t cap, const char *src, size_t n)
 {

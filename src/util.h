@@ -90,6 +90,13 @@ int	 tmpfile_open(int dirfd);
 void	 say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * A one-line error: the formatted text into err (unless err is NULL or
+ * errlen 0), for the functions that return -1 with a reason. Returns -1.
+ */
+int	 errf(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/*
  * Copy as much of src[0..n) as fits after dst[0..*len) in cap octets,
  * advancing *len; returns how much (a fixed output buffer's fill step).
  */

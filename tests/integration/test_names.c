@@ -375,3 +375,55 @@ Test(names, cron_mail_arrives_qualified)
 	    "the message");
 	free(body);
 }
+
+/* Run argv with a short message; the relay is stopped after. */
+static void
+send_argv(const char *const argv[], const char *what)
+{
+	const char msg[] = "Subject: cron\n\nhi\n";
+
+	cr_assert_eq(run_mxsend(&re, argv, msg, strlen(msg), env_list(), 30,
+	    &res), 0, "mxsend could not be run");
+	hist_add(what, res.status, 0, res.out, res.err);
+	server_stop(&relay);
+	have_relay = 0;
+}
+
+/*
+ * Issue 17: no default_domain, no /etc/mailname, a host name without a
+ * domain ("box" in a container). "root" cannot be qualified: instead of
+ * "root@box", which no server would take, the run says to set
+ * default_domain or an alias; an alias for it serves.
+ */
+Test(names, unqualified_recipient_without_a_domain_says_what_to_set)
+{
+	const char *argv[] = { "sendmail", "root", "u@x.test", NULL };
+	char *env;
+
+	NEED_ROOT(own_host("box", "127.0.0.1 localhost\n", NULL));
+	send_argv(argv, "sendmail root u@x.test");
+	cr_assert_eq(res.status, 68, "exit %d%s", res.status, ev());
+	assert_has(res.err, "mxsend: <root>: cannot qualify 'root': this "
+	    "host's name has no domain and /etc/mailname names none; set "
+	    "default_domain (in mxsend.conf or MXSEND_DEFAULT_DOMAIN) or an "
+	    "alias for 'root' (5.1.2)", "stderr");
+	env = relay_file("env-1");
+	assert_has(env, "accepted <u@x.test>", "the envelope");
+	cr_assert_null(strstr(env, "RCPT TO:<root"), "%s", env);
+	free(env);
+}
+
+/* The same host with an alias for root: delivered where it says. */
+Test(names, alias_serves_when_the_host_has_no_domain)
+{
+	const char *argv[] = { "sendmail", "root", NULL };
+	char *env;
+
+	NEED_ROOT(own_host("box", "127.0.0.1 localhost\n", NULL));
+	run_env_file(&re, "aliases", "root: admin@x.test\n", 0644);
+	send_argv(argv, "sendmail root");
+	cr_assert_eq(res.status, 0, "exit %d%s", res.status, ev());
+	env = relay_file("env-1");
+	assert_has(env, "accepted <admin@x.test>", "the envelope");
+	free(env);
+}

@@ -103,4 +103,23 @@ ParameterizedTestParameters(suite, name)				\
 }									\
 struct rows_##suite##_##name##_unused
 
+/*
+ * Copy the NULL-terminated argv into args (max entries, the last for
+ * the NULL) and return argc: the copy outlives a compound literal, as a
+ * program's argv outlives its option parsing, which points into it.
+ */
+static inline int
+row_argv(char *args[], int max, char *const argv[])
+{
+	int argc = 0;
+
+	while (argv[argc] != NULL) {
+		cr_assert_lt(argc, max - 1);
+		args[argc] = argv[argc];
+		argc++;
+	}
+	args[argc] = NULL;
+	return argc;
+}
+
 #endif

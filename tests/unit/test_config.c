@@ -207,6 +207,7 @@ Test(config, defaults)
 	cr_assert_null(c.default_domain);
 	cr_assert_null(c.aliases);
 	cr_assert_eq(c.aliases_set, 0);
+	cr_assert_eq(c.alias_max_recipients, 1000);
 	cr_assert_null(c.sender);
 	cr_assert_eq(c.timeout_connect, 30);
 	cr_assert_eq(c.timeout_command, 300);
@@ -310,6 +311,7 @@ Test(config, long_line)
 #define C_LOG_FILE		0x1000000
 #define C_TRANSCRIPT		0x2000000
 #define C_RELAY_FROM		0x4000000
+#define C_ALIAS_MAX		0x8000000
 
 struct accepted {
 	const char	*name;
@@ -367,6 +369,10 @@ static const struct accepted accepted[] = {
 	    { .default_domain = "example.org" } },
 	{ "aliases", "aliases /etc/mail/aliases\n", C_ALIASES,
 	    { .aliases = "/etc/mail/aliases", .aliases_set = 1 } },
+	{ "alias_max_recipients", "alias_max_recipients 5000\n",
+	    C_ALIAS_MAX, { .alias_max_recipients = 5000 } },
+	{ "alias_max_recipients", "alias_max_recipients 0\n", C_ALIAS_MAX,
+	    { .alias_max_recipients = 0 } },
 	{ "sender", "sender no-reply@example.org\n", C_SENDER,
 	    { .sender = "no-reply@example.org" } },
 	{ "sender", "sender cron\n", C_SENDER, { .sender = "cron" } },
@@ -435,6 +441,7 @@ ParameterizedTest(const size_t *row, config, accepted)
 	ROW_FIELD_STR(label, r, c, C_DEFAULT_DOMAIN, default_domain);
 	ROW_FIELD_STR(label, r, c, C_ALIASES, aliases);
 	ROW_FIELD_NUM(label, r, c, C_ALIASES, aliases_set);
+	ROW_FIELD_NUM(label, r, c, C_ALIAS_MAX, alias_max_recipients);
 	ROW_FIELD_STR(label, r, c, C_SENDER, sender);
 	ROW_FIELD_STR(label, r, c, C_RELAY_FROM, relay_from);
 	ROW_FIELD_NUM(label, r, c, C_TIMEOUT_CONNECT, timeout_connect);
@@ -781,6 +788,12 @@ static const struct refused refused[] = {
 	    "t.conf:1: bad value for max_parallel: '1001' (a number 1-1000)" },
 	{ "max_parallel", "max_parallel 0\n",
 	    "t.conf:1: bad value for max_parallel: '0' (a number 1-1000)" },
+	{ "alias_max_recipients", "alias_max_recipients 1000001\n",
+	    "t.conf:1: bad value for alias_max_recipients: '1000001' (a "
+	    "number 0-1000000 (0: no limit))" },
+	{ "alias_max_recipients", "alias_max_recipients many\n",
+	    "t.conf:1: bad value for alias_max_recipients: 'many' (a number "
+	    "0-1000000 (0: no limit))" },
 	{ "mx_max_addresses", "mx_max_addresses 101\n",
 	    "t.conf:1: bad value for mx_max_addresses: '101' (a number "
 	    "1-100)" },
@@ -2293,8 +2306,8 @@ Test(config, print_every_key_in_order)
 		"relay_password_file", "relay_password_command",
 		"relay_auth", "tls_ca_file",
 		"relay_fingerprint", "mx_tls", "helo", "nameserver", "mx_port",
-		"address_family", "default_domain", "aliases", "sender",
-		"relay_from",
+		"address_family", "default_domain", "aliases",
+		"alias_max_recipients", "sender", "relay_from",
 		"timeout_connect", "timeout_dns", "timeout_command",
 		"timeout_data", "deadline", "max_parallel", "mx_max_addresses",
 		"queue_dir",
@@ -2397,4 +2410,67 @@ Test(config, print_output_parses_back)
 	free(out);
 	config_free(&c);
 	config_free(&d);
+}
+
+/*
+ * BusyBox's -S (SPEC §2): the host named on the command line is the one
+ * route, and no configured credential or pin goes with it.
+ */
+Test(config, smarthost_drops_the_configured_credentials)
+{
+	struct config c;
+	struct relay_creds rc;
+	char *out;
+
+	good(&c, "route mx relay\nrelay smtps://url-user:url-pw@r.example\n"
+	    "relay_user key-user\nrelay_fingerprint "
+	    "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789"
+	    "\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	config_use_smarthost(&c, "mailhog", 1025, NULL, NULL);
+	cr_assert_eq(c.nroute, 1);
+	cr_assert_eq(c.route[0], ROUTE_RELAY);
+	cr_assert_eq(c.nrelays, 1);
+	cr_assert_str_eq(c.relays[0].host, "mailhog");
+	cr_assert_eq(c.relays[0].port, 1025);
+	cr_assert_eq(c.relays[0].smtps, 0);
+	cr_assert_eq(c.relay_tls, RELAY_TLS_MAY);
+	cr_assert_null(c.relay_user);
+	cr_assert_null(c.relay_password);
+	cr_assert_null(c.relays[0].user);
+	cr_assert_null(c.relays[0].password);
+	config_relay_creds(&c, 0, &rc);
+	cr_assert_null(rc.user);
+	cr_assert_null(rc.password);
+	cr_assert_eq(c.relay_fingerprint_set, 0);
+	out = print(&c);
+	cr_assert_not_null(strstr(out, "route relay\nrelay smtp://mailhog:1025"
+	    "\nrelay_tls may (-S: STARTTLS when offered, not verified)\n"
+	    "relay_user (none)\nrelay_password (none)\n"), "%s", out);
+	cr_assert_null(strstr(out, "key-user"), "%s", out);
+	cr_assert_null(strstr(out, "url-user"), "%s", out);
+	free(out);
+	config_free(&c);
+}
+
+/* -S with -au and -ap: STARTTLS required and verified, AUTH with them. */
+Test(config, smarthost_with_credentials_requires_tls)
+{
+	struct config c;
+	struct relay_creds rc;
+
+	good(&c, "relay smtp://r.example smtp://r2.example\n"
+	    "relay_password_command /bin/echo x\nrelay_user k\n");
+	cr_assert_eq(finish(&c), 0, "%s", err);
+	config_use_smarthost(&c, "2001:db8::1", 25, "cli", "pw");
+	cr_assert_eq(c.nrelays, 1);
+	cr_assert_str_eq(c.relays[0].host, "2001:db8::1");
+	cr_assert_eq(c.relays[0].port, 25);
+	cr_assert_eq(c.relay_tls, RELAY_TLS_STARTTLS);
+	config_relay_creds(&c, 0, &rc);
+	cr_assert_str_eq(rc.user, "cli");
+	cr_assert_str_eq(rc.password, "pw");
+	cr_assert_null(rc.password_command);
+	cr_assert_null(c.relay_password_command);
+	config_free(&c);
 }

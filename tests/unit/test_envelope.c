@@ -1016,3 +1016,143 @@ Test(envelope, alias_fan_out_expanded_once, .timeout = 10)
 	cr_assert_eq(env.nrcpts, 1);
 	must_pending("end@end.example");
 }
+
+/* The loop's message names the alias that leads back, and the one. */
+Test(envelope, alias_loop_names_both_aliases)
+{
+	const struct rcpt *r;
+
+	load_aliases("a: b\nb: c, ok@x.example\nc: a\n");
+	set_argv(1, "a");
+	must_collect();
+	must_pending("ok@x.example");
+	r = must_find("a@" DOM);
+	cr_assert_eq(r->state, RCPT_FAILED);
+	cr_assert_eq(r->fail, FAIL_ALIAS_LOOP);
+	cr_assert_str_eq(r->dsn, "5.4.6");
+	cr_assert_str_eq(r->reason, "alias loop: 'c' leads back to 'a'");
+}
+
+/* The failed recipient of an over-wide alias, checked whole. */
+static void
+assert_too_wide(const char *addr, const char *alias, size_t max)
+{
+	const struct rcpt *r = must_find(addr);
+	char want[256];
+
+	snprintf(want, sizeof(want), "alias '%s' expands to more than %zu "
+	    "addresses (alias_max_recipients)", alias, max);
+	cr_assert_eq(r->state, RCPT_FAILED);
+	cr_assert_eq(r->fail, FAIL_ALIAS_LOOP);
+	cr_assert_str_eq(r->dsn, "5.5.3");
+	cr_assert_str_eq(r->reason, want);
+}
+
+/* SPEC §4 alias_max_recipients: all levels of one recipient count. */
+Test(envelope, alias_fan_out_cap)
+{
+	load_aliases("all: t1, t2, dup@x.example, dup@x.example, "
+	    "c@x.example\n"
+	    "t1: a1@x.example, a2@x.example\n"
+	    "t2: b1@x.example, b2@x.example, dup@x.example\n"
+	    "five: 1@x.example, 2@x.example, 3@x.example, 4@x.example, "
+	    "5@x.example\n");
+	al.max_rcpts = 5;
+	set_argv(3, "five", "all", "z@x.example");
+	must_collect();
+	cr_assert_eq(npending(), 6, "five's five and z");
+	must_pending("5@x.example");
+	must_pending("z@x.example");
+	assert_too_wide("all@" DOM, "all", 5);
+	cr_assert_null(find("a1@x.example"), "part of the list went out");
+	cr_assert_null(find("dup@x.example"));
+	cr_assert_eq(env.nrcpts, 7);
+	al.max_rcpts = 6;
+	envelope_free(&env);
+	envelope_init(&env);
+	must_collect();
+	cr_assert_eq(npending(), 12, "duplicates do not count");
+}
+
+/*
+ * An alias expanded inside a refused one counts as not expanded: named
+ * again on its own, it is delivered to.
+ */
+Test(envelope, alias_fan_out_cap_keeps_other_recipients_whole)
+{
+	load_aliases("all: team, c@x.example\n"
+	    "team: a@x.example, b@x.example\n");
+	al.max_rcpts = 2;
+	set_argv(3, "all", "team", "a@x.example");
+	must_collect();
+	assert_too_wide("all@" DOM, "all", 2);
+	must_pending("a@x.example");
+	must_pending("b@x.example");
+	cr_assert_null(find("c@x.example"));
+	cr_assert_eq(npending(), 2);
+	/* 0: no limit. */
+	al.max_rcpts = 0;
+	envelope_free(&env);
+	envelope_init(&env);
+	must_collect();
+	cr_assert_eq(npending(), 3);
+}
+
+/* A -t header recipient is bounded the same way. */
+Test(envelope, alias_fan_out_cap_in_headers)
+{
+	load_aliases("all: a@x.example, b@x.example, c@x.example\n");
+	al.max_rcpts = 2;
+	load_msg("To: all, d@x.example\n\n");
+	opts.extract = 1;
+	must_collect();
+	assert_too_wide("all@" DOM, "all", 2);
+	cr_assert_eq(must_find("all@" DOM)->origin, ORIGIN_HEADER);
+	must_pending("d@x.example");
+	cr_assert_eq(npending(), 1);
+}
+
+static void
+collect_without_domain(void)
+{
+	cr_assert_eq(envelope_add_recipients(&env, &opts, NULL, &al, NULL,
+	    err, sizeof(err)), 0, "%s", err);
+}
+
+/*
+ * No domain for this host (names.h): "root" cannot be qualified, and the
+ * error says what to do; an alias or a domain in the address serves.
+ */
+Test(envelope, unqualified_without_a_domain_says_what_to_set)
+{
+	const struct rcpt *r;
+
+	load_aliases("postmaster: admin@x.example, bob\n");
+	set_argv(3, "root", "postmaster", "ok@x.example");
+	collect_without_domain();
+	must_pending("admin@x.example");
+	must_pending("ok@x.example");
+	cr_assert_eq(npending(), 2);
+	r = must_find("root");
+	cr_assert_eq(r->state, RCPT_FAILED);
+	cr_assert_eq(r->fail, FAIL_NOHOST);
+	cr_assert_str_eq(r->dsn, "5.1.2");
+	cr_assert_str_eq(r->reason, "cannot qualify 'root': this host's name "
+	    "has no domain and /etc/mailname names none; set default_domain "
+	    "(in mxsend.conf or MXSEND_DEFAULT_DOMAIN) or an alias for "
+	    "'root'");
+	r = must_find("bob");
+	cr_assert_eq(r->fail, FAIL_NOHOST);
+	cr_assert_str_eq(r->orig, "postmaster");
+	cr_assert_null(find("postmaster"));
+}
+
+/* Aliases apply only to unqualified names when there is no domain. */
+Test(envelope, qualified_address_is_no_alias_without_a_domain)
+{
+	load_aliases("root: admin@x.example\n");
+	set_argv(1, "root@box.example");
+	collect_without_domain();
+	must_pending("root@box.example");
+	cr_assert_eq(env.nrcpts, 1);
+}

@@ -29,14 +29,8 @@ static char *args[64];
 static int
 parse_argv(char *const argv[])
 {
-	int argc = 0;
+	int argc = row_argv(args, 64, argv);
 
-	while (argv[argc] != NULL) {
-		cr_assert_lt(argc, 63);
-		args[argc] = argv[argc];
-		argc++;
-	}
-	args[argc] = NULL;
 	err[0] = '\0';
 	return options_parse(&o, argc, args, err, sizeof(err));
 }
@@ -623,6 +617,63 @@ static const struct refused refused[] = {
 	{ "errors/unknown_long", { "sendmail", "--to", "a@b" },
 	    "unknown option --to", NULL },
 
+	/* BusyBox: -S, -au, -ap, -w */
+	{ "busybox/S_empty", { "sendmail", "-S", "", "a@b" },
+	    "-S ''", "HOST[:PORT]" },
+	{ "busybox/S_no_host", { "sendmail", "-S", ":25", "a@b" },
+	    "-S ':25'", NULL },
+	{ "busybox/S_empty_port", { "sendmail", "-S", "mailhog:", "a@b" },
+	    "-S 'mailhog:': the port must be a number 1-65535", NULL },
+	{ "busybox/S_bad_port", { "sendmail", "-S", "mailhog:0", "a@b" },
+	    "the port must be a number 1-65535", NULL },
+	{ "busybox/S_bad_port", { "sendmail", "-S", "mailhog:65536", "a@b" },
+	    "the port must be a number 1-65535", NULL },
+	{ "busybox/S_bad_port", { "sendmail", "-Smailhog:25x", "a@b" },
+	    "the port must be a number 1-65535", NULL },
+	{ "busybox/S_bad_port", { "sendmail", "-S", "mailhog:-25", "a@b" },
+	    "the port must be a number 1-65535", NULL },
+	{ "busybox/S_bad_host", { "sendmail", "-S", "mail hog", "a@b" },
+	    "-S 'mail hog': expected HOST[:PORT]", NULL },
+	{ "busybox/S_bad_host", { "sendmail", "-S", "-t", "a@b" },
+	    "-S '-t'", NULL },
+	{ "busybox/S_bad_host", { "sendmail", "-S", "a..b", "a@b" },
+	    "-S 'a..b'", NULL },
+	{ "busybox/S_bad_host", { "sendmail", "-S", "x:1:2", "a@b" },
+	    "-S 'x:1:2'", NULL },
+	{ "busybox/S_bad_host", { "sendmail", "-S", "[::1", "a@b" },
+	    "-S '[::1'", NULL },
+	{ "busybox/S_bad_host", { "sendmail", "-S", "[mailhog]:25", "a@b" },
+	    "-S '[mailhog]:25'", NULL },
+	{ "busybox/S_bad_host", { "sendmail", "-S", "[::1]25", "a@b" },
+	    "-S '[::1]25'", NULL },
+	{ "busybox/S_bad_host", { "sendmail", "-S", "host\r\nRCPT", "a@b" },
+	    "-S 'host??RCPT'", NULL },
+	{ "busybox/S_missing", { "sendmail", "-S" },
+	    "option -S requires a value", NULL },
+	{ "busybox/a_unknown", { "sendmail", "-S", "h", "-ax", "a@b" },
+	    "unknown option -ax", NULL },
+	{ "busybox/a_unknown", { "sendmail", "-a", "a@b" },
+	    "unknown option -a", NULL },
+	{ "busybox/au_missing", { "sendmail", "-S", "h", "-au" },
+	    "option -au requires a value", NULL },
+	{ "busybox/ap_missing", { "sendmail", "-S", "h", "-au", "u", "-ap" },
+	    "option -ap requires a value", NULL },
+	{ "busybox/credentials_without_S", { "sendmail", "-au", "u", "-ap",
+	    "p", "a@b" }, "give -S HOST[:PORT] too", NULL },
+	{ "busybox/au_without_ap", { "sendmail", "-S", "h", "-au", "u",
+	    "a@b" }, "-au needs -ap PASSWORD", NULL },
+	{ "busybox/ap_without_au", { "sendmail", "-S", "h", "-ap", "p",
+	    "a@b" }, "-ap needs -au USER", NULL },
+	{ "busybox/w_bad", { "sendmail", "-w", "0", "a@b" }, "-w '0'",
+	    NULL },
+	{ "busybox/w_bad", { "sendmail", "-w", "00s", "a@b" }, "-w '00s'",
+	    NULL },
+	{ "busybox/w_bad", { "sendmail", "-w", "soon", "a@b" }, "-w 'soon'",
+	    NULL },
+	{ "busybox/w_bad", { "sendmail", "-w", "", "a@b" }, "-w ''", NULL },
+	{ "busybox/w_missing", { "sendmail", "-w" },
+	    "option -w requires a value", NULL },
+
 	/* recipients */
 	{ "rcpts/option_after_recipient_refused", { "sendmail", "a@b", "-t" },
 	    "recipient '-t' starts with '-'", NULL },
@@ -795,7 +846,7 @@ Test(injection, warnings_are_capped)
 
 Test(errors, every_value_letter_needs_a_value)
 {
-	static const char letters[] = "frFNRVBChLXboOA";
+	static const char letters[] = "frFNRVBChLXboOASw";
 	char opt[3], want[64];
 	size_t k;
 
@@ -807,6 +858,67 @@ Test(errors, every_value_letter_needs_a_value)
 		    "option -%c requires a value", letters[k]);
 		FAILS(want, "sendmail", opt);
 	}
+}
+
+/* ------------------------------------------------------------ BusyBox */
+
+/* Alpine's documented call, and docker-compose examples (SPEC §2). */
+Test(busybox, alpine_S_host_port)
+{
+	OK("sendmail", "-t", "-i", "-S", "mailhog:1025");
+	cr_assert_str_eq(o.smarthost, "mailhog");
+	cr_assert_eq(o.smarthost_port, 1025);
+	cr_assert_eq(o.extract, 1);
+	cr_assert_eq(o.ignore_dots, 1);
+	cr_assert_null(o.smarthost_user);
+	cr_assert_null(o.timeout);
+	cr_assert_eq(o.nwarnings, 0);
+	assert_rcpts(0, 0);
+}
+
+Test(busybox, S_forms)
+{
+	OK("sendmail", "-Srelay.example.", "a@b");
+	cr_assert_str_eq(o.smarthost, "relay.example.");
+	cr_assert_eq(o.smarthost_port, 25);
+	assert_rcpts(1, 2);
+	OK("sendmail", "-S", "127.0.0.1:2525", "a@b");
+	cr_assert_str_eq(o.smarthost, "127.0.0.1");
+	cr_assert_eq(o.smarthost_port, 2525);
+	OK("sendmail", "-S", "[2001:db8::1]:587", "a@b");
+	cr_assert_str_eq(o.smarthost, "2001:db8::1");
+	cr_assert_eq(o.smarthost_port, 587);
+	OK("sendmail", "-S", "::1", "a@b");
+	cr_assert_str_eq(o.smarthost, "::1");
+	cr_assert_eq(o.smarthost_port, 25);
+	OK("sendmail", "-S", "[::1]", "a@b");
+	cr_assert_str_eq(o.smarthost, "::1");
+	OK("sendmail", "-S", "mail_hog:65535", "a@b");
+	cr_assert_str_eq(o.smarthost, "mail_hog");
+	cr_assert_eq(o.smarthost_port, 65535);
+	OK("sendmail", "a@b");
+	cr_assert_str_eq(o.smarthost, "", "state kept between calls");
+}
+
+/* -au/-ap detached and attached (BusyBox's own form), with the warning. */
+Test(busybox, credentials_and_the_warning)
+{
+	OK("sendmail", "-t", "-S", "smtp.example:587", "-au", "bob", "-ap",
+	    "s3cret", "-w", "30");
+	cr_assert_str_eq(o.smarthost_user, "bob");
+	cr_assert_str_eq(o.smarthost_password, "s3cret");
+	cr_assert_eq(o.smarthost_password, args[7], "not argv's own bytes");
+	cr_assert_str_eq(o.timeout, "30");
+	cr_assert_eq(o.nwarnings, 1);
+	cr_assert(warned("visible to other local users"), "%s",
+	    o.warnings[0]);
+	cr_assert_null(strstr(o.warnings[0], "s3cret"));
+	OK("sendmail", "-Sh", "-aubob", "-aps3cret", "-w2m", "a@b");
+	cr_assert_str_eq(o.smarthost_user, "bob");
+	cr_assert_str_eq(o.smarthost_password, "s3cret");
+	cr_assert_eq(o.smarthost_password, args[3] + 3);
+	cr_assert_str_eq(o.timeout, "2m");
+	assert_rcpts(1, 5);
 }
 
 /* ------------------------------------------------- real invocations */
@@ -839,4 +951,7 @@ Test(usage, text)
 	cr_assert(strstr(u, "-t") != NULL);
 	cr_assert(strstr(u, "-f addr") != NULL);
 	cr_assert(strstr(u, "-oem") != NULL);
+	cr_assert(strstr(u, "-S host[:port]") != NULL);
+	cr_assert(strstr(u, "-au user, -ap password") != NULL);
+	cr_assert(strstr(u, "-w secs") != NULL);
 }

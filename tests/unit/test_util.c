@@ -99,3 +99,16 @@ Test(util, empty_text)
 {
 	cr_assert_str_eq(clean("", 0), "");
 }
+
+/* errf(): the reason in err, cut to fit, and -1; no err, no write. */
+Test(util, errf_formats_the_reason_and_returns_minus_one)
+{
+	char err[8];
+
+	cr_assert_eq(errf(err, sizeof(err), "bad %s %d", "value", 42), -1);
+	cr_assert_str_eq(err, "bad val");
+	cr_assert_eq(errf(NULL, 0, "ignored %d", 1), -1);
+	err[0] = 'x';
+	cr_assert_eq(errf(err, 0, "ignored"), -1);
+	cr_assert_eq(err[0], 'x');
+}

@@ -27,6 +27,7 @@
 
 #include "aliases.h"
 #include "config.h"
+#include "dkim.h"
 #include "attempt.h"
 #include "envelope.h"
 #include "intake.h"
@@ -682,6 +683,24 @@ mode_smtp(struct run *r)
 	return stopped(stop);
 }
 
+/* --dkim-genkey: a DKIM key and the DNS record to publish (SPEC §4). */
+static enum run_stop
+mode_genkey(const struct options *o)
+{
+	char	 err[1024];
+	int	 rc;
+
+	rc = dkim_genkey(o->rcpts[0], o->rcpts[1], o->nrcpts > 2 ?
+	    o->rcpts[2] : NULL, stdout, err, sizeof(err));
+	if (rc == -1)
+		return usage_error(err);
+	if (rc != 0) {
+		say("%s", err);
+		return STOP_CANTCREAT;
+	}
+	return STOP_DONE;
+}
+
 /*
  * Before anything is opened (SPEC §7): descriptors 0-2 exist, so that no
  * file we open becomes a caller's closed stderr and receives our
@@ -772,6 +791,8 @@ main(int argc, char *argv[])
 	case MODE_VERSION:
 		printf("mxsend %s\n", PACKAGE_VERSION);
 		return stopped(STOP_DONE);
+	case MODE_DKIM_GENKEY:
+		return stopped(mode_genkey(&r.opts));
 	default:
 		break;
 	}
@@ -796,7 +817,8 @@ main(int argc, char *argv[])
 	switch (r.opts.mode) {
 	case MODE_CONFIG_CHECK:
 		config_print(&r.cfg, stdout);
-		code = stopped(STOP_DONE);
+		code = stopped(dkim_print(&r.cfg, stdout, err, sizeof(err)) ==
+		    0 ? STOP_DONE : (say("%s", err), STOP_CONFIG));
 		break;
 	case MODE_NEWALIASES:
 		code = stopped(mode_newaliases(&r));

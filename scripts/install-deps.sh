@@ -2,7 +2,9 @@
 # Install what building and testing mxsend needs on Debian 12 (bookworm).
 # Idempotent; run as root (or through sudo). clang and libclang-rt-14-dev
 # (libFuzzer, a recommendation apt would skip here) build the fuzz targets
-# (make fuzz); valgrind runs make check-valgrind.
+# (make fuzz); valgrind runs make check-valgrind; python3-dkim and
+# opendkim-tools are the two DKIM verifiers test_dkim checks signatures
+# with.
 set -eu
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -12,4 +14,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libgnutls28-dev libidn2-dev libbsd-dev libcriterion-dev \
 	gnutls-bin iproute2 libnss-wrapper swaks \
-	clang libclang-rt-14-dev valgrind >/dev/null
+	clang libclang-rt-14-dev valgrind \
+	python3-dkim opendkim-tools >/dev/null

@@ -277,7 +277,8 @@ dkimkey_parse(const char *text, size_t len, enum tls_key_type *type,
 		rc = -1;
 	}
 out:
-	explicit_bzero(b64.data, b64.len);
+	if (b64.data != NULL)
+		explicit_bzero(b64.data, b64.len);
 	buf_free(&b64);
 	return rc;
 }

@@ -758,7 +758,7 @@ sig_tag(const char *path, const char *tag)
 /*
  * SPEC §5.4: each route signs what it transmits. With relay_from, the
  * relay's From: differs from the MX route's: two signatures, each
- * verifying, over one body hash.
+ * verifying, over one body hash. The relay takes it with BDAT.
  */
 Test(dkim, relay_from_variant_signed_apart)
 {
@@ -766,7 +766,8 @@ Test(dkim, relay_from_variant_signed_apart)
 
 	need_verifiers();
 	start_signing("rcpt match=<later@ reply 451 4.3.0 not now\n");
-	start_relay("");
+	/* BDAT: the signature counts in SIZE= and in the chunk. */
+	start_relay("ext PIPELINING\next CHUNKING\next SIZE 1000000\n");
 	use_key("ed", edkey);
 	env_set("MXSEND_ROUTE=mx relay");
 	env_set("MXSEND_DKIM_ROUTES=mx,relay");
@@ -781,6 +782,7 @@ Test(dkim, relay_from_variant_signed_apart)
 	cr_assert(delivered_at(mxrec, NULL, "now@example.net"), "%s", ev());
 	cr_assert(delivered_at(relayrec, NULL, "later@example.net"), "%s",
 	    ev());
+	cr_assert(logs_have(relayrec, NULL, "BDAT"), "no BDAT%s", ev());
 	both_accept(mxmsg, "the MX route's message");
 	both_accept(relaymsg, "the relay route's message");
 	snprintf(bh, sizeof(bh), "%s", sig_tag(mxmsg, "bh="));

@@ -683,6 +683,20 @@ mode_smtp(struct run *r)
 	return stopped(stop);
 }
 
+/* --config-check: the settings, and the DKIM record when a key is set. */
+static enum run_stop
+mode_config_check(const struct run *r)
+{
+	char	 err[1024];
+
+	config_print(&r->cfg, stdout);
+	if (dkim_print(&r->cfg, stdout, err, sizeof(err)) != 0) {
+		say("%s", err);
+		return STOP_CONFIG;
+	}
+	return STOP_DONE;
+}
+
 /* --dkim-genkey: a DKIM key and the DNS record to publish (SPEC §4). */
 static enum run_stop
 mode_genkey(const struct options *o)
@@ -816,9 +830,7 @@ main(int argc, char *argv[])
 	}
 	switch (r.opts.mode) {
 	case MODE_CONFIG_CHECK:
-		config_print(&r.cfg, stdout);
-		code = stopped(dkim_print(&r.cfg, stdout, err, sizeof(err)) ==
-		    0 ? STOP_DONE : (say("%s", err), STOP_CONFIG));
+		code = stopped(mode_config_check(&r));
 		break;
 	case MODE_NEWALIASES:
 		code = stopped(mode_newaliases(&r));

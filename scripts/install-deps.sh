@@ -4,7 +4,9 @@
 # (libFuzzer, a recommendation apt would skip here) build the fuzz targets
 # (make fuzz); valgrind runs make check-valgrind; debhelper and lintian
 # build and check the Debian package (make check-deb); pflogsumm reads the
-# log in test_log. The interop tests' peers: tests/interop/fetch.sh.
+# log in test_log; python3-dkim and opendkim-tools are the two DKIM
+# verifiers test_dkim checks signatures with. The interop tests' peers:
+# tests/interop/fetch.sh.
 set -eu
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -14,4 +16,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential autoconf automake pkg-config \
 	libgnutls28-dev libidn2-dev libbsd-dev libcriterion-dev \
 	gnutls-bin iproute2 libnss-wrapper swaks mandoc pflogsumm \
-	clang libclang-rt-14-dev valgrind debhelper lintian >/dev/null
+	clang libclang-rt-14-dev valgrind debhelper lintian \
+	python3-dkim opendkim-tools >/dev/null

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dkimkey.h"
 #include "secret.h"
 #include "util.h"
 
@@ -1047,6 +1048,121 @@ set_relay_from(struct config *cfg, const char *v, const char **hint)
 	return 0;
 }
 
+/* ---------------------------------------------------------- DKIM */
+
+/* d= and s= (RFC 6376 §3.1: a selector is sub-domains), lower case. */
+static int
+set_dkim_name(char **dst, const char *v)
+{
+	if (!valid_hostname(v, 0) || v[strlen(v) - 1] == '.')
+		return -1;
+	replace(dst, v);
+	ascii_lower(*dst);
+	return 0;
+}
+
+static int
+set_dkim_domain(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	return set_dkim_name(&cfg->dkim_domain, v);
+}
+
+static int
+set_dkim_selector(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	return set_dkim_name(&cfg->dkim_selector, v);
+}
+
+static int
+set_dkim_key(struct config *cfg, const char *v, const char **hint)
+{
+	(void)hint;
+	if (!valid_path(v, 1))
+		return -1;
+	replace(&cfg->dkim_key, v);
+	return 0;
+}
+
+/* One field name of dkim_headers (RFC 5322 §3.6.8 ftext), lower case. */
+static char *
+dkim_header_name(const char *s, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0 || n > 76)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 33 || (unsigned char)s[i] > 126)
+			return NULL;
+	return xstrndup(s, n);
+}
+
+/* "from:from:subject", as h= writes it; From must be signed (§5.4). */
+static int
+set_dkim_headers(struct config *cfg, const char *v, const char **hint)
+{
+	char	**names = NULL, *name;
+	size_t	 n = 0, len, from = 0;
+
+	for (;;) {
+		while (is_wsp(*v))
+			v++;
+		for (len = 0; v[len] != '\0' && v[len] != ':' &&
+		    !is_wsp(v[len]); len++)
+			;
+		if ((name = dkim_header_name(v, len)) == NULL || n == 64) {
+			free(name);
+			strv_free(names, n);
+			return -1;
+		}
+		ascii_lower(name);
+		from += strcmp(name, "from") == 0;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = name;
+		for (v += len; is_wsp(*v); v++)
+			;
+		if (*v++ != ':')
+			break;
+	}
+	if (v[-1] != '\0' || from == 0) {
+		if (from == 0 && hint != NULL)
+			*hint = "the list must name from: RFC 6376 §5.4";
+		strv_free(names, n);
+		return -1;
+	}
+	strv_free(cfg->dkim_headers, cfg->ndkim_headers);
+	cfg->dkim_headers = names;
+	cfg->ndkim_headers = n;
+	return 0;
+}
+
+static int
+dkim_route_item(void *arg, const char *item)
+{
+	static const char *const names[] = { "mx", "relay" };
+	unsigned *mask = arg;
+	int	 k = keyword(item, names, 2);
+
+	if (k < 0)
+		return -1;
+	*mask |= 1u << (k == 0 ? ROUTE_MX : ROUTE_RELAY);
+	return 0;
+}
+
+static int
+set_dkim_routes(struct config *cfg, const char *v, const char **hint)
+{
+	unsigned mask = 0;
+
+	(void)hint;
+	if (each_item(v, dkim_route_item, &mask) <= 0)
+		return -1;
+	cfg->dkim_routes = mask;
+	return 0;
+}
+
 /* ---------------------------------------------------------- limits */
 
 static int
@@ -1300,6 +1416,15 @@ static const struct key keys[] = {
 	{ "transcript", set_transcript, ECHO_PLAIN, ABSPATH_HINT },
 	{ "config_directories", set_config_directories, ECHO_PLAIN,
 	    "absolute directories, space or comma separated" },
+	{ "dkim_domain", set_dkim_domain, ECHO_PLAIN,
+	    "a domain name, such as example.com" },
+	{ "dkim_selector", set_dkim_selector, ECHO_PLAIN,
+	    "a selector, such as mail or 2026a" },
+	{ "dkim_key", set_dkim_key, ECHO_PLAIN, ABSPATH_HINT },
+	{ "dkim_headers", set_dkim_headers, ECHO_PLAIN,
+	    "header field names separated by colons, such as from:from:to" },
+	{ "dkim_routes", set_dkim_routes, ECHO_PLAIN,
+	    "mx, relay, or both" },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -1840,6 +1965,39 @@ finish_relays(struct config *cfg, char *err, size_t errlen)
 	return finish_relay_secret(cfg, err, errlen);
 }
 
+/*
+ * DKIM: all three keys or none (SPEC §4), and a key file that is usable
+ * now, checked as the caller and without loading GnuTLS (dkimkey.c); it
+ * is read again when a message is signed.
+ */
+static int
+finish_dkim(struct config *cfg, char *err, size_t errlen)
+{
+	struct dkimkey	 k;
+	const char	*missing[3];
+	size_t		 m = 0;
+
+	if (cfg->dkim_domain == NULL)
+		missing[m++] = "dkim_domain";
+	if (cfg->dkim_selector == NULL)
+		missing[m++] = "dkim_selector";
+	if (cfg->dkim_key == NULL)
+		missing[m++] = "dkim_key";
+	if (m == 3)
+		return 0;
+	if (m > 0) {
+		snprintf(err, errlen, "dkim_domain, dkim_selector and dkim_key "
+		    "are set together or not at all: %s%s%s %s missing",
+		    missing[0], m > 1 ? " and " : "", m > 1 ? missing[1] : "",
+		    m > 1 ? "are" : "is");
+		return -1;
+	}
+	if (dkimkey_read(cfg->dkim_key, &k, err, errlen) != 0)
+		return -1;
+	dkimkey_free(&k);
+	return 0;
+}
+
 int
 config_finish(struct config *cfg, char *err, size_t errlen)
 {
@@ -1856,7 +2014,9 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 			    "is set");
 			return -1;
 		}
-	return finish_relays(cfg, err, errlen);
+	if (finish_relays(cfg, err, errlen) != 0)
+		return -1;
+	return finish_dkim(cfg, err, errlen);
 }
 
 /* ---------------------------------------------------------- life */
@@ -1887,6 +2047,8 @@ config_init(struct config *cfg)
 	cfg->message_size_limit = 64 * 1024 * 1024;
 	cfg->bounce = 0;
 	cfg->log = LOGT_SYSLOG;
+	(void)set_dkim_headers(cfg, CONFIG_DKIM_HEADERS, NULL);
+	cfg->dkim_routes = 1u << ROUTE_MX;
 }
 
 /* Forget every relay credential, the secrets wiped. */
@@ -1919,6 +2081,10 @@ config_free(struct config *cfg)
 	free(cfg->transcript);
 	strv_free(cfg->config_directories, cfg->nconfig_directories);
 	free(cfg->file_read);
+	free(cfg->dkim_domain);
+	free(cfg->dkim_selector);
+	free(cfg->dkim_key);
+	strv_free(cfg->dkim_headers, cfg->ndkim_headers);
 	explicit_bzero(cfg, sizeof(*cfg));
 }
 
@@ -2176,6 +2342,25 @@ print_local_settings(const struct config *cfg, FILE *fp)
 		fprintf(fp, " %s", cfg->config_directories[i]);
 	fputs(cfg->nconfig_directories == 0 ? " (none)\n" : "\n", fp);}
 
+/* --config-check: DKIM (the record itself: dkim_print(), dkim.c). */
+static void
+print_dkim_settings(const struct config *cfg, FILE *fp)
+{
+	size_t i;
+
+	print_str(fp, "dkim_domain", cfg->dkim_domain, "(none: no signing)");
+	print_str(fp, "dkim_selector", cfg->dkim_selector, "(none)");
+	print_str(fp, "dkim_key", cfg->dkim_key, "(none)");
+	fputs("dkim_headers ", fp);
+	for (i = 0; i < cfg->ndkim_headers; i++)
+		fprintf(fp, "%s%s", i ? ":" : "", cfg->dkim_headers[i]);
+	fputs("\ndkim_routes", fp);
+	for (i = 0; i < 2; i++)
+		if (cfg->dkim_routes & (1u << i))
+			fputs(i == ROUTE_MX ? " mx" : " relay", fp);
+	fputc('\n', fp);
+}
+
 void
 config_print(const struct config *cfg, FILE *fp)
 {
@@ -2188,4 +2373,5 @@ config_print(const struct config *cfg, FILE *fp)
 	print_relay_settings(cfg, fp);
 	print_mx_settings(cfg, fp);
 	print_local_settings(cfg, fp);
+	print_dkim_settings(cfg, fp);
 }

@@ -163,7 +163,19 @@ struct config {
 
 	/* The file the settings came from, as named; NULL: none was. */
 	char		*file_read;
+	/* DKIM (SPEC §4): all three set, or none (NULL). */
+	char		*dkim_domain;	/* d=, lower case */
+	char		*dkim_selector;	/* s=, lower case */
+	char		*dkim_key;	/* absolute path, read at each attempt */
+	char		**dkim_headers;	/* h= names, lower case, in order */
+	size_t		 ndkim_headers;
+	unsigned	 dkim_routes;	/* 1u << ROUTE_MX | 1u << ROUTE_RELAY */
 };
+
+/* SPEC §4 dkim_headers' default: From over-signed. */
+#define CONFIG_DKIM_HEADERS	"from:from:reply-to:subject:date:" \
+	"message-id:to:cc:mime-version:content-type:" \
+	"content-transfer-encoding:in-reply-to:references"
 
 /* Fill in the built-in defaults. */
 void	 config_init(struct config *);

@@ -28,6 +28,7 @@
 
 #include "compat.h"
 #include "deliver.h"
+#include "dkim.h"
 #include "dns.h"
 #include "policy.h"
 #include "smtp.h"
@@ -67,6 +68,7 @@ struct delivery {
 	struct rcpt_walk *walks;	/* per recipient */
 	struct timespec	 start;		/* CLOCK_MONOTONIC, delivery start */
 	struct timespec	 deadline[2];	/* per route index; 0: none */
+	struct dkim	*dkim;		/* NULL: nothing is signed */
 
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
@@ -342,6 +344,59 @@ params_common(struct delivery *job, struct smtp_params *sp, size_t route)
 		sp->transcript = transcript_line;
 }
 
+/*
+ * SPEC §5.4: a route in dkim_routes sends the message signed or not at
+ * all. The signature of what route transmits (msg_flags) is made before
+ * any connection; when it cannot be, the route is unusable for
+ * ids[0..n) now (a local temporary failure: the next route, else the
+ * queue), and -1 is returned. -v and the transcript hear what was signed.
+ */
+static int
+route_sign(struct delivery *job, enum route_method route, int msg_flags,
+    const size_t *ids, size_t n)
+{
+	struct transcript_session ts;
+	struct smtp_status st;
+	struct policy	 p;
+	const char	*field;
+	char		*note;
+	size_t		 k, len;
+
+	/* A probe (-bv -v) sends no message. */
+	if (job->p->probes != NULL || !dkim_route_signed(job->cfg, route))
+		return 0;
+	memset(&st, 0, sizeof(st));
+	field = dkim_field(job->dkim, msg_flags, &len, &note, st.text,
+	    sizeof(st.text));
+	if (note != NULL) {
+		ts.t = job->p->transcript;
+		strlcpy(ts.label, "dkim", sizeof(ts.label));
+		transcript_line(&ts, '!', note, strlen(note));
+		free(note);
+	}
+	if (field != NULL)
+		return 0;
+	st.ev = SMTP_EV_LOCAL;
+	st.stage = SMTP_STAGE_CONNECT;
+	p = policy_smtp(route, &st);
+	for (k = 0; k < n; k++)
+		apply_status(job, ids[k], &p, &st, NULL);
+	return -1;
+}
+
+/* The signature route_sign() made goes first in t's message. */
+static void
+txn_sign(struct delivery *job, enum route_method route, struct smtp_txn *t)
+{
+	char	 err[8], *note;
+
+	if (!dkim_route_signed(job->cfg, route))
+		return;
+	t->head = dkim_field(job->dkim, t->msg_flags, &t->headlen, &note,
+	    err, sizeof(err));
+	free(note);
+}
+
 /* ------------------------------------------------------- direct (MX) */
 
 /*
@@ -553,6 +608,7 @@ mx_transaction(struct delivery *job, struct smtp_session *s,
 
 	txn_init(job, &t, sr, ids, n);
 	if (job->p->probes == NULL) {
+		txn_sign(job, ROUTE_MX, &t);
 		t.last = 1;	/* QUIT goes with the message (SPEC §6) */
 		(void)smtp_send(s, &t);
 	} else {
@@ -708,6 +764,10 @@ mx_domain(struct delivery *job, struct dns *dns, const char *dns_err,
 			job->walks[ids[k]].t_wait = wait;
 	if (mx_lookup(job, dns, dns_err, domain, ids, n, &route) != 0)
 		return;
+	if (route_sign(job, ROUTE_MX, 0, ids, n) != 0) {
+		mx_route_free(&route);
+		return;
+	}
 	sr = xcalloc(n, sizeof(*sr));
 	memset(&tries, 0, sizeof(tries));
 	tries.all_refused = 1;
@@ -984,6 +1044,9 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 	int		 kept = relay->open && smtp_usable(&relay->session);
 	int		 sent;
 
+	if (route_sign(job, ROUTE_RELAY, job->cfg->relay_from != NULL ?
+	    MSG_RELAY : 0, ids, n) != 0)
+		return -1;
 	for (;;) {
 		if (!relay->open &&
 		    relay_open(relay, route, &p, &st, label, LABEL_MAX) != 0) {
@@ -1001,6 +1064,7 @@ relay_send(struct relay *relay, size_t route, const size_t *ids, size_t n,
 			t.sender = job->cfg->relay_from;
 			t.msg_flags |= MSG_RELAY;
 		}
+		txn_sign(job, ROUTE_RELAY, &t);
 		t.last = last;
 		sent = smtp_send(&relay->session, &t);
 		if (!kept || !policy_stale(sent, &t.st))
@@ -1219,6 +1283,7 @@ delivery_init(struct delivery *job, const struct deliver_params *p)
 	job->walks = xcalloc(n, sizeof(*job->walks));
 	job->rq = xcalloc(n, sizeof(*job->rq));
 	job->mx_route = job->cfg->route[0] == ROUTE_MX ? 0 : 1;
+	job->dkim = dkim_new(job->cfg, p->msg);
 	clock_gettime(CLOCK_MONOTONIC, &job->start);
 	/*
 	 * The deadline bounds each route in turn: a route ends at most
@@ -1251,6 +1316,7 @@ delivery_free(struct delivery *job)
 	}
 	free(job->walks);
 	free(job->rq);
+	dkim_free(job->dkim);
 }
 
 /* `route relay [mx]`: every pending recipient in one relay transaction. */

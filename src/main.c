@@ -27,6 +27,7 @@
 
 #include "aliases.h"
 #include "config.h"
+#include "dkim.h"
 #include "attempt.h"
 #include "envelope.h"
 #include "intake.h"
@@ -742,6 +743,50 @@ mode_smtp(struct run *r)
 	return stopped(stop);
 }
 
+/* `log syslog` without syslog's socket: -v and --config-check say so. */
+static void
+syslog_warning(const struct run *r)
+{
+	char warn[256];
+
+	if (r->cfg.log == LOGT_SYSLOG && log_syslog_check(warn,
+	    sizeof(warn)) != 0)
+		say("warning: %s", warn);
+}
+
+/* --config-check: the settings, and the DKIM record when a key is set. */
+static enum run_stop
+mode_config_check(const struct run *r)
+{
+	char	 err[1024];
+
+	config_print(&r->cfg, stdout);
+	syslog_warning(r);
+	if (dkim_print(&r->cfg, stdout, err, sizeof(err)) != 0) {
+		say("%s", err);
+		return STOP_CONFIG;
+	}
+	return STOP_DONE;
+}
+
+/* --dkim-genkey: a DKIM key and the DNS record to publish (SPEC §4). */
+static enum run_stop
+mode_genkey(const struct options *o)
+{
+	char	 err[1024];
+	int	 rc;
+
+	rc = dkim_genkey(o->rcpts[0], o->rcpts[1], o->nrcpts > 2 ?
+	    o->rcpts[2] : NULL, stdout, err, sizeof(err));
+	if (rc == -1)
+		return usage_error(err);
+	if (rc != 0) {
+		say("%s", err);
+		return STOP_CANTCREAT;
+	}
+	return STOP_DONE;
+}
+
 /*
  * Before anything is opened (SPEC §7): descriptors 0-2 exist, so that no
  * file we open becomes a caller's closed stderr and receives our
@@ -759,16 +804,6 @@ sane_start(void)
 	(void)signal(SIGPIPE, SIG_IGN);
 }
 
-/* `log syslog` without syslog's socket: -v and --config-check say so. */
-static void
-syslog_warning(const struct run *r)
-{
-	char warn[256];
-
-	if (r->cfg.log == LOGT_SYSLOG && log_syslog_check(warn,
-	    sizeof(warn)) != 0)
-		say("warning: %s", warn);
-}
 
 /* The log and the transcript, once: root's -q children inherit them. */
 static void
@@ -886,9 +921,7 @@ run_mode(struct run *r)
 {
 	switch (r->opts.mode) {
 	case MODE_CONFIG_CHECK:
-		config_print(&r->cfg, stdout);
-		syslog_warning(r);
-		return stopped(STOP_DONE);
+		return stopped(mode_config_check(r));
 	case MODE_NEWALIASES:
 		return stopped(mode_newaliases(r));
 	case MODE_DELIVER:
@@ -962,6 +995,8 @@ main(int argc, char *argv[])
 			printf("mxsend %s\n", PACKAGE_VERSION);
 		return stopped(STOP_DONE);
 	}
+	if (r.opts.mode == MODE_DKIM_GENKEY)
+		return stopped(mode_genkey(&r.opts));
 	if ((code = start_run(&r)) != 0) {
 		mailx_free(&mx);
 		return code;

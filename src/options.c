@@ -604,6 +604,8 @@ long_option(struct options *opts, const char *arg, char *err, size_t errlen)
 		opts->mode = MODE_VERSION;
 	else if (strcmp(arg, "--config-check") == 0)
 		opts->mode = MODE_CONFIG_CHECK;
+	else if (strcmp(arg, "--dkim-genkey") == 0)
+		opts->mode = MODE_DKIM_GENKEY;
 	else {
 		show(s, sizeof(s), arg);
 		return errf(err, errlen, "unknown option %s", s);
@@ -731,6 +733,11 @@ options_parse(struct options *opts, int argc, char *const argv[],
 	opts->nrcpts = i < argc ? (size_t)(argc - i) : 0;
 	if (check_smarthost(opts, err, errlen) != 0)
 		return -1;
+	/* Its arguments stand where recipients would. */
+	if (opts->mode == MODE_DKIM_GENKEY && (opts->nrcpts < 2 ||
+	    opts->nrcpts > 3))
+		return errf(err, errlen, "usage: --dkim-genkey SELECTOR "
+		    "DOMAIN [rsa|ed25519]");
 	return check_recipients(opts, err, errlen);
 }
 
@@ -751,6 +758,8 @@ options_usage(void)
 	    "id,\n"
 	    "            recipient or sender\n"
 	    "  --help, --version, --config-check\n"
+	    "  --dkim-genkey SELECTOR DOMAIN [rsa|ed25519]   a DKIM key and "
+	    "its record\n"
 	    "options:\n"
 	    "  -t        also take recipients from To:, Cc:, Bcc:\n"
 	    "  -i, -oi   a line holding a single '.' does not end the "

@@ -17,7 +17,8 @@ enum mode {
 	MODE_RUNQ,		/* -q, -qI, -qR, -qS */
 	MODE_HELP,		/* --help */
 	MODE_VERSION,		/* --version */
-	MODE_CONFIG_CHECK	/* --config-check */
+	MODE_CONFIG_CHECK,	/* --config-check */
+	MODE_DKIM_GENKEY	/* --dkim-genkey SELECTOR DOMAIN [TYPE] */
 };
 
 enum errmode {

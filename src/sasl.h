@@ -136,17 +136,6 @@ enum sasl_mech	 sasl_choose(unsigned offered,
 		    const enum auth_mech *allowed, size_t nallowed,
 		    int tls_active);
 
-/*
- * Base64 (RFC 4648 §4, with padding). b64_encode returns a NUL-terminated
- * string (caller frees). b64_decode is strict: the length must be a
- * multiple of 4, only the alphabet and final padding ("=" or "==") are
- * allowed, no white space, and unused bits must be zero. It returns a
- * NUL-terminated buffer (caller frees) with its length in *outlen, or
- * NULL when the input is not valid base64.
- */
-char		*b64_encode(const void *, size_t);
-unsigned char	*b64_decode(const char *, size_t, size_t *outlen);
-
 /* Tests only: replace the SCRAM client nonce drawn by sasl_start(). */
 int		 sasl_set_nonce_for_test(struct sasl *s, const char *nonce);
 

@@ -131,14 +131,8 @@ who(char *out, size_t outlen)
 		snprintf(out, outlen, "uid %u", (unsigned)uid);
 }
 
-/*
- * Open path as the secret file: a regular file that others can neither
- * read nor write (group access allowed, SPEC §4), checked on the open
- * descriptor so that a rename cannot slip another file in. Returns the
- * descriptor, or -1 with err.
- */
-static int
-open_secret_file(const char *path, char *err, size_t errlen)
+int
+secret_file_open(const char *key, const char *path, char *err, size_t errlen)
 {
 	struct stat	 st;
 	char		 user[300];
@@ -148,22 +142,22 @@ open_secret_file(const char *path, char *err, size_t errlen)
 	if (fd == -1 || fstat(fd, &st) != 0) {
 		saved = errno;		/* who() may change it */
 		who(user, sizeof(user));
-		snprintf(err, errlen, "relay_password_file %s: %s (read as "
-		    "%s)", path, strerror(saved), user);
+		snprintf(err, errlen, "%s %s: %s (read as %s)", key, path,
+		    strerror(saved), user);
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "relay_password_file %s is not a "
-		    "regular file", path);
+		snprintf(err, errlen, "%s %s is not a regular file", key,
+		    path);
 		close(fd);
 		return -1;
 	}
 	if (st.st_mode & (S_IROTH | S_IWOTH)) {
-		snprintf(err, errlen, "relay_password_file %s is readable or "
-		    "writable by others (chmod o-rwx it; its group may read "
-		    "it)", path);
+		snprintf(err, errlen, "%s %s is readable or writable by "
+		    "others (chmod o-rwx it; its group may read it)", key,
+		    path);
 		close(fd);
 		return -1;
 	}
@@ -175,7 +169,8 @@ secret_file_check(const char *path, char *err, size_t errlen)
 {
 	int	 fd;
 
-	if ((fd = open_secret_file(path, err, errlen)) == -1)
+	if ((fd = secret_file_open("relay_password_file", path, err,
+	    errlen)) == -1)
 		return -1;
 	close(fd);
 	return 0;
@@ -191,7 +186,8 @@ read_file(const char *path, struct secret *out, char *err, size_t errlen)
 	size_t		 used = 0;
 	int		 fd;
 
-	if ((fd = open_secret_file(path, err, errlen)) == -1)
+	if ((fd = secret_file_open("relay_password_file", path, err,
+	    errlen)) == -1)
 		return -1;
 	fl_init(&f);
 	while (!f.ended && !f.too_long &&

@@ -56,6 +56,16 @@ void	 secret_free(struct secret *);
 int	 secret_file_check(const char *path, char *err, size_t errlen);
 
 /*
+ * Open path, named by the configuration key key ("dkim_key"), as a
+ * secret file: a regular file that others can neither read nor write,
+ * checked on the open descriptor so that a rename cannot slip another
+ * file in. Returns the descriptor, or -1 with err naming key, path and
+ * (when it cannot be opened) the user it was read as.
+ */
+int	 secret_file_open(const char *key, const char *path, char *err,
+	    size_t errlen);
+
+/*
  * For the configuration: the command's first word is an absolute path.
  * Returns 0, or -1.
  */

@@ -904,6 +904,8 @@ send_body(struct txn_run *run, int stuff, int quit)
 	body->ns = NET_OK;
 	rc = body_out(body, run->out.data, run->out.len);
 	buf_reset(&run->out);
+	if (rc == 0 && run->txn->headlen > 0)
+		rc = body_put(body, run->txn->head, run->txn->headlen);
 	if (rc == 0)
 		rc = msg_stream(run->txn->msg, run->txn->msg_flags, body_put,
 		    body);
@@ -1538,7 +1540,7 @@ smtp_send(struct smtp_session *s, struct smtp_txn *t)
 
 	if ((rc = txn_setup(s, t, &run)) <= 0)
 		return rc;
-	run.size = msg_stream_size(t->msg, t->msg_flags);
+	run.size = msg_stream_size(t->msg, t->msg_flags) + (off_t)t->headlen;
 	/* RFC 1870 §6: refuse before sending what the server cannot take. */
 	if ((s->caps.ext & EXT_SIZE) && s->caps.size > 0 &&
 	    (uint64_t)run.size > s->caps.size) {

@@ -172,6 +172,9 @@ struct smtp_txn {
 	const char	*envid;		/* NULL: none */
 	const struct message *msg;
 	int		 msg_flags;	/* for msg_stream() */
+	const char	*head;		/* fields sent before the message's own
+					   (DKIM-Signature:), or NULL */
+	size_t		 headlen;
 	struct smtp_rcpt *rcpts;
 	size_t		 nrcpts;
 	int		 last;		/* smtp_close() follows: with PIPELINING

@@ -7,7 +7,9 @@
  * host's TLSA records (DANE, RFC 7672, through libgnutls-dane), or not at
  * all for opportunistic MX delivery (RFC 7435). The hashes behind SCRAM (RFC 5802,
  * RFC 7677) and CRAM-MD5 (RFC 2195) live here too, so that sasl.c does not
- * see GnuTLS.
+ * see GnuTLS, and so do DKIM's primitives (dkim.c): SHA-256 in pieces,
+ * private keys, rsa-sha256 (RFC 6376 §3.3.1) and ed25519-sha256 (RFC 8463)
+ * signatures, the public key for the DNS record, and key generation.
  *
  * Everything is lazy (SPEC §9): GnuTLS is not even linked. Its headers
  * give the types, but the library is opened with dlopen(3) by the first
@@ -41,6 +43,7 @@
 #include <time.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/dane.h>
 #include <gnutls/x509.h>
@@ -69,8 +72,8 @@ struct tls_conn {
 
 DLNOTE(gnutls_note, "[{\"feature\":\"tls\",\"description\":\"STARTTLS and "
     "implicit TLS with relays and MX hosts, SCRAM and CRAM-MD5 "
-    "hashes\",\"priority\":\"recommended\",\"soname\":[\"" GNUTLS_SONAME
-    "\"]}]");
+    "hashes, DKIM signing\",\"priority\":\"recommended\","
+    "\"soname\":[\"" GNUTLS_SONAME "\"]}]");
 DLNOTE(dane_note, "[{\"feature\":\"dane\",\"description\":\"DANE "
     "verification of MX hosts (mx_tls dane)\",\"priority\":\"suggested\","
     "\"soname\":[\"" DANE_SONAME "\"]}]");
@@ -119,7 +122,24 @@ DLNOTE(dane_note, "[{\"feature\":\"dane\",\"description\":\"DANE "
 	X(x509_trust_list_init)						\
 	X(x509_trust_list_deinit)					\
 	X(x509_trust_list_add_cas)					\
-	X(x509_trust_list_verify_crt2)
+	X(x509_trust_list_verify_crt2)					\
+	X(hash_init)							\
+	X(hash)								\
+	X(hash_deinit)							\
+	X(privkey_init)							\
+	X(privkey_deinit)						\
+	X(privkey_import_x509_raw)					\
+	X(privkey_get_pk_algorithm)					\
+	X(privkey_sign_hash2)						\
+	X(privkey_sign_data2)						\
+	X(pubkey_init)							\
+	X(pubkey_deinit)						\
+	X(pubkey_import_privkey)					\
+	X(pubkey_export2)						\
+	X(x509_privkey_init)						\
+	X(x509_privkey_deinit)						\
+	X(x509_privkey_generate)					\
+	X(x509_privkey_export2_pkcs8)
 
 #define GT_FIELD(f)	__typeof__(gnutls_##f) *f;
 #define GT_ENTRY(f)	{ "gnutls_" #f, offsetof(struct gnutls_table, f) },
@@ -989,4 +1009,208 @@ tls_random(void *p, size_t n)
 	if (base() < 0)
 		return -1;
 	return gt.rnd(GNUTLS_RND_NONCE, p, n) < 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ DKIM */
+
+struct tls_hash {
+	gnutls_hash_hd_t h;
+};
+
+struct tls_key {
+	gnutls_privkey_t k;
+	enum tls_key_type type;
+	unsigned	 bits;
+};
+
+/* An Ed25519 SubjectPublicKeyInfo is this and the key (RFC 8410 §4). */
+static const unsigned char ed25519_spki[12] = {
+	0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00
+};
+
+/* A heap copy of what GnuTLS allocated, which is freed (wiped first). */
+static unsigned char *
+take_datum(gnutls_datum_t *d, size_t *len)
+{
+	unsigned char	*p = xmalloc(d->size + 1);
+
+	memcpy(p, d->data, d->size);
+	p[d->size] = '\0';
+	*len = d->size;
+	explicit_bzero(d->data, d->size);
+	(*gt.free_fn)(d->data);
+	d->data = NULL;
+	return p;
+}
+
+int
+tls_hash_begin(struct tls_hash **out, char *err, size_t errlen)
+{
+	gnutls_hash_hd_t h;
+	int		 r;
+
+	*out = NULL;
+	if ((r = base()) < 0 || (r = gt.hash_init(&h, GNUTLS_DIG_SHA256)) < 0) {
+		snprintf(err, errlen, "SHA-256: %s", errstr(r));
+		return -1;
+	}
+	*out = xmalloc(sizeof(**out));
+	(*out)->h = h;
+	return 0;
+}
+
+int
+tls_hash_add(struct tls_hash *t, const void *p, size_t n)
+{
+	return gt.hash(t->h, p, n) < 0 ? -1 : 0;
+}
+
+void
+tls_hash_end(struct tls_hash *t, unsigned char out[32])
+{
+	unsigned char	 scrap[32];
+
+	if (t == NULL)
+		return;
+	gt.hash_deinit(t->h, out != NULL ? out : scrap);
+	free(t);
+}
+
+int
+tls_key_import(const void *pem, size_t len, struct tls_key **out, char *err,
+    size_t errlen)
+{
+	gnutls_privkey_t k = NULL;
+	gnutls_datum_t	 d;
+	unsigned	 bits = 0;
+	int		 r, alg;
+
+	*out = NULL;
+	d.data = (unsigned char *)(uintptr_t)pem;
+	d.size = len > UINT_MAX ? UINT_MAX : (unsigned)len;
+	if ((r = base()) < 0 || (r = gt.privkey_init(&k)) < 0 ||
+	    (r = gt.privkey_import_x509_raw(k, &d, GNUTLS_X509_FMT_PEM, NULL,
+	    0)) < 0) {
+		snprintf(err, errlen, "%s", errstr(r));
+		if (k != NULL)
+			gt.privkey_deinit(k);
+		return -1;
+	}
+	alg = gt.privkey_get_pk_algorithm(k, &bits);
+	if (alg != GNUTLS_PK_RSA && alg != GNUTLS_PK_EDDSA_ED25519) {
+		snprintf(err, errlen, "not an RSA or Ed25519 key");
+		gt.privkey_deinit(k);
+		return -1;
+	}
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->k = k;
+	(*out)->type = alg == GNUTLS_PK_RSA ? TLS_KEY_RSA : TLS_KEY_ED25519;
+	(*out)->bits = bits;
+	return 0;
+}
+
+enum tls_key_type
+tls_key_type(const struct tls_key *key, unsigned *bits)
+{
+	if (bits != NULL)
+		*bits = key->bits;
+	return key->type;
+}
+
+void
+tls_key_free(struct tls_key *key)
+{
+	if (key == NULL)
+		return;
+	gt.privkey_deinit(key->k);
+	free(key);
+}
+
+int
+tls_key_sign(const struct tls_key *key, const unsigned char digest[32],
+    unsigned char **sig, size_t *siglen, char *err, size_t errlen)
+{
+	gnutls_datum_t	 d, s = { NULL, 0 };
+	int		 r;
+
+	d.data = (unsigned char *)(uintptr_t)digest;
+	d.size = 32;
+	if (key->type == TLS_KEY_RSA)
+		/* RFC 6376 §3.3.1: PKCS#1 v1.5 over the SHA-256 digest. */
+		r = gt.privkey_sign_hash2(key->k, GNUTLS_SIGN_RSA_SHA256, 0,
+		    &d, &s);
+	else
+		/* RFC 8463 §3: PureEdDSA whose message is the digest. */
+		r = gt.privkey_sign_data2(key->k, GNUTLS_SIGN_EDDSA_ED25519,
+		    0, &d, &s);
+	if (r < 0) {
+		snprintf(err, errlen, "signing failed: %s", errstr(r));
+		return -1;
+	}
+	*sig = take_datum(&s, siglen);
+	return 0;
+}
+
+int
+tls_key_public(const struct tls_key *key, unsigned char **out,
+    size_t *outlen, char *err, size_t errlen)
+{
+	gnutls_pubkey_t	 pub = NULL;
+	gnutls_datum_t	 d = { NULL, 0 };
+	unsigned char	*spki;
+	size_t		 len;
+	int		 r;
+
+	if ((r = gt.pubkey_init(&pub)) < 0 ||
+	    (r = gt.pubkey_import_privkey(pub, key->k, 0, 0)) < 0 ||
+	    (r = gt.pubkey_export2(pub, GNUTLS_X509_FMT_DER, &d)) < 0) {
+		snprintf(err, errlen, "public key: %s", errstr(r));
+		if (pub != NULL)
+			gt.pubkey_deinit(pub);
+		return -1;
+	}
+	gt.pubkey_deinit(pub);
+	spki = take_datum(&d, &len);
+	if (key->type == TLS_KEY_RSA) {
+		*out = spki;
+		*outlen = len;
+		return 0;
+	}
+	/* RFC 8463 §4.2: p= holds the bare 32-octet key. */
+	if (len != sizeof(ed25519_spki) + 32 ||
+	    memcmp(spki, ed25519_spki, sizeof(ed25519_spki)) != 0) {
+		snprintf(err, errlen, "public key: unexpected Ed25519 form");
+		free(spki);
+		return -1;
+	}
+	*out = xmalloc(32);
+	memcpy(*out, spki + sizeof(ed25519_spki), 32);
+	*outlen = 32;
+	free(spki);
+	return 0;
+}
+
+int
+tls_key_generate(enum tls_key_type type, unsigned bits, char **pem,
+    size_t *len, char *err, size_t errlen)
+{
+	gnutls_x509_privkey_t k = NULL;
+	gnutls_datum_t	 d = { NULL, 0 };
+	int		 r;
+
+	if (type == TLS_KEY_ED25519)
+		bits = GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_ED25519);
+	if ((r = base()) < 0 || (r = gt.x509_privkey_init(&k)) < 0 ||
+	    (r = gt.x509_privkey_generate(k, type == TLS_KEY_RSA ?
+	    GNUTLS_PK_RSA : GNUTLS_PK_EDDSA_ED25519, bits, 0)) < 0 ||
+	    (r = gt.x509_privkey_export2_pkcs8(k, GNUTLS_X509_FMT_PEM, NULL,
+	    GNUTLS_PKCS_PLAIN, &d)) < 0) {
+		snprintf(err, errlen, "generating the key: %s", errstr(r));
+		if (k != NULL)
+			gt.x509_privkey_deinit(k);
+		return -1;
+	}
+	gt.x509_privkey_deinit(k);
+	*pem = (char *)take_datum(&d, len);
+	return 0;
 }

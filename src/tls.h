@@ -93,4 +93,53 @@ int	 tls_pbkdf2_sha256(const void *pw, size_t pwlen, const void *salt,
 	    size_t saltlen, unsigned iter, unsigned char out[32]);
 int	 tls_random(void *, size_t);
 
+/*
+ * DKIM's primitives (dkim.c), so that only tls.c sees GnuTLS; each loads
+ * it on first use like the rest. SHA-256 over data given in pieces:
+ * tls_hash_end() writes the digest (unless out is NULL) and frees.
+ */
+struct tls_hash;
+int	 tls_hash_begin(struct tls_hash **, char *err, size_t errlen);
+int	 tls_hash_add(struct tls_hash *, const void *, size_t);
+void	 tls_hash_end(struct tls_hash *, unsigned char out[32]);
+
+enum tls_key_type {
+	TLS_KEY_RSA,
+	TLS_KEY_ED25519
+};
+
+/*
+ * A private key from PEM text: PKCS#8 (RSA or Ed25519) or PKCS#1 RSA,
+ * unencrypted. Returns 0, or -1 with err (GnuTLS's reason, or that the
+ * key is of another kind).
+ */
+struct tls_key;
+int	 tls_key_import(const void *pem, size_t len, struct tls_key **,
+	    char *err, size_t errlen);
+enum tls_key_type tls_key_type(const struct tls_key *, unsigned *bits);
+void	 tls_key_free(struct tls_key *);
+
+/*
+ * The signature of a SHA-256 digest (caller frees *sig): RSA PKCS#1 v1.5
+ * (rsa-sha256, RFC 6376 §3.3.1) or Ed25519 over the 32 digest octets
+ * (ed25519-sha256, RFC 8463 §3).
+ */
+int	 tls_key_sign(const struct tls_key *, const unsigned char digest[32],
+	    unsigned char **sig, size_t *siglen, char *err, size_t errlen);
+
+/*
+ * The public key as DKIM's p= wants it before base64 (caller frees): an
+ * RSA SubjectPublicKeyInfo in DER, or the 32 octets of an Ed25519 key
+ * (RFC 8463 §4.2).
+ */
+int	 tls_key_public(const struct tls_key *, unsigned char **out,
+	    size_t *outlen, char *err, size_t errlen);
+
+/*
+ * A new key as unencrypted PKCS#8 PEM (caller wipes and frees): RSA of
+ * bits, or Ed25519 (bits ignored).
+ */
+int	 tls_key_generate(enum tls_key_type, unsigned bits, char **pem,
+	    size_t *len, char *err, size_t errlen);
+
 #endif

@@ -436,6 +436,92 @@ b64_char_value(int c)
 	return -1;
 }
 
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *
+b64_encode(const void *in, size_t len)
+{
+	const unsigned char	*p = in;
+	char			*out, *o;
+	size_t			 i;
+	uint32_t		 bits;
+
+	/* (len / 3 + 2) * 4 >= the output and its NUL; overflow is OOM. */
+	out = o = xreallocarray(NULL, len / 3 + 2, 4);
+	for (i = 0; i + 2 < len; i += 3) {
+		bits = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 |
+		    p[i + 2];
+		*o++ = b64_alphabet[bits >> 18 & 0x3f];
+		*o++ = b64_alphabet[bits >> 12 & 0x3f];
+		*o++ = b64_alphabet[bits >> 6 & 0x3f];
+		*o++ = b64_alphabet[bits & 0x3f];
+	}
+	if (len - i == 1) {
+		bits = (uint32_t)p[i] << 16;
+		*o++ = b64_alphabet[bits >> 18 & 0x3f];
+		*o++ = b64_alphabet[bits >> 12 & 0x3f];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (len - i == 2) {
+		bits = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		*o++ = b64_alphabet[bits >> 18 & 0x3f];
+		*o++ = b64_alphabet[bits >> 12 & 0x3f];
+		*o++ = b64_alphabet[bits >> 6 & 0x3f];
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+unsigned char *
+b64_decode(const char *in, size_t len, size_t *outlen)
+{
+	unsigned char	*out, *o;
+	size_t		 i, pad = 0;
+	int		 sextet[4] = { 0, 0, 0, 0 }, k;
+	uint32_t	 bits;
+
+	if (len % 4 != 0)
+		return NULL;
+	if (len > 0 && in[len - 1] == '=') {
+		pad = 1;
+		if (in[len - 2] == '=')
+			pad = 2;
+	}
+	out = o = xmalloc(len / 4 * 3 + 1);
+	for (i = 0; i < len; i += 4) {
+		for (k = 0; k < 4; k++) {
+			if (i + k >= len - pad)
+				sextet[k] = 0;
+			else {
+				sextet[k] =
+				    b64_char_value((unsigned char)in[i + k]);
+				if (sextet[k] < 0)
+					goto bad;
+			}
+		}
+		bits = (uint32_t)sextet[0] << 18 | (uint32_t)sextet[1] << 12 |
+		    (uint32_t)sextet[2] << 6 | (uint32_t)sextet[3];
+		*o++ = bits >> 16 & 0xff;
+		if (i + 4 < len || pad < 2)
+			*o++ = bits >> 8 & 0xff;
+		if (i + 4 < len || pad < 1)
+			*o++ = bits & 0xff;
+	}
+	/* Canonical form only: the bits under the padding must be zero. */
+	if (pad == 1 && (sextet[2] & 0x03) != 0)
+		goto bad;
+	if (pad == 2 && (sextet[1] & 0x0f) != 0)
+		goto bad;
+	*o = '\0';
+	*outlen = o - out;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
 char *
 xtext_encode(const char *s)
 {

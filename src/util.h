@@ -120,6 +120,17 @@ int	 ct_equal(const void *, const void *, size_t);
 int	 b64_char_value(int);
 
 /*
+ * Base64 (RFC 4648 §4, with padding). b64_encode returns a NUL-terminated
+ * string (caller frees). b64_decode is strict: the length must be a
+ * multiple of 4, only the alphabet and final padding ("=" or "==") are
+ * allowed, no white space, and unused bits must be zero. It returns a
+ * NUL-terminated buffer (caller frees) with its length in *outlen, or
+ * NULL when the input is not valid base64.
+ */
+char		*b64_encode(const void *, size_t);
+unsigned char	*b64_decode(const char *, size_t, size_t *outlen);
+
+/*
  * A new queue id: 12 upper-case hex digits from the time in microseconds
  * and 5 from the process id, so ids sort by arrival and two processes
  * never make the same one ("19A3F0C2B4D1E0A3F1").

@@ -4,7 +4,7 @@
  * printer sees every state the parser can leave. config_finish() is left
  * out: it opens the relay_password_file named by the input.
  */
-/* fuzz-sources: src/config.c src/secret.c src/util.c */
+/* fuzz-sources: src/config.c src/secret.c src/dkimkey.c src/util.c */
 #include "autoconf.h"
 
 #include <stddef.h>

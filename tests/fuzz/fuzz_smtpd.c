@@ -5,7 +5,7 @@
  * taken must have a known verb and a path of printable ASCII that fits,
  * a refused one a reply code of RFC 5321's and one line of text.
  */
-/* fuzz-sources: src/smtpd.c src/envelope.c src/aliases.c src/rfc5322.c src/names.c src/lookup.c src/config.c src/secret.c src/util.c */
+/* fuzz-sources: src/smtpd.c src/envelope.c src/aliases.c src/rfc5322.c src/names.c src/lookup.c src/config.c src/secret.c src/dkimkey.c src/util.c */
 #include "autoconf.h"
 
 #include <stdint.h>

@@ -305,6 +305,35 @@ mx_suite_start(struct run_env *re, struct server *dns, const char *zone,
 	return env_mx_suite(logpath, qdir);
 }
 
+/* Where the stand-ins note that a run loaded them. */
+static const char *
+fakelib_log(const struct run_env *re)
+{
+	static char path[400];
+
+	snprintf(path, sizeof(path), "%s/loaded", re->dir);
+	return path;
+}
+
+void
+env_without_libraries(const struct run_env *re)
+{
+	const char *b = getenv("top_builddir");
+
+	env_set("LD_LIBRARY_PATH=%s/tests/integration/nolibs", b ? b : ".");
+	env_set("FAKELIB_LOADED=%s", fakelib_log(re));
+}
+
+int
+fakelib_loaded(const struct run_env *re, const char *name)
+{
+	char *s = slurp(fakelib_log(re), NULL);
+	int found = s != NULL && strstr(s, name) != NULL;
+
+	free(s);
+	return found;
+}
+
 void
 fakesmtp_start(struct server *srv, struct run_env *re, const char *name,
     const char *listen, const char *script, char *rec, size_t recsize,

@@ -97,6 +97,16 @@ unsigned env_mx_suite(const char *logpath, const char *qdir);
 unsigned mx_suite_start(struct run_env *re, struct server *dns,
 	    const char *zone, char *dnslog, char *logpath, char *qdir);
 
+/*
+ * SPEC §9: GnuTLS and libidn2 are opened with dlopen at their first use.
+ * The next runs get stand-ins that export none of their functions
+ * (fakelib.c, LD_LIBRARY_PATH=tests/integration/nolibs) and note in
+ * re's directory that a run loaded them; fakelib_loaded() says whether
+ * the stand-in called name was loaded since.
+ */
+void	 env_without_libraries(const struct run_env *re);
+int	 fakelib_loaded(const struct run_env *re, const char *name);
+
 /* ----------------------------------------------------------- servers */
 
 /* A port that was free on 127.0.0.1 (on ip) a moment ago. */

@@ -17,6 +17,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -388,6 +389,7 @@ run_mxsend(const struct run_env *re, const char *const argv[],
     unsigned timeout_s, struct run_result *res)
 {
 	int in[2], out[2], err[2], wstatus, unread = -1;
+	struct rusage ru;
 	size_t outcap = 1, errcap = 1, sent = 0, nenv = 0, i;
 	char *envp[64], home[300], tmp[300], conf[320], al[320], qdir[340];
 	char pwd[340], grp[340];
@@ -545,10 +547,11 @@ run_mxsend(const struct run_env *re, const char *const argv[],
 		close(err[0]);
 	if (unread >= 0)
 		close(unread);
-	if (waitpid(pid, &wstatus, 0) < 0)
+	if (wait4(pid, &wstatus, 0, &ru) < 0)
 		return -1;
 	res->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :
 	    128 + WTERMSIG(wstatus);
+	res->maxrss_kib = ru.ru_maxrss;
 	return 0;
 }
 

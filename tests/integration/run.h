@@ -17,6 +17,7 @@ struct run_result {
 	size_t	 outlen;
 	char	*err;
 	size_t	 errlen;
+	long	 maxrss_kib;	/* its peak resident set (wait4) */
 };
 
 struct run_env {

@@ -1886,34 +1886,8 @@ Test(deliver, zero_configuration_delivers)
  * LD_LIBRARY_PATH points at stand-ins that export none of their
  * functions (fakelib.c) and record in $dir/loaded that they were loaded.
  */
-static const char *
-loaded_path(void)
-{
-	static char path[400];
-
-	snprintf(path, sizeof(path), "%s/loaded", re.dir);
-	return path;
-}
-
-static void
-without_libraries(void)
-{
-	const char *b = getenv("top_builddir");
-
-	env_set("LD_LIBRARY_PATH=%s/tests/integration/nolibs", b ? b : ".");
-	env_set("FAKELIB_LOADED=%s", loaded_path());
-}
-
-/* Whether the run loaded the stand-in called name. */
-static int
-loaded(const char *name)
-{
-	char *s = slurp(loaded_path(), NULL);
-	int found = s != NULL && strstr(s, name) != NULL;
-
-	free(s);
-	return found;
-}
+#define without_libraries()	env_without_libraries(&re)
+#define loaded(name)		fakelib_loaded(&re, (name))
 
 Test(deliver, plain_relay_does_not_load_gnutls_or_libidn2)
 {

@@ -2312,7 +2312,8 @@ Test(config, print_every_key_in_order)
 		"timeout_data", "deadline", "max_parallel", "mx_max_addresses",
 		"queue_dir",
 		"queue_lifetime", "message_size_limit", "bounce", "log",
-		"transcript", "config_directories",
+		"transcript", "config_directories", "dkim_domain",
+		"dkim_selector", "dkim_key", "dkim_headers", "dkim_routes",
 	};
 	struct config c;
 	char *out, *line, *save = NULL;

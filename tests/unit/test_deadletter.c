@@ -25,6 +25,7 @@
 #include "deadletter.h"
 #include "intake.h"
 #include "message.h"
+#include "spooled.h"
 
 #define NOW	1796163970	/* Tue, 01 Dec 2026 22:26:10 UTC */
 
@@ -51,25 +52,10 @@ TestSuite(deadletter, .init = setup, .fini = teardown);
 static void
 load(struct message *msg, const char *text, size_t len)
 {
-	char err[256];
-	int ifd = memfd_create("in", 0);
-
-	cr_assert(ifd >= 0, "memfd_create: %s", strerror(errno));
-	cr_assert(write_all(ifd, text, len) == 0);
-	cr_assert(lseek(ifd, 0, SEEK_SET) == 0);
-	msg_init(msg, memfd_create("spool", 0));
-	cr_assert(msg->fd >= 0);
-	cr_assert_eq(intake_read(ifd, msg, 1, err, sizeof(err)), INTAKE_OK,
-	    "%s", err);
-	close(ifd);
+	spooled(msg, text, len, 1);
 }
 
-static void
-unload(struct message *msg)
-{
-	close(msg->fd);
-	msg_free(msg);
-}
+#define unload	spooled_free
 
 static off_t
 size_of(const char *p)

@@ -21,6 +21,7 @@
 #include "dsn.h"
 #include "intake.h"
 #include "message.h"
+#include "spooled.h"
 
 #define NOW	1796163970	/* Tue, 01 Dec 2026 22:26:10 UTC */
 #define ARRIVAL	(NOW - 3600)
@@ -130,38 +131,14 @@ std_report(void)
 	return rep;
 }
 
-static int
-memfd_with(const char *data, size_t len)
-{
-	int fd = memfd_create("in", 0);
-
-	cr_assert(fd >= 0, "memfd_create: %s", strerror(errno));
-	cr_assert(write_all(fd, data, len) == 0);
-	cr_assert(lseek(fd, 0, SEEK_SET) == 0);
-	return fd;
-}
-
 /* A spooled message, read as the submission does (a lone dot kept). */
 static void
 load(struct message *msg, const char *in, size_t len)
 {
-	char err[256];
-	int ifd;
-
-	ifd = memfd_with(in, len);
-	msg_init(msg, memfd_create("spool", 0));
-	cr_assert(msg->fd >= 0);
-	cr_assert_eq(intake_read(ifd, msg, 1, err, sizeof(err)), INTAKE_OK,
-	    "%s", err);
-	close(ifd);
+	spooled(msg, in, len, 1);
 }
 
-static void
-unload(struct message *msg)
-{
-	close(msg->fd);
-	msg_free(msg);
-}
+#define unload	spooled_free
 
 static char *
 read_fd(int fd, size_t *lenp)

@@ -15,6 +15,7 @@
 
 #include "intake.h"
 #include "message.h"
+#include "spooled.h"
 
 #define NOW	1796163970	/* Tue, 01 Dec 2026 22:26:10 UTC */
 
@@ -25,38 +26,14 @@ setup_tz(void)
 	tzset();
 }
 
-static int
-memfd_with(const char *data, size_t len)
-{
-	int fd = memfd_create("in", 0);
-
-	cr_assert(fd >= 0, "memfd_create: %s", strerror(errno));
-	cr_assert(write_all(fd, data, len) == 0);
-	cr_assert(lseek(fd, 0, SEEK_SET) == 0);
-	return fd;
-}
-
 /* A message spooled from in (LF or CRLF endings). */
 static void
 load(struct message *msg, const char *in)
 {
-	char err[256];
-	int ifd;
-
-	ifd = memfd_with(in, strlen(in));
-	msg_init(msg, memfd_create("spool", 0));
-	cr_assert(msg->fd >= 0);
-	cr_assert_eq(intake_read(ifd, msg, 0, err, sizeof(err)), INTAKE_OK,
-	    "%s", err);
-	close(ifd);
+	spooled(msg, in, strlen(in), 0);
 }
 
-static void
-unload(struct message *msg)
-{
-	close(msg->fd);
-	msg_free(msg);
-}
+#define unload	spooled_free
 
 static int
 collect(void *ctx, const char *p, size_t n)

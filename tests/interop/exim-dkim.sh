@@ -53,13 +53,14 @@ zone() {
 
 # dns_on_53: fakedns on port 53 of 127.53.N.1, N of this run (another
 # at most 4 times when that address is taken).
+# ("try", not "n": the shell's variables are global, wait_ready's n.)
 dns_on_53() {
-	n=0
-	while [ $n -lt 5 ]; do
-		a=127.53.$((($$ + n) % 250 + 1)).1
+	try=0
+	while [ $try -lt 5 ]; do
+		a=127.53.$((($$ + try) % 250 + 1)).1
 		start_fakedns "$(zone)" "$a:53" 2>>"$WORK/dns-tries" &&
 		    return 0
-		n=$((n + 1))
+		try=$((try + 1))
 	done
 	echo "fakedns did not start on port 53: $(tail -n 1 \
 "$WORK/dns-tries")"

@@ -6,17 +6,21 @@
 # (as genkey prints them) are published by fakedns, and rsa-other and
 # ed-other, under whose selectors fakedns publishes the records of rsa
 # and ed: a signature that cannot verify, so that the check can fail.
-# mxsend delivers one message per key to Exim as the MX of exim.test
-# (found through the same fakedns). Exim looks the keys up in DNS with
-# glibc's resolver, which knows no port: fakedns listens on port 53 of a
-# loopback address of this run's own, named by the resolv.conf that
-# Exim's mount namespace has (exim_start). Exim's main log must say, for
-# each message, the verdict of its default per-signature line:
+# mxsend delivers one message (100 KB, BDAT) per key to Exim as the MX
+# of exim.test (found through the same fakedns). Exim looks the keys up
+# in DNS with glibc's resolver, which knows no port: fakedns listens on
+# port 53 of a loopback address of this run's own, named by the
+# resolv.conf that Exim's mount namespace has (exim_start). Exim 4.96
+# verifies every signature unasked; its main log must give each the
+# verdict expected, in the line of log_selector +dkim_verbose:
 #
 #   DKIM: d=client.test s=rsa c=relaxed/relaxed a=rsa-sha256 b=2048
 #       t=... [verification succeeded]
 #   DKIM: d=client.test s=rsa-other ... [verification failed -
 #       signature did not verify (headers probably modified in transit)]
+#
+# and in its default line of arrival: "<= ... DKIM=client.test" when the
+# signature verified, no DKIM= when not.
 . "$(dirname "$0")/lib.sh"
 
 PEER="Exim (DKIM verifier)"
@@ -68,7 +72,8 @@ dns_on_53() {
 }
 
 # message SELECTOR: a message as a mail client writes it (a folded
-# header, 8-bit text, a dot line, trailing blanks and blank lines).
+# header, 8-bit text, a dot line, a line of 998 octets, trailing blanks
+# and blank lines), of about 100 KB: Exim takes it in BDAT chunks.
 message() {
 	printf 'From: DKIM Sender <%s>\n' "$SENDER"
 	printf 'To: e1@exim.test\n'
@@ -78,7 +83,11 @@ message() {
 	printf 'MIME-Version: 1.0\n'
 	printf 'Content-Type: text/plain; charset=UTF-8\n'
 	printf 'Content-Transfer-Encoding: 8bit\n\n'
-	printf 'Grüße aus %s\n.\n..two dots\nFrom the start  \n\n\n' "$1"
+	printf 'Grüße aus %s\n.\n..two dots\nFrom the start  \n' "$1"
+	head -c 998 /dev/zero | tr '\0' y
+	printf '\n'
+	seq -f 'body line %05g, signed and verified as one of 2000' 2000
+	printf 'the end \t \n\n\n'
 }
 
 # send SELECTOR: that message, signed with that selector's key, to
@@ -127,6 +136,8 @@ probably modified in transit)"
 	    echo "fakedns saw no query for rsa._domainkey.$DOMAIN"
 	n=$(grep -c "<= $SENDER .* id=dkim\." "$log")
 	[ "$n" -eq 4 ] || echo "Exim accepted $n of the 4 messages"
+	n=$(grep -c "> BDAT [0-9]* LAST" "$WORK/transcript")
+	[ "$n" -eq 4 ] || echo "$n of the 4 messages went with BDAT"
 }
 
 exim_dkim() {
@@ -165,5 +176,6 @@ ed25519-sha256 \"verification succeeded\"; a record of another key \
 }
 
 mxsend_env
+export MXSEND_TRANSCRIPT="$WORK/transcript"
 exim_dkim
 exit 0

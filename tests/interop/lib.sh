@@ -71,12 +71,14 @@ pkg_version() {
 	echo "${v:--}"
 }
 
-# wait_ready FILE TENTHS: the "ready" line of a test server in FILE.
+# wait_ready FILE TENTHS [PID]: the "ready" line of a test server in
+# FILE; no longer than the server PID lives.
 wait_ready() {
 	n=0
 	until grep -qx ready "$1" 2>/dev/null; do
 		n=$((n + 1))
 		[ "$n" -le "$2" ] || return 1
+		[ -z "${3:-}" ] || kill -0 "$3" 2>/dev/null || return 1
 		sleep 0.1
 	done
 }
@@ -101,17 +103,20 @@ start_fakesmtp() {
 	    "$WORK/$name-ready")
 }
 
-# start_fakedns ZONE-TEXT: fakedns on 127.0.0.1; sets DNSPORT.
+# start_fakedns ZONE-TEXT [ADDR:PORT]: fakedns there (default
+# 127.0.0.1, a free port); sets DNSADDR and DNSPORT.
 start_fakedns() {
 	printf '%s\n' "$1" >"$WORK/zone"
-	"$FAKEDNS" --listen 127.0.0.1:0 --zone "$WORK/zone" \
+	"$FAKEDNS" --listen "${2:-127.0.0.1:0}" --zone "$WORK/zone" \
 	    --log "$WORK/dns.log" --lifetime 170 >"$WORK/dns-ready" \
 	    2>"$WORK/dns-err" &
 	PIDS="$PIDS $!"
-	wait_ready "$WORK/dns-ready" 100 || {
+	wait_ready "$WORK/dns-ready" 100 $! || {
 		cat "$WORK/dns-err" >&2
 		return 1
 	}
+	DNSADDR=$(awk '$1 == "ready" && NF > 2 { print $2; exit }' \
+	    "$WORK/dns-ready")
 	DNSPORT=$(awk '$1 == "ready" && NF > 2 { print $3; exit }' \
 	    "$WORK/dns-ready")
 }
@@ -156,7 +161,7 @@ relay_to() {
 
 # mx_via_dns PORT: mxsend looks up MX hosts at fakedns, port PORT.
 mx_via_dns() {
-	export MXSEND_NAMESERVER="127.0.0.1:$DNSPORT"
+	export MXSEND_NAMESERVER="$DNSADDR:$DNSPORT"
 	export MXSEND_MX_PORT="$1"
 	export MXSEND_ROUTE=mx
 	unset MXSEND_RELAY MXSEND_RELAY_TLS 2>/dev/null || true
@@ -181,4 +186,106 @@ fakesmtp_msg() {
 		fi
 	done
 	return 1
+}
+
+# ---------------------------------------------------------------- Exim
+# Exim (exim4-daemon-light, unpacked by fetch.sh) as an MX on loopback,
+# for servers.sh and exim-dkim.sh.
+
+EXIM=$PEERS_ROOT/usr/sbin/exim4
+
+# exim_runnable PEER: sets EXIM_V to the unpacked package's version (or
+# "-"); 1, with a skip row for PEER, when this machine cannot run it.
+exim_runnable() {
+	EXIM_V=$(cat "$PEERS_ROOT/../exim4-daemon-light.version" 2>/dev/null)
+	EXIM_V=${EXIM_V:--}
+	if [ ! -x "$EXIM" ]; then
+		result "$1" "$EXIM_V" skip "exim4-daemon-light is not \
+unpacked (tests/interop/fetch.sh)"
+	elif [ "$(id -u)" -ne 0 ] || ! unshare -m true 2>/dev/null; then
+		result "$1" "$EXIM_V" skip "no mount namespace (not root)"
+	else
+		return 0
+	fi
+	return 1
+}
+
+# exim_conf DIR PORT [MAIN-EXTRA]: an Exim of its own in DIR, for
+# exim.test and the sender's client.test (where its DSNs go), Maildirs
+# DIR/mail/LOCAL/box for e1 and sender; MAIN-EXTRA: more main options.
+exim_conf() {
+	mkdir -p "$1/spool" "$1/log" "$1/mail"
+	chown -R nobody:nogroup "$1/spool" "$1/log" "$1/mail"
+	cat >"$1/exim.conf" <<EOC
+primary_hostname = mx.exim.test
+exim_path = $EXIM
+keep_environment =
+exim_user = nobody
+exim_group = nogroup
+never_users =
+trusted_users = root
+spool_directory = $1/spool
+log_file_path = $1/log/%slog
+pid_file_path = $1/exim.pid
+local_interfaces = <; 127.0.0.1
+daemon_smtp_ports = $2
+host_lookup =
+rfc1413_hosts =
+chunking_advertise_hosts = *
+dsn_advertise_hosts = *
+pipelining_advertise_hosts = *
+domainlist local_domains = exim.test : client.test
+acl_smtp_rcpt = acl_rcpt
+${3:-}
+
+begin acl
+acl_rcpt:
+  accept domains = +local_domains
+  deny message = relay not permitted
+
+begin routers
+maildir:
+  driver = accept
+  domains = +local_domains
+  local_parts = e1 : sender
+  transport = maildir
+
+begin transports
+maildir:
+  driver = appendfile
+  directory = $1/mail/\$local_part_data/box
+  maildir_format
+  create_directory
+  return_path_add
+  envelope_to_add
+  user = nobody
+  group = nogroup
+  mode = 0644
+
+begin retry
+* * F,1h,10m
+EOC
+}
+
+# exim_start DIR PORT: the Exim of DIR as a daemon on 127.0.0.1:PORT,
+# in the foreground; sets EPID. Debian's Exim runs as Debian-exim, a
+# user this machine need not have: Exim alone gets one (nobody's ids),
+# in a mount namespace whose /etc/passwd and /etc/group have it; there
+# DIR/resolv.conf, when there is one, is /etc/resolv.conf.
+exim_start() {
+	cp /etc/passwd "$1/passwd"
+	cp /etc/group "$1/group"
+	echo "Debian-exim:x:65534:65534::/nonexistent:/usr/sbin/nologin" \
+	    >>"$1/passwd"
+	echo "Debian-exim:x:65534:" >>"$1/group"
+	unshare -m sh -c 'mount --make-rprivate / &&
+	    mount --bind "$1/passwd" /etc/passwd &&
+	    mount --bind "$1/group" /etc/group &&
+	    { [ ! -f "$1/resolv.conf" ] ||
+	    mount --bind "$1/resolv.conf" /etc/resolv.conf; } &&
+	    exec "$2" -C "$1/exim.conf" -bdf -oX "$3"' - "$1" "$EXIM" \
+	    "$2" >"$1/daemon.out" 2>&1 &
+	EPID=$!
+	PIDS="$PIDS $EPID"
+	wait_port 127.0.0.1 "$2" 100
 }

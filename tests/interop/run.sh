@@ -1,8 +1,9 @@
 #!/bin/sh
-# run.sh: the interop tests (make check-interop). Runs clients.sh and
-# servers.sh, each at most INTEROP_TIMEOUT seconds (default 120), then
-# prints the compatibility table (Markdown, for the README) and a last
-# line "interop: N passed, N failed, N skipped". Exit 1 when a check
+# run.sh: the interop tests (make check-interop). Runs clients.sh,
+# servers.sh and exim-dkim.sh (Exim verifies mxsend's DKIM signatures),
+# each at most INTEROP_TIMEOUT seconds (default 120), then prints the
+# compatibility table (Markdown, for the README) and a last line
+# "interop: N passed, N failed, N skipped". Exit 1 when a check
 # failed or none ran. The peers come from fetch.sh (a check whose peer
 # is missing is skipped, saying so).
 set -u
@@ -14,7 +15,7 @@ RESULTS=$(mktemp "${TMPDIR:-/tmp}/mxsend-interop-results.XXXXXX")
 export RESULTS top_builddir top_srcdir
 trap 'rm -f "$RESULTS"' EXIT
 
-for s in clients servers; do
+for s in clients servers exim-dkim; do
 	t0=$(date +%s)
 	timeout -k 5 "$limit" sh "$here/$s.sh"
 	st=$?

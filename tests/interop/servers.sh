@@ -320,96 +320,15 @@ $(head -c 300 "$WORK/q.out")"; return; }
 
 # ---------------------------------------------------------------- Exim
 
-EXIM=$PEERS_ROOT/usr/sbin/exim4
-
-# exim_conf DIR PORT: an Exim of its own in DIR, for exim.test and the
-# sender's client.test (where its DSNs go), Maildirs DIR/mail/LOCAL/box.
-exim_conf() {
-	mkdir -p "$1/spool" "$1/log" "$1/mail"
-	chown -R nobody:nogroup "$1/spool" "$1/log" "$1/mail"
-	cat >"$1/exim.conf" <<EOF
-primary_hostname = mx.exim.test
-exim_path = $EXIM
-keep_environment =
-exim_user = nobody
-exim_group = nogroup
-never_users =
-trusted_users = root
-spool_directory = $1/spool
-log_file_path = $1/log/%slog
-pid_file_path = $1/exim.pid
-local_interfaces = <; 127.0.0.1
-daemon_smtp_ports = $2
-host_lookup =
-rfc1413_hosts =
-chunking_advertise_hosts = *
-dsn_advertise_hosts = *
-pipelining_advertise_hosts = *
-tls_advertise_hosts = *
-tls_certificate = $WORK/server.pem
-tls_privatekey = $WORK/server.key
-domainlist local_domains = exim.test : client.test
-acl_smtp_rcpt = acl_rcpt
-
-begin acl
-acl_rcpt:
-  accept domains = +local_domains
-  deny message = relay not permitted
-
-begin routers
-maildir:
-  driver = accept
-  domains = +local_domains
-  local_parts = e1 : sender
-  transport = maildir
-
-begin transports
-maildir:
-  driver = appendfile
-  directory = $1/mail/\$local_part_data/box
-  maildir_format
-  create_directory
-  return_path_add
-  envelope_to_add
-  user = nobody
-  group = nogroup
-  mode = 0644
-
-begin retry
-* * F,1h,10m
-EOF
-}
-
 exim_mx() {
-	v=$(cat "$PEERS_ROOT/../exim4-daemon-light.version" 2>/dev/null)
-	if [ ! -x "$EXIM" ]; then
-		result "Exim (MX)" - skip "exim4-daemon-light is not unpacked \
-(tests/interop/fetch.sh)"
-		return
-	fi
+	exim_runnable "Exim (MX)" || return
+	v=$EXIM_V
 	d=$WORK/exim
 	port=$(free_port)
-	exim_conf "$d" "$port"
-	# Debian's Exim runs as Debian-exim, a user this machine need not
-	# have: Exim alone gets one (nobody's ids), in a mount namespace
-	# whose /etc/passwd and /etc/group have it.
-	if [ "$(id -u)" -ne 0 ] || ! unshare -m true 2>/dev/null; then
-		result "Exim (MX)" "$v" skip "no mount namespace (not root)"
-		return
-	fi
-	cp /etc/passwd "$d/passwd"
-	cp /etc/group "$d/group"
-	echo "Debian-exim:x:65534:65534::/nonexistent:/usr/sbin/nologin" \
-	    >>"$d/passwd"
-	echo "Debian-exim:x:65534:" >>"$d/group"
-	unshare -m sh -c 'mount --make-rprivate / &&
-	    mount --bind "$1/passwd" /etc/passwd &&
-	    mount --bind "$1/group" /etc/group &&
-	    exec "$2" -C "$1/exim.conf" -bdf -oX "$3"' - "$d" "$EXIM" \
-	    "$port" >"$d/daemon.out" 2>&1 &
-	epid=$!
-	PIDS="$PIDS $epid"
-	if ! wait_port 127.0.0.1 "$port" 100; then
+	exim_conf "$d" "$port" "tls_advertise_hosts = *
+tls_certificate = $WORK/server.pem
+tls_privatekey = $WORK/server.key"
+	if ! exim_start "$d" "$port"; then
 		result "Exim (MX)" "$v" fail "did not start: $(head -c 300 \
 "$d/daemon.out") $(tail -n 3 "$d/log/paniclog" 2>/dev/null)"
 		return
@@ -420,7 +339,7 @@ exim_mx() {
 	    e1@exim.test <"$WORK/msg.eml" >"$WORK/send.out" 2>&1
 	RC=$?
 	why=$(exim_check "$d")
-	stop "$epid"
+	stop "$EPID"
 	if [ -z "$why" ]; then
 		result "Exim (MX)" "$v" pass "STARTTLS, CHUNKING (BDAT), DSN \
 (NOTIFY, ORCPT, RET, ENVID: Exim's success DSN reached the sender), \

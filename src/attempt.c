@@ -388,7 +388,8 @@ store(struct attempt *a, int unsaved, struct attempt_result *res, char *err,
 {
 	struct qentry	*e = a->entry;
 
-	if (unsaved && queue_commit(e, a->d.env, a->meta, 1, err, errlen) == 0) {
+	if (unsaved &&
+	    queue_commit(e, a->d.env, a->meta, 1, err, errlen) == 0) {
 		say("the message stays in the queue as %s/%s.msg",
 		    e->dir->path, a->meta->id);
 		return 0;

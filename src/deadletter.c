@@ -69,7 +69,7 @@ mbox_write(void *ctx, const char *p, size_t n)
 		if (mw->pending_cr) {
 			mw->pending_cr = 0;
 			if (c == '\n')
-				continue;	/* CRLF -> LF, already written */
+				continue;	/* CRLF -> LF: written */
 		}
 		if (mw->bol) {
 			mw->bol = 0;

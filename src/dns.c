@@ -244,8 +244,8 @@ answer_parse(struct answer *a, int n, const char *name, int type,
 	/* glibc does not check QR: a "reply" that is a query is malformed. */
 	if (n <= 0 || n > ANSWER_MAX || ns_initparse(a->buf, n, &a->msg) < 0 ||
 	    ns_msg_getflag(a->msg, ns_f_qr) != 1) {
-		snprintf(reason, rlen, "DNS lookup of %.150s %.150s failed: malformed "
-		    "answer", name, type_name(type));
+		snprintf(reason, rlen, "DNS lookup of %.150s %.150s failed: "
+		    "malformed answer", name, type_name(type));
 		return DNS_TEMPFAIL;
 	}
 	a->len = n;
@@ -600,7 +600,8 @@ run(struct dns *d, struct pending *ps, size_t n)
 			if (p->done)
 				continue;
 			if (p->fd >= 0 && now >= p->try_end)
-				end_try(p);	/* retransmit, maybe elsewhere */
+				/* Retransmit, maybe elsewhere. */
+				end_try(p);
 			if (p->fd < 0 && now < d->end)
 				start_try(d, p, now, d->end);
 			if (p->done || p->fd < 0)
@@ -1223,8 +1224,8 @@ mx_hosts(struct dns *d, const char *domain, struct mx_ctx *c,
 		return st;
 	if (st == DNS_OK && c->n == 0) {
 		if (c->nullmx > 0 && c->literal == 0) {
-			snprintf(out->reason, sizeof(out->reason), "%.150s accepts "
-			    "no mail (null MX)", domain);
+			snprintf(out->reason, sizeof(out->reason),
+			    "%.150s accepts no mail (null MX)", domain);
 			return DNS_NULLMX;
 		}
 		snprintf(out->reason, sizeof(out->reason), "%.150s: MX records "
@@ -1280,7 +1281,7 @@ mx_addresses(struct dns *d, const char *domain, size_t max_addrs,
 			continue;
 		}
 		if (now >= end) {
-			/* The budget is gone: the other hosts wait for later. */
+			/* The budget is gone: the other hosts wait. */
 			snprintf(out->reason, sizeof(out->reason), "DNS lookup "
 			    "of the MX hosts of %.150s failed: %s", domain,
 			    d->deadline != 0 && end >= d->deadline ?
@@ -1352,11 +1353,11 @@ dns_mx(struct dns *d, const char *domain, size_t max_addrs,
 		    "address (%.95s, which cannot be a mail host)", domain,
 		    skipped_of(out));
 	else if (!out->implicit)
-		snprintf(out->reason, sizeof(out->reason), "%.150s: the MX hosts "
-		    "have no addresses", domain);
+		snprintf(out->reason, sizeof(out->reason),
+		    "%.150s: the MX hosts have no addresses", domain);
 	else
-		snprintf(out->reason, sizeof(out->reason), "%.150s: no MX and no "
-		    "address records", domain);
+		snprintf(out->reason, sizeof(out->reason),
+		    "%.150s: no MX and no address records", domain);
 	return out->status = DNS_NODATA;
 }
 

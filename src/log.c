@@ -29,7 +29,7 @@
 struct log {
 	enum log_target	 target;
 	int		 fd;		/* LOGT_FILE */
-	int		 echo;		/* -v: the Postfix lines on stderr too */
+	int		 echo;		/* -v: the lines on stderr too */
 	char		 host[64];
 };
 

@@ -651,6 +651,20 @@ check_recipients(const struct options *opts, char *err, size_t errlen)
 	return 0;
 }
 
+/* What follows the options, and -S's consistency; 0 or -1 (err set). */
+static int
+check_operands(struct options *opts, char *err, size_t errlen)
+{
+	if (check_smarthost(opts, err, errlen) != 0)
+		return -1;
+	/* Its arguments stand where recipients would. */
+	if (opts->mode == MODE_DKIM_GENKEY && (opts->nrcpts < 2 ||
+	    opts->nrcpts > 3))
+		return errf(err, errlen, "usage: --dkim-genkey SELECTOR "
+		    "DOMAIN [rsa|ed25519]");
+	return check_recipients(opts, err, errlen);
+}
+
 int
 options_parse(struct options *opts, int argc, char *const argv[],
     char *err, size_t errlen)
@@ -731,14 +745,7 @@ options_parse(struct options *opts, int argc, char *const argv[],
 
 	opts->rcpts = argv + i;
 	opts->nrcpts = i < argc ? (size_t)(argc - i) : 0;
-	if (check_smarthost(opts, err, errlen) != 0)
-		return -1;
-	/* Its arguments stand where recipients would. */
-	if (opts->mode == MODE_DKIM_GENKEY && (opts->nrcpts < 2 ||
-	    opts->nrcpts > 3))
-		return errf(err, errlen, "usage: --dkim-genkey SELECTOR "
-		    "DOMAIN [rsa|ed25519]");
-	return check_recipients(opts, err, errlen);
+	return check_operands(opts, err, errlen);
 }
 
 const char *

@@ -778,7 +778,7 @@ parse_addr_spec(struct parser *p, struct mailbox *mb)
 		return -1;
 	t = cur(p);
 	if (at_sep(t) || is_sp(t, '>')) {
-		/* Unqualified: "@domain" would go right after the local part. */
+		/* Unqualified: "@domain" goes right after the local part. */
 		mb->qualify_at = p->lx->t[p->i - 1].end;
 		return 0;
 	}

@@ -3,13 +3,15 @@
 # item 3; make check-deb). From the release tarball it builds the .deb
 # with dpkg-buildpackage, runs lintian (an error fails), installs it with
 # dpkg -i on this machine and checks what an administrator relies on:
-# the names sendmail, mailq and newaliases, the conffiles, the queue
+# the names sendmail, mailq and newaliases and their man pages, the
+# mailx alternative (mail and mailx, their pages), the conffiles, the queue
 # (1733 root:root), the -q timer enabled; /usr/sbin/sendmail delivers to
 # the project's fakesmtp on loopback (a relay in a configuration of the
 # test's own), a user queues with -odq, mailq lists it, root's -q
-# delivers it, newaliases reads aliases. dpkg --purge then leaves no file
-# of the package and no empty queue; installed again, a purge keeps a
-# queue that still holds mail.
+# delivers it, newaliases reads aliases, and mailx -s reaches the relay
+# when no other mail user agent holds the mailx alternative. dpkg --purge
+# then leaves no file of the package, no alternative and no empty queue;
+# installed again, a purge keeps a queue that still holds mail.
 #
 # Only on a machine it may change and restore: root, Debian, no mail
 # transport agent installed, and none of the package's names or
@@ -60,6 +62,9 @@ before_dirs=$t/queue-dirs
 before_files=$t/queue-files
 find "$queue" -type d -printf '%m %u %g %p\n' >"$before_dirs" 2>/dev/null
 find "$queue" -type f >"$before_files" 2>/dev/null
+# The mailx alternative as it was: another mail user agent may hold it.
+mailx_before=$(update-alternatives --query mailx 2>/dev/null |
+    sed -n 's/^Value: //p')
 
 # dpkg_run LOG ARGS...: dpkg ARGS, output in LOG, waiting while another
 # dpkg or apt (another user of this machine) holds the lock: 5 min.
@@ -155,6 +160,39 @@ for n in /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq \
 		bad "$n is not a link to /usr/sbin/mxsend"
 done
 [ -f /usr/share/man/man8/mxsend.8.gz ] || bad "no mxsend(8)"
+[ -f /usr/share/man/man5/mxsend.conf.5.gz ] || bad "no mxsend.conf(5)"
+# man sendmail, mailq, newaliases: mxsend(8), through links (lintian's
+# no-manual-page); whatis knows them once man-db's trigger has run
+# (unless the system turned that off: no /var/lib/man-db/auto-update).
+for p in man8/sendmail.8 man1/mailq.1 man8/newaliases.8; do
+	[ "$(readlink -f "/usr/share/man/$p.gz")" = \
+	    /usr/share/man/man8/mxsend.8.gz ] || bad "$p is not mxsend(8)"
+	n=$(basename "$p" | cut -d . -f 1)
+	[ "$(man -w "$n" 2>/dev/null)" = /usr/share/man/man8/mxsend.8.gz ] ||
+		bad "man -w $n: $(man -w "$n" 2>&1)"
+	if [ -e /var/lib/man-db/auto-update ]; then
+		whatis "$n" 2>&1 | grep -q "deliver mail directly" ||
+			bad "whatis $n: $(whatis "$n" 2>&1)"
+	fi
+done
+# mailx: mxsend's alternative, at a priority below any mail user agent's.
+update-alternatives --query mailx >"$t/alt" 2>&1
+grep -A 1 -x 'Alternative: /usr/sbin/mxsend' "$t/alt" |
+    grep -qx 'Priority: 10' ||
+	bad "mxsend is not a mailx alternative of priority 10: $(cat "$t/alt")"
+if [ -z "$mailx_before" ]; then
+	for n in /usr/bin/mailx /usr/bin/mail; do
+		[ "$(readlink -f "$n")" = /usr/sbin/mxsend ] ||
+			bad "$n is not mxsend"
+	done
+	for p in mailx.1 mail.1; do
+		[ "$(readlink -f "/usr/share/man/man1/$p.gz")" = \
+		    /usr/share/man/man8/mxsend.8.gz ] || bad "$p is not mxsend(8)"
+	done
+else
+	grep -qx "Value: $mailx_before" "$t/alt" ||
+		bad "mxsend took mailx from $mailx_before"
+fi
 conffiles=$(dpkg-query -W -f '${Conffiles}\n' mxsend)
 for c in /etc/mxsend.conf /etc/cron.d/mxsend; do
 	echo "$conffiles" | grep -q " $c " || bad "$c is not a conffile"
@@ -230,6 +268,18 @@ grep -q 'ops@example.test' "$t/mailq.out" &&
 as root newaliases >"$t/newaliases.out" 2>&1 || bad "newaliases exited $?"
 grep -q "$t/aliases: 2 aliases" "$t/newaliases.out" ||
 	bad "newaliases: $(cat "$t/newaliases.out")"
+# mailx as smartd and apticron call it, where mxsend is the mailx.
+if [ -z "$mailx_before" ]; then
+	echo "check-deb: mailx -s through the alternative"
+	printf 'sent by mailx\n' | as root mailx -s 'mailx test' \
+	    ops@example.test >"$t/mailx.out" 2>&1 ||
+		bad "mailx exited $?: $(cat "$t/mailx.out")"
+	grep -qs 'sent by mailx' "$t"/rec/session-*.msg-1 &&
+	    grep -qs '^Subject: mailx test' "$t"/rec/session-*.msg-1 ||
+		bad "the relay did not get the message mailx sent"
+else
+	echo "check-deb: mailx is $mailx_before: mxsend's mailx not tried"
+fi
 stop_server
 
 # ------------------------------------------------------------- purge
@@ -245,6 +295,14 @@ for n in $names; do
 done
 [ -e /etc/systemd/system/timers.target.wants/mxsend-queue.timer ] &&
 	bad "the timer is still enabled after purge"
+update-alternatives --query mailx 2>/dev/null | grep -q /usr/sbin/mxsend &&
+	bad "the mailx alternative still names mxsend after purge"
+if [ -z "$mailx_before" ]; then
+	for n in /usr/bin/mailx /usr/bin/mail /usr/share/man/man1/mailx.1.gz \
+	    /usr/share/man/man1/mail.1.gz /etc/alternatives/mailx; do
+		[ -e "$n" ] || [ -h "$n" ] && bad "$n left after purge"
+	done
+fi
 [ -s "$before_files" ] || [ ! -d "$queue" ] ||
 	bad "the empty queue $queue was left after purge"
 

@@ -89,8 +89,10 @@ must plain install DESTDIR="$D" SENDMAIL_LINKS=no
 [ "$(mode "$D$sbindir/mxsend")" = 755 ] ||
 	bad "$sbindir/mxsend mode $(mode "$D$sbindir/mxsend"), want 755"
 [ -f "$D$mandir/man8/mxsend.8" ] || bad "no $mandir/man8/mxsend.8"
+[ -f "$D$mandir/man5/mxsend.conf.5" ] || bad "no $mandir/man5/mxsend.conf.5"
 for n in "$sbindir/sendmail" "$sendmail_libdir/sendmail" "$bindir/mailq" \
-    "$bindir/newaliases"; do
+    "$bindir/newaliases" "$mandir/man8/sendmail.8" "$mandir/man1/mailq.1" \
+    "$mandir/man8/newaliases.8"; do
 	[ -e "$D$n" ] || [ -h "$D$n" ] && bad "$n installed without links"
 done
 conf=$D$sysconfdir/mxsend.conf
@@ -149,11 +151,23 @@ leftovers "$D"
 
 # ---------------------------------------------------------------- links
 D=$t/links
+# The pages of the names are links to mxsend(8); another's page is kept.
+mkdir -p "$D$mandir/man8"
+echo '.TH NEWALIASES 8' >"$D$mandir/man8/newaliases.8"
 must links install DESTDIR="$D" SENDMAIL_LINKS=yes
 is_link "$D$sbindir/sendmail" mxsend
 is_link "$D$sendmail_libdir/sendmail"
 is_link "$D$bindir/mailq"
 is_link "$D$bindir/newaliases"
+[ "$(readlink "$D$mandir/man8/sendmail.8")" = mxsend.8 ] ||
+	bad "$mandir/man8/sendmail.8 is not a link to mxsend.8"
+[ "$(readlink "$D$mandir/man1/mailq.1")" = ../man8/mxsend.8 ] ||
+	bad "$mandir/man1/mailq.1 is not a link to ../man8/mxsend.8"
+grep -qs NEWALIASES "$D$mandir/man8/newaliases.8" ||
+	bad "make install replaced another newaliases.8"
+grep -q "newaliases.8 exists and is not mxsend's: kept" "$t/links.log" ||
+	bad "make install did not say it kept newaliases.8"
+rm "$D$mandir/man8/newaliases.8"
 "$D$sbindir/sendmail" --version 2>&1 | grep -q '^mxsend ' ||
 	bad "$sbindir/sendmail --version is not mxsend's"
 # Again: our own links are replaced, nothing is saved; a link that
@@ -239,9 +253,13 @@ man=$D/opt/mx/share/man/man8/mxsend.8
 grep -q '/opt/mx/etc/mxsend\.conf' "$man" ||
 	bad "the man page does not name /opt/mx/etc/mxsend.conf"
 grep -q '/opt/mx/queue' "$man" || bad "the man page does not name the queue"
-sed 's|/opt/mx/etc/mxsend\.conf||g' "$man" |
-    grep -q '/etc/mxsend\.conf\|/var/spool/mxsend' &&
-	bad "the man page still names /etc/mxsend.conf or /var/spool/mxsend"
+for man in "$man" "$D/opt/mx/share/man/man5/mxsend.conf.5"; do
+	grep -q '/opt/mx/etc/mxsend\.conf' "$man" ||
+		bad "$man does not name /opt/mx/etc/mxsend.conf"
+	sed 's|/opt/mx/etc/mxsend\.conf||g' "$man" |
+	    grep -q '/etc/mxsend\.conf\|/var/spool/mxsend' &&
+		bad "$man still names /etc/mxsend.conf or /var/spool/mxsend"
+done
 must unprefix uninstall DESTDIR="$D" prefix=/opt/mx sysconfdir=/opt/mx/etc \
     QUEUE_DIR=/opt/mx/queue
 [ -e "$D/opt/mx/queue" ] && bad "make uninstall left the empty queue"

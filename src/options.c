@@ -497,12 +497,32 @@ check_smarthost(struct options *opts, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * -c's value, one of two keywords in any case (-R full|hdrs, -B
+ * 7BIT|8BITMIME): 0 for the first, 1 for the second, -1 with err set.
+ */
+static int
+opt_choice(int c, const char *val, const char *first, const char *second,
+    char *err, size_t errlen)
+{
+	char s[SHOW_MAX + 4];
+
+	if (ascii_strcasecmp(val, first) == 0)
+		return 0;
+	if (ascii_strcasecmp(val, second) == 0)
+		return 1;
+	show(s, sizeof(s), val);
+	return errf(err, errlen, "-%c: expected %s or %s, not '%s'", c, first,
+	    second, s);
+}
+
 /* One option letter with its value: 0, or -1 with err set. */
 static int
 opt_value(struct options *opts, int c, const char *val, char *err,
     size_t errlen)
 {
 	char s[SHOW_MAX + 4];
+	int k;
 
 	switch (c) {
 	case 'f':
@@ -521,28 +541,17 @@ opt_value(struct options *opts, int c, const char *val, char *err,
 	case 'N':
 		return opt_N(opts, val, err, errlen);
 	case 'R':
-		if (ascii_strcasecmp(val, "full") == 0)
-			opts->ret = RET_FULL;
-		else if (ascii_strcasecmp(val, "hdrs") == 0)
-			opts->ret = RET_HDRS;
-		else {
-			show(s, sizeof(s), val);
-			return errf(err, errlen, "-R: expected full or hdrs, "
-			    "not '%s'", s);
-		}
+		if ((k = opt_choice(c, val, "full", "hdrs", err, errlen)) < 0)
+			return -1;
+		opts->ret = k == 0 ? RET_FULL : RET_HDRS;
 		return 0;
 	case 'V':
 		return opt_V(opts, val, err, errlen);
 	case 'B':
-		if (ascii_strcasecmp(val, "7BIT") == 0)
-			opts->body = BODY_7BIT;
-		else if (ascii_strcasecmp(val, "8BITMIME") == 0)
-			opts->body = BODY_8BITMIME;
-		else {
-			show(s, sizeof(s), val);
-			return errf(err, errlen, "-B: expected 7BIT or "
-			    "8BITMIME, not '%s'", s);
-		}
+		if ((k = opt_choice(c, val, "7BIT", "8BITMIME", err,
+		    errlen)) < 0)
+			return -1;
+		opts->body = k == 0 ? BODY_7BIT : BODY_8BITMIME;
 		return 0;
 	case 'C':
 		if (val[0] == '\0')

@@ -191,6 +191,14 @@ ev_file(char *buf, size_t size, const char *title, const char *path,
 	free(s);
 }
 
+void
+ev_exit(char *buf, size_t size, const struct run_result *r, int max)
+{
+	append(buf, size, "\nexit %d%s\n--- stderr:\n%.*s\n", r->status,
+	    r->timed_out ? " (TIMED OUT)" : "", max,
+	    r->err != NULL ? r->err : "");
+}
+
 /* ----------------------------------------------- mxsend's environment */
 
 void

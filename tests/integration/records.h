@@ -65,6 +65,13 @@ void	 ev_server(char *buf, size_t size, const char *name, const char *dir);
 void	 ev_file(char *buf, size_t size, const char *title, const char *path,
 	    int max);
 
+/*
+ * Append a run's exit status (and whether it was killed at its time
+ * bound) and at most max octets of its stderr to buf (as ev_server).
+ */
+struct run_result;
+void	 ev_exit(char *buf, size_t size, const struct run_result *r, int max);
+
 /* ----------------------------------------------- mxsend's environment */
 
 /* Forget every entry. */

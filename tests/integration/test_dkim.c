@@ -78,16 +78,10 @@ static const char *
 ev(void)
 {
 	static char buf[24000];
-	char	*s;
 
 	buf[0] = '\0';
-	append(buf, sizeof(buf), "\nexit %d%s\n--- stderr:\n%.4000s\n",
-	    res.status, res.timed_out ? " (TIMED OUT)" : "",
-	    res.err ? res.err : "");
-	if ((s = slurp(dnslog, NULL)) != NULL) {
-		append(buf, sizeof(buf), "--- DNS queries:\n%.1000s\n", s);
-		free(s);
-	}
+	ev_exit(buf, sizeof(buf), &res, 4000);
+	ev_file(buf, sizeof(buf), "DNS queries", dnslog, 1000);
 	if (have_mx)
 		ev_server(buf, sizeof(buf), "mx", mxrec);
 	if (have_relay)

@@ -115,9 +115,7 @@ ev(void)
 	static char buf[24000];
 
 	buf[0] = '\0';
-	append(buf, sizeof(buf), "\nexit %d%s\n--- stderr:\n%.4000s\n",
-	    res.status, res.timed_out ? " (TIMED OUT)" : "",
-	    res.err ? res.err : "");
+	ev_exit(buf, sizeof(buf), &res, 4000);
 	ev_file(buf, sizeof(buf), "log", logpath, 6000);
 	ev_runs(buf, sizeof(buf));
 	ev_server(buf, sizeof(buf), "mx", mxrec);

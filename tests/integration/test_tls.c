@@ -377,16 +377,10 @@ static const char *
 ev(void)
 {
 	static char buf[24000];
-	char *s;
 
 	buf[0] = '\0';
-	append(buf, sizeof(buf), "\nexit %d%s\n--- stderr:\n%.5000s\n",
-	    res.status, res.timed_out ? " (TIMED OUT)" : "",
-	    res.err ? res.err : "");
-	if ((s = slurp(dnslog, NULL)) != NULL) {
-		append(buf, sizeof(buf), "--- DNS queries:\n%.2000s\n", s);
-		free(s);
-	}
+	ev_exit(buf, sizeof(buf), &res, 5000);
+	ev_file(buf, sizeof(buf), "DNS queries", dnslog, 2000);
 	ev_server(buf, sizeof(buf), "mx", mxrec);
 	ev_server(buf, sizeof(buf), "relay", relayrec);
 	return buf;

@@ -343,6 +343,27 @@ Test(probe, accepted_address_is_deliverable_via_the_mx)
 	cr_assert_eq(count_of("probe.test"), 1, "%s", ev());
 }
 
+/*
+ * With DKIM signing on the MX route, a probe still probes: it sends no
+ * message, so nothing is signed and a signature is no reason to defer.
+ */
+Test(probe, dkim_signing_does_not_stop_a_probe)
+{
+	char want[400];
+
+	run_cmd("cd '%s' && '%s' --dkim-genkey sel probe.test ed25519 "
+	    ">/dev/null", re.dir, mxsend_path());
+	env_set("MXSEND_DKIM_DOMAIN=probe.test");
+	env_set("MXSEND_DKIM_SELECTOR=sel");
+	env_set("MXSEND_DKIM_KEY=%s/sel._domainkey.probe.test.key", re.dir);
+	start_mx();
+	cr_assert_eq(bv(1, "ok@probe.test", NULL), 0, "%s", ev());
+	snprintf(want, sizeof(want), "ok@probe.test: %s\n",
+	    via("mx1.probe.test", "127.0.0.2", mxport, "mx"));
+	cr_assert_str_eq(res.out, want, "%s", ev());
+	assert_probe_session(1, "ok@probe.test", NULL);
+}
+
 /* A 550 5.1.1 at RCPT: undeliverable with the server's reply, 67. */
 Test(probe, rejected_address_is_undeliverable_67)
 {
